@@ -1,0 +1,59 @@
+"""The FastAPI application: commands out as events, projections read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.context import Context
+from api.directory import Directory
+from api.feed import EventFeed
+from api.routers import accounts, calls, compat, services, sim
+from core.db import async_pool, migrate
+from core.settings import Settings, get_settings
+from producers.event_producer import EventProducer
+from producers.topic_admin import ensure_topics
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database_url = settings.require_database_url()
+        bootstrap = settings.require_bootstrap()
+        await asyncio.to_thread(migrate, database_url)
+        await asyncio.to_thread(ensure_topics, bootstrap, settings.topic_partitions)
+        pool = async_pool(database_url, max_size=20)
+        await pool.open()
+        producer = EventProducer(bootstrap, "flashcall-api")
+        directory = Directory()
+        feed = EventFeed(bootstrap, directory, settings.kafka_fetch_wait_ms)
+        await asyncio.to_thread(feed.start)
+        app.state.context = Context(settings, pool, producer, directory, feed)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(feed.stop)
+            await asyncio.to_thread(producer.close)
+            await pool.close()
+
+    app = FastAPI(
+        title="flashcall",
+        version="1.0.0",
+        summary="Flash-call phone verification",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (accounts, services, calls, sim, compat):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,88 @@
+"""Bearer authentication for the three roles, as Annotated dependencies."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.context import Context
+from api.directory import AccountView, KeyView
+from api.errors import ApiError
+from api.secrets import hash_secret
+
+
+def get_context(request: Request) -> Context:
+    context: Context = request.app.state.context
+    return context
+
+
+Ctx = Annotated[Context, Depends(get_context)]
+
+
+def bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    return token.strip()
+
+
+def _is_operator(ctx: Context, token: str) -> bool:
+    return hmac.compare_digest(token.encode(), ctx.settings.admin_token.encode())
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The operator, or an account (exactly one of the two)."""
+
+    operator: bool
+    account: AccountView | None
+
+
+def require_operator(ctx: Ctx, request: Request) -> None:
+    if not _is_operator(ctx, bearer(request)):
+        raise ApiError(401, "unauthorized", "the operator token is required")
+
+
+def require_account(ctx: Ctx, request: Request) -> AccountView:
+    account = ctx.directory.account_for_token(hash_secret(bearer(request)))
+    if account is None:
+        raise ApiError(401, "unauthorized", "unknown account token")
+    return account
+
+
+def require_operator_or_account(ctx: Ctx, request: Request) -> Caller:
+    token = bearer(request)
+    if _is_operator(ctx, token):
+        return Caller(True, None)
+    account = ctx.directory.account_for_token(hash_secret(token))
+    if account is None:
+        raise ApiError(401, "unauthorized", "unknown token")
+    return Caller(False, account)
+
+
+def require_key(ctx: Ctx, request: Request) -> KeyView:
+    return key_for_secret(ctx, bearer(request))
+
+
+def key_for_secret(ctx: Context, secret: str) -> KeyView:
+    key = ctx.directory.key_for_secret(hash_secret(secret))
+    if key is None or key.revoked_at is not None:
+        raise ApiError(401, "unauthorized", "unknown or revoked access key")
+    return key
+
+
+def require_key_or_account(ctx: Ctx, request: Request) -> KeyView | AccountView:
+    token = bearer(request)
+    account = ctx.directory.account_for_token(hash_secret(token))
+    return account if account is not None else key_for_secret(ctx, token)
+
+
+Operator = Annotated[None, Depends(require_operator)]
+Account = Annotated[AccountView, Depends(require_account)]
+OperatorOrAccount = Annotated[Caller, Depends(require_operator_or_account)]
+AccessKey = Annotated[KeyView, Depends(require_key)]
+KeyOrAccount = Annotated[KeyView | AccountView, Depends(require_key_or_account)]

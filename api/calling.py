@@ -1,0 +1,135 @@
+"""Placing a call: the checks the API answers synchronously, then one appended CallRequested.
+
+Nothing here touches the database (an Idempotency-Key replay excepted): the 201 means the
+event is durable in the broker, and the decisions processor takes it from there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from api.context import Context
+from api.directory import KeyView, ServiceView
+from api.errors import ApiError
+from api.limits import retry_after
+from core.call_rules import CallStatus
+from core.ids import derived_id
+from core.number_pool import Allocation
+from core.phones import InvalidPhone, normalise
+from schemas.codec import Event, new_event
+
+
+@dataclass(frozen=True)
+class Placed:
+    event: Event
+    allocation: Allocation
+    service: ServiceView
+
+
+def parse_phone(ctx: Context, raw: str) -> str:
+    try:
+        return normalise(raw, ctx.settings.default_region)
+    except InvalidPhone as exc:
+        raise ApiError(400, "invalid_phone", str(exc)) from exc
+
+
+def active_service(ctx: Context, key: KeyView) -> ServiceView:
+    service = ctx.directory.services.get(key.service_id)
+    if service is None:
+        raise ApiError(503, "unavailable", "the service is not known to this instance yet")
+    if service.status != "active":
+        raise ApiError(403, "service_disabled", "the service is disabled")
+    return service
+
+
+def idempotent_call_id(key: KeyView, idempotency_key: str | None) -> uuid.UUID:
+    if idempotency_key is None:
+        return uuid.uuid4()
+    if len(idempotency_key) > 255:
+        raise ApiError(422, "invalid_request", "Idempotency-Key is longer than 255 characters")
+    return derived_id(key.id, "call", idempotency_key)
+
+
+async def place_call(
+    ctx: Context,
+    key: KeyView,
+    phone: str,
+    call_id: uuid.UUID,
+    retry: dict[str, Any] | None = None,
+) -> Placed:
+    """Check the limits, draw the caller number and append CallRequested."""
+    service = active_service(ctx, key)
+    wait = ctx.key_rate.take(key.id)
+    if wait:
+        raise ApiError(429, "rate_limited", "too many calls for this access key", retry_after(wait))
+    phone_key = (service.id, phone)
+    wait = ctx.phone_rate.take(phone_key)
+    if wait:
+        raise ApiError(
+            429, "rate_limited", "too many calls to this phone number", retry_after(wait)
+        )
+    previous_code = retry["caller_number"][-retry["code_length"] :] if retry else None
+    allocation = ctx.settings.pool.allocate(
+        ctx.settings.code_secret, str(call_id), service.code_length, avoid_code=previous_code
+    )
+    account = ctx.directory.accounts.get(key.account_id)
+    event = new_event(
+        "CallRequested",
+        call_id=call_id,
+        service_id=service.id,
+        account_id=key.account_id,
+        key_id=key.id,
+        phone=phone,
+        caller_number=allocation.caller_number,
+        code_length=service.code_length,
+        code_ttl_minutes=service.code_ttl_minutes,
+        attempt=retry["attempt"] + 1 if retry else 1,
+        retry_of=retry["id"] if retry else None,
+        price_per_call=account.price_per_call if account else ctx.settings.price_per_call,
+    )
+    try:
+        await ctx.append(event)
+    except Exception:
+        ctx.phone_rate.give_back(phone_key)
+        raise
+    return Placed(event, allocation, service)
+
+
+def call_body(row: dict[str, Any], service: ServiceView | None) -> dict[str, Any]:
+    """A call as the access-key endpoints show it: no code unless the service returns codes."""
+    body = {
+        "id": row["id"],
+        "service_id": row["service_id"],
+        "key_id": row["key_id"],
+        "phone": row["phone"],
+        "status": row["status"],
+        "failure_reason": row.get("failure_reason"),
+        "attempt": row["attempt"],
+        "retry_of": row.get("retry_of"),
+        "code_length": row["code_length"],
+        "expires_at": row.get("expires_at"),
+        "created_at": row["created_at"],
+        "dialed_at": row.get("dialed_at"),
+        "verified_at": row.get("verified_at"),
+        "cost": row.get("cost", 0),
+    }
+    if service is not None and service.return_code:
+        caller = row["caller_number"]
+        body["code"] = caller[-row["code_length"] :]
+        body["head_number"] = caller[: -row["code_length"]]
+    return body
+
+
+def placed_body(placed: Placed) -> dict[str, Any]:
+    e = placed.event
+    return call_body(
+        {**e, "id": e["call_id"], "status": CallStatus.QUEUED, "created_at": e["occurred_at"]},
+        placed.service,
+    )
+
+
+def seconds_until(moment: datetime) -> float:
+    return (moment - datetime.now(UTC)).total_seconds()

@@ -1,0 +1,65 @@
+"""What every request handler shares: settings, database pool, producer, directory, feed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from psycopg_pool import AsyncConnectionPool
+
+from api.directory import Directory
+from api.errors import ApiError
+from api.feed import EventFeed
+from api.limits import PerSecond, PerWindow
+from core.call_rules import PHONE_WINDOW_SECONDS
+from core.settings import Settings
+from producers.event_producer import Appended, EventProducer
+from projections.read_models import CONSUMER as PROJECTION
+from schemas.codec import Event
+
+
+@dataclass
+class Context:
+    settings: Settings
+    pool: AsyncConnectionPool
+    producer: EventProducer
+    directory: Directory
+    feed: EventFeed
+    key_rate: PerSecond = field(init=False)
+    phone_rate: PerWindow = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key_rate = PerSecond(self.settings.key_calls_per_second)
+        self.phone_rate = PerWindow(self.settings.phone_calls_per_hour, PHONE_WINDOW_SECONDS)
+
+    async def append(self, event: Event) -> Appended:
+        """Append an event (durable once this returns) and apply it to this instance at once."""
+        appended = await self.producer.append(event)
+        self.directory.apply(event)
+        return appended
+
+    async def append_and_wait(self, event: Event, timeout: float = 10.0) -> Appended:
+        """Append, then wait until the projection has applied it (read-your-writes for
+        management endpoints; the call path never waits for the database)."""
+        appended = await self.append(event)
+        deadline = time.monotonic() + timeout
+        async with self.pool.connection() as conn:
+            while True:
+                row = await (
+                    await conn.execute(
+                        "SELECT next_offset FROM consumed_offsets"
+                        " WHERE consumer = %s AND topic = %s AND partition = %s",
+                        (PROJECTION, appended.topic, appended.partition),
+                    )
+                ).fetchone()
+                await conn.rollback()
+                if row is not None and int(row[0]) > appended.offset:
+                    return appended
+                if time.monotonic() > deadline:
+                    raise ApiError(
+                        503,
+                        "unavailable",
+                        "accepted, but the read model is behind; read it again shortly",
+                    )
+                await asyncio.sleep(0.005)

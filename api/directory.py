@@ -1,0 +1,112 @@
+"""In-process views of accounts, services and access keys, kept fresh by their events.
+
+The API authenticates and validates calls from here, with no database round trip on the call
+path. The feed applies every event from the topics; the API also applies the events it appends
+itself, so its own changes (a revoked key) take effect at once on this instance.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TypeVar
+
+from schemas.codec import Event
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: uuid.UUID
+    token_hash: str
+    price_per_call: int
+    credit_limit: int
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    id: uuid.UUID
+    account_id: uuid.UUID
+    code_length: int
+    code_ttl_minutes: int
+    return_code: bool
+    status: str
+
+
+@dataclass(frozen=True)
+class KeyView:
+    id: uuid.UUID
+    service_id: uuid.UUID
+    account_id: uuid.UUID
+    revoked_at: datetime | None
+
+
+class Directory:
+    def __init__(self) -> None:
+        self.accounts: dict[uuid.UUID, AccountView] = {}
+        self.account_by_token: dict[str, uuid.UUID] = {}
+        self.services: dict[uuid.UUID, ServiceView] = {}
+        self.keys: dict[uuid.UUID, KeyView] = {}
+        self.key_by_hash: dict[str, uuid.UUID] = {}
+
+    def apply(self, e: Event) -> None:
+        kind = e["event_type"]
+        if kind == "AccountCreated":
+            self.accounts.setdefault(
+                e["account_id"],
+                AccountView(
+                    e["account_id"], e["token_hash"], e["price_per_call"], e["credit_limit"]
+                ),
+            )
+            self.account_by_token[e["token_hash"]] = e["account_id"]
+        elif kind == "AccountUpdated" and e["account_id"] in self.accounts:
+            a = self.accounts[e["account_id"]]
+            self.accounts[a.id] = replace(
+                a,
+                price_per_call=_first(e["price_per_call"], a.price_per_call),
+                credit_limit=_first(e["credit_limit"], a.credit_limit),
+            )
+        elif kind == "ServiceCreated":
+            self.services.setdefault(
+                e["service_id"],
+                ServiceView(
+                    e["service_id"],
+                    e["account_id"],
+                    e["code_length"],
+                    e["code_ttl_minutes"],
+                    e["return_code"],
+                    "active",
+                ),
+            )
+        elif kind == "ServiceUpdated" and e["service_id"] in self.services:
+            s = self.services[e["service_id"]]
+            self.services[s.id] = replace(
+                s,
+                code_length=_first(e["code_length"], s.code_length),
+                code_ttl_minutes=_first(e["code_ttl_minutes"], s.code_ttl_minutes),
+                return_code=_first(e["return_code"], s.return_code),
+                status=_first(e["status"], s.status),
+            )
+        elif kind == "AccessKeyIssued":
+            self.keys.setdefault(
+                e["key_id"], KeyView(e["key_id"], e["service_id"], e["account_id"], None)
+            )
+            self.key_by_hash[e["key_hash"]] = e["key_id"]
+        elif kind == "AccessKeyRevoked" and e["key_id"] in self.keys:
+            k = self.keys[e["key_id"]]
+            if k.revoked_at is None:
+                self.keys[k.id] = replace(k, revoked_at=e["occurred_at"])
+
+    def account_for_token(self, token_hash: str) -> AccountView | None:
+        account_id = self.account_by_token.get(token_hash)
+        return self.accounts.get(account_id) if account_id else None
+
+    def key_for_secret(self, key_hash: str) -> KeyView | None:
+        key_id = self.key_by_hash.get(key_hash)
+        return self.keys.get(key_id) if key_id else None
+
+
+def _first(new: T | None, old: T) -> T:
+    return old if new is None else new

@@ -1,0 +1,95 @@
+"""Errors: one exception type, rendered as application/problem+json with a stable `code`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+
+TITLES: dict[str, str] = {
+    "invalid_phone": "Invalid phone number",
+    "unauthorized": "Unauthorized",
+    "forbidden": "Forbidden",
+    "credit_limit_reached": "Credit limit reached",
+    "service_disabled": "Service disabled",
+    "not_found": "Not found",
+    "code_still_valid": "Code still valid",
+    "retry_limit_reached": "Retry limit reached",
+    "invalid_request": "Invalid request",
+    "rate_limited": "Too many requests",
+    "method_not_allowed": "Method not allowed",
+    "unavailable": "Temporarily unavailable",
+    "internal_error": "Internal error",
+}
+
+
+class ApiError(Exception):
+    """Raise this anywhere in the API; the handler renders it."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or code)
+        self.status = status
+        self.code = code
+        self.detail = detail or TITLES.get(code, code)
+        self.headers = headers or {}
+
+
+def not_found(what: str = "resource") -> ApiError:
+    return ApiError(404, "not_found", f"no such {what}")
+
+
+def invalid(detail: str) -> ApiError:
+    return ApiError(422, "invalid_request", detail)
+
+
+def problem(
+    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"https://flashcall.dev/problems/{code}",
+        "title": TITLES.get(code, code),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return problem(exc.status, exc.code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        parts = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
+        return problem(422, "invalid_request", "; ".join(parts) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "invalid_request"
+        )
+        return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return problem(500, "internal_error", "an internal error occurred; it has been logged")

@@ -1,0 +1,111 @@
+"""The API's event feed: a confluent-kafka consumer thread, assigned (no group join) to
+
+- accounts, services and access keys from the beginning, applied to the Directory;
+- call decisions from the end, resolving the verdicts that verify requests wait for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+
+from api.directory import Directory
+from schemas import topics
+from schemas.codec import Event, UnknownSchema, decode
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_TOPICS = (topics.ACCOUNTS, topics.SERVICES, topics.ACCESS_KEYS)
+
+
+class EventFeed:
+    def __init__(self, bootstrap: str, directory: Directory, fetch_wait_ms: int) -> None:
+        self.directory = directory
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"flashcall-api-{uuid.uuid4()}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": fetch_wait_ms,
+                "auto.offset.reset": "latest",
+            }
+        )
+        self._waiting: dict[uuid.UUID, tuple[asyncio.AbstractEventLoop, asyncio.Future[Event]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="api-feed", daemon=True)
+        self._pending_eof: set[tuple[str, int]] = set()
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Assign, then block until the directory holds everything published so far."""
+        metadata = self._consumer.list_topics(timeout=30)
+        assignment = []
+        for t in BOOTSTRAP_TOPICS:
+            for p in metadata.topics[t.name].partitions:
+                assignment.append(TopicPartition(t.name, p, OFFSET_BEGINNING))
+                self._pending_eof.add((t.name, p))
+        for p in metadata.topics[topics.CALL_DECISIONS.name].partitions:
+            assignment.append(TopicPartition(topics.CALL_DECISIONS.name, p, OFFSET_END))
+            self._pending_eof.add((topics.CALL_DECISIONS.name, p))
+        self._consumer.assign(assignment)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the event feed did not catch up in time")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._consumer.close()
+
+    def expect(self, attempt_id: uuid.UUID) -> asyncio.Future[Event]:
+        """A future for the verdict on `attempt_id`; register it before appending the attempt."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Event] = loop.create_future()
+        with self._lock:
+            self._waiting[attempt_id] = (loop, future)
+        return future
+
+    def forget(self, attempt_id: uuid.UUID) -> None:
+        with self._lock:
+            self._waiting.pop(attempt_id, None)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            msgs = self._consumer.consume(500, 0.1)
+            for msg in msgs:
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        self._pending_eof.discard((msg.topic(), msg.partition()))
+                        if not self._pending_eof:
+                            self._ready.set()
+                    else:
+                        log.warning("feed error: %s", err)
+                    continue
+                self._handle(msg.value())
+
+    def _handle(self, value: Any) -> None:
+        try:
+            event = decode(value)
+        except UnknownSchema:
+            return
+        if event["event_type"] == "VerificationJudged":
+            with self._lock:
+                waiting = self._waiting.pop(event["attempt_id"], None)
+            if waiting is not None:
+                loop, future = waiting
+                loop.call_soon_threadsafe(_resolve, future, event)
+        else:
+            self.directory.apply(event)
+
+
+def _resolve(future: asyncio.Future[Event], event: Event) -> None:
+    if not future.done():
+        future.set_result(event)

@@ -1,0 +1,66 @@
+"""Idempotency-Key for management POSTs: the first response is kept 24 h and replayed.
+
+Calls do not come through here: their id is derived from the key, so the call path writes
+nothing to the database (see routers/calls.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from psycopg.types.json import Jsonb
+
+from api.context import Context
+from api.errors import ApiError
+
+IDEMPOTENCY_HOURS = 24
+
+
+def body_hash(body: Any) -> str:
+    return hashlib.sha256(
+        orjson.dumps(jsonable_encoder(body), option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+
+
+async def once(
+    ctx: Context,
+    scope: str,
+    key: str | None,
+    body: Any,
+    make: Callable[[], Awaitable[Any]],
+    status: int = 201,
+) -> JSONResponse:
+    """Run `make` unless this (scope, key) already answered; replay that answer if so."""
+    if key is None:
+        return JSONResponse(jsonable_encoder(await make()), status_code=status)
+    if len(key) > 255:
+        raise ApiError(422, "invalid_request", "Idempotency-Key is longer than 255 characters")
+    digest = body_hash(body)
+    async with ctx.pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT body_hash, status, response FROM idempotency_keys WHERE scope = %s"
+                " AND key = %s AND created_at > now() - make_interval(hours => %s)",
+                (scope, key, IDEMPOTENCY_HOURS),
+            )
+        ).fetchone()
+    if row is not None:
+        if row[0] != digest:
+            raise ApiError(422, "invalid_request", "Idempotency-Key was used with another body")
+        return JSONResponse(row[2], status_code=row[1], headers={"Idempotent-Replayed": "true"})
+    response = jsonable_encoder(await make())
+    async with ctx.pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO idempotency_keys (scope, key, body_hash, status, response)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO UPDATE SET"
+            " body_hash = EXCLUDED.body_hash, status = EXCLUDED.status,"
+            " response = EXCLUDED.response, created_at = now()"
+            " WHERE idempotency_keys.created_at <= now() - make_interval(hours => %s)",
+            (scope, key, digest, status, Jsonb(response), IDEMPOTENCY_HOURS),
+        )
+    return JSONResponse(response, status_code=status)

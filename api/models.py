@@ -1,0 +1,155 @@
+"""Request and response bodies of the public contract (../shared/spec/api-v1.md)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Money = Annotated[int, Field(ge=0, le=10**15)]
+CodeLength = Annotated[int, Field(ge=MIN_CODE_LENGTH, le=MAX_CODE_LENGTH)]
+TtlMinutes = Annotated[int, Field(ge=1, le=60)]
+T = TypeVar("T")
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused (422 invalid_request); strings are not coerced to numbers."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class AccountCreate(Strict):
+    name: Name
+    price_per_call: Money | None = None
+    credit_limit: Money | None = None
+
+
+class AccountPatch(Strict):
+    name: Name | None = None
+    price_per_call: Money | None = None
+    credit_limit: Money | None = None
+
+
+class AccountOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    price_per_call: int
+    credit_limit: int
+    created_at: datetime
+
+
+class AccountCreated(AccountOut):
+    token: str
+
+
+class ServiceCreate(Strict):
+    name: Name
+    code_length: CodeLength
+    code_ttl_minutes: TtlMinutes
+    return_code: bool = False
+
+
+class ServicePatch(Strict):
+    name: Name | None = None
+    code_length: CodeLength | None = None
+    code_ttl_minutes: TtlMinutes | None = None
+    return_code: bool | None = None
+    status: Literal["active", "disabled"] | None = None
+    credit_limit: Money | None = None
+
+
+class ServiceOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    code_length: int
+    code_ttl_minutes: int
+    return_code: bool
+    status: str
+    balance: int
+    credit_limit: int
+    created_at: datetime
+
+
+class KeyCreate(Strict):
+    label: Name
+
+
+class KeyCreated(BaseModel):
+    id: uuid.UUID
+    service_id: uuid.UUID
+    label: str
+    key: str
+    prefix: str
+    created_at: datetime
+
+
+class KeyOut(BaseModel):
+    id: uuid.UUID
+    label: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class CallCreate(Strict):
+    phone: str
+
+
+class VerifyIn(Strict):
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}$")]
+
+
+class CallOut(BaseModel):
+    id: uuid.UUID
+    service_id: uuid.UUID
+    key_id: uuid.UUID
+    phone: str
+    status: str
+    failure_reason: str | None
+    attempt: int
+    retry_of: uuid.UUID | None
+    code_length: int
+    expires_at: datetime | None
+    created_at: datetime
+    dialed_at: datetime | None
+    verified_at: datetime | None
+    cost: int
+    code: str | None = Field(None, description="Only for services with return_code.")
+    head_number: str | None = Field(None, description="Only for services with return_code.")
+
+
+class VerifyOut(BaseModel):
+    id: uuid.UUID
+    verified: bool
+    status: str
+    reason: str | None
+    attempts_left: int
+
+
+class HandsetCall(BaseModel):
+    caller_number: str
+    rang_at: datetime
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class SeedCallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    destination: str
+    token: str
+
+
+class SeedCallOut(BaseModel):
+    message: str
+    code: str
+    tracking_code: uuid.UUID
+    head_number: str

@@ -1,0 +1,127 @@
+"""Access key: place, read, retry and verify calls (an account may also read its calls)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+
+from api import queries
+from api.auth import AccessKey, Ctx, KeyOrAccount
+from api.calling import (
+    call_body,
+    idempotent_call_id,
+    parse_phone,
+    place_call,
+    placed_body,
+    seconds_until,
+)
+from api.context import Context
+from api.directory import KeyView
+from api.errors import ApiError, invalid, not_found
+from api.limits import retry_after
+from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
+from core.call_rules import CallStatus
+from core.ids import derived_id
+from schemas.codec import new_event
+
+router = APIRouter(prefix="/v1/calls", tags=["access key"])
+
+
+async def key_call(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, Any]:
+    row = await queries.call(ctx.pool, call_id)
+    if row is None or row["service_id"] != key.service_id:
+        raise not_found("call")
+    return row
+
+
+@router.post("", status_code=201, response_model=CallOut)
+async def create_call(
+    body: CallCreate,
+    ctx: Ctx,
+    key: AccessKey,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    phone = parse_phone(ctx, body.phone)
+    call_id = idempotent_call_id(key, idempotency_key)
+    if idempotency_key is not None:
+        earlier = await queries.call(ctx.pool, call_id)
+        if earlier is not None:
+            if earlier["phone"] != phone:
+                raise invalid("Idempotency-Key was used with another body")
+            return call_body(earlier, ctx.directory.services.get(key.service_id))
+    return placed_body(await place_call(ctx, key, phone, call_id))
+
+
+@router.get("/{call_id}", response_model=CallOut)
+async def get_call(call_id: uuid.UUID, ctx: Ctx, caller: KeyOrAccount) -> dict[str, Any]:
+    row = await queries.call(ctx.pool, call_id)
+    if isinstance(caller, KeyView):
+        allowed = row is not None and row["service_id"] == caller.service_id
+    else:
+        allowed = row is not None and row["account_id"] == caller.id
+    if row is None or not allowed:
+        raise not_found("call")
+    return call_body(row, ctx.directory.services.get(row["service_id"]))
+
+
+@router.post("/{call_id}/retry", status_code=201, response_model=CallOut)
+async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, Any]:
+    previous = await key_call(ctx, key, call_id)
+    status = previous["status"]
+    if status == CallStatus.VERIFIED:
+        raise invalid("the call is already verified")
+    if status in (CallStatus.QUEUED, CallStatus.DIALING):
+        service = ctx.directory.services.get(key.service_id)
+        ttl = (service.code_ttl_minutes if service else 1) * ctx.settings.ttl_minute_seconds
+        raise ApiError(409, "code_still_valid", "the call is still being placed", retry_after(ttl))
+    if status == CallStatus.DELIVERED and previous["expires_at"] is not None:
+        left = seconds_until(previous["expires_at"])
+        if left > 0:
+            raise ApiError(409, "code_still_valid", "the code is still valid", retry_after(left))
+    if previous["attempt"] >= ctx.settings.retry_chain_max:
+        raise ApiError(409, "retry_limit_reached", "this call has been retried as often as allowed")
+    # One retry per call: retrying the same call again answers with the same new call.
+    retry_id = derived_id(call_id, "retry")
+    existing = await queries.retry_of(ctx.pool, call_id)
+    if existing is not None:
+        return call_body(existing, ctx.directory.services.get(key.service_id))
+    placed = await place_call(ctx, key, previous["phone"], retry_id, retry=previous)
+    return placed_body(placed)
+
+
+@router.post("/{call_id}/verify", response_model=VerifyOut)
+async def verify_call(
+    call_id: uuid.UUID, body: VerifyIn, ctx: Ctx, key: AccessKey
+) -> dict[str, Any]:
+    attempt_id = uuid.uuid4()
+    verdict_future = ctx.feed.expect(attempt_id)
+    try:
+        await ctx.append(
+            new_event(
+                "VerificationAttempted",
+                attempt_id=attempt_id,
+                call_id=call_id,
+                service_id=key.service_id,
+                key_id=key.id,
+                code=body.code,
+            )
+        )
+        verdict = await asyncio.wait_for(verdict_future, ctx.settings.reply_timeout_seconds)
+    except TimeoutError as exc:
+        raise ApiError(
+            503, "unavailable", "the attempt was recorded but not judged in time; ask again"
+        ) from exc
+    finally:
+        ctx.feed.forget(attempt_id)
+    if not verdict["found"]:
+        raise not_found("call")
+    return {
+        "id": call_id,
+        "verified": verdict["verified"],
+        "status": verdict["status"],
+        "reason": verdict["reason"],
+        "attempts_left": verdict["attempts_left"],
+    }

@@ -1,0 +1,26 @@
+"""The seed service's call endpoint, so its customers can switch by changing the host alone."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.auth import Ctx, key_for_secret
+from api.calling import parse_phone, place_call
+from api.models import SeedCallIn, SeedCallOut
+
+router = APIRouter(tags=["seed compatibility"])
+
+
+@router.post("/services/call/call/", response_model=SeedCallOut)
+async def seed_call(body: SeedCallIn, ctx: Ctx) -> dict[str, Any]:
+    key = key_for_secret(ctx, body.token)
+    placed = await place_call(ctx, key, parse_phone(ctx, body.destination), uuid.uuid4())
+    return {
+        "message": "call queued",
+        "code": placed.allocation.code,
+        "tracking_code": placed.event["call_id"],
+        "head_number": placed.allocation.head_number(),
+    }

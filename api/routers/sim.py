@@ -1,0 +1,30 @@
+"""Operator: what each simulated handset has seen (FLASHCALL_CARRIER=sim)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.auth import Ctx, Operator
+from api.calling import parse_phone
+from api.models import HandsetCall, Page
+from api.paging import Cursor, Limit
+from api.queries import fetch_page
+
+router = APIRouter(prefix="/v1/sim", tags=["simulated carrier"])
+
+
+@router.get("/handsets/{phone}/calls", response_model=Page[HandsetCall])
+async def handset_calls(
+    phone: str, ctx: Ctx, _: Operator, limit: Limit = 100, cursor: Cursor = None
+) -> dict[str, Any]:
+    items, next_cursor = await fetch_page(
+        ctx.pool,
+        "SELECT * FROM (SELECT call_id AS id, caller_number, rang_at, rang_at AS created_at"
+        " FROM sim_handset_calls WHERE phone = %s) handset WHERE true",
+        [parse_phone(ctx, phone)],
+        cursor,
+        limit,
+    )
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,56 @@
+"""Rules about calls that the API, the processors and the projections all follow."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class CallStatus(StrEnum):
+    QUEUED = "queued"
+    DIALING = "dialing"
+    DELIVERED = "delivered"
+    VERIFIED = "verified"
+    EXPIRED = "expired"
+    FAILED = "failed"
+    REJECTED = "rejected"
+
+
+FINISHED = frozenset(
+    {CallStatus.VERIFIED, CallStatus.EXPIRED, CallStatus.FAILED, CallStatus.REJECTED}
+)
+
+# Events of one call reach the projection from several topics in any order; a status only
+# ever moves to a higher rank.
+STATUS_RANK: dict[str, int] = {
+    CallStatus.QUEUED: 0,
+    CallStatus.DIALING: 1,
+    CallStatus.DELIVERED: 2,
+    CallStatus.VERIFIED: 3,
+    CallStatus.EXPIRED: 3,
+    CallStatus.FAILED: 3,
+    CallStatus.REJECTED: 3,
+}
+
+
+class RejectReason(StrEnum):
+    CREDIT_LIMIT_REACHED = "credit_limit_reached"
+    RATE_LIMITED = "rate_limited"
+    SERVICE_DISABLED = "service_disabled"
+
+
+class FailReason(StrEnum):
+    BUSY = "busy"
+    UNREACHABLE = "unreachable"
+    INVALID_NUMBER = "invalid_number"
+    CARRIER_ERROR = "carrier_error"
+
+
+class VerifyReason(StrEnum):
+    INVALID_CODE = "invalid_code"
+    EXPIRED = "expired"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    NOT_DELIVERED = "not_delivered"
+    ALREADY_VERIFIED = "already_verified"
+
+
+PHONE_WINDOW_SECONDS = 3600

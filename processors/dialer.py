@@ -1,0 +1,147 @@
+"""The dialer: places each PlaceCall through the carrier, at most once per call id.
+
+The claim of a call id is committed with the consumed offset before the carrier is asked, so a
+redelivered command never rings a phone twice; DialStarted leaves through the same transaction.
+Dials run concurrently up to a bound; the agent waits for a free slot (backpressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from core.call_rules import FailReason
+from core.ids import derived_id
+from processors.carriers import Carrier, DialResult
+from processors.outbox import Outbox, publish
+from producers.event_producer import EventProducer
+from schemas.codec import Event, new_event
+
+log = logging.getLogger(__name__)
+
+CONSUMER = "dialer"
+
+
+class Dialer:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        producer: EventProducer,
+        carrier: Carrier,
+        concurrency: int,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._carrier = carrier
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._claimed: list[Event] = []
+
+    async def claim(self, conn: psycopg.AsyncConnection, event: Event, outbox: Outbox) -> None:
+        """Batch handler: claim the call id; the dial starts once the batch has committed."""
+        if event["event_type"] != "PlaceCall":
+            return
+        row = await (
+            await conn.execute(
+                "INSERT INTO dials (call_id, service_id) VALUES (%s, %s)"
+                " ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
+                (event["call_id"], event["service_id"]),
+            )
+        ).fetchone()
+        if row is None:
+            return
+        outbox.emit(
+            new_event(
+                "DialStarted",
+                event_id=str(derived_id(event["call_id"], "DialStarted")),
+                call_id=event["call_id"],
+                service_id=event["service_id"],
+            )
+        )
+        self._claimed.append(event)
+
+    async def start_claimed(self) -> None:
+        """Start the dials claimed by the last committed batch, waiting for free slots."""
+        claimed, self._claimed = self._claimed, []
+        for command in claimed:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._dial(command))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def forget_claimed(self) -> None:
+        """The batch rolled back: its claims did not happen."""
+        self._claimed = []
+
+    async def _dial(self, command: Event) -> None:
+        try:
+            try:
+                result = await self._carrier.dial(
+                    command["call_id"], command["phone"], command["caller_number"]
+                )
+            except Exception:
+                log.exception("carrier failed on call %s", command["call_id"])
+                result = None
+            await self._record(command, result)
+        finally:
+            self._slots.release()
+
+    async def _record(self, command: Event, result: DialResult | None) -> None:
+        ids = {"call_id": command["call_id"], "service_id": command["service_id"]}
+        event: Event
+        if result is not None and result.failure is None:
+            expires_at = result.at + timedelta(seconds=command["code_ttl_seconds"])
+            event = outcome_event(
+                "CallDelivered", occurred_at=result.at, expires_at=expires_at, **ids
+            )
+        else:
+            failure = result.failure if result is not None else FailReason.CARRIER_ERROR
+            event = outcome_event("CallFailed", reason=failure, **ids)
+        outbox = Outbox()
+        outbox.emit(event)
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE dials SET outcome = %s WHERE call_id = %s",
+                (event["event_type"], command["call_id"]),
+            )
+            ids_ = await outbox.write(conn)
+        await publish(self._pool, self._producer, ids_)
+
+    async def fail_abandoned(self, older_than_seconds: float) -> int:
+        """Calls claimed by a worker that died mid-dial get an outcome: carrier_error."""
+        outbox = Outbox()
+        async with self._pool.connection() as conn, conn.transaction():
+            rows = await (
+                await conn.execute(
+                    "UPDATE dials SET outcome = 'CallFailed' WHERE outcome IS NULL"
+                    " AND claimed_at < now() - make_interval(secs => %s)"
+                    " RETURNING call_id, service_id",
+                    (older_than_seconds,),
+                )
+            ).fetchall()
+            for call_id, service_id in rows:
+                outbox.emit(
+                    outcome_event(
+                        "CallFailed",
+                        call_id=call_id,
+                        service_id=service_id,
+                        reason=FailReason.CARRIER_ERROR,
+                    )
+                )
+            ids = await outbox.write(conn)
+        await publish(self._pool, self._producer, ids)
+        return len(rows)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def outcome_event(event_type: str, **fields: Any) -> Event:
+    """A call has one dial outcome: its id is fixed by the call id."""
+    return new_event(event_type, event_id=str(derived_id(fields["call_id"], "outcome")), **fields)

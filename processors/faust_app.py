@@ -1,0 +1,224 @@
+"""The faust application: one agent per consumed topic and role, all applying batches through
+`apply_batch` (exactly-once into PostgreSQL), plus the expiry and outbox timers.
+
+Run it with `python -m processors worker`; `FLASHCALL_PROCESSOR_ROLES` picks the roles, and each
+set of roles is its own consumer group, so roles scale separately.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiokafka
+import faust
+from psycopg_pool import AsyncConnectionPool
+
+from core.db import async_pool, migrate
+from core.settings import Settings
+from processors.batches import Consumed, Handler, apply_batch
+from processors.carriers import SimCarrier
+from processors.decisions import CONSUMER as DECISIONS
+from processors.decisions import DecisionRules, Decisions
+from processors.dialer import CONSUMER as DIALER
+from processors.dialer import Dialer
+from processors.expiry import expire_due
+from processors.outbox import publish_leftovers
+from producers.event_producer import EventProducer
+from producers.topic_admin import ensure_topics
+from projections.read_models import CONSUMER as PROJECTION
+from projections.read_models import Projector
+from schemas import topics
+
+log = logging.getLogger(__name__)
+
+ROLES = ("decisions", "dialer", "expiry", "projections")
+
+
+def _shorten_fetch_wait(wait_ms: int) -> None:
+    """faust hard-codes fetch_max_wait_ms=1500 for its consumer; on a quiet topic every hop
+    would wait that long. Subclass the consumer it builds so the setting decides."""
+    base = aiokafka.AIOKafkaConsumer
+    if getattr(base, "_flashcall_wait", None) is not None:
+        return
+
+    class Consumer(base):  # type: ignore[misc, valid-type]
+        _flashcall_wait = wait_ms
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["fetch_max_wait_ms"] = wait_ms
+            super().__init__(*args, **kwargs)
+
+    aiokafka.AIOKafkaConsumer = Consumer
+
+
+class Runtime:
+    """The worker's connections, opened once on first use (nothing connects at import)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._pool: AsyncConnectionPool | None = None
+        self._producer: EventProducer | None = None
+        self._dialer: Dialer | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._pool is not None:
+                return
+            pool = async_pool(self.settings.require_database_url(), max_size=20)
+            await pool.open()
+            self._producer = EventProducer(self.settings.require_bootstrap(), "flashcall-processor")
+            self._dialer = Dialer(
+                pool,
+                self._producer,
+                SimCarrier(pool, self.settings.sim_dial_min_ms, self.settings.sim_dial_max_ms),
+                self.settings.dial_concurrency,
+            )
+            self._pool = pool
+
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        assert self._pool is not None
+        return self._pool
+
+    @property
+    def producer(self) -> EventProducer:
+        assert self._producer is not None
+        return self._producer
+
+    @property
+    def dialer(self) -> Dialer:
+        assert self._dialer is not None
+        return self._dialer
+
+    async def stop(self) -> None:
+        if self._dialer is not None:
+            await self._dialer.drain()
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.close)
+        if self._pool is not None:
+            await self._pool.close()
+
+
+def build_app(settings: Settings) -> faust.App:
+    """A faust app running the roles in `settings`."""
+    roles = settings.roles
+    unknown = roles - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown processor roles: {sorted(unknown)}")
+    _shorten_fetch_wait(settings.kafka_fetch_wait_ms)
+    session_s = settings.kafka_session_timeout_ms / 1000
+    app = faust.App(
+        "flashcall-" + "-".join(r for r in ROLES if r in roles),
+        broker=f"kafka://{settings.require_bootstrap()}",
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session_s,
+        broker_heartbeat_interval=max(0.1, session_s / 6),
+        broker_rebalance_timeout=max(session_s, 2.0),
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+    )
+    runtime = Runtime(settings)
+
+    @app.on_before_configured.connect  # type: ignore[untyped-decorator]
+    def _prepare(_: Any, **__: Any) -> None:
+        migrate(settings.require_database_url())
+        ensure_topics(settings.require_bootstrap(), settings.topic_partitions)
+
+    def batch_agent(
+        consumer: str,
+        topic_list: tuple[topics.Topic, ...],
+        handler: Callable[[Runtime], Handler],
+        after_commit: Callable[[Runtime], Awaitable[None]] | None = None,
+        on_failure: Callable[[Runtime], None] | None = None,
+    ) -> None:
+        channel = app.topic(*(t.name for t in topic_list), key_type=bytes, value_type=bytes)
+
+        async def agent(stream: Any) -> AsyncIterator[None]:
+            await runtime.start()
+            async for events in stream.take_events(
+                settings.processor_batch_size, within=settings.processor_batch_within_seconds
+            ):
+                records = [
+                    Consumed(e.message.topic, e.message.partition, e.message.offset, e.value)
+                    for e in events
+                ]
+                try:
+                    await apply_batch(
+                        runtime.pool, runtime.producer, consumer, records, handler(runtime)
+                    )
+                except BaseException:
+                    if on_failure is not None:
+                        on_failure(runtime)
+                    raise
+                if after_commit is not None:
+                    await after_commit(runtime)
+                yield None
+
+        app.agent(channel, name=f"{consumer}-{topic_list[0].name}")(agent)
+
+    if "decisions" in roles:
+        decisions = Decisions(
+            DecisionRules(
+                phone_calls_per_hour=settings.phone_calls_per_hour,
+                retry_chain_max=settings.retry_chain_max,
+                verify_max_attempts=settings.verify_max_attempts,
+                ttl_minute_seconds=settings.ttl_minute_seconds,
+            )
+        )
+        for topic in (topics.SERVICES, topics.CALL_REQUESTS, topics.DIAL_OUTCOMES):
+            batch_agent(DECISIONS, (topic,), lambda _: decisions.handle)
+
+    if "dialer" in roles:
+        batch_agent(
+            DIALER,
+            (topics.DIAL_COMMANDS,),
+            lambda rt: rt.dialer.claim,
+            after_commit=lambda rt: rt.dialer.start_claimed(),
+            on_failure=lambda rt: rt.dialer.forget_claimed(),
+        )
+
+        @app.timer(10.0)  # type: ignore[untyped-decorator]
+        async def fail_abandoned_dials() -> None:
+            await runtime.start()
+            await runtime.dialer.fail_abandoned(older_than_seconds=60.0)
+
+    if "projections" in roles:
+        projector = Projector()
+        for topic in (
+            topics.ACCOUNTS,
+            topics.SERVICES,
+            topics.ACCESS_KEYS,
+            topics.CALL_REQUESTS,
+            topics.CALL_DECISIONS,
+            topics.DIAL_OUTCOMES,
+        ):
+            batch_agent(PROJECTION, (topic,), lambda _: projector.handle)
+
+    if "expiry" in roles:
+
+        @app.timer(settings.expiry_interval_seconds)  # type: ignore[untyped-decorator]
+        async def expire() -> None:
+            await runtime.start()
+            while await expire_due(runtime.pool, runtime.producer) > 0:
+                pass
+
+    @app.timer(2.0)  # type: ignore[untyped-decorator]
+    async def outbox_leftovers() -> None:
+        await runtime.start()
+        await publish_leftovers(runtime.pool, runtime.producer, older_than_seconds=5.0)
+
+    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    async def _close(_: Any, **__: Any) -> None:
+        await runtime.stop()
+
+    return app

@@ -1,0 +1,27 @@
+"""Creates the platform's topics (idempotently) before anything produces or consumes."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas.topics import ALL_TOPICS
+
+
+def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> None:
+    """Create every topic that does not exist yet, with `partitions` partitions."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [
+        NewTopic(t.name, num_partitions=partitions, replication_factor=1)
+        for t in ALL_TOPICS
+        if t.name not in existing
+    ]
+    if not wanted:
+        return
+    for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+        try:
+            future.result(timeout)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise RuntimeError(f"could not create topic {name}: {exc}") from exc

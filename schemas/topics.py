@@ -1,0 +1,43 @@
+"""Topic names, which events each topic carries, and what keys it. docs/events.md explains them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    key_field: str
+    events: tuple[str, ...]
+
+
+ACCOUNTS = Topic("flashcall.accounts", "account_id", ("AccountCreated", "AccountUpdated"))
+SERVICES = Topic("flashcall.services", "service_id", ("ServiceCreated", "ServiceUpdated"))
+ACCESS_KEYS = Topic("flashcall.access-keys", "service_id", ("AccessKeyIssued", "AccessKeyRevoked"))
+# Keyed by service so that one processor partition owns every decision about a service's calls.
+CALL_REQUESTS = Topic(
+    "flashcall.call-requests", "service_id", ("CallRequested", "VerificationAttempted")
+)
+CALL_DECISIONS = Topic(
+    "flashcall.call-decisions",
+    "service_id",
+    ("CallAdmitted", "CallRejected", "VerificationJudged", "CodeVerified", "CodeExpired"),
+)
+# Keyed by call, so dials spread over every dialer worker whatever the service.
+DIAL_COMMANDS = Topic("flashcall.dial-commands", "call_id", ("PlaceCall",))
+DIAL_OUTCOMES = Topic(
+    "flashcall.dial-outcomes", "service_id", ("DialStarted", "CallDelivered", "CallFailed")
+)
+
+ALL_TOPICS: tuple[Topic, ...] = (
+    ACCOUNTS,
+    SERVICES,
+    ACCESS_KEYS,
+    CALL_REQUESTS,
+    CALL_DECISIONS,
+    DIAL_COMMANDS,
+    DIAL_OUTCOMES,
+)
+
+TOPIC_OF_EVENT: dict[str, Topic] = {event: t for t in ALL_TOPICS for event in t.events}
