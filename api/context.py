@@ -39,11 +39,11 @@ class Context:
         self.directory.apply(event)
         return appended
 
-    async def append_and_wait(self, event: Event, timeout: float = 10.0) -> Appended:
+    async def append_and_wait(self, event: Event, within: float = 10.0) -> Appended:
         """Append, then wait until the projection has applied it (read-your-writes for
         management endpoints; the call path never waits for the database)."""
         appended = await self.append(event)
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         async with self.pool.connection() as conn:
             while True:
                 row = await (

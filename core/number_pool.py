@@ -19,7 +19,7 @@ class NumberRange:
 
     @property
     def size(self) -> int:
-        return 10**self.free
+        return int(10**self.free)
 
 
 @dataclass(frozen=True)

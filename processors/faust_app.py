@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiokafka
@@ -129,7 +130,7 @@ def build_app(settings: Settings) -> faust.App:
     )
     runtime = Runtime(settings)
 
-    @app.on_before_configured.connect  # type: ignore[untyped-decorator]
+    @app.on_before_configured.connect  # type: ignore[arg-type, untyped-decorator]
     def _prepare(_: Any, **__: Any) -> None:
         migrate(settings.require_database_url())
         ensure_topics(settings.require_bootstrap(), settings.topic_partitions)
@@ -156,9 +157,13 @@ def build_app(settings: Settings) -> faust.App:
                     await apply_batch(
                         runtime.pool, runtime.producer, consumer, records, handler(runtime)
                     )
-                except BaseException:
+                except Exception as exc:
                     if on_failure is not None:
                         on_failure(runtime)
+                    # Never move on past a batch that was not applied: stop the worker, whose
+                    # replacement resumes from the stored offsets.
+                    log.exception("%s could not apply a batch; stopping the worker", consumer)
+                    await app.crash(exc)
                     raise
                 if after_commit is not None:
                     await after_commit(runtime)
@@ -187,10 +192,10 @@ def build_app(settings: Settings) -> faust.App:
             on_failure=lambda rt: rt.dialer.forget_claimed(),
         )
 
-        @app.timer(10.0)  # type: ignore[untyped-decorator]
+        @app.timer(min(10.0, settings.dial_abandon_seconds / 2))  # type: ignore[untyped-decorator]
         async def fail_abandoned_dials() -> None:
             await runtime.start()
-            await runtime.dialer.fail_abandoned(older_than_seconds=60.0)
+            await runtime.dialer.fail_abandoned(settings.dial_abandon_seconds)
 
     if "projections" in roles:
         projector = Projector()
@@ -217,7 +222,12 @@ def build_app(settings: Settings) -> faust.App:
         await runtime.start()
         await publish_leftovers(runtime.pool, runtime.producer, older_than_seconds=5.0)
 
-    @app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type, untyped-decorator]
+    async def _ready(_: Any, **__: Any) -> None:
+        if settings.ready_file:
+            Path(settings.ready_file).touch()
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type, untyped-decorator]
     async def _close(_: Any, **__: Any) -> None:
         await runtime.stop()
 

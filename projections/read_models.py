@@ -108,29 +108,25 @@ class Projector:
 
     # ------------------------------------------------------------------------------ calls
     async def _upsert_call(
-        self, conn: psycopg.AsyncConnection, call_id: Any, status: str | None, **cols: Any
+        self, conn: psycopg.AsyncConnection, call_id: Any, status: str, **cols: Any
     ) -> None:
-        """Set `cols` (set-once: a later replay cannot overwrite them) and maybe raise the status."""
+        """Set `cols` once (a replay cannot overwrite them) and raise the status if higher."""
         names = list(cols)
-        rank = STATUS_RANK[status] if status is not None else -1
-        insert_status = status or CallStatus.QUEUED
+        rank = STATUS_RANK[status]
         assignments = [f"{n} = COALESCE(calls.{n}, EXCLUDED.{n})" for n in names]
         assignments.append(
             "status = CASE WHEN %(rank)s > calls.status_rank THEN %(status)s ELSE calls.status END"
         )
         assignments.append("status_rank = GREATEST(calls.status_rank, %(rank)s)")
         columns = ", ".join(["id", "status", "status_rank", *names])
-        values = ", ".join(
-            ["%(id)s", "%(status)s", "%(insert_rank)s", *(f"%({n})s" for n in names)]
-        )
+        values = ", ".join(["%(id)s", "%(status)s", "%(rank)s", *(f"%({n})s" for n in names)])
         await conn.execute(
             f"INSERT INTO calls ({columns}) VALUES ({values})"
             f" ON CONFLICT (id) DO UPDATE SET {', '.join(assignments)}",
             {
                 "id": call_id,
-                "status": insert_status,
+                "status": status,
                 "rank": rank,
-                "insert_rank": max(rank, 0),
                 **cols,
             },
         )

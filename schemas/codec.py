@@ -84,6 +84,7 @@ def decode(data: bytes) -> Event:
     event_type = _fingerprints().get(data[2:10])
     if event_type is None:
         raise UnknownSchema(f"unknown schema fingerprint {data[2:10].hex()}")
-    record: Event = schemaless_reader(io.BytesIO(data[10:]), schemas()[event_type], None)
+    record = schemaless_reader(io.BytesIO(data[10:]), schemas()[event_type], None)
+    assert isinstance(record, dict)
     record["event_type"] = event_type
     return record

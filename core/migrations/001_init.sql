@@ -9,6 +9,14 @@ CREATE TABLE IF NOT EXISTS consumed_offsets (
     PRIMARY KEY (consumer, topic, partition)
 );
 
+-- Event ids each consumer has applied: a duplicate published under another offset (an outbox
+-- row sent twice, a replayed topic) is recognised and skipped.
+CREATE TABLE IF NOT EXISTS applied_events (
+    consumer  text NOT NULL,
+    event_id  uuid NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+);
+
 -- ---------------------------------------------------------------- projections (read models)
 CREATE TABLE IF NOT EXISTS accounts (
     id              uuid PRIMARY KEY,

@@ -1,0 +1,124 @@
+"""Starts the platform's processes (processor workers and the API) as child processes.
+
+`make run` and the test suite both use it, so tests exercise the same processes users run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Platform:
+    bootstrap: str
+    database_url: str
+    http_port: int
+    env: Mapping[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "DATABASE_URL": self.database_url,
+            "FLASHCALL_HTTP_PORT": str(self.http_port),
+            "PYTHONPATH": str(ROOT),
+            **self.env,
+            **extra,
+        }
+
+    def _spawn(self, name: str, args: list[str], **extra: str) -> subprocess.Popen[bytes]:
+        out = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            env=self.environment(**extra),
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        if out is not None:
+            out.close()
+        self.children.append(proc)
+        return proc
+
+    def start_worker(
+        self, name: str = "worker", roles: str | None = None, wait: bool = True
+    ) -> subprocess.Popen[bytes]:
+        """A faust worker; `roles` (comma-separated) defaults to all of them. With `wait`,
+        returns once the worker has joined its group and holds partitions."""
+        ready = Path(tempfile.mkdtemp(prefix="flashcall-")) / "ready"
+        extra = {"FLASHCALL_READY_FILE": str(ready)}
+        if roles:
+            extra["FLASHCALL_PROCESSOR_ROLES"] = roles
+        proc = self._spawn(
+            name, ["-m", "processors", "worker", "--without-web", "--loglevel", "warn"], **extra
+        )
+        if wait:
+            self._wait(proc, ready.exists, f"worker {name} to get its partitions")
+        return proc
+
+    def start_api(
+        self, name: str = "api", port: int | None = None, **extra: str
+    ) -> subprocess.Popen[bytes]:
+        """An API instance, on the platform's port unless `port` is given."""
+        port = port or self.http_port
+        proc = self._spawn(name, ["-m", "api"], FLASHCALL_HTTP_PORT=str(port), **extra)
+        self.wait_until_healthy(proc, port)
+        return proc
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def wait_until_healthy(self, proc: subprocess.Popen[bytes], port: int) -> None:
+        def healthy() -> bool:
+            try:
+                url = f"http://127.0.0.1:{port}/healthz"
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        self._wait(proc, healthy, "the API to answer /healthz")
+
+    @staticmethod
+    def _wait(
+        proc: subprocess.Popen[bytes], ready: Callable[[], bool], what: str, timeout: float = 90.0
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if proc.poll() is not None:
+                raise RuntimeError(f"exited with {proc.returncode} while waiting for {what}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out waiting for {what}")
+            time.sleep(0.05)
+
+    def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc in self.children:
+            self.children.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.children)):
+            self.stop(proc)

@@ -1,0 +1,74 @@
+"""Session fixtures: one real broker, one fresh database, the platform's real processes."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from core.db import migrate
+from launch.broker import broker
+from launch.platform import ROOT, Platform
+from launch.ports import free_port
+from producers.topic_admin import ensure_topics
+
+# Settings the platform's processes run with in tests: fast dials, short group timeouts, and a
+# "minute" of code validity of TTL_MINUTE seconds so expiry can be watched.
+TTL_MINUTE = 3.0
+TEST_ENV = {
+    "FLASHCALL_ENV": "test",
+    "FLASHCALL_SIM_DIAL_MIN_MS": "5",
+    "FLASHCALL_SIM_DIAL_MAX_MS": "25",
+    "FLASHCALL_TTL_MINUTE_SECONDS": str(TTL_MINUTE),
+    "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "FLASHCALL_DIAL_ABANDON_SECONDS": "4",
+    "FLASHCALL_EXPIRY_INTERVAL_SECONDS": "0.1",
+}
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> Iterator[str]:
+    with broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) as address:
+        yield address
+
+
+def _server_url() -> str:
+    return os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database of our own on the server, dropped at the end."""
+    name = f"flashcall_test_{uuid.uuid4().hex[:10]}"
+    server = _server_url()
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = psycopg.conninfo.make_conninfo(server, dbname=name)
+    migrate(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def platform(bootstrap: str, database_url: str) -> Iterator[Platform]:
+    """Processor worker and API running as real processes, as `make run` starts them."""
+    ensure_topics(bootstrap, 6)
+    plat = Platform(
+        bootstrap,
+        database_url,
+        free_port(),
+        env=TEST_ENV,
+        log_dir=ROOT / "var" / "test-logs" / uuid.uuid4().hex[:8],
+    )
+    try:
+        plat.start_worker()
+        plat.start_api()
+        yield plat
+    finally:
+        plat.stop_all()

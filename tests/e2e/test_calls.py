@@ -1,0 +1,288 @@
+"""Access-key endpoints: place, read, verify, retry, the limits and the seed-compatible call."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import uuid
+
+import httpx
+import pytest
+
+from launch.platform import Platform
+from tests.conftest import TTL_MINUTE
+from tests.e2e.conftest import SECOND_API_KEY_RATE
+from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
+
+
+def test_a_call_rings_the_handset_and_its_code_verifies(api: Api, tenant: Tenant) -> None:
+    phone = random_phone()
+    call = api.place(tenant.key, phone)
+    assert call["status"] == "queued" and call["phone"] == phone and call["attempt"] == 1
+    assert call["code_length"] == 5 and "code" not in {k for k, v in call.items() if v}
+    delivered = api.wait_status(tenant.key, call["id"], {"delivered"})
+    assert delivered["dialed_at"] and delivered["expires_at"]
+    code = api.code_for(phone, 5)
+    wrong = f"{(int(code) + 1) % 100000:05d}"
+    assert api.verify(tenant.key, call["id"], wrong) == {
+        "id": call["id"],
+        "verified": False,
+        "status": "delivered",
+        "reason": "invalid_code",
+        "attempts_left": 4,
+    }
+    assert api.verify(tenant.key, call["id"], code) == {
+        "id": call["id"],
+        "verified": True,
+        "status": "verified",
+        "reason": None,
+        "attempts_left": 3,
+    }
+    again = api.verify(tenant.key, call["id"], code)
+    assert again["verified"] is False and again["reason"] == "already_verified"
+    final = api.wait_status(tenant.key, call["id"], {"verified"})
+    assert final["verified_at"] is not None
+    assert api.call(tenant.token, call["id"])["id"] == call["id"]  # the account reads it too
+
+
+def test_national_numbers_are_normalised_and_bad_ones_refused(api: Api, tenant: Tenant) -> None:
+    assert api.place(tenant.key, "0912 765 4321")["phone"] == "+989127654321"
+    for bad in ("12", "not a phone", "+98912", ""):
+        assert_problem(
+            api.http.post("/v1/calls", json={"phone": bad}, headers=bearer(tenant.key)),
+            400,
+            "invalid_phone",
+        )
+    assert_problem(
+        api.http.post(
+            "/v1/calls", json={"phone": "+989121234567", "x": 1}, headers=bearer(tenant.key)
+        ),
+        422,
+        "invalid_request",
+    )
+    assert_problem(api.http.post("/v1/calls", json={"phone": "+989121234567"}), 401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("ending", "reason"),
+    [
+        ("0000", "unreachable"),
+        ("1111", "busy"),
+        ("2222", "invalid_number"),
+        ("3333", "carrier_error"),
+    ],
+)
+def test_simulated_carrier_outcomes(api: Api, tenant: Tenant, ending: str, reason: str) -> None:
+    phone = random_phone(ending)
+    call = api.place(tenant.key, phone)
+    failed = api.wait_status(tenant.key, call["id"], {"failed"})
+    assert failed["failure_reason"] == reason and failed["cost"] == 0
+    assert api.handset(phone) == []
+    verdict = api.verify(tenant.key, call["id"], "12345")
+    assert verdict["reason"] == "not_delivered" and verdict["attempts_left"] == 5
+
+
+def test_return_code_services_answer_with_the_code(api: Api) -> None:
+    tenant = api.tenant(code_length=6, return_code=True)
+    phone = random_phone()
+    call = api.place(tenant.key, phone)
+    assert len(call["code"]) == 6 and call["code"].isdigit()
+    api.wait_status(tenant.key, call["id"], {"delivered"})
+    caller = api.handset(phone)[0]["caller_number"]
+    assert caller == call["head_number"] + call["code"]
+
+
+def test_seed_compatible_call_endpoint(api: Api, tenant: Tenant) -> None:
+    phone = random_phone()
+    body = api.ok(
+        api.http.post("/services/call/call/", json={"destination": phone, "token": tenant.key})
+    )
+    assert set(body) == {"message", "code", "tracking_code", "head_number"}
+    api.wait_status(tenant.key, body["tracking_code"], {"delivered"})
+    assert api.handset(phone)[0]["caller_number"] == body["head_number"] + body["code"]
+    assert_problem(
+        api.http.post("/services/call/call/", json={"destination": phone, "token": "nope"}),
+        401,
+        "unauthorized",
+    )
+
+
+def test_disabled_service_refuses_calls(api: Api, tenant: Tenant) -> None:
+    api.ok(
+        api.http.patch(
+            f"/v1/services/{tenant.service_id}",
+            json={"status": "disabled"},
+            headers=bearer(tenant.token),
+        )
+    )
+    response = api.http.post(
+        "/v1/calls", json={"phone": random_phone()}, headers=bearer(tenant.key)
+    )
+    assert_problem(response, 403, "service_disabled")
+
+
+def test_a_phone_gets_at_most_five_calls_an_hour(api: Api, tenant: Tenant) -> None:
+    phone = random_phone("1111")  # busy: the calls finish quickly and cost nothing
+    for _ in range(5):
+        api.place(tenant.key, phone)
+    response = api.http.post("/v1/calls", json={"phone": phone}, headers=bearer(tenant.key))
+    assert_problem(response, 429, "rate_limited")
+    assert int(response.headers["Retry-After"]) > 3000
+    api.place(tenant.key, random_phone())  # other numbers are unaffected
+
+
+def test_an_access_key_is_limited_per_second(second_api: Api) -> None:
+    tenant = second_api.tenant()
+
+    async def burst() -> tuple[list[httpx.Response], float]:
+        async with httpx.AsyncClient(base_url=str(second_api.http.base_url), timeout=30) as client:
+            started = time.monotonic()
+            responses = await asyncio.gather(
+                *(
+                    client.post(
+                        "/v1/calls",
+                        json={"phone": random_phone("1111")},
+                        headers=bearer(tenant.key),
+                    )
+                    for _ in range(4 * SECOND_API_KEY_RATE)
+                )
+            )
+            return responses, time.monotonic() - started
+
+    responses, elapsed = asyncio.run(burst())
+    codes = [r.status_code for r in responses]
+    assert set(codes) == {201, 429}, codes
+    # A sliding one-second window admits at most `rate` calls in each second of the burst.
+    assert codes.count(201) <= SECOND_API_KEY_RATE * (math.floor(elapsed) + 1), (codes, elapsed)
+    limited = next(r for r in responses if r.status_code == 429)
+    assert_problem(limited, 429, "rate_limited")
+    assert limited.headers["Retry-After"] == "1"
+
+
+def test_idempotency_key_places_one_call(api: Api, tenant: Tenant) -> None:
+    phone = random_phone()
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    first = api.place(tenant.key, phone, **headers)
+    api.wait_status(tenant.key, first["id"], {"delivered"})
+    again = api.place(tenant.key, phone, **headers)
+    assert again["id"] == first["id"]
+    assert len(api.handset(phone)) == 1
+
+
+def test_twenty_concurrent_wrong_guesses_judge_exactly_five(api: Api, tenant: Tenant) -> None:
+    phone = random_phone()
+    call = api.place(tenant.key, phone)
+    api.wait_status(tenant.key, call["id"], {"delivered"})
+    code = api.code_for(phone, 5)
+    wrong = f"{(int(code) + 7) % 100000:05d}"
+
+    async def guesses() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(api.http.base_url), timeout=30) as client:
+            return await asyncio.gather(
+                *(
+                    client.post(
+                        f"/v1/calls/{call['id']}/verify",
+                        json={"code": wrong},
+                        headers=bearer(tenant.key),
+                    )
+                    for _ in range(20)
+                )
+            )
+
+    verdicts = [r.json() for r in asyncio.run(guesses())]
+    reasons = sorted(v["reason"] for v in verdicts)
+    assert reasons.count("invalid_code") == 5 and reasons.count("too_many_attempts") == 15
+    assert sorted(v["attempts_left"] for v in verdicts if v["reason"] == "invalid_code") == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    assert api.verify(tenant.key, call["id"], code)["reason"] == "too_many_attempts"
+    assert api.wait_status(tenant.key, call["id"], {"delivered"})["status"] == "delivered"
+
+
+def test_verify_checks_input_and_ownership(api: Api, tenant: Tenant) -> None:
+    call = api.place(tenant.key, random_phone())
+    for bad in ("12a45", "", "1" * 17):
+        response = api.http.post(
+            f"/v1/calls/{call['id']}/verify", json={"code": bad}, headers=bearer(tenant.key)
+        )
+        assert_problem(response, 422, "invalid_request")
+    other = api.tenant()
+    assert_problem(
+        api.http.post(
+            f"/v1/calls/{call['id']}/verify", json={"code": "12345"}, headers=bearer(other.key)
+        ),
+        404,
+        "not_found",
+    )
+    assert_problem(
+        api.http.post(
+            f"/v1/calls/{uuid.uuid4()}/verify", json={"code": "12345"}, headers=bearer(tenant.key)
+        ),
+        404,
+        "not_found",
+    )
+    api.wait_status(tenant.key, call["id"], {"delivered"})
+    assert_problem(
+        api.http.get(f"/v1/calls/{call['id']}", headers=bearer(other.key)), 404, "not_found"
+    )
+
+
+def test_expired_codes_and_retries(api: Api) -> None:
+    tenant = api.tenant(code_length=4, code_ttl_minutes=1)  # a test minute: TTL_MINUTE seconds
+    phone = random_phone()
+    first = api.place(tenant.key, phone)
+    api.wait_status(tenant.key, first["id"], {"delivered"})
+    old_code = api.code_for(phone, 4)
+    early = api.retry(tenant.key, first["id"])
+    assert_problem(early, 409, "code_still_valid")
+    assert 1 <= int(early.headers["Retry-After"]) <= TTL_MINUTE + 1
+    expired = api.wait_status(tenant.key, first["id"], {"expired"}, timeout=TTL_MINUTE + 10)
+    assert expired["status"] == "expired"
+    assert api.verify(tenant.key, first["id"], old_code)["reason"] == "expired"
+
+    retried = api.ok(api.retry(tenant.key, first["id"]), 201)
+    assert retried["retry_of"] == first["id"] and retried["attempt"] == 2
+    assert retried["id"] != first["id"]
+    assert api.ok(api.retry(tenant.key, first["id"]), 201)["id"] == retried["id"]  # idempotent
+    api.wait_status(tenant.key, retried["id"], {"delivered"})
+    rings = api.handset(phone)
+    assert len(rings) == 2 and rings[0]["caller_number"] != rings[1]["caller_number"]
+    new_code = rings[0]["caller_number"][-4:]
+    assert new_code != old_code
+    assert api.verify(tenant.key, first["id"], new_code)["reason"] == "expired"
+    assert api.verify(tenant.key, retried["id"], new_code)["verified"] is True
+
+
+def test_a_retry_chain_holds_four_calls(api: Api, tenant: Tenant) -> None:
+    call = api.place(tenant.key, random_phone("1111"))
+    for attempt in range(2, 5):
+        api.wait_status(tenant.key, call["id"], {"failed"})
+        call = api.ok(api.retry(tenant.key, call["id"]), 201)
+        assert call["attempt"] == attempt
+    api.wait_status(tenant.key, call["id"], {"failed"})
+    assert_problem(api.retry(tenant.key, call["id"]), 409, "retry_limit_reached")
+
+
+def test_openapi_documents_the_contract(platform: Platform, api: Api) -> None:
+    spec = api.ok(api.http.get("/openapi.json"))
+    paths = spec["paths"]
+    for path in (
+        "/v1/accounts",
+        "/v1/accounts/{account_id}",
+        "/v1/services",
+        "/v1/services/{service_id}",
+        "/v1/services/{service_id}/keys",
+        "/v1/services/{service_id}/keys/{key_id}",
+        "/v1/calls",
+        "/v1/calls/{call_id}",
+        "/v1/calls/{call_id}/retry",
+        "/v1/calls/{call_id}/verify",
+        "/v1/sim/handsets/{phone}/calls",
+        "/services/call/call/",
+    ):
+        assert path in paths, path
