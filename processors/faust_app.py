@@ -225,7 +225,7 @@ def build_app(settings: Settings) -> faust.App:
     @app.on_rebalance_complete.connect  # type: ignore[arg-type, untyped-decorator]
     async def _ready(_: Any, **__: Any) -> None:
         if settings.ready_file:
-            Path(settings.ready_file).touch()
+            await asyncio.to_thread(Path(settings.ready_file).touch)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type, untyped-decorator]
     async def _close(_: Any, **__: Any) -> None:
