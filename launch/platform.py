@@ -27,6 +27,7 @@ class Platform:
     env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _names: dict[int, str] = field(default_factory=dict)
 
     def environment(self, **extra: str) -> dict[str, str]:
         return {
@@ -54,6 +55,7 @@ class Platform:
         if out is not None:
             out.close()
         self.children.append(proc)
+        self._names[proc.pid] = name
         return proc
 
     def start_worker(
@@ -118,6 +120,12 @@ class Platform:
                 proc.wait()
         if proc in self.children:
             self.children.remove(proc)
+
+    def running(self, prefix: str) -> list[subprocess.Popen[bytes]]:
+        """Running children whose name starts with `prefix`."""
+        return [
+            p for p in self.children if p.poll() is None and self._names[p.pid].startswith(prefix)
+        ]
 
     def stop_all(self) -> None:
         for proc in reversed(list(self.children)):

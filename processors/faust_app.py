@@ -37,6 +37,20 @@ log = logging.getLogger(__name__)
 
 ROLES = ("decisions", "dialer", "expiry", "projections")
 
+# What each consumer reads; its consumed offsets are stored under its name.
+SUBSCRIPTIONS: dict[str, tuple[topics.Topic, ...]] = {
+    DECISIONS: (topics.SERVICES, topics.CALL_REQUESTS, topics.DIAL_OUTCOMES),
+    DIALER: (topics.DIAL_COMMANDS,),
+    PROJECTION: (
+        topics.ACCOUNTS,
+        topics.SERVICES,
+        topics.ACCESS_KEYS,
+        topics.CALL_REQUESTS,
+        topics.CALL_DECISIONS,
+        topics.DIAL_OUTCOMES,
+    ),
+}
+
 
 def _shorten_fetch_wait(wait_ms: int) -> None:
     """faust hard-codes fetch_max_wait_ms=1500 for its consumer; on a quiet topic every hop
@@ -137,12 +151,12 @@ def build_app(settings: Settings) -> faust.App:
 
     def batch_agent(
         consumer: str,
-        topic_list: tuple[topics.Topic, ...],
+        topic: topics.Topic,
         handler: Callable[[Runtime], Handler],
         after_commit: Callable[[Runtime], Awaitable[None]] | None = None,
         on_failure: Callable[[Runtime], None] | None = None,
     ) -> None:
-        channel = app.topic(*(t.name for t in topic_list), key_type=bytes, value_type=bytes)
+        channel = app.topic(topic.name, key_type=bytes, value_type=bytes)
 
         async def agent(stream: Any) -> AsyncIterator[None]:
             await runtime.start()
@@ -169,7 +183,7 @@ def build_app(settings: Settings) -> faust.App:
                     await after_commit(runtime)
                 yield None
 
-        app.agent(channel, name=f"{consumer}-{topic_list[0].name}")(agent)
+        app.agent(channel, name=f"{consumer}-{topic.name}")(agent)
 
     if "decisions" in roles:
         decisions = Decisions(
@@ -180,13 +194,14 @@ def build_app(settings: Settings) -> faust.App:
                 ttl_minute_seconds=settings.ttl_minute_seconds,
             )
         )
-        for topic in (topics.SERVICES, topics.CALL_REQUESTS, topics.DIAL_OUTCOMES):
-            batch_agent(DECISIONS, (topic,), lambda _: decisions.handle)
+        for topic in SUBSCRIPTIONS[DECISIONS]:
+            batch_agent(DECISIONS, topic, lambda _: decisions.handle)
 
     if "dialer" in roles:
+        [dial_commands] = SUBSCRIPTIONS[DIALER]
         batch_agent(
             DIALER,
-            (topics.DIAL_COMMANDS,),
+            dial_commands,
             lambda rt: rt.dialer.claim,
             after_commit=lambda rt: rt.dialer.start_claimed(),
             on_failure=lambda rt: rt.dialer.forget_claimed(),
@@ -199,15 +214,8 @@ def build_app(settings: Settings) -> faust.App:
 
     if "projections" in roles:
         projector = Projector()
-        for topic in (
-            topics.ACCOUNTS,
-            topics.SERVICES,
-            topics.ACCESS_KEYS,
-            topics.CALL_REQUESTS,
-            topics.CALL_DECISIONS,
-            topics.DIAL_OUTCOMES,
-        ):
-            batch_agent(PROJECTION, (topic,), lambda _: projector.handle)
+        for topic in SUBSCRIPTIONS[PROJECTION]:
+            batch_agent(PROJECTION, topic, lambda _: projector.handle)
 
     if "expiry" in roles:
 

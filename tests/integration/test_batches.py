@@ -1,0 +1,120 @@
+"""apply_batch against the real database: each record applied once, however it is redelivered."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from core.db import async_pool
+from processors.batches import Consumed, apply_batch
+from processors.outbox import Outbox
+from schemas.codec import Event, encode, new_event
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    p = async_pool(database_url, max_size=4)
+    await p.open()
+    yield p
+    await p.close()
+
+
+class Recorder:
+    """A handler that records what it applied, in the same transaction."""
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+
+    async def __call__(self, conn: psycopg.AsyncConnection, event: Event, _: Outbox) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.table} (event_id) VALUES (%s)",  # noqa: S608 - test table
+            (event["event_id"],),
+        )
+
+
+async def recorder(pool: AsyncConnectionPool) -> Recorder:
+    table = f"applied_{uuid.uuid4().hex[:8]}"
+    async with pool.connection() as conn:
+        await conn.execute(f"CREATE TABLE {table} (event_id uuid)")
+    return Recorder(table)
+
+
+async def applied(pool: AsyncConnectionPool, rec: Recorder) -> list[uuid.UUID]:
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(f"SELECT event_id FROM {rec.table}")).fetchall()  # noqa: S608
+    return [r[0] for r in rows]
+
+
+def records(topic: str, partition: int, start: int, count: int) -> list[Consumed]:
+    return [
+        Consumed(
+            topic,
+            partition,
+            start + i,
+            encode(new_event("DialStarted", call_id=uuid.uuid4(), service_id=uuid.uuid4())),
+        )
+        for i in range(count)
+    ]
+
+
+async def test_a_replayed_batch_is_applied_once(pool: AsyncConnectionPool) -> None:
+    rec = await recorder(pool)
+    consumer, topic = f"c-{uuid.uuid4()}", "t"
+    batch = records(topic, 0, 0, 10)
+    assert await apply_batch(pool, None, consumer, batch, rec) == 10
+    assert await apply_batch(pool, None, consumer, batch, rec) == 0
+    # A replay that overlaps the end of what was applied applies only the new part.
+    more = records(topic, 0, 10, 5)
+    assert await apply_batch(pool, None, consumer, batch[5:] + more, rec) == 5
+    assert len(await applied(pool, rec)) == 15
+
+
+async def test_the_same_event_under_another_offset_is_applied_once(
+    pool: AsyncConnectionPool,
+) -> None:
+    rec = await recorder(pool)
+    consumer = f"c-{uuid.uuid4()}"
+    [original] = records("t", 1, 0, 1)
+    copy = Consumed("t", 1, 7, original.value)
+    elsewhere = Consumed("u", 3, 0, original.value)
+    assert await apply_batch(pool, None, consumer, [original, copy], rec) == 1
+    assert await apply_batch(pool, None, consumer, [elsewhere], rec) == 0
+    assert len(await applied(pool, rec)) == 1
+
+
+async def test_two_workers_on_one_partition_apply_each_record_once(
+    pool: AsyncConnectionPool,
+) -> None:
+    rec = await recorder(pool)
+    consumer = f"c-{uuid.uuid4()}"
+    batch = records("t", 0, 0, 200)
+    results = await asyncio.gather(
+        *(apply_batch(pool, None, consumer, batch[i:], rec) for i in (0, 0, 50, 100))
+    )
+    assert sum(results) == 200
+    ids = await applied(pool, rec)
+    assert len(ids) == 200 and len(set(ids)) == 200
+
+
+async def test_a_failing_handler_applies_nothing(pool: AsyncConnectionPool) -> None:
+    rec = await recorder(pool)
+    consumer = f"c-{uuid.uuid4()}"
+    batch = records("t", 0, 0, 3)
+    calls = 0
+
+    async def flaky(conn: psycopg.AsyncConnection, event: Event, out: Outbox) -> None:
+        nonlocal calls
+        calls += 1
+        await rec(conn, event, out)
+        if calls == 2:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await apply_batch(pool, None, consumer, batch, flaky)
+    assert await applied(pool, rec) == []
+    assert await apply_batch(pool, None, consumer, batch, rec) == 3

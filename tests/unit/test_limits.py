@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from api.limits import PerSecond, PerWindow, retry_after
+
+
+def test_per_second_window_slides() -> None:
+    limit = PerSecond(3)
+    assert [limit.take("k", now=10.0 + i * 0.1) for i in range(3)] == [0.0, 0.0, 0.0]
+    assert limit.take("k", now=10.5) == 0.5  # the first stamp leaves the window at 11.0
+    assert limit.take("other", now=10.5) == 0.0
+    assert limit.take("k", now=11.0) == 0.0
+
+
+def test_per_window_says_when_to_come_back_and_gives_back() -> None:
+    limit = PerWindow(2, 3600)
+    assert limit.take("p", now=0.0) == 0.0
+    assert limit.take("p", now=100.0) == 0.0
+    assert limit.take("p", now=200.0) == 3400.0
+    limit.give_back("p")
+    assert limit.take("p", now=200.0) == 0.0
+
+
+def test_retry_after_rounds_up_to_whole_seconds() -> None:
+    assert retry_after(0.2) == {"Retry-After": "1"}
+    assert retry_after(3399.1) == {"Retry-After": "3400"}
