@@ -144,7 +144,7 @@ SNAPSHOT_TABLES = {
 def snapshot(database_url: str) -> dict[str, list[Any]]:
     with psycopg.connect(database_url) as conn:
         return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()  # noqa: S608
+            table: conn.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
             for table, key in SNAPSHOT_TABLES.items()
         }
 

@@ -32,7 +32,7 @@ class Recorder:
 
     async def __call__(self, conn: psycopg.AsyncConnection, event: Event, _: Outbox) -> None:
         await conn.execute(
-            f"INSERT INTO {self.table} (event_id) VALUES (%s)",  # noqa: S608 - test table
+            f"INSERT INTO {self.table} (event_id) VALUES (%s)",
             (event["event_id"],),
         )
 
@@ -46,7 +46,7 @@ async def recorder(pool: AsyncConnectionPool) -> Recorder:
 
 async def applied(pool: AsyncConnectionPool, rec: Recorder) -> list[uuid.UUID]:
     async with pool.connection() as conn:
-        rows = await (await conn.execute(f"SELECT event_id FROM {rec.table}")).fetchall()  # noqa: S608
+        rows = await (await conn.execute(f"SELECT event_id FROM {rec.table}")).fetchall()
     return [r[0] for r in rows]
 
 

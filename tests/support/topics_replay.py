@@ -10,7 +10,7 @@ from schemas.topics import ALL_TOPICS
 
 
 def read_everything(bootstrap: str) -> list[tuple[str, int, int, bytes, bytes, list[Any]]]:
-    """Every record now in the platform's topics: (topic, partition, offset, key, value, headers)."""
+    """Every record in the platform's topics: (topic, partition, offset, key, value, headers)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
