@@ -24,3 +24,19 @@ def migrate(database_url: str) -> None:
 def async_pool(database_url: str, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
     """An (unopened) async pool; the caller opens and closes it."""
     return AsyncConnectionPool(database_url, min_size=min_size, max_size=max_size, open=False)
+
+
+def in_schema(database_url: str, schema: str) -> str:
+    """The same database, with `schema` first on the search path (where migrations create)."""
+    if not schema.isidentifier():
+        raise ValueError(f"{schema!r} is not a plain schema name")
+    return psycopg.conninfo.make_conninfo(database_url, options=f"-c search_path={schema}")
+
+
+def create_schema(database_url: str, schema: str) -> str:
+    """Create `schema` (empty) with every table migrated into it; returns its URL."""
+    url = in_schema(database_url, schema)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    migrate(url)
+    return url

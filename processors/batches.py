@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import psycopg
+from confluent_kafka import Message
 from psycopg_pool import AsyncConnectionPool
 
 from processors.outbox import Outbox, publish
@@ -32,6 +33,14 @@ class Consumed:
     partition: int
     offset: int
     value: bytes
+
+    @classmethod
+    def of(cls, msg: Message) -> Consumed:
+        """From a confluent-kafka message (one without an error)."""
+        topic, partition, offset, value = msg.topic(), msg.partition(), msg.offset(), msg.value()
+        assert topic is not None and partition is not None and offset is not None
+        assert isinstance(value, bytes)
+        return cls(topic, partition, offset, value)
 
 
 TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +32,7 @@ from processors.outbox import publish_leftovers
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from projections.read_models import CONSUMER as PROJECTION
-from projections.read_models import Projector
+from projections.read_models import PROJECTED_TOPICS, Projector
 from schemas import topics
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,7 @@ ROLES = ("decisions", "dialer", "expiry", "projections")
 SUBSCRIPTIONS: dict[str, tuple[topics.Topic, ...]] = {
     DECISIONS: (topics.SERVICES, topics.CALL_REQUESTS, topics.DIAL_OUTCOMES),
     DIALER: (topics.DIAL_COMMANDS,),
-    PROJECTION: (
-        topics.ACCOUNTS,
-        topics.SERVICES,
-        topics.ACCESS_KEYS,
-        topics.CALL_REQUESTS,
-        topics.CALL_DECISIONS,
-        topics.DIAL_OUTCOMES,
-    ),
+    PROJECTION: PROJECTED_TOPICS,
 }
 
 
@@ -141,6 +136,8 @@ def build_app(settings: Settings) -> faust.App:
         broker_rebalance_timeout=max(session_s, 2.0),
         broker_commit_interval=1.0,
         stream_wait_empty=False,
+        # We keep no faust tables; a private directory lets workers share a checkout.
+        datadir=tempfile.mkdtemp(prefix="flashcall-faust-"),
     )
     runtime = Runtime(settings)
 
@@ -238,5 +235,6 @@ def build_app(settings: Settings) -> faust.App:
     @app.on_before_shutdown.connect  # type: ignore[arg-type, untyped-decorator]
     async def _close(_: Any, **__: Any) -> None:
         await runtime.stop()
+        shutil.rmtree(app.conf.datadir, ignore_errors=True)
 
     return app

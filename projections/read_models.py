@@ -12,9 +12,18 @@ import psycopg
 
 from core.call_rules import STATUS_RANK, CallStatus
 from processors.outbox import Outbox
+from schemas import topics
 from schemas.codec import Event
 
 CONSUMER = "projection"
+PROJECTED_TOPICS = (
+    topics.ACCOUNTS,
+    topics.SERVICES,
+    topics.ACCESS_KEYS,
+    topics.CALL_REQUESTS,
+    topics.CALL_DECISIONS,
+    topics.DIAL_OUTCOMES,
+)
 
 
 class Projector:
@@ -86,9 +95,11 @@ class Projector:
         )
 
     async def on_AccessKeyIssued(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+        # Calls of the key may have been projected first (they come from another topic).
         await conn.execute(
             "INSERT INTO access_keys (id, service_id, account_id, label, prefix, key_hash,"
-            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            " created_at, last_used_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            " (SELECT max(created_at) FROM calls WHERE key_id = %s)) ON CONFLICT (id) DO NOTHING",
             (
                 e["key_id"],
                 e["service_id"],
@@ -97,6 +108,7 @@ class Projector:
                 e["prefix"],
                 e["key_hash"],
                 e["occurred_at"],
+                e["key_id"],
             ),
         )
 

@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_account_created ON calls (account_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS calls_service_created ON calls (service_id, created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS calls_retry_of ON calls (retry_of);
+CREATE INDEX IF NOT EXISTS calls_key_created ON calls (key_id, created_at DESC, id DESC);
 
 -- ------------------------------------------------------------- processor state (decisions)
 CREATE TABLE IF NOT EXISTS proc_services (

@@ -1,0 +1,3 @@
+from projections.rebuild import main
+
+main()
