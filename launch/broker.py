@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Iterator
 from typing import Any
 
+from launch.orphans import die_with_parent
 from launch.ports import free_port, wait_for_port
 
 
@@ -38,6 +39,7 @@ def start_tansu(
         [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
         stdout=log,
         stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
     )
     wait_for_port("127.0.0.1", port)
     return proc, f"127.0.0.1:{port}"

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from launch.orphans import die_with_parent
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -51,6 +53,7 @@ class Platform:
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
         )
         if out is not None:
             out.close()

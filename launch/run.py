@@ -17,6 +17,7 @@ from types import FrameType
 from core.db import migrate
 from core.settings import get_settings
 from launch.broker import broker
+from launch.orphans import die_with_parent
 from launch.platform import ROOT, Platform
 from launch.postgres import database
 from producers.topic_admin import ensure_topics
@@ -31,6 +32,7 @@ def _raise_stop(signum: int, _: FrameType | None) -> None:
 
 
 def main() -> int:
+    die_with_parent()  # stop with `make` when it is stopped
     settings = get_settings()
     run_dir = ROOT / settings.data_dir / f"run-{settings.http_port}"
     signal.signal(signal.SIGTERM, _raise_stop)
