@@ -18,7 +18,7 @@ import psycopg
 from confluent_kafka import Message
 from psycopg_pool import AsyncConnectionPool
 
-from processors.outbox import Outbox, publish
+from processors.outbox import Outbox
 from producers.event_producer import EventProducer
 from schemas.codec import Event, UnknownSchema, decode
 
@@ -118,10 +118,10 @@ async def _apply(
             " WHERE consumer = %s AND topic = %s AND partition = %s",
             [(o, consumer, t, p) for (t, p), o in next_offsets.items()],
         )
-        ids = await outbox.write(conn)
-    if ids:
+        await outbox.write(conn)
+    if outbox.ids:
         assert producer is not None, f"{consumer} emitted events but has no producer"
-        await publish(pool, producer, ids)
+        await outbox.publish(pool, producer)
     return applied
 
 

@@ -19,8 +19,7 @@ from schemas.codec import Event, new_event
 
 CONSUMER = "decisions"
 
-# proc_calls.status adds "requested" (not yet decided) and "admitted" to the public statuses.
-REQUESTED = "requested"
+# proc_calls.status adds "admitted" (decided, not yet dialling) to the public statuses.
 ADMITTED = "admitted"
 
 
@@ -74,6 +73,8 @@ class Decisions:
                 )
             ).fetchone()
             chain_root = parent[0] if parent else e["retry_of"]
+        reason = await self._refusal(conn, e, service)
+        status = CallStatus.REJECTED if reason is not None else ADMITTED
         inserted = await (
             await conn.execute(
                 "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
@@ -87,20 +88,17 @@ class Decisions:
                     e["attempt"],
                     e["caller_number"],
                     e["code_length"],
-                    REQUESTED,
+                    status,
                     e["occurred_at"],
                 ),
             )
         ).fetchone()
         if inserted is None:
             return  # the same call requested again (an idempotent retry of the request)
-        reason = await self._refusal(conn, e, service)
         ids = {"call_id": e["call_id"], "service_id": e["service_id"]}
         if reason is not None:
-            await self._set_status(conn, e["call_id"], CallStatus.REJECTED)
             out.emit(derived("CallRejected", e, reason=reason, **ids))
             return
-        await self._set_status(conn, e["call_id"], ADMITTED)
         if e["retry_of"] is not None:
             await self._supersede_chain(conn, e, chain_root, out)
         out.emit(derived("CallAdmitted", e, **ids))
@@ -156,9 +154,6 @@ class Decisions:
         for call_id, service_id in rows:
             out.emit(code_expired(call_id, service_id))
 
-    async def _set_status(self, conn: psycopg.AsyncConnection, call_id: Any, status: str) -> None:
-        await conn.execute("UPDATE proc_calls SET status = %s WHERE id = %s", (status, call_id))
-
     async def on_DialStarted(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
         await conn.execute(
             "UPDATE proc_calls SET status = %s WHERE id = %s AND status = %s",
@@ -210,7 +205,7 @@ class Decisions:
                 )
             )
             return
-        status = row[0] if row[0] not in (REQUESTED, ADMITTED) else CallStatus.QUEUED
+        status = CallStatus.QUEUED if row[0] == ADMITTED else row[0]
         call = CallForVerify(status, row[1], row[2], row[3], row[4], superseded=row[5])
         verdict = judge(call, e["code"], e["occurred_at"], self.rules.verify_max_attempts)
         await conn.execute(

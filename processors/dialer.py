@@ -18,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.call_rules import FailReason
 from core.ids import derived_id
 from processors.carriers import Carrier, DialResult
-from processors.outbox import Outbox, publish
+from processors.outbox import Outbox
 from producers.event_producer import EventProducer
 from schemas.codec import Event, new_event
 
@@ -109,8 +109,8 @@ class Dialer:
                 "UPDATE dials SET outcome = %s WHERE call_id = %s",
                 (event["event_type"], command["call_id"]),
             )
-            ids_ = await outbox.write(conn)
-        await publish(self._pool, self._producer, ids_)
+            await outbox.write(conn)
+        await outbox.publish(self._pool, self._producer)
 
     async def fail_abandoned(self, older_than_seconds: float) -> int:
         """Calls claimed by a worker that died mid-dial get an outcome: carrier_error."""
@@ -133,8 +133,8 @@ class Dialer:
                         reason=FailReason.CARRIER_ERROR,
                     )
                 )
-            ids = await outbox.write(conn)
-        await publish(self._pool, self._producer, ids)
+            await outbox.write(conn)
+        await outbox.publish(self._pool, self._producer)
         return len(rows)
 
     async def drain(self) -> None:

@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus
 from processors.decisions import code_expired
-from processors.outbox import Outbox, publish
+from processors.outbox import Outbox
 from producers.event_producer import EventProducer
 
 
@@ -30,6 +30,6 @@ async def expire_due(pool: AsyncConnectionPool, producer: EventProducer, limit: 
         ).fetchall()
         for call_id, service_id in rows:
             outbox.emit(code_expired(call_id, service_id))
-        ids = await outbox.write(conn)
-    await publish(pool, producer, ids)
+        await outbox.write(conn)
+    await outbox.publish(pool, producer)
     return len(rows)

@@ -18,56 +18,58 @@ class Outbox:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.records: list[Record] = []
+        self.ids: list[int] = []
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
 
-    async def write(self, conn: psycopg.AsyncConnection) -> list[int]:
-        """Insert the collected events in the caller's transaction; returns their row ids."""
+    async def write(self, conn: psycopg.AsyncConnection) -> None:
+        """Insert the collected events in the caller's transaction (one statement)."""
         if not self.events:
-            return []
-        records = [to_record(e) for e in self.events]
-        ids = []
-        async with conn.cursor() as cur:
-            for r in records:
-                await cur.execute(
-                    "INSERT INTO outbox (topic, key, value, event_type)"
-                    " VALUES (%s, %s, %s, %s) RETURNING id",
-                    (r.topic, r.key, r.value, r.event_type),
-                )
-                row = await cur.fetchone()
-                assert row is not None
-                ids.append(int(row[0]))
-        return ids
-
-
-async def publish(pool: AsyncConnectionPool, producer: EventProducer, ids: list[int]) -> None:
-    """Publish committed outbox rows, in order, then delete them."""
-    if not ids:
-        return
-    async with pool.connection() as conn:
+            return
+        self.records = [to_record(e) for e in self.events]
         rows = await (
             await conn.execute(
-                "SELECT topic, key, value, event_type FROM outbox WHERE id = ANY(%s) ORDER BY id",
-                (ids,),
+                "INSERT INTO outbox (topic, key, value, event_type)"
+                " SELECT topic, key, value, event_type"
+                " FROM unnest(%s::text[], %s::bytea[], %s::bytea[], %s::text[])"
+                " WITH ORDINALITY AS r(topic, key, value, event_type, n) ORDER BY n"
+                " RETURNING id",
+                (
+                    [r.topic for r in self.records],
+                    [r.key for r in self.records],
+                    [r.value for r in self.records],
+                    [r.event_type for r in self.records],
+                ),
             )
         ).fetchall()
-        await producer.append_records(Record(t, bytes(k), bytes(v), e) for t, k, v, e in rows)
-        await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (ids,))
+        self.ids = [int(row[0]) for row in rows]
+
+    async def publish(self, pool: AsyncConnectionPool, producer: EventProducer) -> None:
+        """After the transaction committed: append the events, then delete their rows."""
+        if not self.ids:
+            return
+        await producer.append_records(self.records)
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (self.ids,))
 
 
 async def publish_leftovers(
     pool: AsyncConnectionPool, producer: EventProducer, older_than_seconds: float
 ) -> int:
-    """Publish rows a crashed worker committed but never published."""
+    """Publish rows a crashed worker committed but never published, in order."""
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
-                "SELECT id FROM outbox WHERE created_at < clock_timestamp() - make_interval("
-                "secs => %s) ORDER BY id LIMIT 1000",
+                "SELECT id, topic, key, value, event_type FROM outbox"
+                " WHERE created_at < clock_timestamp() - make_interval(secs => %s)"
+                " ORDER BY id LIMIT 1000",
                 (older_than_seconds,),
             )
         ).fetchall()
-    ids = [int(r[0]) for r in rows]
-    await publish(pool, producer, ids)
-    return len(ids)
+    if rows:
+        await producer.append_records(Record(t, bytes(k), bytes(v), e) for _, t, k, v, e in rows)
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([r[0] for r in rows],))
+    return len(rows)

@@ -95,11 +95,9 @@ class Projector:
         )
 
     async def on_AccessKeyIssued(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        # Calls of the key may have been projected first (they come from another topic).
         await conn.execute(
             "INSERT INTO access_keys (id, service_id, account_id, label, prefix, key_hash,"
-            " created_at, last_used_at) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-            " (SELECT max(created_at) FROM calls WHERE key_id = %s)) ON CONFLICT (id) DO NOTHING",
+            " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (
                 e["key_id"],
                 e["service_id"],
@@ -108,7 +106,6 @@ class Projector:
                 e["prefix"],
                 e["key_hash"],
                 e["occurred_at"],
-                e["key_id"],
             ),
         )
 
@@ -158,10 +155,6 @@ class Projector:
             retry_of=e["retry_of"],
             price_per_call=e["price_per_call"],
             created_at=e["occurred_at"],
-        )
-        await conn.execute(
-            "UPDATE access_keys SET last_used_at = GREATEST(last_used_at, %s) WHERE id = %s",
-            (e["occurred_at"], e["key_id"]),
         )
 
     async def on_CallRejected(self, conn: psycopg.AsyncConnection, e: Event) -> None:

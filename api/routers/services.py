@@ -166,8 +166,10 @@ async def list_keys(
     await owned_service(ctx, account, service_id)
     items, next_cursor = await queries.fetch_page(
         ctx.pool,
-        "SELECT id, label, prefix, created_at, last_used_at, revoked_at FROM access_keys"
-        " WHERE service_id = %s",
+        # Last use is derived from the calls (index calls_key_created), never stored twice.
+        "SELECT k.id, k.label, k.prefix, k.created_at, k.revoked_at,"
+        " (SELECT max(c.created_at) FROM calls c WHERE c.key_id = k.id) AS last_used_at"
+        " FROM access_keys k WHERE k.service_id = %s",
         [service_id],
         cursor,
         limit,

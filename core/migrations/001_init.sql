@@ -51,7 +51,6 @@ CREATE TABLE IF NOT EXISTS access_keys (
     prefix        text        NOT NULL,
     key_hash      text        NOT NULL UNIQUE,
     created_at    timestamptz NOT NULL,
-    last_used_at  timestamptz,
     revoked_at    timestamptz
 );
 CREATE INDEX IF NOT EXISTS access_keys_service ON access_keys (service_id, created_at DESC, id DESC);

@@ -130,6 +130,8 @@ def test_a_foreign_account_gets_404_for_everything(api: Api, tenant: Tenant) -> 
 
 def test_keys_are_listed_without_secret_and_revoked(api: Api, tenant: Tenant) -> None:
     second = api.new_key(tenant.token, tenant.service_id, label="mobile")
+    call = api.place(tenant.key, "+989121234567")
+    api.wait_status(tenant.key, call["id"], {"delivered"})
     assert second["key"].startswith(second["prefix"] + "_")
     listed = api.ok(
         api.http.get(f"/v1/services/{tenant.service_id}/keys", headers=bearer(tenant.token))
@@ -148,5 +150,9 @@ def test_keys_are_listed_without_secret_and_revoked(api: Api, tenant: Tenant) ->
     listed = api.ok(
         api.http.get(f"/v1/services/{tenant.service_id}/keys", headers=bearer(tenant.token))
     )
-    revoked = {k["id"]: k["revoked_at"] for k in listed["items"]}
-    assert revoked[second["id"]] is not None and revoked[tenant.key_id] is None
+    keys = {k["id"]: k for k in listed["items"]}
+    assert (
+        keys[second["id"]]["revoked_at"] is not None and keys[tenant.key_id]["revoked_at"] is None
+    )
+    assert keys[tenant.key_id]["last_used_at"] == call["created_at"].replace("+00:00", "Z")
+    assert keys[second["id"]]["last_used_at"] is None

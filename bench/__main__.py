@@ -1,0 +1,214 @@
+"""`make bench`: the platform's figures on this machine.
+
+Starts a broker and a fresh database (as the tests do), the processor worker and the API as
+`make run` does, and a bare FastAPI endpoint under the same server settings; then measures
+  1. accepted POST /v1/calls per second and p50/p99 at a fixed concurrency, against the bare
+     endpoint in the same run (the ratio is what matters on a shared, noisy machine);
+  2. p50/p99 from request to the dial command on the broker, at a fixed 500 calls/s.
+Each figure is the median of several rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import httpx
+import psycopg
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+from bench.load import closed_loop, median, open_loop, percentile
+from core.db import migrate
+from core.settings import DEV_ADMIN_TOKEN
+from launch.broker import broker
+from launch.orphans import die_with_parent
+from launch.platform import ROOT, Platform
+from launch.ports import free_port, wait_for_port
+from producers.topic_admin import ensure_topics
+from schemas import topics
+from schemas.codec import decode
+
+ENV = {"FLASHCALL_KEY_CALLS_PER_SECOND": "1000000", "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000"}
+
+
+@contextlib.contextmanager
+def scratch_database() -> Iterator[str]:
+    server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    name = f"flashcall_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield psycopg.conninfo.make_conninfo(server, dbname=name)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def access_keys(url: str, count: int) -> list[str]:
+    admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+    keys = []
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for i in range(count):
+            token = http.post("/v1/accounts", json={"name": f"bench {i}"}, headers=admin).json()[
+                "token"
+            ]
+            auth = {"Authorization": f"Bearer {token}"}
+            service = http.post(
+                "/v1/services",
+                json={"name": "b", "code_length": 5, "code_ttl_minutes": 5},
+                headers=auth,
+            ).json()
+            keys.append(
+                http.post(
+                    f"/v1/services/{service['id']}/keys", json={"label": "b"}, headers=auth
+                ).json()["key"]
+            )
+    return keys
+
+
+class DialWatcher:
+    """Records when each PlaceCall reached the broker (its CreateTime), by call id."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "bench", "fetch.wait.max.ms": 10}
+        )
+        partitions = (
+            self._consumer.list_topics(topics.DIAL_COMMANDS.name, timeout=10)
+            .topics[topics.DIAL_COMMANDS.name]
+            .partitions
+        )
+        self._consumer.assign(
+            [TopicPartition(topics.DIAL_COMMANDS.name, p, OFFSET_END) for p in partitions]
+        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(1000, 0.1):
+                if msg.error() is None:
+                    event = decode(msg.value())
+                    self.seen[str(event["call_id"])] = msg.timestamp()[1] / 1000
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._consumer.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="make bench")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=500.0)
+    args = parser.parse_args()
+    die_with_parent()
+    with broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) as bootstrap, scratch_database() as db:
+        migrate(db)
+        ensure_topics(bootstrap, 6)
+        platform = Platform(
+            bootstrap, db, free_port(), env=ENV, log_dir=ROOT / "var" / "bench-logs"
+        )
+        bare_port = free_port()
+        bare = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_app", str(bare_port)],
+            cwd=ROOT,
+            preexec_fn=die_with_parent,
+        )
+        try:
+            platform.start_worker()
+            platform.start_api()
+            wait_for_port("127.0.0.1", bare_port)
+            run(platform, bare_port, bootstrap, args)
+        finally:
+            bare.terminate()
+            bare.wait()
+            platform.stop_all()
+
+
+def run(platform: Platform, bare_port: int, bootstrap: str, args: argparse.Namespace) -> None:
+    keys = itertools.cycle(access_keys(platform.url, 4))
+
+    def key_headers() -> dict[str, str]:
+        return {"Authorization": f"Bearer {next(keys)}"}
+
+    calls_url, bare_url = platform.url + "/v1/calls", f"http://127.0.0.1:{bare_port}/bare"
+    asyncio.run(closed_loop(calls_url, key_headers, args.concurrency, 2))  # warm-up
+    asyncio.run(closed_loop(bare_url, dict, args.concurrency, 2))
+    rows = []
+    for _ in range(args.rounds):
+        b = asyncio.run(closed_loop(bare_url, dict, args.concurrency, args.seconds))
+        c = asyncio.run(closed_loop(calls_url, key_headers, args.concurrency, args.seconds))
+        rows.append(
+            (
+                c.rate,
+                c.percentile(0.5),
+                c.percentile(0.99),
+                b.rate,
+                b.percentile(0.5),
+                b.percentile(0.99),
+                c.rate / b.rate,
+                sum(c.statuses.values()) - c.ok,
+            )
+        )
+    watcher = DialWatcher(bootstrap)
+    dial_p50, dial_p99, paced_rate = [], [], []
+    try:
+        for _ in range(args.rounds):
+            paced = asyncio.run(open_loop(calls_url, key_headers, args.rate, args.seconds))
+            wait_until = datetime.now(UTC).timestamp() + 10
+            while len([c for c in paced.sent_at if c in watcher.seen]) < paced.ok:
+                if datetime.now(UTC).timestamp() > wait_until:
+                    break
+                threading.Event().wait(0.05)
+            lags = [watcher.seen[c] - t for c, t in paced.sent_at.items() if c in watcher.seen]
+            dial_p50.append(percentile(lags, 0.5))
+            dial_p99.append(percentile(lags, 0.99))
+            paced_rate.append(paced.rate)
+    finally:
+        watcher.close()
+    ms = 1000
+
+    def mid(column: int, scale: float = 1.0) -> float:
+        return median([r[column] for r in rows]) * scale
+
+    print(
+        f"flashcall bench {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores; "
+        f"median of {args.rounds} rounds of {args.seconds:.0f} s, concurrency {args.concurrency}"
+    )
+    print(
+        f"  POST /v1/calls   {mid(0):8.0f} calls/s   "
+        f"p50 {mid(1, ms):6.1f} ms   p99 {mid(2, ms):6.1f} ms"
+        f"   non-201: {sum(r[7] for r in rows)}"
+    )
+    print(
+        f"  bare FastAPI     {mid(3):8.0f} req/s     "
+        f"p50 {mid(4, ms):6.1f} ms   p99 {mid(5, ms):6.1f} ms"
+    )
+    print(
+        f"  ratio calls/bare {mid(6):8.2f}   (each round: "
+        + ", ".join(f"{r[6]:.2f}" for r in rows)
+        + ")"
+    )
+    print(
+        f"  request -> dial command at {args.rate:.0f} calls/s"
+        f" (achieved {median(paced_rate):.0f}/s):"
+        f" p50 {median(dial_p50) * ms:.1f} ms   p99 {median(dial_p99) * ms:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
