@@ -81,24 +81,9 @@ async def _apply(
         return 0
     outbox = Outbox()
     applied = 0
-    async with pool.connection() as conn, conn.transaction():
-        keys = sorted({(r.topic, r.partition) for r in records})
-        await conn.cursor().executemany(
-            "INSERT INTO consumed_offsets (consumer, topic, partition, next_offset)"
-            " VALUES (%s, %s, %s, 0) ON CONFLICT DO NOTHING",
-            [(consumer, t, p) for t, p in keys],
-        )
-        next_offsets: dict[tuple[str, int], int] = {}
-        for t, p in keys:
-            row = await (
-                await conn.execute(
-                    "SELECT next_offset FROM consumed_offsets"
-                    " WHERE consumer = %s AND topic = %s AND partition = %s FOR UPDATE",
-                    (consumer, t, p),
-                )
-            ).fetchone()
-            assert row is not None
-            next_offsets[(t, p)] = int(row[0])
+    # Pipeline mode: statements whose results are not read go out without a round trip each.
+    async with pool.connection() as conn, conn.transaction(), conn.pipeline():
+        next_offsets = await _lock_offsets(conn, consumer, records)
         fresh: list[tuple[Consumed, Event]] = []
         for record in records:
             key = (record.topic, record.partition)
@@ -113,16 +98,43 @@ async def _apply(
         for _, event in await _first_sightings(conn, consumer, fresh):
             await handler(conn, event, outbox)
             applied += 1
-        await conn.cursor().executemany(
-            "UPDATE consumed_offsets SET next_offset = %s"
-            " WHERE consumer = %s AND topic = %s AND partition = %s",
-            [(o, consumer, t, p) for (t, p), o in next_offsets.items()],
+        await conn.execute(
+            "UPDATE consumed_offsets o SET next_offset = n.next_offset"
+            " FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS n(topic, partition, next_offset)"
+            " WHERE o.consumer = %s AND o.topic = n.topic AND o.partition = n.partition",
+            (
+                [t for t, _ in next_offsets],
+                [p for _, p in next_offsets],
+                list(next_offsets.values()),
+                consumer,
+            ),
         )
         await outbox.write(conn)
     if outbox.ids:
         assert producer is not None, f"{consumer} emitted events but has no producer"
         await outbox.publish(pool, producer)
     return applied
+
+
+async def _lock_offsets(
+    conn: psycopg.AsyncConnection, consumer: str, records: Sequence[Consumed]
+) -> dict[tuple[str, int], int]:
+    """Lock this consumer's offset row of every partition in the batch (creating missing ones,
+    in one sorted statement) and return the next offset to apply for each."""
+    keys = sorted({(r.topic, r.partition) for r in records})
+    rows = await (
+        await conn.execute(
+            "INSERT INTO consumed_offsets (consumer, topic, partition, next_offset)"
+            " SELECT %s, k.topic, k.partition, 0"
+            " FROM unnest(%s::text[], %s::int[]) AS k(topic, partition)"
+            " ORDER BY k.topic, k.partition"
+            " ON CONFLICT (consumer, topic, partition)"
+            " DO UPDATE SET next_offset = consumed_offsets.next_offset"
+            " RETURNING topic, partition, next_offset",
+            (consumer, [t for t, _ in keys], [p for _, p in keys]),
+        )
+    ).fetchall()
+    return {(str(t), int(p)): int(o) for t, p, o in rows}
 
 
 async def _first_sightings(

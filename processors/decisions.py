@@ -19,7 +19,8 @@ from schemas.codec import Event, new_event
 
 CONSUMER = "decisions"
 
-# proc_calls.status adds "admitted" (decided, not yet dialling) to the public statuses.
+# proc_calls.status adds "admitted" (decided, being dialled) to the public statuses; the
+# projection alone tells queued from dialing.
 ADMITTED = "admitted"
 
 
@@ -154,23 +155,16 @@ class Decisions:
         for call_id, service_id in rows:
             out.emit(code_expired(call_id, service_id))
 
-    async def on_DialStarted(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
-        await conn.execute(
-            "UPDATE proc_calls SET status = %s WHERE id = %s AND status = %s",
-            (CallStatus.DIALING, e["call_id"], ADMITTED),
-        )
-
     async def on_CallDelivered(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
         await conn.execute(
-            "UPDATE proc_calls SET status = %s, expires_at = %s"
-            " WHERE id = %s AND status IN (%s, %s)",
-            (CallStatus.DELIVERED, e["expires_at"], e["call_id"], ADMITTED, CallStatus.DIALING),
+            "UPDATE proc_calls SET status = %s, expires_at = %s WHERE id = %s AND status = %s",
+            (CallStatus.DELIVERED, e["expires_at"], e["call_id"], ADMITTED),
         )
 
     async def on_CallFailed(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
         await conn.execute(
-            "UPDATE proc_calls SET status = %s WHERE id = %s AND status IN (%s, %s)",
-            (CallStatus.FAILED, e["call_id"], ADMITTED, CallStatus.DIALING),
+            "UPDATE proc_calls SET status = %s WHERE id = %s AND status = %s",
+            (CallStatus.FAILED, e["call_id"], ADMITTED),
         )
 
     async def on_VerificationAttempted(

@@ -41,6 +41,8 @@ class Dialer:
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._claimed: list[Event] = []
+        self._outcomes: list[Event] = []
+        self._recording = asyncio.Lock()
 
     async def claim(self, conn: psycopg.AsyncConnection, event: Event, outbox: Outbox) -> None:
         """Batch handler: claim the call id; the dial starts once the batch has committed."""
@@ -87,30 +89,36 @@ class Dialer:
             except Exception:
                 log.exception("carrier failed on call %s", command["call_id"])
                 result = None
-            await self._record(command, result)
+            self._outcomes.append(dial_outcome(command, result))
+            await self._record_outcomes()
+        except Exception:
+            # The claim stays open; fail_abandoned gives the call its outcome later.
+            log.exception("could not record the outcome of call %s", command["call_id"])
         finally:
             self._slots.release()
 
-    async def _record(self, command: Event, result: DialResult | None) -> None:
-        ids = {"call_id": command["call_id"], "service_id": command["service_id"]}
-        event: Event
-        if result is not None and result.failure is None:
-            expires_at = result.at + timedelta(seconds=command["code_ttl_seconds"])
-            event = outcome_event(
-                "CallDelivered", occurred_at=result.at, expires_at=expires_at, **ids
-            )
-        else:
-            failure = result.failure if result is not None else FailReason.CARRIER_ERROR
-            event = outcome_event("CallFailed", reason=failure, **ids)
-        outbox = Outbox()
-        outbox.emit(event)
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE dials SET outcome = %s WHERE call_id = %s",
-                (event["event_type"], command["call_id"]),
-            )
-            await outbox.write(conn)
-        await outbox.publish(self._pool, self._producer)
+    async def _record_outcomes(self) -> None:
+        """Record every outcome waiting, in one transaction: the first dial to get the lock
+        records those that finished while the previous batch was being written."""
+        async with self._recording:
+            if not self._outcomes:
+                return
+            outbox = Outbox()
+            for event in self._outcomes:
+                outbox.emit(event)
+            self._outcomes = []
+            async with self._pool.connection() as conn, conn.transaction():
+                await conn.execute(
+                    "UPDATE dials d SET outcome = o.outcome"
+                    " FROM unnest(%s::uuid[], %s::text[]) AS o(call_id, outcome)"
+                    " WHERE d.call_id = o.call_id",
+                    (
+                        [e["call_id"] for e in outbox.events],
+                        [e["event_type"] for e in outbox.events],
+                    ),
+                )
+                await outbox.write(conn)
+            await outbox.publish(self._pool, self._producer)
 
     async def fail_abandoned(self, older_than_seconds: float) -> int:
         """Calls claimed by a worker that died mid-dial get an outcome: carrier_error."""
@@ -140,6 +148,16 @@ class Dialer:
     async def drain(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def dial_outcome(command: Event, result: DialResult | None) -> Event:
+    """CallDelivered (the code is valid from the ring on) or CallFailed for a PlaceCall."""
+    ids = {"call_id": command["call_id"], "service_id": command["service_id"]}
+    if result is not None and result.failure is None:
+        expires_at = result.at + timedelta(seconds=command["code_ttl_seconds"])
+        return outcome_event("CallDelivered", occurred_at=result.at, expires_at=expires_at, **ids)
+    failure = result.failure if result is not None else FailReason.CARRIER_ERROR
+    return outcome_event("CallFailed", reason=failure, **ids)
 
 
 def outcome_event(event_type: str, **fields: Any) -> Event:

@@ -59,6 +59,7 @@ def _shorten_fetch_wait(wait_ms: int) -> None:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs["fetch_max_wait_ms"] = wait_ms
+            kwargs["consumer_timeout_ms"] = wait_ms
             super().__init__(*args, **kwargs)
 
     aiokafka.AIOKafkaConsumer = Consumer
