@@ -24,7 +24,8 @@ from schemas.codec import Event, UnknownSchema, decode
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[psycopg.AsyncConnection, Event, Outbox], Awaitable[None]]
+# Applies, in the caller's transaction, the events of a batch seen for the first time (in order).
+Handler = Callable[[psycopg.AsyncConnection, list[Event], Outbox], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,6 @@ async def _apply(
     if not records:
         return 0
     outbox = Outbox()
-    applied = 0
     # Pipeline mode: statements whose results are not read go out without a round trip each.
     async with pool.connection() as conn, conn.transaction(), conn.pipeline():
         next_offsets = await _lock_offsets(conn, consumer, records)
@@ -95,9 +95,10 @@ async def _apply(
             except UnknownSchema:
                 # A newer producer's event type: not ours to decide on, and never retried.
                 log.warning("skipping %s[%d]@%d: unknown schema", *key, record.offset)
-        for _, event in await _first_sightings(conn, consumer, fresh):
-            await handler(conn, event, outbox)
-            applied += 1
+        events = [event for _, event in await _first_sightings(conn, consumer, fresh)]
+        if events:
+            await handler(conn, events, outbox)
+        applied = len(events)
         await conn.execute(
             "UPDATE consumed_offsets o SET next_offset = n.next_offset"
             " FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS n(topic, partition, next_offset)"

@@ -5,8 +5,9 @@ service, whatever the number of workers."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -41,10 +42,18 @@ class Decisions:
     def __init__(self, rules: DecisionRules) -> None:
         self.rules = rules
 
-    async def handle(self, conn: psycopg.AsyncConnection, event: Event, outbox: Outbox) -> None:
-        handler = getattr(self, f"on_{event['event_type']}", None)
-        if handler is not None:
-            await handler(conn, event, outbox)
+    async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
+        """Apply a batch in order; runs of requests and of dial outcomes are decided together."""
+        for kind, run in itertools.groupby(events, key=_run_kind):
+            if kind == "CallRequested":
+                await self.admit(conn, list(run), out)
+            elif kind == "outcome":
+                await self.record_outcomes(conn, list(run))
+            else:
+                for event in run:
+                    handler = getattr(self, f"on_{event['event_type']}", None)
+                    if handler is not None:
+                        await handler(conn, event, out)
 
     async def on_ServiceCreated(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
         await conn.execute(
@@ -60,84 +69,135 @@ class Decisions:
             (e["status"], e["code_ttl_minutes"], e["service_id"]),
         )
 
-    async def on_CallRequested(self, conn: psycopg.AsyncConnection, e: Event, out: Outbox) -> None:
-        service = await (
+    async def admit(
+        self, conn: psycopg.AsyncConnection, requests: list[Event], out: Outbox
+    ) -> None:
+        """Decide a run of CallRequested in a few set-based statements, in request order."""
+        known = await (
             await conn.execute(
-                "SELECT status FROM proc_services WHERE id = %s FOR UPDATE", (e["service_id"],)
+                "SELECT id FROM proc_calls WHERE id = ANY(%s)", ([e["call_id"] for e in requests],)
             )
-        ).fetchone()
-        chain_root = e["call_id"]
-        if e["retry_of"] is not None:
-            parent = await (
-                await conn.execute(
-                    "SELECT chain_root FROM proc_calls WHERE id = %s", (e["retry_of"],)
-                )
-            ).fetchone()
-            chain_root = parent[0] if parent else e["retry_of"]
-        reason = await self._refusal(conn, e, service)
-        status = CallStatus.REJECTED if reason is not None else ADMITTED
-        inserted = await (
-            await conn.execute(
-                "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
-                " code_length, status, requested_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (id) DO NOTHING RETURNING id",
-                (
-                    e["call_id"],
-                    e["service_id"],
-                    e["phone"],
-                    chain_root,
-                    e["attempt"],
-                    e["caller_number"],
-                    e["code_length"],
-                    status,
-                    e["occurred_at"],
-                ),
-            )
-        ).fetchone()
-        if inserted is None:
-            return  # the same call requested again (an idempotent retry of the request)
-        ids = {"call_id": e["call_id"], "service_id": e["service_id"]}
-        if reason is not None:
-            out.emit(derived("CallRejected", e, reason=reason, **ids))
+        ).fetchall()
+        seen = {row[0] for row in known}  # a request made again (an idempotent retry) is a no-op
+        fresh = []
+        for e in requests:
+            if e["call_id"] not in seen:
+                seen.add(e["call_id"])
+                fresh.append(e)
+        if not fresh:
             return
-        if e["retry_of"] is not None:
-            await self._supersede_chain(conn, e, chain_root, out)
-        out.emit(derived("CallAdmitted", e, **ids))
-        ttl_seconds = e["code_ttl_minutes"] * self.rules.ttl_minute_seconds
-        out.emit(
-            derived(
-                "PlaceCall",
-                e,
-                phone=e["phone"],
-                caller_number=e["caller_number"],
-                code_ttl_seconds=ttl_seconds,
-                **ids,
-            )
+        statuses = await self._lock_services(conn, fresh)
+        roots = await self._chain_roots(conn, fresh)
+        window = await self._phone_window(conn, fresh)
+        decided: list[tuple[Event, str | None]] = []
+        for e in fresh:
+            reason = self._refusal(e, statuses.get(e["service_id"]), window)
+            if reason is None:
+                window.setdefault((e["service_id"], e["phone"]), []).append(e["occurred_at"])
+            decided.append((e, reason))
+        await conn.execute(
+            "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
+            " code_length, status, requested_at) SELECT * FROM unnest(%s::uuid[], %s::uuid[],"
+            " %s::text[], %s::uuid[], %s::int[], %s::text[], %s::int[], %s::text[],"
+            " %s::timestamptz[]) ON CONFLICT (id) DO NOTHING",
+            (
+                [e["call_id"] for e, _ in decided],
+                [e["service_id"] for e, _ in decided],
+                [e["phone"] for e, _ in decided],
+                [roots[e["call_id"]] for e, _ in decided],
+                [e["attempt"] for e, _ in decided],
+                [e["caller_number"] for e, _ in decided],
+                [e["code_length"] for e, _ in decided],
+                [ADMITTED if r is None else CallStatus.REJECTED for _, r in decided],
+                [e["occurred_at"] for e, _ in decided],
+            ),
         )
+        for e, reason in decided:
+            ids = {"call_id": e["call_id"], "service_id": e["service_id"]}
+            if reason is not None:
+                out.emit(derived("CallRejected", e, reason=reason, **ids))
+                continue
+            if e["retry_of"] is not None:
+                await self._supersede_chain(conn, e, roots[e["call_id"]], out)
+            out.emit(derived("CallAdmitted", e, **ids))
+            out.emit(
+                derived(
+                    "PlaceCall",
+                    e,
+                    phone=e["phone"],
+                    caller_number=e["caller_number"],
+                    code_ttl_seconds=e["code_ttl_minutes"] * self.rules.ttl_minute_seconds,
+                    **ids,
+                )
+            )
 
-    async def _refusal(
-        self, conn: psycopg.AsyncConnection, e: Event, service: tuple[Any, ...] | None
+    async def _lock_services(
+        self, conn: psycopg.AsyncConnection, requests: list[Event]
+    ) -> dict[Any, str]:
+        """Status of each service, its row locked (in id order) until the batch commits."""
+        rows = await (
+            await conn.execute(
+                "SELECT id, status FROM proc_services WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                (sorted({e["service_id"] for e in requests}),),
+            )
+        ).fetchall()
+        return {service_id: status for service_id, status in rows}
+
+    async def _chain_roots(
+        self, conn: psycopg.AsyncConnection, requests: list[Event]
+    ) -> dict[Any, Any]:
+        """The first call of each request's retry chain (itself for a first call)."""
+        parents = [e["retry_of"] for e in requests if e["retry_of"] is not None]
+        rows = (
+            await (
+                await conn.execute(
+                    "SELECT id, chain_root FROM proc_calls WHERE id = ANY(%s)", (parents,)
+                )
+            ).fetchall()
+            if parents
+            else []
+        )
+        roots: dict[Any, Any] = dict(rows)
+        for e in requests:
+            parent = e["retry_of"]
+            roots[e["call_id"]] = e["call_id"] if parent is None else roots.get(parent, parent)
+        return roots
+
+    async def _phone_window(
+        self, conn: psycopg.AsyncConnection, requests: list[Event]
+    ) -> dict[tuple[Any, str], list[datetime]]:
+        """When each requested (service, phone) was last called, within the hour before."""
+        since = min(e["occurred_at"] for e in requests) - timedelta(seconds=PHONE_WINDOW_SECONDS)
+        pairs = sorted({(e["service_id"], e["phone"]) for e in requests})
+        rows = await (
+            await conn.execute(
+                "SELECT c.service_id, c.phone, c.requested_at FROM proc_calls c"
+                " JOIN unnest(%s::uuid[], %s::text[]) AS w(service_id, phone)"
+                "   ON c.service_id = w.service_id AND c.phone = w.phone"
+                " WHERE c.requested_at > %s AND c.status <> %s",
+                ([s for s, _ in pairs], [p for _, p in pairs], since, CallStatus.REJECTED),
+            )
+        ).fetchall()
+        window: dict[tuple[Any, str], list[datetime]] = {}
+        for service_id, phone, at in rows:
+            window.setdefault((service_id, phone), []).append(at)
+        return window
+
+    def _refusal(
+        self,
+        e: Event,
+        service_status: str | None,
+        window: dict[tuple[Any, str], list[datetime]],
     ) -> str | None:
         # An unknown service was known to the API that accepted the call; its events are on
         # another topic and may simply not have reached us yet.
-        if service is not None and service[0] != "active":
+        if service_status is not None and service_status != "active":
             return RejectReason.SERVICE_DISABLED
         if e["attempt"] > self.rules.retry_chain_max:
             return RejectReason.RATE_LIMITED
-        row = await (
-            await conn.execute(
-                "SELECT count(*) FROM proc_calls WHERE service_id = %s AND phone = %s"
-                " AND requested_at > %s AND status <> %s AND id <> %s",
-                (
-                    e["service_id"],
-                    e["phone"],
-                    e["occurred_at"] - timedelta(seconds=PHONE_WINDOW_SECONDS),
-                    CallStatus.REJECTED,
-                    e["call_id"],
-                ),
-            )
-        ).fetchone()
-        if row is not None and int(row[0]) >= self.rules.phone_calls_per_hour:
+        since = e["occurred_at"] - timedelta(seconds=PHONE_WINDOW_SECONDS)
+        recent = [at for at in window.get((e["service_id"], e["phone"]), []) if at > since]
+        if len(recent) >= self.rules.phone_calls_per_hour:
             return RejectReason.RATE_LIMITED
         return None
 
@@ -155,16 +215,23 @@ class Decisions:
         for call_id, service_id in rows:
             out.emit(code_expired(call_id, service_id))
 
-    async def on_CallDelivered(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
+    async def record_outcomes(self, conn: psycopg.AsyncConnection, outcomes: list[Event]) -> None:
+        """A run of dial outcomes: delivered codes become valid until expires_at."""
         await conn.execute(
-            "UPDATE proc_calls SET status = %s, expires_at = %s WHERE id = %s AND status = %s",
-            (CallStatus.DELIVERED, e["expires_at"], e["call_id"], ADMITTED),
-        )
-
-    async def on_CallFailed(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
-        await conn.execute(
-            "UPDATE proc_calls SET status = %s WHERE id = %s AND status = %s",
-            (CallStatus.FAILED, e["call_id"], ADMITTED),
+            "UPDATE proc_calls p SET status = o.status, expires_at = o.expires_at"
+            " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS o(id, status, expires_at)"
+            " WHERE p.id = o.id AND p.status = %s",
+            (
+                [e["call_id"] for e in outcomes],
+                [
+                    CallStatus.DELIVERED
+                    if e["event_type"] == "CallDelivered"
+                    else CallStatus.FAILED
+                    for e in outcomes
+                ],
+                [e.get("expires_at") for e in outcomes],
+                ADMITTED,
+            ),
         )
 
     async def on_VerificationAttempted(
@@ -232,6 +299,11 @@ class Decisions:
             )
         elif verdict.status == CallStatus.EXPIRED and status == CallStatus.DELIVERED:
             out.emit(code_expired(e["call_id"], e["service_id"]))
+
+
+def _run_kind(event: Event) -> str:
+    kind: str = event["event_type"]
+    return "outcome" if kind in ("CallDelivered", "CallFailed") else kind
 
 
 def code_expired(call_id: Any, service_id: Any) -> Event:

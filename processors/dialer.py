@@ -44,28 +44,31 @@ class Dialer:
         self._outcomes: list[Event] = []
         self._recording = asyncio.Lock()
 
-    async def claim(self, conn: psycopg.AsyncConnection, event: Event, outbox: Outbox) -> None:
-        """Batch handler: claim the call id; the dial starts once the batch has committed."""
-        if event["event_type"] != "PlaceCall":
+    async def claim(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
+        """Batch handler: claim the call ids never claimed; they are dialled once the batch has
+        committed."""
+        commands = {e["call_id"]: e for e in events if e["event_type"] == "PlaceCall"}
+        if not commands:
             return
-        row = await (
+        rows = await (
             await conn.execute(
-                "INSERT INTO dials (call_id, service_id) VALUES (%s, %s)"
+                "INSERT INTO dials (call_id, service_id)"
+                " SELECT * FROM unnest(%s::uuid[], %s::uuid[])"
                 " ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
-                (event["call_id"], event["service_id"]),
+                (list(commands), [c["service_id"] for c in commands.values()]),
             )
-        ).fetchone()
-        if row is None:
-            return
-        outbox.emit(
-            new_event(
-                "DialStarted",
-                event_id=str(derived_id(event["call_id"], "DialStarted")),
-                call_id=event["call_id"],
-                service_id=event["service_id"],
+        ).fetchall()
+        for (call_id,) in rows:
+            command = commands[call_id]
+            out.emit(
+                new_event(
+                    "DialStarted",
+                    event_id=str(derived_id(call_id, "DialStarted")),
+                    call_id=call_id,
+                    service_id=command["service_id"],
+                )
             )
-        )
-        self._claimed.append(event)
+            self._claimed.append(command)
 
     async def start_claimed(self) -> None:
         """Start the dials claimed by the last committed batch, waiting for free slots."""

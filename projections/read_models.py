@@ -6,6 +6,7 @@ applying an event twice changes nothing; the consumed offsets are stored in the 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -27,10 +28,19 @@ PROJECTED_TOPICS = (
 
 
 class Projector:
-    async def handle(self, conn: psycopg.AsyncConnection, event: Event, _: Outbox) -> None:
-        handler = getattr(self, f"on_{event['event_type']}", None)
-        if handler is not None:
-            await handler(conn, event)
+    async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
+        """Apply a batch: account, service and key events in order, then every call the batch
+        touched in one upsert (call rows do not depend on the order of their events)."""
+        changes: dict[Any, CallChange] = {}
+        for event in events:
+            change = call_change(event)
+            if change is not None:
+                changes.setdefault(event["call_id"], CallChange()).add(*change)
+                continue
+            handler = getattr(self, f"on_{event['event_type']}", None)
+            if handler is not None:
+                await handler(conn, event)
+        await upsert_calls(conn, changes)
 
     # ------------------------------------------------------------------ accounts and services
     async def on_AccountCreated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
@@ -115,77 +125,94 @@ class Projector:
             (e["occurred_at"], e["key_id"]),
         )
 
-    # ------------------------------------------------------------------------------ calls
-    async def _upsert_call(
-        self, conn: psycopg.AsyncConnection, call_id: Any, status: str, **cols: Any
-    ) -> None:
-        """Set `cols` once (a replay cannot overwrite them) and raise the status if higher."""
-        names = list(cols)
-        rank = STATUS_RANK[status]
-        assignments = [f"{n} = COALESCE(calls.{n}, EXCLUDED.{n})" for n in names]
-        assignments.append(
-            "status = CASE WHEN %(rank)s > calls.status_rank THEN %(status)s ELSE calls.status END"
-        )
-        assignments.append("status_rank = GREATEST(calls.status_rank, %(rank)s)")
-        columns = ", ".join(["id", "status", "status_rank", *names])
-        values = ", ".join(["%(id)s", "%(status)s", "%(rank)s", *(f"%({n})s" for n in names)])
-        await conn.execute(
-            f"INSERT INTO calls ({columns}) VALUES ({values})"
-            f" ON CONFLICT (id) DO UPDATE SET {', '.join(assignments)}",
-            {
-                "id": call_id,
-                "status": status,
-                "rank": rank,
-                **cols,
-            },
-        )
 
-    async def on_CallRequested(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._upsert_call(
-            conn,
-            e["call_id"],
-            CallStatus.QUEUED,
-            service_id=e["service_id"],
-            account_id=e["account_id"],
-            key_id=e["key_id"],
-            phone=e["phone"],
-            caller_number=e["caller_number"],
-            code_length=e["code_length"],
-            attempt=e["attempt"],
-            retry_of=e["retry_of"],
-            price_per_call=e["price_per_call"],
-            created_at=e["occurred_at"],
-        )
+# ---------------------------------------------------------------------------------- calls
+# Columns an event may set on a call (set once: the first value wins), with their SQL types.
+CALL_COLUMNS: dict[str, str] = {
+    "service_id": "uuid",
+    "account_id": "uuid",
+    "key_id": "uuid",
+    "phone": "text",
+    "caller_number": "text",
+    "code_length": "int",
+    "attempt": "int",
+    "retry_of": "uuid",
+    "price_per_call": "bigint",
+    "created_at": "timestamptz",
+    "failure_reason": "text",
+    "dialed_at": "timestamptz",
+    "delivered_at": "timestamptz",
+    "expires_at": "timestamptz",
+    "verified_at": "timestamptz",
+    "expired_at": "timestamptz",
+}
 
-    async def on_CallRejected(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._upsert_call(conn, e["call_id"], CallStatus.REJECTED, failure_reason=e["reason"])
 
-    async def on_DialStarted(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._upsert_call(conn, e["call_id"], CallStatus.DIALING, dialed_at=e["occurred_at"])
+@dataclass
+class CallChange:
+    """What the events of one batch say about one call, merged."""
 
-    async def on_CallDelivered(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._upsert_call(
-            conn,
-            e["call_id"],
-            CallStatus.DELIVERED,
-            delivered_at=e["occurred_at"],
-            expires_at=e["expires_at"],
-        )
+    status: str = CallStatus.QUEUED
+    columns: dict[str, Any] = field(default_factory=dict)
+    verify_attempts: int = 0
 
-    async def on_CallFailed(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._upsert_call(conn, e["call_id"], CallStatus.FAILED, failure_reason=e["reason"])
+    def add(self, status: str | None, columns: dict[str, Any], verify_attempts: int = 0) -> None:
+        if status is not None and STATUS_RANK[status] > STATUS_RANK[self.status]:
+            self.status = status
+        for name, value in columns.items():
+            if self.columns.get(name) is None:
+                self.columns[name] = value
+        self.verify_attempts = max(self.verify_attempts, verify_attempts)
 
-    async def on_VerificationJudged(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        if e["found"]:
-            await conn.execute(
-                "UPDATE calls SET verify_attempts = GREATEST(verify_attempts, %s) WHERE id = %s",
-                (e["verify_attempts"], e["call_id"]),
-            )
 
-    async def on_CodeVerified(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._upsert_call(
-            conn, e["call_id"], CallStatus.VERIFIED, verified_at=e["occurred_at"]
-        )
+def call_change(e: Event) -> tuple[str | None, dict[str, Any], int] | None:
+    """(status, columns, verify attempts) an event sets on its call; None if it sets nothing."""
+    kind, at = e["event_type"], e["occurred_at"]
+    if kind == "CallRequested":
+        columns = {name: e[name] for name in CALL_COLUMNS if name in e}
+        return CallStatus.QUEUED, {**columns, "created_at": at}, 0
+    if kind == "CallRejected":
+        return CallStatus.REJECTED, {"failure_reason": e["reason"]}, 0
+    if kind == "DialStarted":
+        return CallStatus.DIALING, {"dialed_at": at}, 0
+    if kind == "CallDelivered":
+        return CallStatus.DELIVERED, {"delivered_at": at, "expires_at": e["expires_at"]}, 0
+    if kind == "CallFailed":
+        return CallStatus.FAILED, {"failure_reason": e["reason"]}, 0
+    if kind == "VerificationJudged" and e["found"]:
+        return None, {}, e["verify_attempts"]
+    if kind == "CodeVerified":
+        return CallStatus.VERIFIED, {"verified_at": at}, e["verify_attempts"]
+    if kind == "CodeExpired":
+        return CallStatus.EXPIRED, {"expired_at": at}, 0
+    return None
 
-    async def on_CodeExpired(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._upsert_call(conn, e["call_id"], CallStatus.EXPIRED, expired_at=e["occurred_at"])
+
+UPSERT_CALLS = (
+    f"INSERT INTO calls (id, status, status_rank, verify_attempts, {', '.join(CALL_COLUMNS)})"
+    " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::int[], "
+    + ", ".join(f"%s::{sql_type}[]" for sql_type in CALL_COLUMNS.values())
+    + ") ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{name} = COALESCE(calls.{name}, EXCLUDED.{name})" for name in CALL_COLUMNS)
+    + ", status = CASE WHEN EXCLUDED.status_rank > calls.status_rank"
+    " THEN EXCLUDED.status ELSE calls.status END"
+    ", status_rank = GREATEST(calls.status_rank, EXCLUDED.status_rank)"
+    ", verify_attempts = GREATEST(calls.verify_attempts, EXCLUDED.verify_attempts)"
+)
+
+
+async def upsert_calls(conn: psycopg.AsyncConnection, changes: dict[Any, CallChange]) -> None:
+    """One statement for every call a batch touched."""
+    if not changes:
+        return
+    rows = list(changes.items())
+    await conn.execute(
+        UPSERT_CALLS,
+        (
+            [call_id for call_id, _ in rows],
+            [c.status for _, c in rows],
+            [STATUS_RANK[c.status] for _, c in rows],
+            [c.verify_attempts for _, c in rows],
+            *([c.columns.get(name) for _, c in rows] for name in CALL_COLUMNS),
+        ),
+    )

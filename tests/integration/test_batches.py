@@ -30,11 +30,11 @@ class Recorder:
     def __init__(self, table: str) -> None:
         self.table = table
 
-    async def __call__(self, conn: psycopg.AsyncConnection, event: Event, _: Outbox) -> None:
-        await conn.execute(
-            f"INSERT INTO {self.table} (event_id) VALUES (%s)",
-            (event["event_id"],),
-        )
+    async def __call__(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
+        for event in events:
+            await conn.execute(
+                f"INSERT INTO {self.table} (event_id) VALUES (%s)", (event["event_id"],)
+            )
 
 
 async def recorder(pool: AsyncConnectionPool) -> Recorder:
@@ -105,14 +105,10 @@ async def test_a_failing_handler_applies_nothing(pool: AsyncConnectionPool) -> N
     rec = await recorder(pool)
     consumer = f"c-{uuid.uuid4()}"
     batch = records("t", 0, 0, 3)
-    calls = 0
 
-    async def flaky(conn: psycopg.AsyncConnection, event: Event, out: Outbox) -> None:
-        nonlocal calls
-        calls += 1
-        await rec(conn, event, out)
-        if calls == 2:
-            raise RuntimeError("boom")
+    async def flaky(conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
+        await rec(conn, events[:2], out)
+        raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
         await apply_batch(pool, None, consumer, batch, flaky)
