@@ -73,21 +73,25 @@ class Runtime:
         self._pool: AsyncConnectionPool | None = None
         self._producer: EventProducer | None = None
         self._dialer: Dialer | None = None
+        self._carrier_pool: AsyncConnectionPool | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
         async with self._lock:
             if self._pool is not None:
                 return
-            pool = async_pool(self.settings.require_database_url(), max_size=20)
+            url = self.settings.require_database_url()
+            pool = async_pool(url, max_size=20)
+            # The simulated carrier stands for a telephone network: its own connections, so
+            # hundreds of ringing handsets never queue the agents' transactions.
+            self._carrier_pool = async_pool(url, max_size=4)
             await pool.open()
+            await self._carrier_pool.open()
             self._producer = EventProducer(self.settings.require_bootstrap(), "flashcall-processor")
-            self._dialer = Dialer(
-                pool,
-                self._producer,
-                SimCarrier(pool, self.settings.sim_dial_min_ms, self.settings.sim_dial_max_ms),
-                self.settings.dial_concurrency,
+            carrier = SimCarrier(
+                self._carrier_pool, self.settings.sim_dial_min_ms, self.settings.sim_dial_max_ms
             )
+            self._dialer = Dialer(pool, self._producer, carrier, self.settings.dial_concurrency)
             self._pool = pool
 
     @property
@@ -110,8 +114,9 @@ class Runtime:
             await self._dialer.drain()
         if self._producer is not None:
             await asyncio.to_thread(self._producer.close)
-        if self._pool is not None:
-            await self._pool.close()
+        for pool in (self._pool, self._carrier_pool):
+            if pool is not None:
+                await pool.close()
 
 
 def build_app(settings: Settings) -> faust.App:
