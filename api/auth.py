@@ -47,8 +47,12 @@ class Caller:
 
 
 async def require_operator(ctx: Ctx, request: Request) -> None:
-    if not _is_operator(ctx, bearer(request)):
-        raise ApiError(401, "unauthorized", "the operator token is required")
+    token = bearer(request)
+    if _is_operator(ctx, token):
+        return
+    if ctx.directory.account_for_token(hash_secret(token)) is not None:
+        raise ApiError(403, "forbidden", "only the operator may do this")
+    raise ApiError(401, "unauthorized", "the operator token is required")
 
 
 async def require_account(ctx: Ctx, request: Request) -> AccountView:

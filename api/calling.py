@@ -42,6 +42,10 @@ def active_service(ctx: Context, key: KeyView) -> ServiceView:
         raise ApiError(503, "unavailable", "the service is not known to this instance yet")
     if service.status != "active":
         raise ApiError(403, "service_disabled", "the service is disabled")
+    if service.cut_off:
+        raise ApiError(
+            402, "credit_limit_reached", "the service has reached its credit limit; top it up"
+        )
     return service
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field
 
 from psycopg_pool import AsyncConnectionPool
@@ -38,6 +39,19 @@ class Context:
         appended = await self.producer.append(event)
         self.directory.apply(event)
         return appended
+
+    async def ask(self, event: Event, request_id: uuid.UUID) -> Event:
+        """Append a request and wait for the processors' reply to it (by request id)."""
+        reply = self.feed.expect(request_id)
+        try:
+            await self.append(event)
+            return await asyncio.wait_for(reply, self.settings.reply_timeout_seconds)
+        except TimeoutError as exc:
+            raise ApiError(
+                503, "unavailable", "the request was recorded but not answered in time; ask again"
+            ) from exc
+        finally:
+            self.feed.forget(request_id)
 
     async def append_and_wait(self, event: Event, within: float = 10.0) -> Appended:
         """Append, then wait until the projection has applied it (read-your-writes for

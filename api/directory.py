@@ -33,6 +33,8 @@ class ServiceView:
     code_ttl_minutes: int
     return_code: bool
     status: str
+    cut_off: bool = False
+    cut_off_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,12 @@ class Directory:
                 return_code=_first(e["return_code"], s.return_code),
                 status=_first(e["status"], s.status),
             )
+        elif kind in ("ServiceCutOff", "ServiceRestored") and e["service_id"] in self.services:
+            s = self.services[e["service_id"]]
+            if e["credit_seq"] > s.cut_off_seq:
+                self.services[s.id] = replace(
+                    s, cut_off=kind == "ServiceCutOff", cut_off_seq=e["credit_seq"]
+                )
         elif kind == "AccessKeyIssued":
             self.keys.setdefault(
                 e["key_id"], KeyView(e["key_id"], e["service_id"], e["account_id"], None)

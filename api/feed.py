@@ -1,7 +1,8 @@
 """The API's event feed: a confluent-kafka consumer thread, assigned (no group join) to
 
 - accounts, services and access keys from the beginning, applied to the Directory;
-- call decisions from the end, resolving the verdicts that verify requests wait for.
+- call decisions and credit from the end, resolving the replies that requests wait for
+  (the verdict on a verification attempt, the outcome of a top-up).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from schemas.codec import Event, UnknownSchema, decode
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_TOPICS = (topics.ACCOUNTS, topics.SERVICES, topics.ACCESS_KEYS)
+REPLY_TOPICS = (topics.CALL_DECISIONS, topics.CREDIT)
+# Reply events, and the field naming the request they answer.
+REPLIES = {"VerificationJudged": "attempt_id", "CreditToppedUp": "topup_id"}
 
 
 class EventFeed:
@@ -51,9 +55,10 @@ class EventFeed:
             for p in metadata.topics[t.name].partitions:
                 assignment.append(TopicPartition(t.name, p, OFFSET_BEGINNING))
                 self._pending_eof.add((t.name, p))
-        for p in metadata.topics[topics.CALL_DECISIONS.name].partitions:
-            assignment.append(TopicPartition(topics.CALL_DECISIONS.name, p, OFFSET_END))
-            self._pending_eof.add((topics.CALL_DECISIONS.name, p))
+        for t in REPLY_TOPICS:
+            for p in metadata.topics[t.name].partitions:
+                assignment.append(TopicPartition(t.name, p, OFFSET_END))
+                self._pending_eof.add((t.name, p))
         self._consumer.assign(assignment)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -64,17 +69,17 @@ class EventFeed:
         self._thread.join(timeout=5)
         self._consumer.close()
 
-    def expect(self, attempt_id: uuid.UUID) -> asyncio.Future[Event]:
-        """A future for the verdict on `attempt_id`; register it before appending the attempt."""
+    def expect(self, request_id: uuid.UUID) -> asyncio.Future[Event]:
+        """A future for the reply to `request_id`; register it before appending the request."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Event] = loop.create_future()
         with self._lock:
-            self._waiting[attempt_id] = (loop, future)
+            self._waiting[request_id] = (loop, future)
         return future
 
-    def forget(self, attempt_id: uuid.UUID) -> None:
+    def forget(self, request_id: uuid.UUID) -> None:
         with self._lock:
-            self._waiting.pop(attempt_id, None)
+            self._waiting.pop(request_id, None)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -96,9 +101,10 @@ class EventFeed:
             event = decode(value)
         except UnknownSchema:
             return
-        if event["event_type"] == "VerificationJudged":
+        reply_to = REPLIES.get(event["event_type"])
+        if reply_to is not None:
             with self._lock:
-                waiting = self._waiting.pop(event["attempt_id"], None)
+                waiting = self._waiting.pop(event[reply_to], None)
             if waiting is not None:
                 loop, future = waiting
                 loop.call_soon_threadsafe(_resolve, future, event)

@@ -72,6 +72,7 @@ class ServiceOut(BaseModel):
     status: str
     balance: int
     credit_limit: int
+    low_balance: bool = Field(description="80 % of the credit limit is used.")
     created_at: datetime
 
 
@@ -153,3 +154,42 @@ class SeedCallOut(BaseModel):
     code: str
     tracking_code: uuid.UUID
     head_number: str
+
+
+class TopUpCreate(Strict):
+    amount: Annotated[int, Field(gt=0, le=10**15)]
+    reference: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+    ]
+
+
+class TopUpOut(BaseModel):
+    id: uuid.UUID
+    service_id: uuid.UUID
+    amount: int
+    reference: str
+    balance: int
+    created_at: datetime
+
+
+class ServiceBalance(BaseModel):
+    service_id: uuid.UUID
+    balance: int
+    credit_limit: int
+    status: str
+    low_balance: bool
+
+
+class BalanceOut(BaseModel):
+    total: int
+    services: list[ServiceBalance]
+
+
+class LedgerEntry(BaseModel):
+    id: uuid.UUID
+    type: Literal["debit", "topup"]
+    amount: int
+    balance_after: int
+    call_id: uuid.UUID | None
+    reference: str | None
+    created_at: datetime

@@ -9,10 +9,14 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from api.paging import keyset, page
+from core.credit import Credit
 
-SERVICE_COLUMNS = (
-    "id, account_id, name, code_length, code_ttl_minutes, return_code, status, balance,"
-    " credit_limit, created_at"
+# A service's settings with its credit (a service without credit events has balance 0).
+SERVICES = (
+    "(SELECT s.id, s.account_id, s.name, s.code_length, s.code_ttl_minutes, s.return_code,"
+    " s.status, COALESCE(c.cut_off, false) AS cut_off, COALESCE(c.balance, 0) AS balance,"
+    " s.credit_limit, s.created_at FROM services s"
+    " LEFT JOIN service_credit c ON c.service_id = s.id) AS services"
 )
 CALL_COLUMNS = (
     "id, service_id, account_id, key_id, phone, caller_number, code_length, attempt, retry_of,"
@@ -56,9 +60,17 @@ async def account(pool: AsyncConnectionPool, account_id: uuid.UUID) -> dict[str,
 
 
 async def service(pool: AsyncConnectionPool, service_id: uuid.UUID) -> dict[str, Any] | None:
-    return await fetch_one(
-        pool, f"SELECT {SERVICE_COLUMNS} FROM services WHERE id = %s", (service_id,)
-    )
+    row = await fetch_one(pool, f"SELECT * FROM {SERVICES} WHERE id = %s", (service_id,))
+    return public_service(row) if row is not None else None
+
+
+def public_service(row: dict[str, Any]) -> dict[str, Any]:
+    """The contract's status (`cut_off` when credit stops calls) and the low-balance flag."""
+    status = row["status"]
+    if status == "active" and row["cut_off"]:
+        status = "cut_off"
+    credit = Credit(row["balance"], 0, row["credit_limit"])
+    return {**row, "status": status, "low_balance": credit.low}
 
 
 async def call(pool: AsyncConnectionPool, call_id: uuid.UUID) -> dict[str, Any] | None:

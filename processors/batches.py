@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -44,7 +45,11 @@ class Consumed:
         return cls(topic, partition, offset, value)
 
 
-TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+class RetryLater(Exception):
+    """The batch depends on an event of another topic that has not been applied yet."""
+
+
+TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure, RetryLater)
 
 
 async def apply_batch(
@@ -53,22 +58,25 @@ async def apply_batch(
     consumer: str,
     records: Sequence[Consumed],
     handler: Handler,
-    attempts: int = 5,
+    patience: float = 30.0,
 ) -> int:
     """Apply the unseen records of a batch with `handler`; returns how many were applied.
 
-    Agents of one consumer may touch the same rows from different topics: a deadlock aborts
-    one transaction, which is then run again. Any other error propagates (and stops the worker).
+    A deadlock between agents of one consumer, or a handler that must wait for another topic
+    (RetryLater), rolls the batch back and runs it again, for up to `patience` seconds. Any
+    other error propagates (and stops the worker).
     """
-    for attempt in range(1, attempts + 1):
+    deadline = time.monotonic() + patience
+    delay = 0.01
+    while True:
         try:
             return await _apply(pool, producer, consumer, records, handler)
-        except TRANSIENT:
-            if attempt == attempts:
+        except TRANSIENT as exc:
+            if time.monotonic() > deadline:
                 raise
-            log.warning("%s: transient database conflict, retrying the batch", consumer)
-            await asyncio.sleep(0.01 * attempt)
-    raise AssertionError("unreachable")
+            log.info("%s: %r; running the batch again", consumer, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 async def _apply(

@@ -1,5 +1,6 @@
-"""The decisions processor: admits or rejects requested calls, follows each call's dial outcome,
-and judges verification attempts. Its state lives in PostgreSQL (proc_* tables), changed in the
+"""The decisions processor: admits or rejects requested calls (limits and credit), follows each
+call's dial outcome (charging delivered calls), applies top-ups and judges verification
+attempts. Its state lives in PostgreSQL (proc_* tables), changed in the
 same transaction as its consumed offsets, with the row of the service locked: one writer per
 service, whatever the number of workers."""
 
@@ -16,6 +17,7 @@ from core.call_rules import PHONE_WINDOW_SECONDS, CallStatus, RejectReason
 from core.ids import derived_id
 from core.verification import CallForVerify, judge
 from processors.outbox import Outbox
+from processors.service_book import ServiceBook, credit_event
 from schemas.codec import Event, new_event
 
 CONSUMER = "decisions"
@@ -48,26 +50,93 @@ class Decisions:
             if kind == "CallRequested":
                 await self.admit(conn, list(run), out)
             elif kind == "outcome":
-                await self.record_outcomes(conn, list(run))
+                await self.record_outcomes(conn, list(run), out)
             else:
                 for event in run:
                     handler = getattr(self, f"on_{event['event_type']}", None)
                     if handler is not None:
                         await handler(conn, event, out)
 
-    async def on_ServiceCreated(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
-        await conn.execute(
-            "INSERT INTO proc_services (id, account_id, status, code_ttl_minutes)"
-            " VALUES (%s, %s, 'active', %s) ON CONFLICT (id) DO NOTHING",
-            (e["service_id"], e["account_id"], e["code_ttl_minutes"]),
-        )
+    async def on_ServiceCreated(self, conn: psycopg.AsyncConnection, e: Event, out: Outbox) -> None:
+        inserted = await (
+            await conn.execute(
+                "INSERT INTO proc_services (id, account_id, status, code_ttl_minutes, credit_limit)"
+                " VALUES (%s, %s, 'active', %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+                (e["service_id"], e["account_id"], e["code_ttl_minutes"], e["credit_limit"]),
+            )
+        ).fetchone()
+        if inserted is not None:  # a zero limit: cut off until the first top-up
+            book = ServiceBook()
+            await book.lock(conn, {e["service_id"]})
+            await book.save(conn, out)
 
-    async def on_ServiceUpdated(self, conn: psycopg.AsyncConnection, e: Event, _: Outbox) -> None:
-        await conn.execute(
-            "UPDATE proc_services SET status = COALESCE(%s, status),"
-            " code_ttl_minutes = COALESCE(%s, code_ttl_minutes) WHERE id = %s",
-            (e["status"], e["code_ttl_minutes"], e["service_id"]),
+    async def on_ServiceUpdated(self, conn: psycopg.AsyncConnection, e: Event, out: Outbox) -> None:
+        book = ServiceBook()
+        await book.lock(conn, {e["service_id"]})
+        state = book[e["service_id"]]
+        state.status = e["status"] or state.status
+        if e["credit_limit"] is not None:
+            state.credit.limit = e["credit_limit"]
+        await book.save(conn, out)
+        if e["code_ttl_minutes"] is not None:
+            await conn.execute(
+                "UPDATE proc_services SET code_ttl_minutes = %s WHERE id = %s",
+                (e["code_ttl_minutes"], e["service_id"]),
+            )
+
+    async def on_TopUpCredit(self, conn: psycopg.AsyncConnection, e: Event, out: Outbox) -> None:
+        done = await (
+            await conn.execute(
+                "SELECT amount, reference, balance_after, credit_seq, created_at FROM proc_topups"
+                " WHERE id = %s",
+                (e["topup_id"],),
+            )
+        ).fetchone()
+        if done is not None:
+            # Asked again (same Idempotency-Key): answer again with the same event.
+            amount, reference, balance_after, seq, at = done
+            out.emit(
+                new_event(
+                    "CreditToppedUp",
+                    event_id=str(derived_id(e["topup_id"], "CreditToppedUp")),
+                    occurred_at=at,
+                    topup_id=e["topup_id"],
+                    service_id=e["service_id"],
+                    amount=amount,
+                    reference=reference,
+                    balance_after=balance_after,
+                    credit_seq=seq,
+                )
+            )
+            return
+        book = ServiceBook()
+        await book.lock(conn, {e["service_id"]})
+        state = book[e["service_id"]]
+        state.credit.top_up(e["amount"])
+        event = credit_event(
+            "CreditToppedUp",
+            e["topup_id"],
+            state,
+            topup_id=e["topup_id"],
+            amount=e["amount"],
+            reference=e["reference"],
+            balance_after=state.credit.balance,
         )
+        await conn.execute(
+            "INSERT INTO proc_topups (id, service_id, amount, reference, balance_after,"
+            " credit_seq, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                e["topup_id"],
+                e["service_id"],
+                e["amount"],
+                e["reference"],
+                state.credit.balance,
+                event["credit_seq"],
+                event["occurred_at"],
+            ),
+        )
+        out.emit(event)
+        await book.save(conn, out)
 
     async def admit(
         self, conn: psycopg.AsyncConnection, requests: list[Event], out: Outbox
@@ -86,20 +155,25 @@ class Decisions:
                 fresh.append(e)
         if not fresh:
             return
-        statuses = await self._lock_services(conn, fresh)
+        book = ServiceBook()
+        await book.lock(conn, {e["service_id"] for e in fresh})
         roots = await self._chain_roots(conn, fresh)
         window = await self._phone_window(conn, fresh)
         decided: list[tuple[Event, str | None]] = []
         for e in fresh:
-            reason = self._refusal(e, statuses.get(e["service_id"]), window)
+            service = book[e["service_id"]]
+            reason = self._refusal(e, service.status, window)
+            service.last_price = e["price_per_call"]
+            if reason is None and not service.credit.reserve(e["price_per_call"]):
+                reason = RejectReason.CREDIT_LIMIT_REACHED
             if reason is None:
                 window.setdefault((e["service_id"], e["phone"]), []).append(e["occurred_at"])
             decided.append((e, reason))
         await conn.execute(
             "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
-            " code_length, status, requested_at) SELECT * FROM unnest(%s::uuid[], %s::uuid[],"
-            " %s::text[], %s::uuid[], %s::int[], %s::text[], %s::int[], %s::text[],"
-            " %s::timestamptz[]) ON CONFLICT (id) DO NOTHING",
+            " code_length, status, requested_at, price) SELECT * FROM unnest(%s::uuid[],"
+            " %s::uuid[], %s::text[], %s::uuid[], %s::int[], %s::text[], %s::int[], %s::text[],"
+            " %s::timestamptz[], %s::bigint[]) ON CONFLICT (id) DO NOTHING",
             (
                 [e["call_id"] for e, _ in decided],
                 [e["service_id"] for e, _ in decided],
@@ -110,8 +184,10 @@ class Decisions:
                 [e["code_length"] for e, _ in decided],
                 [ADMITTED if r is None else CallStatus.REJECTED for _, r in decided],
                 [e["occurred_at"] for e, _ in decided],
+                [e["price_per_call"] for e, _ in decided],
             ),
         )
+        await book.save(conn, out)
         for e, reason in decided:
             ids = {"call_id": e["call_id"], "service_id": e["service_id"]}
             if reason is not None:
@@ -130,18 +206,6 @@ class Decisions:
                     **ids,
                 )
             )
-
-    async def _lock_services(
-        self, conn: psycopg.AsyncConnection, requests: list[Event]
-    ) -> dict[Any, str]:
-        """Status of each service, its row locked (in id order) until the batch commits."""
-        rows = await (
-            await conn.execute(
-                "SELECT id, status FROM proc_services WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
-                (sorted({e["service_id"] for e in requests}),),
-            )
-        ).fetchall()
-        return {service_id: status for service_id, status in rows}
 
     async def _chain_roots(
         self, conn: psycopg.AsyncConnection, requests: list[Event]
@@ -186,12 +250,10 @@ class Decisions:
     def _refusal(
         self,
         e: Event,
-        service_status: str | None,
+        service_status: str,
         window: dict[tuple[Any, str], list[datetime]],
     ) -> str | None:
-        # An unknown service was known to the API that accepted the call; its events are on
-        # another topic and may simply not have reached us yet.
-        if service_status is not None and service_status != "active":
+        if service_status != "active":
             return RejectReason.SERVICE_DISABLED
         if e["attempt"] > self.rules.retry_chain_max:
             return RejectReason.RATE_LIMITED
@@ -215,24 +277,59 @@ class Decisions:
         for call_id, service_id in rows:
             out.emit(code_expired(call_id, service_id))
 
-    async def record_outcomes(self, conn: psycopg.AsyncConnection, outcomes: list[Event]) -> None:
-        """A run of dial outcomes: delivered codes become valid until expires_at."""
-        await conn.execute(
-            "UPDATE proc_calls p SET status = o.status, expires_at = o.expires_at"
-            " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS o(id, status, expires_at)"
-            " WHERE p.id = o.id AND p.status = %s",
-            (
-                [e["call_id"] for e in outcomes],
-                [
-                    CallStatus.DELIVERED
-                    if e["event_type"] == "CallDelivered"
-                    else CallStatus.FAILED
-                    for e in outcomes
-                ],
-                [e.get("expires_at") for e in outcomes],
-                ADMITTED,
-            ),
-        )
+    async def record_outcomes(
+        self, conn: psycopg.AsyncConnection, outcomes: list[Event], out: Outbox
+    ) -> None:
+        """A run of dial outcomes: a delivered call is charged (exactly once: only the move
+        out of "admitted" charges), a failed one gives its reservation back."""
+        book = ServiceBook()
+        await book.lock(conn, {e["service_id"] for e in outcomes})
+        rows = await (
+            await conn.execute(
+                "UPDATE proc_calls p SET status = o.status, expires_at = o.expires_at"
+                " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[])"
+                " AS o(id, status, expires_at)"
+                " WHERE p.id = o.id AND p.status = %s"
+                " RETURNING p.id, p.service_id, p.status, p.price",
+                (
+                    [e["call_id"] for e in outcomes],
+                    [
+                        CallStatus.DELIVERED
+                        if e["event_type"] == "CallDelivered"
+                        else CallStatus.FAILED
+                        for e in outcomes
+                    ],
+                    [e.get("expires_at") for e in outcomes],
+                    ADMITTED,
+                ),
+            )
+        ).fetchall()
+        for call_id, service_id, status, price in sorted(rows, key=lambda r: str(r[0])):
+            state = book[service_id]
+            if status == CallStatus.DELIVERED:
+                state.credit.debit(price)
+                out.emit(
+                    credit_event(
+                        "CreditDebited",
+                        call_id,
+                        state,
+                        call_id=call_id,
+                        amount=price,
+                        balance_after=state.credit.balance,
+                    )
+                )
+            else:
+                state.credit.release(price)
+                out.emit(
+                    new_event(
+                        "CreditReleased",
+                        event_id=str(derived_id(call_id, "CreditReleased")),
+                        call_id=call_id,
+                        service_id=service_id,
+                        amount=price,
+                    )
+                )
+        await book.save(conn, out)
 
     async def on_VerificationAttempted(
         self, conn: psycopg.AsyncConnection, e: Event, out: Outbox

@@ -24,19 +24,20 @@ PROJECTED_TOPICS = (
     topics.CALL_REQUESTS,
     topics.CALL_DECISIONS,
     topics.DIAL_OUTCOMES,
+    topics.CREDIT,
 )
 
 
 class Projector:
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
-        """Apply a batch: account, service and key events in order, then every call the batch
-        touched in one upsert (call rows do not depend on the order of their events)."""
+        """Apply a batch: events with a handler of their own (accounts, services, keys, the
+        ledger) in order, then every call the batch touched in one upsert (call rows do not
+        depend on the order of their events)."""
         changes: dict[Any, CallChange] = {}
         for event in events:
             change = call_change(event)
             if change is not None:
-                changes.setdefault(event["call_id"], CallChange()).add(*change)
-                continue
+                changes.setdefault(event["call_id"], CallChange()).add(**change)
             handler = getattr(self, f"on_{event['event_type']}", None)
             if handler is not None:
                 await handler(conn, event)
@@ -119,6 +120,66 @@ class Projector:
             ),
         )
 
+    async def on_ServiceCutOff(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+        await self._cut_off(conn, e, True)
+
+    async def on_ServiceRestored(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+        await self._cut_off(conn, e, False)
+
+    async def _cut_off(self, conn: psycopg.AsyncConnection, e: Event, cut_off: bool) -> None:
+        await conn.execute(
+            "INSERT INTO service_credit (service_id, cut_off, cut_off_seq) VALUES (%s, %s, %s)"
+            " ON CONFLICT (service_id) DO UPDATE SET cut_off = EXCLUDED.cut_off,"
+            " cut_off_seq = EXCLUDED.cut_off_seq"
+            " WHERE service_credit.cut_off_seq < EXCLUDED.cut_off_seq",
+            (e["service_id"], cut_off, e["credit_seq"]),
+        )
+        await self._balance(conn, e["service_id"], e["balance"], e["credit_seq"])
+
+    async def _balance(
+        self, conn: psycopg.AsyncConnection, service_id: Any, balance: int, seq: int
+    ) -> None:
+        """Credit events of a service reach us from two topics: the highest seq wins."""
+        await conn.execute(
+            "INSERT INTO service_credit (service_id, balance, credit_seq) VALUES (%s, %s, %s)"
+            " ON CONFLICT (service_id) DO UPDATE SET balance = EXCLUDED.balance,"
+            " credit_seq = EXCLUDED.credit_seq"
+            " WHERE service_credit.credit_seq < EXCLUDED.credit_seq",
+            (service_id, balance, seq),
+        )
+
+    async def on_CreditDebited(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+        await self._ledger(conn, e, "debit", call_id=e["call_id"])
+
+    async def on_CreditToppedUp(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+        await self._ledger(conn, e, "topup", reference=e["reference"])
+
+    async def _ledger(
+        self,
+        conn: psycopg.AsyncConnection,
+        e: Event,
+        kind: str,
+        call_id: Any = None,
+        reference: str | None = None,
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO ledger (id, service_id, type, amount, balance_after, call_id, reference,"
+            " credit_seq, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING",
+            (
+                e["event_id"],
+                e["service_id"],
+                kind,
+                e["amount"],
+                e["balance_after"],
+                call_id,
+                reference,
+                e["credit_seq"],
+                e["occurred_at"],
+            ),
+        )
+        await self._balance(conn, e["service_id"], e["balance_after"], e["credit_seq"])
+
     async def on_AccessKeyRevoked(self, conn: psycopg.AsyncConnection, e: Event) -> None:
         await conn.execute(
             "UPDATE access_keys SET revoked_at = COALESCE(revoked_at, %s) WHERE id = %s",
@@ -155,42 +216,59 @@ class CallChange:
     status: str = CallStatus.QUEUED
     columns: dict[str, Any] = field(default_factory=dict)
     verify_attempts: int = 0
+    cost: int = 0
 
-    def add(self, status: str | None, columns: dict[str, Any], verify_attempts: int = 0) -> None:
+    def add(
+        self,
+        status: str | None = None,
+        columns: dict[str, Any] | None = None,
+        verify_attempts: int = 0,
+        cost: int = 0,
+    ) -> None:
         if status is not None and STATUS_RANK[status] > STATUS_RANK[self.status]:
             self.status = status
-        for name, value in columns.items():
+        for name, value in (columns or {}).items():
             if self.columns.get(name) is None:
                 self.columns[name] = value
         self.verify_attempts = max(self.verify_attempts, verify_attempts)
+        self.cost = max(self.cost, cost)
 
 
-def call_change(e: Event) -> tuple[str | None, dict[str, Any], int] | None:
-    """(status, columns, verify attempts) an event sets on its call; None if it sets nothing."""
+def call_change(e: Event) -> dict[str, Any] | None:
+    """What an event sets on its call (CallChange.add arguments); None if nothing."""
     kind, at = e["event_type"], e["occurred_at"]
     if kind == "CallRequested":
         columns = {name: e[name] for name in CALL_COLUMNS if name in e}
-        return CallStatus.QUEUED, {**columns, "created_at": at}, 0
+        return {"status": CallStatus.QUEUED, "columns": {**columns, "created_at": at}}
     if kind == "CallRejected":
-        return CallStatus.REJECTED, {"failure_reason": e["reason"]}, 0
+        return {"status": CallStatus.REJECTED, "columns": {"failure_reason": e["reason"]}}
     if kind == "DialStarted":
-        return CallStatus.DIALING, {"dialed_at": at}, 0
+        return {"status": CallStatus.DIALING, "columns": {"dialed_at": at}}
     if kind == "CallDelivered":
-        return CallStatus.DELIVERED, {"delivered_at": at, "expires_at": e["expires_at"]}, 0
+        columns = {"delivered_at": at, "expires_at": e["expires_at"]}
+        return {"status": CallStatus.DELIVERED, "columns": columns}
     if kind == "CallFailed":
-        return CallStatus.FAILED, {"failure_reason": e["reason"]}, 0
+        return {"status": CallStatus.FAILED, "columns": {"failure_reason": e["reason"]}}
     if kind == "VerificationJudged" and e["found"]:
-        return None, {}, e["verify_attempts"]
+        return {"verify_attempts": e["verify_attempts"]}
     if kind == "CodeVerified":
-        return CallStatus.VERIFIED, {"verified_at": at}, e["verify_attempts"]
+        columns = {"verified_at": at}
+        return {
+            "status": CallStatus.VERIFIED,
+            "columns": columns,
+            "verify_attempts": e["verify_attempts"],
+        }
     if kind == "CodeExpired":
-        return CallStatus.EXPIRED, {"expired_at": at}, 0
+        return {"status": CallStatus.EXPIRED, "columns": {"expired_at": at}}
+    if kind == "CreditDebited":
+        return {"cost": e["amount"]}
     return None
 
 
 UPSERT_CALLS = (
-    f"INSERT INTO calls (id, status, status_rank, verify_attempts, {', '.join(CALL_COLUMNS)})"
-    " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::int[], "
+    "INSERT INTO calls (id, status, status_rank, verify_attempts, cost,"
+    f" {', '.join(CALL_COLUMNS)})"
+    " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::int[], %s::bigint[], "
     + ", ".join(f"%s::{sql_type}[]" for sql_type in CALL_COLUMNS.values())
     + ") ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{name} = COALESCE(calls.{name}, EXCLUDED.{name})" for name in CALL_COLUMNS)
@@ -198,6 +276,7 @@ UPSERT_CALLS = (
     " THEN EXCLUDED.status ELSE calls.status END"
     ", status_rank = GREATEST(calls.status_rank, EXCLUDED.status_rank)"
     ", verify_attempts = GREATEST(calls.verify_attempts, EXCLUDED.verify_attempts)"
+    ", cost = GREATEST(calls.cost, EXCLUDED.cost)"
 )
 
 
@@ -213,6 +292,7 @@ async def upsert_calls(conn: psycopg.AsyncConnection, changes: dict[Any, CallCha
             [c.status for _, c in rows],
             [STATUS_RANK[c.status] for _, c in rows],
             [c.verify_attempts for _, c in rows],
+            [c.cost for _, c in rows],
             *([c.columns.get(name) for _, c in rows] for name in CALL_COLUMNS),
         ),
     )

@@ -20,7 +20,7 @@ from core.settings import get_settings
 from processors.batches import Consumed, apply_batch
 from projections.read_models import CONSUMER, PROJECTED_TOPICS, Projector
 
-READ_MODELS = ("accounts", "services", "access_keys", "calls")
+READ_MODELS = ("accounts", "services", "service_credit", "access_keys", "calls", "ledger")
 
 
 async def rebuild(database_url: str, bootstrap: str, schema: str) -> dict[str, int]:

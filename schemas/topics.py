@@ -13,11 +13,18 @@ class Topic:
 
 
 ACCOUNTS = Topic("flashcall.accounts", "account_id", ("AccountCreated", "AccountUpdated"))
-SERVICES = Topic("flashcall.services", "service_id", ("ServiceCreated", "ServiceUpdated"))
+# Low volume, read from the start by the API: it also carries the credit state that decides 402s.
+SERVICES = Topic(
+    "flashcall.services",
+    "service_id",
+    ("ServiceCreated", "ServiceUpdated", "ServiceCutOff", "ServiceRestored"),
+)
 ACCESS_KEYS = Topic("flashcall.access-keys", "service_id", ("AccessKeyIssued", "AccessKeyRevoked"))
 # Keyed by service so that one processor partition owns every decision about a service's calls.
 CALL_REQUESTS = Topic(
-    "flashcall.call-requests", "service_id", ("CallRequested", "VerificationAttempted")
+    "flashcall.call-requests",
+    "service_id",
+    ("CallRequested", "VerificationAttempted", "TopUpCredit"),
 )
 CALL_DECISIONS = Topic(
     "flashcall.call-decisions",
@@ -30,6 +37,12 @@ DIAL_OUTCOMES = Topic(
     "flashcall.dial-outcomes", "service_id", ("DialStarted", "CallDelivered", "CallFailed")
 )
 
+CREDIT = Topic(
+    "flashcall.credit",
+    "service_id",
+    ("CreditDebited", "CreditReleased", "CreditToppedUp", "CreditLow"),
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     ACCOUNTS,
     SERVICES,
@@ -38,6 +51,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     CALL_DECISIONS,
     DIAL_COMMANDS,
     DIAL_OUTCOMES,
+    CREDIT,
 )
 
 TOPIC_OF_EVENT: dict[str, Topic] = {event: t for t in ALL_TOPICS for event in t.events}

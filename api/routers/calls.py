@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -97,25 +96,17 @@ async def verify_call(
     call_id: uuid.UUID, body: VerifyIn, ctx: Ctx, key: AccessKey
 ) -> dict[str, Any]:
     attempt_id = uuid.uuid4()
-    verdict_future = ctx.feed.expect(attempt_id)
-    try:
-        await ctx.append(
-            new_event(
-                "VerificationAttempted",
-                attempt_id=attempt_id,
-                call_id=call_id,
-                service_id=key.service_id,
-                key_id=key.id,
-                code=body.code,
-            )
-        )
-        verdict = await asyncio.wait_for(verdict_future, ctx.settings.reply_timeout_seconds)
-    except TimeoutError as exc:
-        raise ApiError(
-            503, "unavailable", "the attempt was recorded but not judged in time; ask again"
-        ) from exc
-    finally:
-        ctx.feed.forget(attempt_id)
+    verdict = await ctx.ask(
+        new_event(
+            "VerificationAttempted",
+            attempt_id=attempt_id,
+            call_id=call_id,
+            service_id=key.service_id,
+            key_id=key.id,
+            code=body.code,
+        ),
+        attempt_id,
+    )
     if not verdict["found"]:
         raise not_found("call")
     return {

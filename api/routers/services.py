@@ -74,12 +74,12 @@ async def list_services(
 ) -> dict[str, Any]:
     items, next_cursor = await queries.fetch_page(
         ctx.pool,
-        f"SELECT {queries.SERVICE_COLUMNS} FROM services WHERE account_id = %s",
+        f"SELECT * FROM {queries.SERVICES} WHERE account_id = %s",
         [account.id],
         cursor,
         limit,
     )
-    return {"items": items, "next_cursor": next_cursor}
+    return {"items": [queries.public_service(r) for r in items], "next_cursor": next_cursor}
 
 
 @router.get("/{service_id}", response_model=ServiceOut)

@@ -28,6 +28,11 @@ def test_account_endpoints_refuse_bad_tokens_and_unknown_ids(api: Api, tenant: T
     assert_problem(api.http.post("/v1/accounts", json={"name": "x"}), 401, "unauthorized")
     assert_problem(
         api.http.post("/v1/accounts", json={"name": "x"}, headers=bearer(tenant.token)),
+        403,
+        "forbidden",
+    )
+    assert_problem(
+        api.http.post("/v1/accounts", json={"name": "x"}, headers=bearer("fca_unknown")),
         401,
         "unauthorized",
     )

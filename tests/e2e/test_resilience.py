@@ -16,6 +16,7 @@ import pytest
 
 from launch.platform import Platform
 from processors.faust_app import SUBSCRIPTIONS
+from projections.rebuild import READ_MODELS
 from tests.conftest import TTL_MINUTE
 from tests.support.client import FINISHED, Api, Tenant, bearer, random_phone
 from tests.support.topics_replay import end_offsets, reappend_everything
@@ -103,6 +104,27 @@ def check_each_call_has_one_outcome(
             assert len(rings) <= (1 if abandoned else 0), (final, rings)
 
 
+def check_each_delivered_call_is_charged_once(
+    api: Api, tenants: list[Tenant], placed: list[dict[str, Any]]
+) -> None:
+    for tenant in tenants:
+        calls = [c for c in placed if c["key"] == tenant.key]
+        delivered = sorted(
+            c["id"] for c in calls if api.call(tenant.key, c["id"])["status"] != "failed"
+        )
+        ledger_path = f"/v1/services/{tenant.service_id}/ledger?limit=1000"
+
+        def debited(path: str = ledger_path, token: str = tenant.token) -> list[str]:
+            items = api.ok(api.http.get(path, headers=bearer(token)))["items"]
+            return sorted(e["call_id"] for e in items)
+
+        assert wait_for(lambda d=debited, want=delivered: d() == want or None, what="debits")
+        svc = api.ok(
+            api.http.get(f"/v1/services/{tenant.service_id}", headers=bearer(tenant.token))
+        )
+        assert svc["balance"] == -1000 * len(delivered)
+
+
 def test_two_workers_in_one_group_give_the_results_of_one(
     api: Api, platform: Platform, worker: None
 ) -> None:
@@ -113,6 +135,7 @@ def test_two_workers_in_one_group_give_the_results_of_one(
     platform.stop(second)  # a rebalance back to one worker, mid-stream
     placed += stream_calls(api, tenants, 30)
     check_each_call_has_one_outcome(api, placed)
+    check_each_delivered_call_is_charged_once(api, tenants, placed)
     for call in placed:
         if call["phone"][-4:] not in OUTCOME_BY_ENDING:
             code = api.handset(call["phone"])[0]["caller_number"][-5:]
@@ -129,17 +152,21 @@ def test_a_worker_killed_mid_stream_loses_and_repeats_nothing(
     platform.start_worker()
     placed += stream_calls(api, tenants, 20)
     check_each_call_has_one_outcome(api, placed, allow_abandoned=True)
+    check_each_delivered_call_is_charged_once(api, tenants, placed)
 
 
 SNAPSHOT_TABLES = {
     "accounts": "id",
     "services": "id",
+    "service_credit": "service_id",
     "access_keys": "id",
     "calls": "id",
     "proc_services": "id",
     "proc_calls": "id",
     "dials": "call_id",
     "sim_handset_calls": "call_id",
+    "ledger": "id",
+    "proc_topups": "id",
 }
 
 
@@ -220,9 +247,10 @@ def test_rebuilding_the_projection_yields_the_same_rows(
     assert result.returncode == 0, result.stderr
     assert f"rebuilt into schema {schema}" in result.stdout
     with psycopg.connect(database_url) as conn:
-        for table in ("accounts", "services", "access_keys", "calls"):
-            live = conn.execute(f"SELECT * FROM public.{table} ORDER BY id").fetchall()
-            rebuilt = conn.execute(f"SELECT * FROM {schema}.{table} ORDER BY id").fetchall()
+        for table in READ_MODELS:
+            order = SNAPSHOT_TABLES[table]
+            live = conn.execute(f"SELECT * FROM public.{table} ORDER BY {order}").fetchall()
+            rebuilt = conn.execute(f"SELECT * FROM {schema}.{table} ORDER BY {order}").fetchall()
             assert rebuilt == live, table
             assert live, table
         conn.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from core.credit import Credit
+
+
+def test_reservations_count_against_the_limit() -> None:
+    credit = Credit(balance=0, reserved=0, limit=3000)
+    assert [credit.reserve(1000) for _ in range(4)] == [True, True, True, False]
+    assert credit.room == 0 and credit.reserved == 3000
+    assert credit.cut_off(1000) and not credit.cut_off(0)
+
+
+def test_debit_and_release() -> None:
+    credit = Credit(balance=0, reserved=0, limit=3000)
+    credit.reserve(1000)
+    credit.reserve(1000)
+    credit.debit(1000)  # delivered
+    credit.release(1000)  # failed: free
+    assert (credit.balance, credit.reserved, credit.room) == (-1000, 0, 2000)
+
+
+def test_the_balance_never_goes_below_minus_the_limit() -> None:
+    credit = Credit(balance=0, reserved=0, limit=2500)
+    while credit.reserve(1000):
+        credit.debit(1000)
+    assert credit.balance == -2000 and credit.balance >= -credit.limit
+    assert credit.cut_off(1000) and not credit.cut_off(500)
+
+
+def test_a_top_up_restores() -> None:
+    credit = Credit(balance=-3000, reserved=0, limit=3000)
+    assert credit.cut_off(1000)
+    credit.top_up(1000)
+    assert not credit.cut_off(1000)
+
+
+def test_low_once_80_percent_of_the_limit_is_used() -> None:
+    assert not Credit(balance=-7999, reserved=0, limit=10_000).low
+    assert Credit(balance=-8000, reserved=0, limit=10_000).low
+    assert Credit(balance=0, reserved=0, limit=0).low  # nothing at all left
+    assert not Credit(balance=500, reserved=0, limit=0).low
