@@ -27,6 +27,7 @@ import httpx
 import psycopg
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
+from bench.admission import decisions_per_second
 from bench.load import closed_loop, median, open_loop, percentile
 from core.db import migrate
 from core.settings import DEV_ADMIN_TOKEN
@@ -38,7 +39,11 @@ from producers.topic_admin import ensure_topics
 from schemas import topics
 from schemas.codec import decode
 
-ENV = {"FLASHCALL_KEY_CALLS_PER_SECOND": "1000000", "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000"}
+ENV = {
+    "FLASHCALL_KEY_CALLS_PER_SECOND": "1000000",
+    "FLASHCALL_DEFAULT_CREDIT_LIMIT": str(10**12),
+    "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000",
+}
 
 
 @contextlib.contextmanager
@@ -138,11 +143,23 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--admission-calls", type=int, default=20_000)
     parser.add_argument(
         "--rates", type=lambda v: [float(x) for x in v.split(",")], default=[100.0, 500.0]
     )
     args = parser.parse_args()
     die_with_parent()
+    admission = {}
+    for services in (1, 200):
+        rounds = []
+        for _ in range(args.rounds):
+            with scratch_database() as db:
+                rounds.append(
+                    decisions_per_second(
+                        db, services, args.admission_calls, ENV, ROOT / "var" / "bench-logs"
+                    )
+                )
+        admission[services] = rounds
     with broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) as bootstrap, scratch_database() as db:
         migrate(db)
         ensure_topics(bootstrap, 6)
@@ -160,6 +177,13 @@ def main() -> None:
             platform.start_api()
             wait_for_port("127.0.0.1", bare_port)
             run(platform, bare_port, bootstrap, args)
+            for services, rounds in admission.items():
+                print(
+                    f"  admission decisions, {services} service(s):"
+                    f" {median(rounds):8.0f} /s   (each round: "
+                    + ", ".join(f"{r:.0f}" for r in rounds)
+                    + ")"
+                )
         finally:
             bare.terminate()
             bare.wait()

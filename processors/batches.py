@@ -121,7 +121,8 @@ async def _apply(
         await outbox.write(conn)
     if outbox.ids:
         assert producer is not None, f"{consumer} emitted events but has no producer"
-        await outbox.publish(pool, producer)
+        # The next batch need not wait for the broker's acknowledgement of this one.
+        outbox.publish_in_background(pool, producer)
     return applied
 
 

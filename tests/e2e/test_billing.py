@@ -8,7 +8,11 @@ from typing import Any
 
 import httpx
 
+from launch.platform import Platform
+from schemas import topics
+from schemas.codec import decode
 from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
+from tests.support.topics_replay import read_everything
 from tests.support.waiting import wait_for
 
 PRICE = 1000  # FLASHCALL_PRICE_PER_CALL's default, the price of a new account's calls
@@ -92,9 +96,9 @@ def test_fifty_concurrent_calls_with_room_for_seven_admit_seven(api: Api, tenant
         api.wait_status(tenant.key, cid, {"delivered", "rejected"}, timeout=30) for cid in accepted
     ]
     assert sum(f["status"] == "delivered" for f in finals) == 7
-    assert all(
-        f["failure_reason"] == "credit_limit_reached" for f in finals if f["status"] == "rejected"
-    )
+    for rejected in (f for f in finals if f["status"] == "rejected"):
+        assert rejected["failure_reason"] == "credit_limit_reached" and rejected["cost"] == 0
+        assert api.handset(rejected["phone"]) == []  # never dialled
     wait_for(lambda: len(ledger(api, tenant)) == 7, what="seven debits")
     svc = service(api, tenant)
     assert svc["balance"] == -7 * PRICE and svc["status"] == "cut_off" and svc["low_balance"]
@@ -193,10 +197,19 @@ def test_the_price_is_the_one_when_the_call_was_requested(api: Api) -> None:
     assert charged["cost"] == 250
 
 
-def test_low_balance_shows_at_eighty_percent(api: Api, tenant: Tenant) -> None:
+def test_low_balance_shows_at_eighty_percent_and_is_announced_once(
+    api: Api, platform: Platform, tenant: Tenant
+) -> None:
     set_limit(api, tenant, 5 * PRICE)
-    for i in range(4):
+    for i in range(5):
         call = api.place(tenant.key, random_phone())
         api.wait_status(tenant.key, call["id"], {"delivered"})
         wait_for(lambda n=i: len(ledger(api, tenant)) == n + 1, what="the debit")
-        assert service(api, tenant)["low_balance"] is (i == 3)
+        assert service(api, tenant)["low_balance"] is (i >= 3)
+    lows = [
+        decode(value)
+        for topic, _, _, _, value, _ in read_everything(platform.bootstrap)
+        if topic == topics.CREDIT.name
+    ]
+    lows = [e for e in lows if e["event_type"] == "CreditLow"]
+    assert [str(e["service_id"]) for e in lows].count(tenant.service_id) == 1
