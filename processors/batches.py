@@ -121,8 +121,7 @@ async def _apply(
         await outbox.write(conn)
     if outbox.ids:
         assert producer is not None, f"{consumer} emitted events but has no producer"
-        # The next batch need not wait for the broker's acknowledgement of this one.
-        outbox.publish_in_background(pool, producer)
+        await outbox.publish(pool, producer)
     return applied
 
 

@@ -6,17 +6,11 @@ the delete, or two workers flushing leftovers) is harmless; losing one is not po
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from producers.event_producer import EventProducer, Record, to_record
 from schemas.codec import Event
-
-log = logging.getLogger(__name__)
-_confirming: set[asyncio.Task[None]] = set()  # keeps background confirmations alive
 
 
 class Outbox:
@@ -54,30 +48,11 @@ class Outbox:
 
     async def publish(self, pool: AsyncConnectionPool, producer: EventProducer) -> None:
         """After the transaction committed: append the events, then delete their rows."""
-        if self.ids:
-            await self.publish_in_background(pool, producer)
-
-    def publish_in_background(
-        self, pool: AsyncConnectionPool, producer: EventProducer
-    ) -> asyncio.Task[None]:
-        """Hand the events to the producer now (so later batches follow them in order) and
-        delete their rows once the broker has them, without holding up the caller. Rows of a
-        publish that failed stay, and the leftover publisher sends them again."""
-        sent = producer.send_records(self.records)
-        ids = self.ids
-
-        async def confirm() -> None:
-            try:
-                await sent
-                async with pool.connection() as conn:
-                    await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (ids,))
-            except Exception:
-                log.exception("publishing %d outbox rows failed; they will be sent again", len(ids))
-
-        task = asyncio.create_task(confirm())
-        _confirming.add(task)
-        task.add_done_callback(_confirming.discard)
-        return task
+        if not self.ids:
+            return
+        await producer.append_records(self.records)
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", (self.ids,))
 
 
 async def publish_leftovers(

@@ -67,19 +67,13 @@ class EventProducer:
         return (await self.append_records([to_record(event)]))[0]
 
     async def append_records(self, records: Iterable[Record]) -> list[Appended]:
-        """Append records in order; returns once the broker has all of them."""
-        return await self.send_records(records)
-
-    def send_records(self, records: Iterable[Record]) -> asyncio.Future[list[Appended]]:
-        """Hand records to the producer now, in order (the idempotent producer keeps that order
-        per partition); the returned future resolves once the broker has all of them."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Appended]] = []
         for record in records:
             future: asyncio.Future[Appended] = loop.create_future()
             futures.append(future)
             self._produce(record, _resolver(loop, future))
-        return asyncio.gather(*futures)
+        return list(await asyncio.gather(*futures))
 
     def _produce(self, record: Record, on_delivery: Any) -> None:
         while True:
