@@ -47,6 +47,8 @@ class Dialer:
     async def claim(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         """Batch handler: claim the call ids never claimed; they are dialled once the batch has
         committed."""
+        # Called once per attempt at the batch: a rolled-back attempt's claims are forgotten.
+        self._claimed = []
         commands = {e["call_id"]: e for e in events if e["event_type"] == "PlaceCall"}
         if not commands:
             return
