@@ -12,7 +12,7 @@ from api import errors
 from api.context import Context
 from api.directory import Directory
 from api.feed import EventFeed
-from api.routers import accounts, calls, compat, credit, services, sim
+from api.routers import accounts, calls, compat, credit, reports, services, sim
 from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
 from producers.event_producer import EventProducer
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (accounts, services, credit, calls, sim, compat):
+    for module in (accounts, services, credit, calls, reports, sim, compat):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["operations"])

@@ -56,10 +56,13 @@ async def require_operator(ctx: Ctx, request: Request) -> None:
 
 
 async def require_account(ctx: Ctx, request: Request) -> AccountView:
-    account = ctx.directory.account_for_token(hash_secret(bearer(request)))
-    if account is None:
-        raise ApiError(401, "unauthorized", "unknown account token")
-    return account
+    token_hash = hash_secret(bearer(request))
+    account = ctx.directory.account_for_token(token_hash)
+    if account is not None:
+        return account
+    if ctx.directory.key_for_secret(token_hash) is not None:
+        raise ApiError(403, "forbidden", "an access key cannot do this; use the account token")
+    raise ApiError(401, "unauthorized", "unknown account token")
 
 
 async def require_operator_or_account(ctx: Ctx, request: Request) -> Caller:

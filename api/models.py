@@ -193,3 +193,41 @@ class LedgerEntry(BaseModel):
     call_id: uuid.UUID | None
     reference: str | None
     created_at: datetime
+
+
+class ReportRow(BaseModel):
+    id: uuid.UUID
+    service_id: uuid.UUID
+    key_id: uuid.UUID
+    key_label: str | None
+    phone: str
+    status: str
+    failure_reason: str | None
+    attempt: int
+    retry_of: uuid.UUID | None
+    code_length: int
+    caller_number: str | None = Field(description="Shown once the call is finished.")
+    expires_at: datetime | None
+    created_at: datetime
+    dialed_at: datetime | None
+    delivered_at: datetime | None
+    verified_at: datetime | None
+    expired_at: datetime | None
+    verify_attempts: int
+    cost: int
+
+
+class SummaryBucket(BaseModel):
+    start: datetime
+    requested: int
+    delivered: int
+    failed: int
+    rejected: int
+    verified: int
+    expired: int
+    cost: int
+    conversion: float | None = Field(description="verified / delivered")
+
+
+class Summary(BaseModel):
+    buckets: list[SummaryBucket]

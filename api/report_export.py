@@ -1,0 +1,101 @@
+"""Report downloads: CSV and Excel rows, Persian headings and status names, Jalali dates, and
+cells that a spreadsheet would run as formulas neutralised."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import jdatetime
+
+from api.reports import COLUMNS
+
+PERSIAN_HEADINGS = {
+    "id": "شناسه تماس",
+    "service_id": "شناسه سرویس",
+    "key_id": "شناسه کلید",
+    "key_label": "نام کلید",
+    "phone": "شماره تلفن",
+    "status": "وضعیت",
+    "failure_reason": "علت ناموفق",
+    "attempt": "تلاش",
+    "retry_of": "تکرار تماس",
+    "code_length": "طول کد",
+    "caller_number": "شماره تماس‌گیرنده",
+    "created_at": "زمان درخواست",
+    "dialed_at": "زمان شماره‌گیری",
+    "delivered_at": "زمان تحویل",
+    "expires_at": "زمان انقضای کد",
+    "verified_at": "زمان تأیید",
+    "expired_at": "زمان منقضی شدن",
+    "verify_attempts": "تعداد تلاش تأیید",
+    "cost": "هزینه (ریال)",
+}
+
+PERSIAN_WORDS = {
+    "queued": "در صف",
+    "dialing": "در حال شماره‌گیری",
+    "delivered": "تحویل شده",
+    "verified": "تأیید شده",
+    "expired": "منقضی شده",
+    "failed": "ناموفق",
+    "rejected": "رد شده",
+    "busy": "مشغول",
+    "unreachable": "در دسترس نیست",
+    "invalid_number": "شماره نامعتبر",
+    "carrier_error": "خطای اپراتور",
+    "credit_limit_reached": "سقف اعتبار",
+    "rate_limited": "محدودیت تعداد",
+    "service_disabled": "سرویس غیرفعال",
+}
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
+
+
+def neutralise(text: str) -> str:
+    """A cell a spreadsheet would evaluate (=, +, -, @ ...) and that is not a number gets a
+    leading apostrophe, so it is shown as text."""
+    if text.startswith(FORMULA_START) and not NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+class Formatter:
+    def __init__(self, lang: str, calendar: str) -> None:
+        self.persian = lang == "fa"
+        self.jalali = calendar == "jalali"
+
+    def headings(self) -> list[str]:
+        return [PERSIAN_HEADINGS[c] if self.persian else c for c in COLUMNS]
+
+    def cell(self, column: str, value: Any) -> Any:
+        """A value for a spreadsheet: words translated, times in the chosen calendar (UTC),
+        text neutralised; numbers stay numbers."""
+        if value is None:
+            return ""
+        if isinstance(value, datetime):
+            if self.jalali:
+                return jdatetime.datetime.fromgregorian(datetime=value).strftime(
+                    "%Y/%m/%d %H:%M:%S"
+                )
+            return value.isoformat()
+        if isinstance(value, bool | int):
+            return value
+        text = str(value)
+        if self.persian and column in ("status", "failure_reason"):
+            text = PERSIAN_WORDS.get(text, text)
+        return neutralise(text)
+
+    def row(self, record: dict[str, Any]) -> list[Any]:
+        return [self.cell(c, record[c]) for c in COLUMNS]
+
+
+def csv_lines(rows: Iterable[list[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()

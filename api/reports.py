@@ -1,0 +1,96 @@
+"""Call reports: the rows (a call with its key's label), the filters, and the summary buckets.
+
+List, CSV, Excel and summary all read through `ReportFilter`, so they always agree.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.call_rules import FINISHED
+
+# The caller number carries the code: shown only once the call is finished.
+REPORT = (
+    "(SELECT c.id, c.account_id, c.service_id, c.key_id, k.label AS key_label, c.phone,"
+    " c.status, c.failure_reason, c.attempt, c.retry_of, c.code_length,"
+    " CASE WHEN c.status = ANY('{" + ",".join(sorted(FINISHED)) + "}') THEN c.caller_number"
+    " END AS caller_number, c.created_at, c.dialed_at, c.delivered_at, c.expires_at,"
+    " c.verified_at, c.expired_at, c.verify_attempts, c.cost"
+    " FROM calls c LEFT JOIN access_keys k ON k.id = c.key_id"
+    " WHERE c.service_id IS NOT NULL) AS report"
+)
+
+COLUMNS = (
+    "id",
+    "service_id",
+    "key_id",
+    "key_label",
+    "phone",
+    "status",
+    "failure_reason",
+    "attempt",
+    "retry_of",
+    "code_length",
+    "caller_number",
+    "created_at",
+    "dialed_at",
+    "delivered_at",
+    "expires_at",
+    "verified_at",
+    "expired_at",
+    "verify_attempts",
+    "cost",
+)
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    account_id: uuid.UUID
+    service_id: uuid.UUID | None = None
+    key_id: uuid.UUID | None = None
+    status: str | None = None
+    phone: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        """SQL conditions on REPORT (starting with WHERE) and their parameters."""
+        clauses: list[str] = ["account_id = %s"]
+        params: list[Any] = [self.account_id]
+        for column, value in (
+            ("service_id", self.service_id),
+            ("key_id", self.key_id),
+            ("status", self.status),
+            ("phone", self.phone),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if self.start is not None:
+            clauses.append("created_at >= %s")
+            params.append(_utc(self.start))
+        if self.end is not None:
+            clauses.append("created_at < %s")
+            params.append(_utc(self.end))
+        return " WHERE " + " AND ".join(clauses), params
+
+
+def _utc(moment: datetime) -> datetime:
+    """RFC 3339 times carry an offset; a bare one is read as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def summary_sql(bucket: str, where: str) -> str:
+    assert bucket in ("hour", "day")
+    return (
+        f"SELECT date_trunc('{bucket}', created_at, 'UTC') AS start, count(*) AS requested,"
+        " count(delivered_at) AS delivered,"
+        " count(*) FILTER (WHERE status = 'failed') AS failed,"
+        " count(*) FILTER (WHERE status = 'rejected') AS rejected,"
+        " count(*) FILTER (WHERE status = 'verified') AS verified,"
+        " count(*) FILTER (WHERE status = 'expired') AS expired,"
+        f" coalesce(sum(cost), 0) AS cost FROM {REPORT}{where} GROUP BY 1 ORDER BY 1"
+    )
