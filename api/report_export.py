@@ -12,7 +12,7 @@ from typing import Any
 
 import jdatetime
 
-from api.reports import COLUMNS
+from projections.call_report import COLUMNS
 
 PERSIAN_HEADINGS = {
     "id": "شناسه تماس",

@@ -13,7 +13,7 @@ def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> Non
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
-        NewTopic(t.name, num_partitions=partitions, replication_factor=1)
+        NewTopic(t.name, num_partitions=partitions, replication_factor=1, config=dict(t.config))
         for t in ALL_TOPICS
         if t.name not in existing
     ]

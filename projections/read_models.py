@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from core.call_rules import STATUS_RANK, CallStatus
 from processors.outbox import Outbox
+from projections.call_report import REPORT
 from schemas import topics
-from schemas.codec import Event
+from schemas.codec import Event, new_event
 
 CONSUMER = "projection"
 PROJECTED_TOPICS = (
@@ -29,10 +31,15 @@ PROJECTED_TOPICS = (
 
 
 class Projector:
-    async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
+    def __init__(self, publish_reports: bool = True) -> None:
+        # A rebuild replays history into a scratch schema: it must not publish it again.
+        self.publish_reports = publish_reports
+
+    async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         """Apply a batch: events with a handler of their own (accounts, services, keys, the
         ledger) in order, then every call the batch touched in one upsert (call rows do not
-        depend on the order of their events)."""
+        depend on the order of their events), then the new record of each such call to the
+        report topic."""
         changes: dict[Any, CallChange] = {}
         for event in events:
             change = call_change(event)
@@ -42,6 +49,8 @@ class Projector:
             if handler is not None:
                 await handler(conn, event)
         await upsert_calls(conn, changes)
+        if self.publish_reports:
+            await report_calls(conn, list(changes), out)
 
     # ------------------------------------------------------------------ accounts and services
     async def on_AccountCreated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
@@ -296,3 +305,13 @@ async def upsert_calls(conn: psycopg.AsyncConnection, changes: dict[Any, CallCha
             *([c.columns.get(name) for _, c in rows] for name in CALL_COLUMNS),
         ),
     )
+
+
+async def report_calls(conn: psycopg.AsyncConnection, call_ids: list[Any], out: Outbox) -> None:
+    """Publish the full, current record of these calls (those whose request is projected)."""
+    if not call_ids:
+        return
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(f"SELECT * FROM {REPORT} WHERE id = ANY(%s)", (call_ids,))
+    for row in await cur.fetchall():
+        out.emit(new_event("CallReported", call_id=row.pop("id"), **row))

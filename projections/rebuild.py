@@ -42,7 +42,7 @@ async def rebuild(database_url: str, bootstrap: str, schema: str) -> dict[str, i
     ]
     consumer.assign(assignment)
     pending = {(tp.topic, tp.partition) for tp in assignment}
-    projector = Projector()
+    projector = Projector(publish_reports=False)
     pool = async_pool(url, max_size=2)
     await pool.open()
     try:

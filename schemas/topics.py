@@ -10,6 +10,7 @@ class Topic:
     name: str
     key_field: str
     events: tuple[str, ...]
+    config: tuple[tuple[str, str], ...] = ()  # topic configs set at creation
 
 
 ACCOUNTS = Topic("flashcall.accounts", "account_id", ("AccountCreated", "AccountUpdated"))
@@ -43,6 +44,14 @@ CREDIT = Topic(
     ("CreditDebited", "CreditReleased", "CreditToppedUp", "CreditLow"),
 )
 
+# For analysts: the latest full record of each call; compacted, so the last per key is kept.
+CALL_REPORTS = Topic(
+    "flashcall.call-reports",
+    "call_id",
+    ("CallReported",),
+    config=(("cleanup.policy", "compact"),),
+)
+
 ALL_TOPICS: tuple[Topic, ...] = (
     ACCOUNTS,
     SERVICES,
@@ -52,6 +61,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     DIAL_COMMANDS,
     DIAL_OUTCOMES,
     CREDIT,
+    CALL_REPORTS,
 )
 
 TOPIC_OF_EVENT: dict[str, Topic] = {event: t for t in ALL_TOPICS for event in t.events}

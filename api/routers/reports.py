@@ -24,8 +24,8 @@ from api.errors import not_found
 from api.models import Page, ReportRow, Summary
 from api.paging import Cursor, Limit
 from api.report_export import Formatter, csv_lines
-from api.reports import COLUMNS, REPORT, ReportFilter, summary_sql
 from core.call_rules import CallStatus
+from projections.call_report import COLUMNS, REPORT, ReportFilter, summary_sql
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

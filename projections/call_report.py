@@ -1,6 +1,7 @@
-"""Call reports: the rows (a call with its key's label), the filters, and the summary buckets.
+"""The call report: a call with its key's label, as the API lists and exports it and as the
+report topic carries it; its filters and summary buckets.
 
-List, CSV, Excel and summary all read through `ReportFilter`, so they always agree.
+List, CSV, Excel, summary and the report topic all read through REPORT, so they always agree.
 """
 
 from __future__ import annotations

@@ -1,0 +1,52 @@
+"""The documented analyst consumer, run as documented, finds each call's final state."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from launch.platform import ROOT, Platform
+from tests.support.client import Api, random_phone
+from tests.support.waiting import wait_for
+
+CONSUMER = ROOT / "docs" / "examples" / "conversion_by_day.py"
+
+
+def run_consumer(bootstrap: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(CONSUMER), bootstrap, str(ROOT / "schemas" / "events")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_conversion_per_service_per_day(platform: Platform) -> None:
+    api = Api(platform.url)
+    try:
+        tenant = api.tenant()
+        phones = [random_phone() for _ in range(3)]
+        calls = [api.place(tenant.key, p) for p in phones] + [
+            api.place(tenant.key, random_phone("1111"))
+        ]
+        code = api.code_for(phones[0], 5)
+        api.wait_status(tenant.key, calls[0]["id"], {"delivered"})
+        assert api.verify(tenant.key, calls[0]["id"], code)["verified"]
+        for call in calls[1:3]:
+            api.wait_status(tenant.key, call["id"], {"delivered"})
+        api.wait_status(tenant.key, calls[3]["id"], {"failed"})
+        day = calls[0]["created_at"][:10]
+
+        def line() -> str | None:
+            for row in run_consumer(platform.bootstrap).splitlines():
+                if row.startswith(tenant.service_id):
+                    fields = row.split()
+                    if fields[1:] == [day, "3", "1", "0.333"]:
+                        return row
+            return None
+
+        assert wait_for(line, timeout=30, what="the report topic to reach the final states")
+    finally:
+        api.close()
