@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import psycopg
@@ -29,6 +30,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from bench.admission import decisions_per_second
 from bench.load import closed_loop, median, open_loop, percentile
+from bench.reports import bulk_load, measure
 from core.db import migrate
 from core.settings import DEV_ADMIN_TOKEN
 from launch.broker import broker
@@ -144,11 +146,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--admission-calls", type=int, default=20_000)
+    parser.add_argument("--report-rows", type=int, default=1_000_000)
     parser.add_argument(
         "--rates", type=lambda v: [float(x) for x in v.split(",")], default=[100.0, 500.0]
     )
     args = parser.parse_args()
     die_with_parent()
+    reports = report_figures(args)
     admission = {}
     for services in (1, 200):
         rounds = []
@@ -177,6 +181,15 @@ def main() -> None:
             platform.start_api()
             wait_for_port("127.0.0.1", bare_port)
             run(platform, bare_port, bootstrap, args)
+            print(
+                f"  reports over {args.report_rows} calls of one service"
+                f" (bulk-loaded in {reports['load_seconds']:.0f} s):"
+                f" filtered page p50 {reports['page_p50'] * 1000:.1f} ms"
+                f" p99 {reports['page_p99'] * 1000:.1f} ms;"
+                f" summary by day {reports['summary'] * 1000:.0f} ms;"
+                f" CSV {reports['csv_rows']} rows at {reports['csv_rate']:.0f} rows/s,"
+                f" API RSS {reports['rss_before']:.0f} MB before, peak {reports['peak_rss']:.0f} MB"
+            )
             for services, rounds in admission.items():
                 print(
                     f"  admission decisions, {services} service(s):"
@@ -187,6 +200,38 @@ def main() -> None:
         finally:
             bare.terminate()
             bare.wait()
+            platform.stop_all()
+
+
+def report_figures(args: argparse.Namespace) -> dict[str, Any]:
+    """Reports over --report-rows calls of one service, through an API of their own."""
+    with broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) as bootstrap, scratch_database() as db:
+        migrate(db)
+        ensure_topics(bootstrap, 6)
+        platform = Platform(
+            bootstrap, db, free_port(), env=ENV, log_dir=ROOT / "var" / "bench-logs"
+        )
+        try:
+            platform.start_worker()
+            api = platform.start_api("api-reports")
+            admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+            with httpx.Client(base_url=platform.url, timeout=30) as http:
+                account = http.post("/v1/accounts", json={"name": "r"}, headers=admin).json()
+                auth = {"Authorization": f"Bearer {account['token']}"}
+                service = http.post(
+                    "/v1/services",
+                    json={"name": "r", "code_length": 5, "code_ttl_minutes": 2},
+                    headers=auth,
+                ).json()
+                key = http.post(
+                    f"/v1/services/{service['id']}/keys", json={"label": "r"}, headers=auth
+                ).json()
+            started = time.monotonic()
+            bulk_load(db, account["id"], service["id"], key["id"], args.report_rows)
+            loaded = time.monotonic() - started
+            figures = measure(platform.url, account["token"], service["id"], key["id"], api.pid)
+            return {**figures, "load_seconds": loaded}
+        finally:
             platform.stop_all()
 
 
