@@ -48,9 +48,9 @@ class Projector:
             handler = getattr(self, f"on_{event['event_type']}", None)
             if handler is not None:
                 await handler(conn, event)
-        await upsert_calls(conn, changes)
+        changed = await upsert_calls(conn, changes)
         if self.publish_reports:
-            await report_calls(conn, list(changes), out)
+            await report_calls(conn, changed, out)
 
     # ------------------------------------------------------------------ accounts and services
     async def on_AccountCreated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
@@ -286,15 +286,20 @@ UPSERT_CALLS = (
     ", status_rank = GREATEST(calls.status_rank, EXCLUDED.status_rank)"
     ", verify_attempts = GREATEST(calls.verify_attempts, EXCLUDED.verify_attempts)"
     ", cost = GREATEST(calls.cost, EXCLUDED.cost)"
+    # Only rows the batch really changes are written (and returned, to be reported).
+    " WHERE EXCLUDED.status_rank > calls.status_rank"
+    " OR EXCLUDED.verify_attempts > calls.verify_attempts OR EXCLUDED.cost > calls.cost OR "
+    + " OR ".join(f"(calls.{n} IS NULL AND EXCLUDED.{n} IS NOT NULL)" for n in CALL_COLUMNS)
+    + " RETURNING id"
 )
 
 
-async def upsert_calls(conn: psycopg.AsyncConnection, changes: dict[Any, CallChange]) -> None:
-    """One statement for every call a batch touched."""
+async def upsert_calls(conn: psycopg.AsyncConnection, changes: dict[Any, CallChange]) -> list[Any]:
+    """One statement for every call a batch touched; returns the ids of the calls it changed."""
     if not changes:
-        return
+        return []
     rows = list(changes.items())
-    await conn.execute(
+    cur = await conn.execute(
         UPSERT_CALLS,
         (
             [call_id for call_id, _ in rows],
@@ -305,6 +310,7 @@ async def upsert_calls(conn: psycopg.AsyncConnection, changes: dict[Any, CallCha
             *([c.columns.get(name) for _, c in rows] for name in CALL_COLUMNS),
         ),
     )
+    return [row[0] for row in await cur.fetchall()]
 
 
 async def report_calls(conn: psycopg.AsyncConnection, call_ids: list[Any], out: Outbox) -> None:
