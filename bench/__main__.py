@@ -177,7 +177,7 @@ def main() -> None:
             preexec_fn=die_with_parent,
         )
         try:
-            platform.start_worker()
+            platform.start_workers()
             platform.start_api()
             wait_for_port("127.0.0.1", bare_port)
             run(platform, bare_port, bootstrap, args)
@@ -212,7 +212,7 @@ def report_figures(args: argparse.Namespace) -> dict[str, Any]:
             bootstrap, db, free_port(), env=ENV, log_dir=ROOT / "var" / "bench-logs"
         )
         try:
-            platform.start_worker()
+            platform.start_workers()
             api = platform.start_api("api-reports")
             admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
             with httpx.Client(base_url=platform.url, timeout=30) as http:

@@ -20,6 +20,10 @@ from launch.orphans import die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# How `make run` and the bench deploy the roles: one process each for the decisions (with
+# expiry), the dialer and the projection, so they use more than one core between them.
+WORKER_ROLES = ("decisions,expiry", "dialer", "projections")
+
 
 @dataclass
 class Platform:
@@ -30,6 +34,7 @@ class Platform:
     log_dir: Path | None = None
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _names: dict[int, str] = field(default_factory=dict)
+    _ready_files: dict[int, Path] = field(default_factory=dict)
 
     def environment(self, **extra: str) -> dict[str, str]:
         return {
@@ -73,9 +78,20 @@ class Platform:
         proc = self._spawn(
             name, ["-m", "processors", "worker", "--without-web", "--loglevel", "warn"], **extra
         )
+        self._ready_files[proc.pid] = ready
         if wait:
             self._wait(proc, ready.exists, f"worker {name} to get its partitions")
         return proc
+
+    def start_workers(self) -> list[subprocess.Popen[bytes]]:
+        """One worker per entry of WORKER_ROLES, started together, each waited for."""
+        procs = [
+            self.start_worker(f"worker-{roles.split(',')[0]}", roles, wait=False)
+            for roles in WORKER_ROLES
+        ]
+        for proc in procs:
+            self._wait(proc, self._ready_files[proc.pid].exists, "the workers to be ready")
+        return procs
 
     def start_api(
         self, name: str = "api", port: int | None = None, **extra: str

@@ -44,7 +44,7 @@ def main() -> int:
         platform = Platform(bootstrap, database_url, settings.http_port, log_dir=run_dir / "logs")
         stack.callback(platform.stop_all)
         try:
-            platform.start_worker()
+            platform.start_workers()
             platform.start_api()
             _greet(platform, settings.admin_token, run_dir)
             while all(p.poll() is None for p in platform.children):
