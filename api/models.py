@@ -106,7 +106,9 @@ class VerifyIn(Strict):
     code: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}$")]
 
 
-class CallOut(BaseModel):
+class Call(BaseModel):
+    """A call, as every endpoint that shows one shows it."""
+
     id: uuid.UUID
     service_id: uuid.UUID
     key_id: uuid.UUID
@@ -121,6 +123,9 @@ class CallOut(BaseModel):
     dialed_at: datetime | None
     verified_at: datetime | None
     cost: int
+
+
+class CallOut(Call):
     code: str | None = Field(None, description="Only for services with return_code.")
     head_number: str | None = Field(None, description="Only for services with return_code.")
 
@@ -195,26 +200,12 @@ class LedgerEntry(BaseModel):
     created_at: datetime
 
 
-class ReportRow(BaseModel):
-    id: uuid.UUID
-    service_id: uuid.UUID
-    key_id: uuid.UUID
+class ReportRow(Call):
     key_label: str | None
-    phone: str
-    status: str
-    failure_reason: str | None
-    attempt: int
-    retry_of: uuid.UUID | None
-    code_length: int
     caller_number: str | None = Field(description="Shown once the call is finished.")
-    expires_at: datetime | None
-    created_at: datetime
-    dialed_at: datetime | None
     delivered_at: datetime | None
-    verified_at: datetime | None
     expired_at: datetime | None
     verify_attempts: int
-    cost: int
 
 
 class SummaryBucket(BaseModel):

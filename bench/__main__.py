@@ -61,26 +61,23 @@ def scratch_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def access_keys(url: str, count: int) -> list[str]:
+def new_tenant(
+    http: httpx.Client, name: str
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An account, a service (5-digit codes, 5 minutes) and an access key, over the API."""
     admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
-    keys = []
+    account = http.post("/v1/accounts", json={"name": name}, headers=admin).json()
+    auth = {"Authorization": f"Bearer {account['token']}"}
+    service = http.post(
+        "/v1/services", json={"name": name, "code_length": 5, "code_ttl_minutes": 5}, headers=auth
+    ).json()
+    key = http.post(f"/v1/services/{service['id']}/keys", json={"label": name}, headers=auth)
+    return account, service, key.json()
+
+
+def access_keys(url: str, count: int) -> list[str]:
     with httpx.Client(base_url=url, timeout=30) as http:
-        for i in range(count):
-            token = http.post("/v1/accounts", json={"name": f"bench {i}"}, headers=admin).json()[
-                "token"
-            ]
-            auth = {"Authorization": f"Bearer {token}"}
-            service = http.post(
-                "/v1/services",
-                json={"name": "b", "code_length": 5, "code_ttl_minutes": 5},
-                headers=auth,
-            ).json()
-            keys.append(
-                http.post(
-                    f"/v1/services/{service['id']}/keys", json={"label": "b"}, headers=auth
-                ).json()["key"]
-            )
-    return keys
+        return [new_tenant(http, f"bench {i}")[2]["key"] for i in range(count)]
 
 
 class DialWatcher:
@@ -214,18 +211,8 @@ def report_figures(args: argparse.Namespace) -> dict[str, Any]:
         try:
             platform.start_workers()
             api = platform.start_api("api-reports")
-            admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
             with httpx.Client(base_url=platform.url, timeout=30) as http:
-                account = http.post("/v1/accounts", json={"name": "r"}, headers=admin).json()
-                auth = {"Authorization": f"Bearer {account['token']}"}
-                service = http.post(
-                    "/v1/services",
-                    json={"name": "r", "code_length": 5, "code_ttl_minutes": 2},
-                    headers=auth,
-                ).json()
-                key = http.post(
-                    f"/v1/services/{service['id']}/keys", json={"label": "r"}, headers=auth
-                ).json()
+                account, service, key = new_tenant(http, "reports")
             started = time.monotonic()
             bulk_load(db, account["id"], service["id"], key["id"], args.report_rows)
             loaded = time.monotonic() - started
