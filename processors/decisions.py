@@ -46,18 +46,30 @@ class Decisions:
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         """Apply a batch in order; runs of requests and of dial outcomes are decided together."""
+        book = ServiceBook()
+        # Every service whose credit the batch may change is locked at once, in id order:
+        # locking them handler by handler could take two batches' locks in opposite orders, and
+        # a deadlock costs a second before PostgreSQL detects it.
+        await book.lock(
+            conn,
+            {e["service_id"] for e in events if e["event_type"] in CREDIT_EVENTS},
+            missing_ok=True,
+        )
         for kind, run in itertools.groupby(events, key=_run_kind):
             if kind == "CallRequested":
-                await self.admit(conn, list(run), out)
+                await self.admit(conn, list(run), out, book)
             elif kind == "outcome":
-                await self.record_outcomes(conn, list(run), out)
+                await self.record_outcomes(conn, list(run), out, book)
             else:
                 for event in run:
                     handler = getattr(self, f"on_{event['event_type']}", None)
                     if handler is not None:
-                        await handler(conn, event, out)
+                        await handler(conn, event, out, book)
+        await book.save(conn, out)
 
-    async def on_ServiceCreated(self, conn: psycopg.AsyncConnection, e: Event, out: Outbox) -> None:
+    async def on_ServiceCreated(
+        self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
+    ) -> None:
         inserted = await (
             await conn.execute(
                 "INSERT INTO proc_services (id, account_id, status, code_ttl_minutes, credit_limit)"
@@ -65,26 +77,26 @@ class Decisions:
                 (e["service_id"], e["account_id"], e["code_ttl_minutes"], e["credit_limit"]),
             )
         ).fetchone()
-        if inserted is not None:  # a zero limit: cut off until the first top-up
-            book = ServiceBook()
+        if inserted is not None:  # loaded, so that a zero limit is cut off at once
             await book.lock(conn, {e["service_id"]})
-            await book.save(conn, out)
 
-    async def on_ServiceUpdated(self, conn: psycopg.AsyncConnection, e: Event, out: Outbox) -> None:
-        book = ServiceBook()
+    async def on_ServiceUpdated(
+        self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
+    ) -> None:
         await book.lock(conn, {e["service_id"]})
         state = book[e["service_id"]]
         state.status = e["status"] or state.status
         if e["credit_limit"] is not None:
             state.credit.limit = e["credit_limit"]
-        await book.save(conn, out)
         if e["code_ttl_minutes"] is not None:
             await conn.execute(
                 "UPDATE proc_services SET code_ttl_minutes = %s WHERE id = %s",
                 (e["code_ttl_minutes"], e["service_id"]),
             )
 
-    async def on_TopUpCredit(self, conn: psycopg.AsyncConnection, e: Event, out: Outbox) -> None:
+    async def on_TopUpCredit(
+        self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
+    ) -> None:
         done = await (
             await conn.execute(
                 "SELECT amount, reference, balance_after, credit_seq, created_at FROM proc_topups"
@@ -109,7 +121,6 @@ class Decisions:
                 )
             )
             return
-        book = ServiceBook()
         await book.lock(conn, {e["service_id"]})
         state = book[e["service_id"]]
         state.credit.top_up(e["amount"])
@@ -136,10 +147,9 @@ class Decisions:
             ),
         )
         out.emit(event)
-        await book.save(conn, out)
 
     async def admit(
-        self, conn: psycopg.AsyncConnection, requests: list[Event], out: Outbox
+        self, conn: psycopg.AsyncConnection, requests: list[Event], out: Outbox, book: ServiceBook
     ) -> None:
         """Decide a run of CallRequested in a few set-based statements, in request order."""
         known = await (
@@ -155,7 +165,6 @@ class Decisions:
                 fresh.append(e)
         if not fresh:
             return
-        book = ServiceBook()
         await book.lock(conn, {e["service_id"] for e in fresh})
         roots = await self._chain_roots(conn, fresh)
         window = await self._phone_window(conn, fresh)
@@ -187,7 +196,6 @@ class Decisions:
                 [e["price_per_call"] for e, _ in decided],
             ),
         )
-        await book.save(conn, out)
         for e, reason in decided:
             ids = {"call_id": e["call_id"], "service_id": e["service_id"]}
             if reason is not None:
@@ -278,11 +286,14 @@ class Decisions:
             out.emit(code_expired(call_id, service_id))
 
     async def record_outcomes(
-        self, conn: psycopg.AsyncConnection, outcomes: list[Event], out: Outbox
+        self,
+        conn: psycopg.AsyncConnection,
+        outcomes: list[Event],
+        out: Outbox,
+        book: ServiceBook,
     ) -> None:
         """A run of dial outcomes: a delivered call is charged (exactly once: only the move
         out of "admitted" charges), a failed one gives its reservation back."""
-        book = ServiceBook()
         await book.lock(conn, {e["service_id"] for e in outcomes})
         rows = await (
             await conn.execute(
@@ -329,10 +340,9 @@ class Decisions:
                         amount=price,
                     )
                 )
-        await book.save(conn, out)
 
     async def on_VerificationAttempted(
-        self, conn: psycopg.AsyncConnection, e: Event, out: Outbox
+        self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, _: ServiceBook
     ) -> None:
         row = await (
             await conn.execute(
@@ -396,6 +406,19 @@ class Decisions:
             )
         elif verdict.status == CallStatus.EXPIRED and status == CallStatus.DELIVERED:
             out.emit(code_expired(e["call_id"], e["service_id"]))
+
+
+# Events that may change a service's credit (and so lock its row).
+CREDIT_EVENTS = frozenset(
+    {
+        "ServiceCreated",
+        "ServiceUpdated",
+        "TopUpCredit",
+        "CallRequested",
+        "CallDelivered",
+        "CallFailed",
+    }
+)
 
 
 def _run_kind(event: Event) -> str:

@@ -49,8 +49,11 @@ class ServiceBook:
     def __init__(self) -> None:
         self.services: dict[Any, ServiceState] = {}
 
-    async def lock(self, conn: psycopg.AsyncConnection, service_ids: set[Any]) -> None:
-        """Lock and load these services (those not loaded yet); unknown ones raise."""
+    async def lock(
+        self, conn: psycopg.AsyncConnection, service_ids: set[Any], missing_ok: bool = False
+    ) -> None:
+        """Lock and load these services (those not loaded yet); unknown ones raise unless
+        `missing_ok`."""
         wanted = sorted(service_ids - set(self.services))
         if not wanted:
             return
@@ -65,7 +68,7 @@ class ServiceBook:
                 sid, status, Credit(balance, reserved, limit), last_price, cut_off, low, seq
             )
         missing = set(wanted) - set(self.services)
-        if missing:
+        if missing and not missing_ok:
             raise ServiceNotYetKnown(sorted(map(str, missing)))
 
     def __getitem__(self, service_id: Any) -> ServiceState:

@@ -279,7 +279,9 @@ UPSERT_CALLS = (
     f" {', '.join(CALL_COLUMNS)})"
     " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::int[], %s::bigint[], "
     + ", ".join(f"%s::{sql_type}[]" for sql_type in CALL_COLUMNS.values())
-    + ") ON CONFLICT (id) DO UPDATE SET "
+    # Rows in id order: agents of other topics upsert the same calls, and rows locked in one
+    # order everywhere cannot deadlock.
+    + ") ORDER BY 1 ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{name} = COALESCE(calls.{name}, EXCLUDED.{name})" for name in CALL_COLUMNS)
     + ", status = CASE WHEN EXCLUDED.status_rank > calls.status_rank"
     " THEN EXCLUDED.status ELSE calls.status END"
