@@ -52,7 +52,7 @@ def broker(bootstrap: str | None = None) -> Iterator[str]:
         yield bootstrap
         return
     if docker_answers():
-        from testcontainers.kafka import KafkaContainer  # type: ignore[import-not-found]
+        from testcontainers.community.kafka import KafkaContainer
 
         container: Any = KafkaContainer().with_kraft()
         with container:
