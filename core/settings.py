@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Short group timeouts: group joins wait about half of it (see docs/events.md).
     kafka_session_timeout_ms: int = Field(6000, alias="FLASHCALL_KAFKA_SESSION_TIMEOUT_MS")
     kafka_fetch_wait_ms: int = Field(10, alias="FLASHCALL_KAFKA_FETCH_WAIT_MS")
+    # How long each consumer remembers the event ids it applied (duplicates published under
+    # new offsets, e.g. an outbox row sent twice, arrive within seconds).
+    dedup_retention_hours: float = Field(168.0, alias="FLASHCALL_DEDUP_RETENTION_HOURS", gt=0)
     processor_batch_size: int = Field(500, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)
     processor_batch_within_seconds: float = Field(0.005, alias="FLASHCALL_PROCESSOR_BATCH_WITHIN")
     processor_roles: str = Field(

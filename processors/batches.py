@@ -167,3 +167,14 @@ async def _first_sightings(
             new_ids.discard(event["event_id"])  # a duplicate within the batch counts once
             first.append((record, event))
     return first
+
+
+async def forget_applied_events(pool: AsyncConnectionPool, older_than_hours: float) -> int:
+    """Prune the applied event ids past their retention, a bounded slice at a time."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "DELETE FROM applied_events WHERE ctid IN (SELECT ctid FROM applied_events"
+            " WHERE applied_at < now() - make_interval(hours => %s) LIMIT 10000)",
+            (older_than_hours,),
+        )
+        return cur.rowcount

@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool, migrate
 from core.settings import Settings
-from processors.batches import Consumed, Handler, apply_batch
+from processors.batches import Consumed, Handler, apply_batch, forget_applied_events
 from processors.carriers import SimCarrier
 from processors.decisions import CONSUMER as DECISIONS
 from processors.decisions import DecisionRules, Decisions
@@ -227,6 +227,12 @@ def build_app(settings: Settings) -> faust.App:
             await runtime.start()
             while await expire_due(runtime.pool, runtime.producer) > 0:
                 pass
+
+    @app.timer(60.0)  # type: ignore[untyped-decorator]
+    async def prune_applied_events() -> None:
+        await runtime.start()
+        while await forget_applied_events(runtime.pool, settings.dedup_retention_hours):
+            pass
 
     @app.timer(2.0)  # type: ignore[untyped-decorator]
     async def outbox_leftovers() -> None:

@@ -11,9 +11,9 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool
-from processors.batches import Consumed, apply_batch
+from processors.batches import Consumed, apply_batch, forget_applied_events
 from processors.outbox import Outbox
-from schemas.codec import Event, encode, new_event
+from schemas.codec import Event, decode, encode, new_event
 
 
 @pytest.fixture
@@ -114,3 +114,28 @@ async def test_a_failing_handler_applies_nothing(pool: AsyncConnectionPool) -> N
         await apply_batch(pool, None, consumer, batch, flaky)
     assert await applied(pool, rec) == []
     assert await apply_batch(pool, None, consumer, batch, rec) == 3
+
+
+async def test_applied_event_ids_are_forgotten_after_their_retention(
+    pool: AsyncConnectionPool,
+) -> None:
+    rec = await recorder(pool)
+    consumer = f"c-{uuid.uuid4()}"
+    old, recent = records("t", 0, 0, 1), records("t", 1, 0, 1)
+    await apply_batch(pool, None, consumer, old + recent, rec)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE applied_events SET applied_at = now() - interval '200 hours'"
+            " WHERE event_id = %s",
+            (decode(old[0].value)["event_id"],),
+        )
+    assert await forget_applied_events(pool, older_than_hours=168) >= 1
+    async with pool.connection() as conn:
+        kept = await (
+            await conn.execute(
+                "SELECT event_id FROM applied_events WHERE consumer = %s", (consumer,)
+            )
+        ).fetchall()
+    assert [row[0] for row in kept] == [decode(recent[0].value)["event_id"]]
+    # The offsets still keep the forgotten record from being applied again.
+    assert await apply_batch(pool, None, consumer, old, rec) == 0
