@@ -34,6 +34,15 @@ async def fetch_one(
         return await cur.fetchone()
 
 
+async def fetch_all(
+    pool: AsyncConnectionPool, sql: str, params: tuple[Any, ...]
+) -> list[dict[str, Any]]:
+    async with pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+
 async def fetch_page(
     pool: AsyncConnectionPool,
     sql: str,

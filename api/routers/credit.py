@@ -62,14 +62,12 @@ async def top_up(
 
 @router.get("/v1/balance", response_model=BalanceOut)
 async def balance(ctx: Ctx, account: Account) -> dict[str, Any]:
-    items, _ = await queries.fetch_page(
+    rows = await queries.fetch_all(
         ctx.pool,
-        f"SELECT * FROM {queries.SERVICES} WHERE account_id = %s",
-        [account.id],
-        None,
-        100_000,
+        f"SELECT * FROM {queries.SERVICES} WHERE account_id = %s ORDER BY created_at, id",
+        (account.id,),
     )
-    services = [queries.public_service(row) for row in items]
+    services = [queries.public_service(row) for row in rows]
     return {
         "total": sum(s["balance"] for s in services),
         "services": [{**s, "service_id": s["id"]} for s in services],
