@@ -17,10 +17,6 @@ class NumberRange:
     prefix: str
     free: int
 
-    @property
-    def size(self) -> int:
-        return int(10**self.free)
-
 
 @dataclass(frozen=True)
 class Allocation:

