@@ -14,6 +14,7 @@ from typing import Any
 from api.context import Context
 from api.directory import KeyView, ServiceView
 from api.errors import ApiError
+from api.idempotency import check_key
 from api.limits import retry_after
 from core.call_rules import CallStatus
 from core.ids import derived_id
@@ -52,8 +53,7 @@ def active_service(ctx: Context, key: KeyView) -> ServiceView:
 def idempotent_call_id(key: KeyView, idempotency_key: str | None) -> uuid.UUID:
     if idempotency_key is None:
         return uuid.uuid4()
-    if len(idempotency_key) > 255:
-        raise ApiError(422, "invalid_request", "Idempotency-Key is longer than 255 characters")
+    check_key(idempotency_key)
     return derived_id(key.id, "call", idempotency_key)
 
 

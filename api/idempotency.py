@@ -16,9 +16,21 @@ from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
 
 from api.context import Context
-from api.errors import ApiError
+from api.errors import ApiError, invalid
 
 IDEMPOTENCY_HOURS = 24
+
+
+MAX_KEY_LENGTH = 255
+
+
+def check_key(key: str) -> None:
+    if len(key) > MAX_KEY_LENGTH:
+        raise invalid(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters")
+
+
+def reused_with_another_body() -> ApiError:
+    return invalid("Idempotency-Key was used with another body")
 
 
 def body_hash(body: Any) -> str:
@@ -38,8 +50,7 @@ async def once(
     """Run `make` unless this (scope, key) already answered; replay that answer if so."""
     if key is None:
         return JSONResponse(jsonable_encoder(await make()), status_code=status)
-    if len(key) > 255:
-        raise ApiError(422, "invalid_request", "Idempotency-Key is longer than 255 characters")
+    check_key(key)
     digest = body_hash(body)
     async with ctx.pool.connection() as conn:
         row = await (
@@ -51,7 +62,7 @@ async def once(
         ).fetchone()
     if row is not None:
         if row[0] != digest:
-            raise ApiError(422, "invalid_request", "Idempotency-Key was used with another body")
+            raise reused_with_another_body()
         return JSONResponse(row[2], status_code=row[1], headers={"Idempotent-Replayed": "true"})
     response = jsonable_encoder(await make())
     async with ctx.pool.connection() as conn:

@@ -81,10 +81,6 @@ class Dialer:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    def forget_claimed(self) -> None:
-        """The batch rolled back: its claims did not happen."""
-        self._claimed = []
-
     async def _dial(self, command: Event) -> None:
         try:
             try:

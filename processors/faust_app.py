@@ -157,7 +157,6 @@ def build_app(settings: Settings) -> faust.App:
         topic: topics.Topic,
         handler: Callable[[Runtime], Handler],
         after_commit: Callable[[Runtime], Awaitable[None]] | None = None,
-        on_failure: Callable[[Runtime], None] | None = None,
     ) -> None:
         channel = app.topic(topic.name, key_type=bytes, value_type=bytes)
 
@@ -175,8 +174,6 @@ def build_app(settings: Settings) -> faust.App:
                         runtime.pool, runtime.producer, consumer, records, handler(runtime)
                     )
                 except Exception as exc:
-                    if on_failure is not None:
-                        on_failure(runtime)
                     # Never move on past a batch that was not applied: stop the worker, whose
                     # replacement resumes from the stored offsets.
                     log.exception("%s could not apply a batch; stopping the worker", consumer)
@@ -207,7 +204,6 @@ def build_app(settings: Settings) -> faust.App:
             dial_commands,
             lambda rt: rt.dialer.claim,
             after_commit=lambda rt: rt.dialer.start_claimed(),
-            on_failure=lambda rt: rt.dialer.forget_claimed(),
         )
 
         @app.timer(min(10.0, settings.dial_abandon_seconds / 2))  # type: ignore[untyped-decorator]

@@ -20,6 +20,7 @@ from api.calling import (
 from api.context import Context
 from api.directory import KeyView
 from api.errors import ApiError, invalid, not_found
+from api.idempotency import reused_with_another_body
 from api.limits import retry_after
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from core.call_rules import CallStatus
@@ -49,7 +50,7 @@ async def create_call(
         earlier = await queries.call(ctx.pool, call_id)
         if earlier is not None:
             if earlier["phone"] != phone:
-                raise invalid("Idempotency-Key was used with another body")
+                raise reused_with_another_body()
             return call_body(earlier, ctx.directory.services.get(key.service_id))
     return placed_body(await place_call(ctx, key, phone, call_id))
 
