@@ -20,7 +20,6 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class AccountView:
     id: uuid.UUID
-    token_hash: str
     price_per_call: int
     credit_limit: int
 
@@ -58,9 +57,7 @@ class Directory:
         if kind == "AccountCreated":
             self.accounts.setdefault(
                 e["account_id"],
-                AccountView(
-                    e["account_id"], e["token_hash"], e["price_per_call"], e["credit_limit"]
-                ),
+                AccountView(e["account_id"], e["price_per_call"], e["credit_limit"]),
             )
             self.account_by_token[e["token_hash"]] = e["account_id"]
         elif kind == "AccountUpdated" and e["account_id"] in self.accounts:
