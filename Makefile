@@ -15,12 +15,32 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install the project with its dev tools
+# The panel's chart library and Persian font come from the npm registry at build time, pinned;
+# they are served by the app itself (no CDN at run time) and not committed.
+VENDOR := api/panel/static/vendor
+VENDORED := $(VENDOR)/chartist.umd.js $(VENDOR)/Vazirmatn-Regular.woff2
+CHARTIST := chartist@1.5.0
+VAZIRMATN := vazirmatn@33.0.3
 
-run: $(STAMP) ## start broker, database, processors and API on embedded defaults
+$(VENDORED): Makefile
+	@command -v npm >/dev/null || { echo "npm is needed to fetch the panel's chart and font" >&2; exit 1; }
+	rm -rf var/npm && mkdir -p var/npm $(VENDOR)
+	cd var/npm && npm pack --silent $(CHARTIST) $(VAZIRMATN) >/dev/null
+	tar -xzf var/npm/chartist-*.tgz -C var/npm
+	cp var/npm/package/dist/index.umd.js $(VENDOR)/chartist.umd.js
+	cp var/npm/package/dist/index.css $(VENDOR)/chartist.css
+	cp var/npm/package/LICENSE-MIT $(VENDOR)/chartist.LICENSE
+	rm -rf var/npm/package && tar -xzf var/npm/vazirmatn-*.tgz -C var/npm
+	cp var/npm/package/fonts/webfonts/Vazirmatn-Regular.woff2 var/npm/package/fonts/webfonts/Vazirmatn-Bold.woff2 $(VENDOR)/
+	cp var/npm/package/OFL.txt $(VENDOR)/Vazirmatn.LICENSE
+	rm -rf var/npm
+
+setup: $(STAMP) $(VENDORED) ## create .venv, install the project with its dev tools, fetch panel assets
+
+run: $(STAMP) $(VENDORED) ## start broker, database, processors and API on embedded defaults
 	$(PY) -m launch.run
 
-test: $(STAMP) ## unit, integration and e2e tests against the real broker and database
+test: $(STAMP) $(VENDORED) ## unit, integration and e2e tests against the real broker and database
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff and mypy

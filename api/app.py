@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, panel
 from api.context import Context
 from api.directory import Directory
 from api.feed import EventFeed
@@ -48,9 +48,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Flash-call phone verification",
         lifespan=lifespan,
     )
-    errors.install(app)
+    errors.install(app, html=(f"{panel.PREFIX}/", panel.error_page))
     for module in (accounts, services, credit, calls, reports, sim, compat):
         app.include_router(module.router)
+    app.include_router(accounts.own)
+    panel.install(app)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

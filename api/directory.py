@@ -48,6 +48,7 @@ class Directory:
     def __init__(self) -> None:
         self.accounts: dict[uuid.UUID, AccountView] = {}
         self.account_by_token: dict[str, uuid.UUID] = {}
+        self.token_of_account: dict[uuid.UUID, tuple[datetime, str]] = {}
         self.services: dict[uuid.UUID, ServiceView] = {}
         self.keys: dict[uuid.UUID, KeyView] = {}
         self.key_by_hash: dict[str, uuid.UUID] = {}
@@ -55,11 +56,17 @@ class Directory:
     def apply(self, e: Event) -> None:
         kind = e["event_type"]
         if kind == "AccountCreated":
-            self.accounts.setdefault(
-                e["account_id"],
-                AccountView(e["account_id"], e["price_per_call"], e["credit_limit"]),
-            )
-            self.account_by_token[e["token_hash"]] = e["account_id"]
+            if e["account_id"] not in self.accounts:
+                self.accounts[e["account_id"]] = AccountView(
+                    e["account_id"], e["price_per_call"], e["credit_limit"]
+                )
+                self._set_token(e["account_id"], e["token_hash"], e["occurred_at"])
+        elif kind == "AccountTokenRotated":
+            current = self.token_of_account.get(e["account_id"])
+            # Events can arrive twice (applied locally, then from the feed): only a newer
+            # token replaces the current one, so a replayed rotation never revives an old one.
+            if current is None or e["occurred_at"] > current[0]:
+                self._set_token(e["account_id"], e["token_hash"], e["occurred_at"])
         elif kind == "AccountUpdated" and e["account_id"] in self.accounts:
             a = self.accounts[e["account_id"]]
             self.accounts[a.id] = replace(
@@ -103,6 +110,13 @@ class Directory:
             k = self.keys[e["key_id"]]
             if k.revoked_at is None:
                 self.keys[k.id] = replace(k, revoked_at=e["occurred_at"])
+
+    def _set_token(self, account_id: uuid.UUID, token_hash: str, at: datetime) -> None:
+        current = self.token_of_account.get(account_id)
+        if current is not None:
+            self.account_by_token.pop(current[1], None)
+        self.token_of_account[account_id] = (at, token_hash)
+        self.account_by_token[token_hash] = account_id
 
     def account_for_token(self, token_hash: str) -> AccountView | None:
         account_id = self.account_by_token.get(token_hash)

@@ -47,6 +47,11 @@ class AccountCreated(AccountOut):
     token: str
 
 
+class TokenOut(BaseModel):
+    token: str
+    created_at: datetime
+
+
 class ServiceCreate(Strict):
     name: Name
     code_length: CodeLength

@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     processor_roles: str = Field(
         "decisions,dialer,expiry,projections", alias="FLASHCALL_PROCESSOR_ROLES"
     )
+    # The web panel (/panel/): whether anyone may sign up, cookie flags, session length, the
+    # time zone its dates are shown in, and how many sign-in attempts an email or an address
+    # gets per 15 minutes.
+    panel_signup: bool = Field(True, alias="FLASHCALL_PANEL_SIGNUP")
+    panel_secure_cookies: bool = Field(True, alias="FLASHCALL_PANEL_SECURE_COOKIES")
+    panel_session_hours: float = Field(12.0, alias="FLASHCALL_PANEL_SESSION_HOURS", gt=0)
+    panel_timezone: str = Field("Asia/Tehran", alias="FLASHCALL_PANEL_TIMEZONE")
+    panel_signin_attempts: int = Field(10, alias="FLASHCALL_PANEL_SIGNIN_ATTEMPTS", ge=1)
     data_dir: str = Field("var", alias="FLASHCALL_DATA_DIR")
     # A processor worker touches this file once it has its partitions (a readiness probe).
     ready_file: str | None = Field(None, alias="FLASHCALL_READY_FILE")

@@ -77,6 +77,12 @@ class Projector:
             (e["name"], e["price_per_call"], e["credit_limit"], e["occurred_at"], e["account_id"]),
         )
 
+    async def on_AccountTokenRotated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+        await conn.execute(
+            "UPDATE accounts SET token_hash = %s, updated_at = %s WHERE id = %s",
+            (e["token_hash"], e["occurred_at"], e["account_id"]),
+        )
+
     async def on_ServiceCreated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
         await conn.execute(
             "INSERT INTO services (id, account_id, name, code_length, code_ttl_minutes,"

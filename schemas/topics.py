@@ -13,7 +13,11 @@ class Topic:
     config: tuple[tuple[str, str], ...] = ()  # topic configs set at creation
 
 
-ACCOUNTS = Topic("flashcall.accounts", "account_id", ("AccountCreated", "AccountUpdated"))
+ACCOUNTS = Topic(
+    "flashcall.accounts",
+    "account_id",
+    ("AccountCreated", "AccountUpdated", "AccountTokenRotated"),
+)
 # Low volume, read from the start by the API: it also carries the credit state that decides 402s.
 SERVICES = Topic(
     "flashcall.services",

@@ -9,14 +9,16 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from api import queries
-from api.auth import Ctx, Operator
+from api.auth import Account, Ctx, Operator
+from api.context import Context
 from api.errors import not_found
 from api.idempotency import once
-from api.models import AccountCreate, AccountCreated, AccountOut, AccountPatch
+from api.models import AccountCreate, AccountCreated, AccountOut, AccountPatch, TokenOut
 from api.secrets import hash_secret, new_account_token
-from schemas.codec import new_event
+from schemas.codec import Event, new_event
 
 router = APIRouter(prefix="/v1/accounts", tags=["operator"])
+own = APIRouter(prefix="/v1/account", tags=["account"])
 
 
 @router.post("", status_code=201, response_model=AccountCreated)
@@ -27,21 +29,34 @@ async def create_account(
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> JSONResponse:
     async def make() -> dict[str, Any]:
-        token = new_account_token()
-        event = new_event(
-            "AccountCreated",
-            account_id=uuid.uuid4(),
-            name=body.name,
-            token_hash=hash_secret(token),
-            price_per_call=_default(body.price_per_call, ctx.settings.price_per_call),
-            credit_limit=_default(body.credit_limit, ctx.settings.default_credit_limit),
-        )
+        event, token = opening(ctx, body.name, body.price_per_call, body.credit_limit)
         await ctx.append_and_wait(event)
         row = await queries.account(ctx.pool, event["account_id"])
         assert row is not None
         return {**row, "token": token}
 
     return await once(ctx, "accounts", idempotency_key, body, make)
+
+
+def opening(
+    ctx: Context,
+    name: str,
+    price_per_call: int | None = None,
+    credit_limit: int | None = None,
+    account_id: uuid.UUID | None = None,
+) -> tuple[Event, str]:
+    """The event that opens an account (the platform's defaults fill what is not given), and
+    the account's token, which exists only in this answer."""
+    token = new_account_token()
+    event = new_event(
+        "AccountCreated",
+        account_id=account_id or uuid.uuid4(),
+        name=name,
+        token_hash=hash_secret(token),
+        price_per_call=_default(price_per_call, ctx.settings.price_per_call),
+        credit_limit=_default(credit_limit, ctx.settings.default_credit_limit),
+    )
+    return event, token
 
 
 @router.get("/{account_id}", response_model=AccountOut)
@@ -70,6 +85,15 @@ async def patch_account(
     row = await queries.account(ctx.pool, account_id)
     assert row is not None
     return row
+
+
+@own.post("/token", status_code=201, response_model=TokenOut)
+async def rotate_token(ctx: Ctx, account: Account) -> dict[str, Any]:
+    """A new API token for the calling account, shown only here; the old one stops working."""
+    token = new_account_token()
+    event = new_event("AccountTokenRotated", account_id=account.id, token_hash=hash_secret(token))
+    await ctx.append_and_wait(event)
+    return {"token": token, "created_at": event["occurred_at"]}
 
 
 def _default(value: int | None, default: int) -> int:

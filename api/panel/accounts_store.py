@@ -1,0 +1,132 @@
+"""Panel sign-in: users (email and argon2id password hash) and browser sessions, in PostgreSQL.
+
+Passwords and sessions are the panel's own state, not events: they stay out of the topics
+analysts read. The account itself is still opened by its AccountCreated event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from psycopg import errors
+from psycopg_pool import AsyncConnectionPool
+
+from api.queries import fetch_one
+from api.secrets import hash_secret
+
+# argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile (t=3, m=64 MiB, p=4).
+HASHER = PasswordHasher()
+# Verified when the email is unknown, so a wrong email costs as long as a wrong password.
+DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+
+async def hash_password(password: str) -> str:
+    return await asyncio.to_thread(HASHER.hash, password)
+
+
+async def password_matches(password_hash: str, password: str) -> bool:
+    def check() -> bool:
+        try:
+            return HASHER.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(check)
+
+
+class EmailTaken(Exception):
+    pass
+
+
+async def claim_email(
+    pool: AsyncConnectionPool, email: str, account_id: uuid.UUID, password_hash: str
+) -> None:
+    """Reserve the email for a new account before the account's event is appended."""
+    try:
+        async with pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO panel_users (email, account_id, password_hash) VALUES (%s, %s, %s)",
+                (email, account_id, password_hash),
+            )
+    except errors.UniqueViolation as exc:
+        raise EmailTaken(email) from exc
+
+
+async def release_email(pool: AsyncConnectionPool, email: str) -> None:
+    async with pool.connection() as conn:
+        await conn.execute("DELETE FROM panel_users WHERE email = %s", (email,))
+
+
+async def user_by_email(pool: AsyncConnectionPool, email: str) -> tuple[uuid.UUID, str] | None:
+    row = await fetch_one(
+        pool, "SELECT account_id, password_hash FROM panel_users WHERE email = %s", (email,)
+    )
+    return (row["account_id"], row["password_hash"]) if row else None
+
+
+async def email_of(pool: AsyncConnectionPool, account_id: uuid.UUID) -> str | None:
+    row = await fetch_one(
+        pool, "SELECT email FROM panel_users WHERE account_id = %s", (account_id,)
+    )
+    return row["email"] if row else None
+
+
+async def rehash_password(pool: AsyncConnectionPool, email: str, password: str) -> None:
+    """Store a fresh hash when the hasher's parameters have grown since it was made."""
+    new_hash = await hash_password(password)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE panel_users SET password_hash = %s WHERE email = %s", (new_hash, email)
+        )
+
+
+@dataclass(frozen=True)
+class Session:
+    account_id: uuid.UUID | None
+    operator: bool
+    csrf_token: str
+
+
+async def open_session(
+    pool: AsyncConnectionPool, account_id: uuid.UUID | None, operator: bool, hours: float
+) -> str:
+    """A new session; returns the token for the cookie (the table keeps only its hash)."""
+    token = secrets.token_urlsafe(32)
+    async with pool.connection() as conn:
+        # Expired sessions are swept as new ones open.
+        await conn.execute("DELETE FROM panel_sessions WHERE expires_at < now()")
+        await conn.execute(
+            "INSERT INTO panel_sessions (token_hash, account_id, operator, csrf_token,"
+            " expires_at) VALUES (%s, %s, %s, %s, %s)",
+            (
+                hash_secret(token),
+                account_id,
+                operator,
+                secrets.token_urlsafe(32),
+                datetime.now(UTC) + timedelta(hours=hours),
+            ),
+        )
+    return token
+
+
+async def find_session(pool: AsyncConnectionPool, token: str) -> Session | None:
+    row = await fetch_one(
+        pool,
+        "SELECT account_id, operator, csrf_token FROM panel_sessions"
+        " WHERE token_hash = %s AND expires_at > now()",
+        (hash_secret(token),),
+    )
+    return Session(row["account_id"], row["operator"], row["csrf_token"]) if row else None
+
+
+async def close_session(pool: AsyncConnectionPool, token: str) -> None:
+    async with pool.connection() as conn:
+        await conn.execute(
+            "DELETE FROM panel_sessions WHERE token_hash = %s", (hash_secret(token),)
+        )

@@ -1,0 +1,48 @@
+"""Forms into the API's own request models, and their errors into words."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+
+from api.panel.i18n import Words
+
+M = TypeVar("M", bound=BaseModel)
+
+# Which label names a model field in error messages.
+FIELD_LABELS = {
+    "name": "service.name",
+    "code_length": "service.code_length",
+    "code_ttl_minutes": "service.ttl",
+    "label": "keys.label",
+    "price_per_call": "operator.price",
+    "credit_limit": "service.limit",
+    "amount": "operator.amount",
+    "reference": "operator.reference",
+}
+
+
+class FormError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) -> M:
+    """`fields` maps each form field to its kind: "text", "int" or "check" (a checkbox). Empty
+    optional fields are left out, so a PATCH changes only what was filled in."""
+    values: dict[str, Any] = {}
+    for name, kind in fields.items():
+        raw = form.get(name)
+        if kind == "check":
+            values[name] = raw is not None
+        elif isinstance(raw, str) and raw.strip() != "":
+            values[name] = raw.strip()
+    try:
+        return model.model_validate(values, strict=False)
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
+        label = words.t(FIELD_LABELS[field]) if field in FIELD_LABELS else field
+        raise FormError(words.t("error.field", field=label)) from exc

@@ -1,0 +1,258 @@
+"""The panel's words in Persian (the default, right to left) and English, and how numbers and
+dates are written in each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import jdatetime
+
+from api.report_export import PERSIAN_WORDS
+
+Lang = Literal["fa", "en"]
+LANGS: tuple[Lang, ...] = ("fa", "en")
+DEFAULT_LANG: Lang = "fa"
+PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+
+# key: (Persian, English)
+MESSAGES: dict[str, tuple[str, str]] = {
+    "brand": ("فلش‌کال", "flashcall"),
+    "skip": ("پرش به محتوا", "Skip to content"),
+    "other_lang": ("English", "فارسی"),
+    "nav.services": ("سرویس‌ها", "Services"),
+    "nav.test": ("آزمایش سرویس", "Test service"),
+    "nav.reports": ("گزارش‌ها", "Reports"),
+    "nav.credit": ("اعتبار", "Credit"),
+    "nav.account": ("حساب", "Account"),
+    "nav.operator": ("کنسول اپراتور", "Operator console"),
+    "sign_out": ("خروج", "Sign out"),
+    "sign_in": ("ورود", "Sign in"),
+    "sign_up": ("ثبت‌نام", "Sign up"),
+    "sign_in.title": ("ورود به پنل", "Sign in to the panel"),
+    "sign_up.title": ("ساخت حساب", "Create an account"),
+    "sign_up.closed": ("ثبت‌نام بسته است.", "Sign-up is closed."),
+    "sign_up.have": ("حساب دارید؟", "Have an account?"),
+    "sign_in.none": ("حساب ندارید؟", "No account yet?"),
+    "operator.sign_in": ("ورود اپراتور", "Operator sign-in"),
+    "field.name": ("نام", "Name"),
+    "field.email": ("ایمیل", "Email"),
+    "field.password": ("گذرواژه", "Password"),
+    "field.password_hint": ("دست‌کم ۱۰ نویسه", "At least 10 characters"),
+    "field.operator_token": ("توکن اپراتور", "Operator token"),
+    "error.credentials": ("ایمیل یا گذرواژه نادرست است.", "Wrong email or password."),
+    "error.operator_token": ("توکن اپراتور نادرست است.", "Wrong operator token."),
+    "error.email_taken": ("این ایمیل قبلاً ثبت شده است.", "This email is already registered."),
+    "error.email": ("ایمیل معتبر نیست.", "That is not a valid email."),
+    "error.password": (
+        "گذرواژه باید دست‌کم ۱۰ نویسه باشد.",
+        "The password needs at least 10 characters.",
+    ),
+    "error.rate": (
+        "تلاش‌های زیادی شده است؛ {seconds} ثانیه دیگر دوباره امتحان کنید.",
+        "Too many attempts; try again in {seconds} seconds.",
+    ),
+    "error.csrf": (
+        "این فرم منقضی شده است؛ صفحه را دوباره باز کنید.",
+        "This form has expired; open the page again.",
+    ),
+    "error.title": ("خطا", "Error"),
+    "error.field": ("مقدار «{field}» نامعتبر است.", "“{field}” is not valid."),
+    "error.not_found": ("پیدا نشد.", "Not found."),
+    "error.back": ("بازگشت به سرویس‌ها", "Back to services"),
+    "services.title": ("سرویس‌ها", "Services"),
+    "services.none": ("هنوز سرویسی ندارید.", "You have no services yet."),
+    "services.create": ("ساخت سرویس", "Create a service"),
+    "service.name": ("نام سرویس", "Service name"),
+    "service.code_length": ("طول کد (۴ تا ۸ رقم)", "Code length (4 to 8 digits)"),
+    "service.ttl": ("اعتبار کد (دقیقه، ۱ تا ۶۰)", "Code validity (minutes, 1 to 60)"),
+    "service.return_code": (
+        "کد در پاسخ API برگردد (برای بررسی کد در سمت شما)",
+        "Return the code in API responses (you check codes yourself)",
+    ),
+    "service.status": ("وضعیت", "Status"),
+    "service.balance": ("مانده", "Balance"),
+    "service.limit": ("سقف بدهی", "Credit limit"),
+    "service.created": ("ساخته شده", "Created"),
+    "service.save": ("ذخیره", "Save"),
+    "service.edit": ("ویرایش سرویس", "Edit service"),
+    "service.disable": ("غیرفعال کردن سرویس", "Disable service"),
+    "service.enable": ("فعال کردن سرویس", "Enable service"),
+    "service.saved": ("ذخیره شد.", "Saved."),
+    "service.open": ("باز کردن", "Open"),
+    "status.active": ("فعال", "active"),
+    "status.disabled": ("غیرفعال", "disabled"),
+    "status.cut_off": ("قطع به علت اعتبار", "cut off (credit)"),
+    "keys.title": ("کلیدهای دسترسی", "Access keys"),
+    "keys.none": ("کلیدی صادر نشده است.", "No keys issued."),
+    "keys.label": ("برچسب کلید", "Key label"),
+    "keys.issue": ("صدور کلید", "Issue key"),
+    "keys.prefix": ("پیشوند", "Prefix"),
+    "keys.last_used": ("آخرین استفاده", "Last used"),
+    "keys.revoked": ("باطل شده", "Revoked"),
+    "keys.revoke": ("ابطال", "Revoke"),
+    "keys.new": (
+        "کلید جدید؛ فقط همین یک بار نمایش داده می‌شود:",
+        "Your new key; it is shown only this once:",
+    ),
+    "keys.test": ("آزمایش با این کلید", "Test with this key"),
+    "copy": ("رونوشت", "Copy"),
+    "copied": ("رونوشت شد", "Copied"),
+    "never": ("هرگز", "never"),
+    "test.title": ("آزمایش سرویس", "Test a service"),
+    "test.intro": (
+        "یک کلید دسترسی و شماره تلفن وارد کنید. با آن شماره تماس کوتاهی گرفته می‌شود؛"
+        " رقم‌های آخر شماره تماس‌گیرنده کد است.",
+        "Enter an access key and a phone number. That phone gets one short ring;"
+        " the last digits of the calling number are the code.",
+    ),
+    "test.key": ("کلید دسترسی", "Access key"),
+    "test.phone": ("شماره تلفن", "Phone number"),
+    "test.get_code": ("دریافت کد", "Get code"),
+    "test.waiting": ("در انتظار زنگ…", "Waiting for the ring…"),
+    "test.rang": ("تلفن زنگ خورد.", "The phone rang."),
+    "test.handset": ("گوشی شبیه‌سازی‌شده: تماس بی‌پاسخ از", "Simulated handset: missed call from"),
+    "test.code": ("رقم‌های آخر شماره تماس‌گیرنده", "The last digits of the calling number"),
+    "test.verify": ("تأیید", "Verify"),
+    "test.verified": ("شماره تأیید شد.", "The number is verified."),
+    "test.not_verified": ("تأیید نشد", "Not verified"),
+    "test.attempts_left": ("تلاش باقی‌مانده", "attempts left"),
+    "test.failed": ("تماس برقرار نشد", "The call did not go through"),
+    "test.details": ("جزئیات تماس", "Call details"),
+    "reports.title": ("گزارش تماس‌ها", "Call reports"),
+    "reports.filters": ("فیلترها", "Filters"),
+    "reports.from": ("از تاریخ", "From"),
+    "reports.to": ("تا تاریخ", "To"),
+    "reports.service": ("سرویس", "Service"),
+    "reports.key": ("کلید", "Key"),
+    "reports.status": ("وضعیت", "Status"),
+    "reports.phone": ("شماره تلفن", "Phone"),
+    "reports.any": ("همه", "any"),
+    "reports.apply": ("اعمال", "Apply"),
+    "reports.csv": ("دریافت CSV", "Download CSV"),
+    "reports.xlsx": ("دریافت Excel", "Download Excel"),
+    "reports.chart": ("تماس‌ها در هر روز", "Calls per day"),
+    "reports.conversion": ("نرخ تأیید", "Conversion"),
+    "reports.none": ("تماسی با این فیلترها نیست.", "No calls match these filters."),
+    "reports.next": ("صفحه بعد", "Next page"),
+    "reports.first": ("صفحه اول", "First page"),
+    "col.created_at": ("زمان", "Time"),
+    "col.phone": ("تلفن", "Phone"),
+    "col.status": ("وضعیت", "Status"),
+    "col.reason": ("علت", "Reason"),
+    "col.caller": ("شماره تماس‌گیرنده", "Caller number"),
+    "col.key": ("کلید", "Key"),
+    "col.attempts": ("تلاش تأیید", "Verify attempts"),
+    "col.cost": ("هزینه", "Cost"),
+    "col.day": ("روز", "Day"),
+    "col.requested": ("درخواست", "Requested"),
+    "col.delivered": ("تحویل", "Delivered"),
+    "col.verified": ("تأیید", "Verified"),
+    "col.expired": ("منقضی", "Expired"),
+    "col.waiting": ("در انتظار تأیید", "Awaiting verification"),
+    "col.failed": ("ناموفق", "Failed"),
+    "col.rejected": ("رد شده", "Rejected"),
+    "credit.title": ("اعتبار", "Credit"),
+    "credit.total": ("مانده کل", "Total balance"),
+    "credit.ledger": ("دفتر حساب", "Ledger"),
+    "credit.no_entries": ("تراکنشی ثبت نشده است.", "No entries yet."),
+    "credit.type": ("نوع", "Type"),
+    "credit.amount": ("مبلغ", "Amount"),
+    "credit.after": ("مانده پس از آن", "Balance after"),
+    "credit.reference": ("مرجع", "Reference"),
+    "credit.debit": ("کسر بابت تماس", "call debit"),
+    "credit.topup": ("افزایش اعتبار", "top-up"),
+    "credit.low": (
+        "اعتبار سرویس «{name}» رو به پایان است.",
+        "Service “{name}” is running low on credit.",
+    ),
+    "credit.cut_off": (
+        "سرویس «{name}» به سقف بدهی رسیده و تماس‌هایش متوقف است تا اعتبار افزایش یابد.",
+        "Service “{name}” reached its credit limit; its calls stop until a top-up.",
+    ),
+    "rials": ("ریال", "rials"),
+    "account.title": ("حساب", "Account"),
+    "account.token": ("توکن API", "API token"),
+    "account.token_intro": (
+        "توکن API حساب، سرویس‌ها و گزارش‌ها را از طریق API مدیریت می‌کند."
+        " با ساخت توکن جدید، توکن قبلی بی‌درنگ باطل می‌شود.",
+        "The account's API token manages services and reports through the API."
+        " Rotating it makes the previous token stop working at once.",
+    ),
+    "account.rotate": ("ساخت توکن جدید", "Rotate token"),
+    "account.new_token": (
+        "توکن API شما؛ فقط همین یک بار نمایش داده می‌شود:",
+        "Your API token; it is shown only this once:",
+    ),
+    "account.continue": ("ادامه", "Continue"),
+    "operator.accounts": ("حساب‌ها", "Accounts"),
+    "operator.price": ("قیمت هر تماس", "Price per call"),
+    "operator.default_limit": ("سقف بدهی پیش‌فرض", "Default credit limit"),
+    "operator.services": ("سرویس‌ها", "Services"),
+    "operator.topup": ("افزایش اعتبار", "Top up"),
+    "operator.amount": ("مبلغ (ریال)", "Amount (rials)"),
+    "operator.reference": ("مرجع پرداخت", "Payment reference"),
+    "operator.topped_up": ("اعتبار افزایش یافت.", "Credit topped up."),
+}
+
+
+def digits(text: object, lang: Lang) -> str:
+    return str(text).translate(PERSIAN_DIGITS) if lang == "fa" else str(text)
+
+
+@dataclass(frozen=True)
+class Words:
+    """What a template writes with: `t` for words, `num`, `money`, `when` for values."""
+
+    lang: Lang
+    timezone: str
+
+    @property
+    def dir(self) -> str:
+        return "rtl" if self.lang == "fa" else "ltr"
+
+    def t(self, key: str, **values: object) -> str:
+        fa, en = MESSAGES[key]
+        text = fa if self.lang == "fa" else en
+        if values:
+            text = text.format(**{k: digits(v, self.lang) for k, v in values.items()})
+        return text
+
+    def num(self, value: int | None) -> str:
+        if value is None:
+            return "—"
+        text = f"{value:,}"
+        return text.replace(",", "٬").translate(PERSIAN_DIGITS) if self.lang == "fa" else text
+
+    def money(self, value: int | None) -> str:
+        return f"{self.num(value)} {self.t('rials')}" if value is not None else "—"
+
+    def word(self, value: str | None) -> str:
+        """A status or failure reason."""
+        if value is None:
+            return "—"
+        if f"status.{value}" in MESSAGES:
+            return self.t(f"status.{value}")
+        return PERSIAN_WORDS.get(value, value) if self.lang == "fa" else value.replace("_", " ")
+
+    def when(self, value: datetime | None) -> str:
+        """A time in the panel's time zone; Jalali with Persian digits in Persian."""
+        if value is None:
+            return "—"
+        local = value.astimezone(ZoneInfo(self.timezone))
+        if self.lang == "fa":
+            text = jdatetime.datetime.fromgregorian(datetime=local).strftime("%Y/%m/%d %H:%M:%S")
+            return digits(text, "fa")
+        return local.strftime("%Y-%m-%d %H:%M:%S")
+
+    def day(self, value: datetime) -> str:
+        local = value.astimezone(ZoneInfo(self.timezone))
+        if self.lang == "fa":
+            return digits(jdatetime.date.fromgregorian(date=local.date()).strftime("%m/%d"), "fa")
+        return local.strftime("%m-%d")
+
+    def phone(self, value: str | None) -> str:
+        """Phone numbers keep Latin digits and left-to-right order (bidi-isolated in HTML)."""
+        return value or "—"

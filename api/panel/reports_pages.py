@@ -1,0 +1,173 @@
+"""Reports (filters, a page of calls, calls per day by outcome, downloads) and credit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from api import queries
+from api.errors import ApiError
+from api.panel.web import PREFIX, Customer, Visit, account_of, finish, parse_uuid, render
+from api.routers import credit as credit_api
+from api.routers import reports as api
+from api.routers.services import owned_service
+from core.call_rules import CallStatus
+from projections.call_report import ReportFilter
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+PAGE_SIZE = 50
+FILTERS = ("service_id", "key_id", "status", "phone", "from", "to")
+# Outcomes stacked in the chart, bottom up.
+OUTCOMES = ("verified", "expired", "waiting", "failed", "rejected")
+
+
+@router.get("/reports")
+async def reports_page(visit: Customer) -> Response:
+    values = _filter_values(visit.request)
+    keys = await queries.fetch_all(
+        visit.ctx.pool,
+        "SELECT k.id, k.label, k.prefix, s.name AS service FROM access_keys k"
+        " JOIN services s ON s.id = k.service_id WHERE k.account_id = %s"
+        " ORDER BY s.name, k.created_at",
+        (account_of(visit).id,),
+    )
+    services = await queries.fetch_all(
+        visit.ctx.pool,
+        "SELECT id, name FROM services WHERE account_id = %s ORDER BY created_at",
+        (account_of(visit).id,),
+    )
+    shared: dict[str, Any] = {
+        "values": values,
+        "keys": keys,
+        "services": services,
+        "statuses": list(CallStatus),
+    }
+    try:
+        report = await _report_filter(visit, values)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return render(visit, "reports.html", exc.status, error=exc.detail, **shared)
+    cursor = visit.request.query_params.get("cursor") or None
+    calls = await api.report_calls(visit.ctx, report, limit=PAGE_SIZE, cursor=cursor)
+    summary = await api.report_summary(visit.ctx, report, bucket="day")
+    query = urlencode(values)
+    return render(
+        visit,
+        "reports.html",
+        calls=calls["items"],
+        next_cursor=calls["next_cursor"],
+        first_page=cursor is None,
+        buckets=summary["buckets"],
+        chart=_chart(visit, summary["buckets"]),
+        query=query,
+        **shared,
+    )
+
+
+@router.get("/reports/calls.csv")
+async def download_csv(visit: Customer) -> Response:
+    report = await _report_filter(visit, _filter_values(visit.request))
+    lang, calendar = _export_style(visit)
+    return finish(visit, await api.report_csv(visit.ctx, report, lang, calendar))
+
+
+@router.get("/reports/calls.xlsx")
+async def download_xlsx(visit: Customer) -> Response:
+    report = await _report_filter(visit, _filter_values(visit.request))
+    lang, calendar = _export_style(visit)
+    return finish(visit, await api.report_xlsx(visit.ctx, report, lang, calendar))
+
+
+@router.get("/credit")
+async def credit_page(visit: Customer, service_id: str | None = None) -> Response:
+    account = account_of(visit)
+    balance = await credit_api.balance(visit.ctx, account)
+    services = balance["services"]
+    chosen = parse_uuid(service_id) or (services[0]["id"] if services else None)
+    ledger: list[dict[str, Any]] = []
+    if chosen is not None:
+        await owned_service(visit.ctx, account, chosen)
+        page = await credit_api.ledger(chosen, visit.ctx, account, limit=200, cursor=None)
+        ledger = page["items"]
+    return render(
+        visit,
+        "credit.html",
+        total=balance["total"],
+        services=services,
+        chosen=chosen,
+        ledger=ledger,
+    )
+
+
+def _filter_values(request: Request) -> dict[str, str]:
+    return {k: v.strip() for k in FILTERS if (v := request.query_params.get(k, "")).strip()}
+
+
+async def _report_filter(visit: Visit, values: dict[str, str]) -> ReportFilter:
+    """The filter the API would build from the same query; dates are whole days in the panel's
+    time zone, `to` included."""
+    status = values.get("status")
+    if status is not None and status not in {s.value for s in CallStatus}:
+        raise ApiError(422, "invalid_request", visit.words.t("error.field", field="status"))
+    zone = ZoneInfo(visit.ctx.settings.panel_timezone)
+    start = _day(visit, values.get("from"), zone, "reports.from")
+    end = _day(visit, values.get("to"), zone, "reports.to")
+    return await api.report_filter(
+        visit.ctx,
+        account_of(visit),
+        service_id=_uuid(visit, values.get("service_id"), "reports.service"),
+        key_id=_uuid(visit, values.get("key_id"), "reports.key"),
+        status=CallStatus(status) if status else None,
+        phone=values.get("phone"),
+        start=start,
+        end=end + timedelta(days=1) if end else None,
+    )
+
+
+def _day(visit: Visit, value: str | None, zone: ZoneInfo, label: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(value), time(), zone)
+    except ValueError as exc:
+        raise ApiError(
+            422, "invalid_request", visit.words.t("error.field", field=visit.words.t(label))
+        ) from exc
+
+
+def _uuid(visit: Visit, value: str | None, label: str) -> uuid.UUID | None:
+    parsed = parse_uuid(value)
+    if value and parsed is None:
+        raise ApiError(
+            422, "invalid_request", visit.words.t("error.field", field=visit.words.t(label))
+        )
+    return parsed
+
+
+def _export_style(visit: Visit) -> tuple[Any, Any]:
+    persian = visit.words.lang == "fa"
+    return ("fa", "jalali") if persian else ("en", "gregorian")
+
+
+def _chart(visit: Visit, buckets: list[dict[str, Any]]) -> dict[str, Any]:
+    """Calls per day stacked by outcome, with each day's conversion (verified / delivered)."""
+    series: dict[str, list[int]] = {name: [] for name in OUTCOMES}
+    for b in buckets:
+        series["verified"].append(b["verified"])
+        series["expired"].append(b["expired"])
+        series["waiting"].append(max(0, b["delivered"] - b["verified"] - b["expired"]))
+        series["failed"].append(b["failed"])
+        series["rejected"].append(b["rejected"])
+    return {
+        "labels": [visit.words.day(b["start"]) for b in buckets],
+        "series": [series[name] for name in OUTCOMES],
+        "names": [visit.words.t(f"col.{name}") for name in OUTCOMES],
+    }

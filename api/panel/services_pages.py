@@ -1,0 +1,124 @@
+"""Services and their access keys, through the API's own handlers."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api.auth import Caller
+from api.errors import ApiError
+from api.models import KeyCreate, ServiceCreate, ServicePatch
+from api.panel.forms import FormError, parse
+from api.panel.web import PREFIX, Customer, Visit, account_of, checked_form, redirect, render
+from api.routers import services as api
+
+router = APIRouter(prefix=f"{PREFIX}/services", include_in_schema=False)
+
+SERVICE_FIELDS = {
+    "name": "text",
+    "code_length": "int",
+    "code_ttl_minutes": "int",
+    "return_code": "check",
+}
+
+
+@router.get("")
+async def services_page(visit: Customer) -> Response:
+    return await _list(visit)
+
+
+@router.post("")
+async def create_service(visit: Customer) -> Response:
+    form = await checked_form(visit)
+    try:
+        body = parse(ServiceCreate, form, SERVICE_FIELDS, visit.words)
+        created = await api.create_service(body, visit.ctx, account_of(visit), None)
+    except FormError as exc:
+        return await _list(visit, 422, exc.message, dict(form))
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        return await _list(visit, 422, exc.detail, dict(form))
+    service_id = json.loads(bytes(created.body))["id"]
+    return redirect(visit, f"{PREFIX}/services/{service_id}")
+
+
+@router.get("/{service_id}")
+async def service_page(service_id: uuid.UUID, visit: Customer) -> Response:
+    return await _detail(visit, service_id)
+
+
+@router.post("/{service_id}")
+async def edit_service(service_id: uuid.UUID, visit: Customer) -> Response:
+    form = await checked_form(visit)
+    fields = SERVICE_FIELDS if "name" in form else {"status": "text"}
+    try:
+        body = parse(ServicePatch, form, fields, visit.words)
+        await api.patch_service(service_id, body, visit.ctx, Caller(False, account_of(visit)))
+    except FormError as exc:
+        return await _detail(visit, service_id, 422, error=exc.message)
+    except ApiError as exc:
+        if exc.status != 422:
+            raise
+        return await _detail(visit, service_id, 422, error=exc.detail)
+    return await _detail(visit, service_id, notice=visit.words.t("service.saved"))
+
+
+@router.post("/{service_id}/keys")
+async def issue_key(service_id: uuid.UUID, visit: Customer) -> Response:
+    form = await checked_form(visit)
+    try:
+        body = parse(KeyCreate, form, {"label": "text"}, visit.words)
+    except FormError as exc:
+        return await _detail(visit, service_id, 422, error=exc.message)
+    issued = await api.create_key(service_id, body, visit.ctx, account_of(visit), None)
+    # Rendered, not redirected to: the secret is shown once and never lands in a URL.
+    return await _detail(visit, service_id, new_key=json.loads(bytes(issued.body)))
+
+
+@router.post("/{service_id}/keys/{key_id}/revoke")
+async def revoke_key(service_id: uuid.UUID, key_id: uuid.UUID, visit: Customer) -> Response:
+    await checked_form(visit)
+    await api.revoke_key(service_id, key_id, visit.ctx, account_of(visit))
+    return redirect(visit, f"{PREFIX}/services/{service_id}")
+
+
+async def _list(
+    visit: Visit, status: int = 200, error: str | None = None, values: dict[str, Any] | None = None
+) -> Response:
+    page = await api.list_services(visit.ctx, account_of(visit), limit=1000, cursor=None)
+    return render(
+        visit,
+        "services.html",
+        status,
+        services=page["items"],
+        error=error,
+        values=values or {"code_length": 5, "code_ttl_minutes": 2},
+    )
+
+
+async def _detail(
+    visit: Visit,
+    service_id: uuid.UUID,
+    status: int = 200,
+    error: str | None = None,
+    notice: str | None = None,
+    new_key: dict[str, Any] | None = None,
+) -> Response:
+    account = account_of(visit)
+    service = await api.owned_service(visit.ctx, account, service_id)
+    keys = await api.list_keys(service_id, visit.ctx, account, limit=1000, cursor=None)
+    return render(
+        visit,
+        "service.html",
+        status,
+        service=service,
+        keys=keys["items"],
+        error=error,
+        notice=notice,
+        new_key=new_key,
+    )

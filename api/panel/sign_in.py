@@ -1,0 +1,218 @@
+"""Sign-up, sign-in (customers and the operator), sign-out, language, and the account's token."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from api import queries
+from api.errors import ApiError
+from api.limits import PerWindow
+from api.panel import accounts_store as store
+from api.panel.i18n import LANGS
+from api.panel.web import (
+    LANG_COOKIE,
+    PREFIX,
+    SESSION_COOKIE,
+    Customer,
+    Visit,
+    Visitor,
+    account_of,
+    checked_form,
+    finish,
+    redirect,
+    render,
+    safe_next,
+    set_cookie,
+)
+from api.routers.accounts import opening, rotate_token
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 10
+ATTEMPT_WINDOW = 15 * 60.0
+ONE_YEAR = 365 * 24 * 3600
+
+
+def _take_attempt(visit: Visit, email: str) -> float:
+    """Count a sign-in attempt for the email and for the address (which may try five emails'
+    worth); returns the seconds to wait when either is spent. Kept per API instance."""
+    state = visit.request.app.state
+    if not hasattr(state, "panel_attempts"):
+        attempts = visit.ctx.settings.panel_signin_attempts
+        state.panel_attempts = (
+            PerWindow(attempts, ATTEMPT_WINDOW),
+            PerWindow(5 * attempts, ATTEMPT_WINDOW),
+        )
+    per_email, per_address = state.panel_attempts
+    address = visit.request.client.host if visit.request.client else "?"
+    wait: float = per_email.take(email) or per_address.take(address)
+    return wait
+
+
+@router.get("/")
+async def home(visit: Visitor) -> Response:
+    if visit.session is not None and visit.session.operator:
+        return redirect(visit, f"{PREFIX}/operator")
+    return redirect(visit, f"{PREFIX}/services" if visit.account else f"{PREFIX}/sign-in")
+
+
+@router.get("/lang")
+async def choose_language(visit: Visitor, to: str, next: str | None = None) -> Response:
+    response = redirect(visit, safe_next(next))
+    if to in LANGS:
+        set_cookie(visit, response, LANG_COOKIE, to, max_age=ONE_YEAR)
+    return response
+
+
+@router.get("/sign-up")
+async def sign_up_form(visit: Visitor) -> Response:
+    return render(visit, "sign_up.html", open=visit.ctx.settings.panel_signup, values={})
+
+
+@router.post("/sign-up")
+async def sign_up(visit: Visitor) -> Response:
+    if not visit.ctx.settings.panel_signup:
+        return render(visit, "sign_up.html", status=403, open=False, values={})
+    form = await checked_form(visit)
+    name = str(form.get("name", "")).strip()
+    email = str(form.get("email", "")).strip().lower()
+    password = str(form.get("password", ""))
+    values = {"name": name, "email": email}
+    t = visit.words.t
+    error = None
+    if not name or len(name) > 200:
+        error = t("error.field", field=t("field.name"))
+    elif not EMAIL.match(email) or len(email) > 254:
+        error = t("error.email")
+    elif not MIN_PASSWORD <= len(password) <= 1024:
+        error = t("error.password")
+    if error:
+        return render(visit, "sign_up.html", 422, open=True, values=values, error=error)
+    account_id = uuid.uuid4()
+    try:
+        await store.claim_email(
+            visit.ctx.pool, email, account_id, await store.hash_password(password)
+        )
+    except store.EmailTaken:
+        return render(
+            visit,
+            "sign_up.html",
+            409,
+            open=True,
+            values=values,
+            error=visit.words.t("error.email_taken"),
+        )
+    event, token = opening(visit.ctx, name, account_id=account_id)
+    try:
+        await visit.ctx.append_and_wait(event)
+    except BaseException:
+        await store.release_email(visit.ctx.pool, email)
+        raise
+    return await _signed_in(visit, account_id, "account_token.html", new_token=token)
+
+
+@router.get("/sign-in")
+async def sign_in_form(visit: Visitor, next: str | None = None) -> Response:
+    return render(visit, "sign_in.html", next=safe_next(next), values={})
+
+
+@router.post("/sign-in")
+async def sign_in(visit: Visitor) -> Response:
+    form = await checked_form(visit)
+    email = str(form.get("email", "")).strip().lower()
+    password = str(form.get("password", ""))
+    target = safe_next(str(form.get("next", "")))
+    again = {"next": target, "values": {"email": email}}
+    wait = _take_attempt(visit, email)
+    if wait:
+        error = visit.words.t("error.rate", seconds=int(wait) + 1)
+        return render(visit, "sign_in.html", 429, error=error, **again)
+    user = await store.user_by_email(visit.ctx.pool, email)
+    password_hash = user[1] if user else store.DUMMY_HASH
+    if not await store.password_matches(password_hash, password) or user is None:
+        return render(visit, "sign_in.html", 401, error=visit.words.t("error.credentials"), **again)
+    if store.HASHER.check_needs_rehash(password_hash):
+        await store.rehash_password(visit.ctx.pool, email, password)
+    return await _signed_in(visit, user[0], None, target=target)
+
+
+@router.get("/operator/sign-in")
+async def operator_sign_in_form(visit: Visitor, next: str | None = None) -> Response:
+    return render(visit, "operator_sign_in.html", next=safe_next(next))
+
+
+@router.post("/operator/sign-in")
+async def operator_sign_in(visit: Visitor) -> Response:
+    form = await checked_form(visit)
+    token = str(form.get("token", ""))
+    wait = _take_attempt(visit, "operator")
+    if wait:
+        error = visit.words.t("error.rate", seconds=int(wait) + 1)
+        return render(visit, "operator_sign_in.html", 429, error=error, next=None)
+    expected = visit.ctx.settings.admin_token.encode()
+    if not hmac.compare_digest(token.encode(), expected):
+        return render(
+            visit,
+            "operator_sign_in.html",
+            401,
+            error=visit.words.t("error.operator_token"),
+            next=None,
+        )
+    return await _signed_in(visit, None, None, target=f"{PREFIX}/operator")
+
+
+@router.post("/sign-out")
+async def sign_out(visit: Visitor) -> Response:
+    await checked_form(visit)
+    token = visit.request.cookies.get(SESSION_COOKIE)
+    if token:
+        await store.close_session(visit.ctx.pool, token)
+    response = redirect(visit, f"{PREFIX}/sign-in")
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    return response
+
+
+@router.get("/account")
+async def account_page(visit: Customer) -> Response:
+    account = account_of(visit)
+    email = await store.email_of(visit.ctx.pool, account.id)
+    return render(visit, "account.html", email=email, name=await _name(visit))
+
+
+@router.post("/account/token")
+async def rotate(visit: Customer) -> Response:
+    await checked_form(visit)
+    rotated = await rotate_token(visit.ctx, account_of(visit))
+    return render(visit, "account_token.html", new_token=rotated["token"])
+
+
+async def _name(visit: Visit) -> str:
+    row = await queries.account(visit.ctx.pool, account_of(visit).id)
+    if row is None:
+        raise ApiError(404, "not_found")
+    return str(row["name"])
+
+
+async def _signed_in(
+    visit: Visit,
+    account_id: uuid.UUID | None,
+    template: str | None,
+    target: str = f"{PREFIX}/services",
+    **values: Any,
+) -> Response:
+    """Open a session (a new CSRF token with it) and either show `template` or go on."""
+    hours = visit.ctx.settings.panel_session_hours
+    token = await store.open_session(visit.ctx.pool, account_id, account_id is None, hours)
+    session = await store.find_session(visit.ctx.pool, token)
+    assert session is not None
+    visit.session, visit.csrf, visit.fresh_csrf = session, session.csrf_token, False
+    response = render(visit, template, **values) if template else redirect(visit, target)
+    set_cookie(visit, response, SESSION_COOKIE, token, max_age=int(hours * 3600))
+    return finish(visit, response)

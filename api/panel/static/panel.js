@@ -1,0 +1,152 @@
+// flashcall panel: copy buttons, the calls-per-day chart and the test-service flow.
+"use strict";
+
+// Deferred scripts run before DOMContentLoaded, in order: by then the chart library is loaded.
+function onReady(fn) {
+  if (document.readyState === "complete") fn();
+  else document.addEventListener("DOMContentLoaded", fn);
+}
+
+function copyButtons() {
+  document.querySelectorAll("[data-copy]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const text = document.getElementById(button.dataset.copy).textContent.trim();
+      await navigator.clipboard.writeText(text);
+      button.textContent = button.dataset.copied;
+    });
+  });
+  // "Test with this key": hand the new key to the test page without putting it in a URL.
+  document.querySelectorAll("[data-test-key]").forEach((link) => {
+    link.addEventListener("click", () => {
+      const text = document.getElementById(link.dataset.testKey).textContent.trim();
+      sessionStorage.setItem("flashcall-test-key", text);
+    });
+  });
+}
+
+function chart() {
+  const data = document.getElementById("chart-data");
+  const target = document.getElementById("chart");
+  if (!data || !target || !window.Chartist) return;
+  const { labels, series } = JSON.parse(data.textContent);
+  new window.Chartist.BarChart(target, { labels, series }, {
+    stackBars: true,
+    height: "240px",
+    axisY: { onlyInteger: true },
+  });
+}
+
+async function api(path, key, body, missing) {
+  const response = await fetch(path, {
+    method: body === undefined ? "GET" : "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  // A call is readable a moment after it is accepted: pollers may treat 404 as "not yet".
+  if (response.status === 404 && missing !== undefined) return missing;
+  const json = await response.json();
+  if (!response.ok) throw new Error(json.detail || json.title || response.statusText);
+  return json;
+}
+
+async function until(read, done, ms = 20000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+function testService() {
+  const form = document.getElementById("test-form");
+  if (!form) return;
+  const words = JSON.parse(document.getElementById("test-words").textContent);
+  const status = document.getElementById("test-status");
+  const handset = document.getElementById("handset");
+  const verifyCard = document.getElementById("verify-card");
+  const verifyForm = document.getElementById("verify-form");
+  const result = document.getElementById("verify-result");
+  const detailsCard = document.getElementById("details-card");
+  const details = document.getElementById("call-details");
+  const keyInput = document.getElementById("test-key");
+  const handed = sessionStorage.getItem("flashcall-test-key");
+  if (handed) {
+    keyInput.value = handed;
+    sessionStorage.removeItem("flashcall-test-key");
+  }
+  let call = null;
+
+  function show(c) {
+    details.replaceChildren();
+    for (const [name, value] of Object.entries(c)) {
+      if (value === null) continue;
+      const dt = document.createElement("dt");
+      dt.textContent = name;
+      const dd = document.createElement("dd");
+      dd.textContent = String(value);
+      details.append(dt, dd);
+    }
+    detailsCard.hidden = false;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const key = keyInput.value.trim();
+    handset.hidden = true;
+    verifyCard.hidden = true;
+    result.textContent = "";
+    status.textContent = words.waiting;
+    try {
+      call = await api("/v1/calls", key, { phone: document.getElementById("test-phone").value });
+      const placed = call;
+      call = await until(() => api(`/v1/calls/${placed.id}`, key, undefined, placed),
+        (c) => !["queued", "dialing"].includes(c.status));
+      show(call);
+      if (call.status !== "delivered") {
+        const reason = call.failure_reason ? ` (${call.failure_reason})` : "";
+        status.textContent = `${words.failed}: ${words.statuses[call.status] || call.status}${reason}`;
+        return;
+      }
+      status.textContent = words.rang;
+      verifyCard.hidden = false;
+      if (form.dataset.sim === "yes") {
+        const seen = await until(async () => {
+          const response = await fetch(`/panel/test/handset/${call.id}`);
+          return response.ok ? response.json() : null;
+        }, (r) => r !== null, 10000);
+        if (seen) {
+          handset.textContent = `${words.handset} ${seen.caller_number} · ${seen.rang_at}`;
+          handset.hidden = false;
+        }
+      }
+      document.getElementById("test-code").focus();
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+
+  verifyForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!call) return;
+    const key = keyInput.value.trim();
+    try {
+      const code = document.getElementById("test-code").value.trim();
+      const verdict = await api(`/v1/calls/${call.id}/verify`, key, { code });
+      result.textContent = verdict.verified
+        ? words.verified
+        : `${words.not_verified}: ${verdict.reason} · ${verdict.attempts_left} ${words.attempts_left}`;
+      result.className = verdict.verified ? "banner ok" : "banner error";
+      show(await api(`/v1/calls/${call.id}`, key));
+    } catch (error) {
+      result.textContent = error.message;
+      result.className = "banner error";
+    }
+  });
+}
+
+onReady(() => {
+  copyButtons();
+  chart();
+  testService();
+});

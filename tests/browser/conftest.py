@@ -1,0 +1,51 @@
+"""Headless Chromium (the system's /usr/bin/chromium) driven by Playwright, against the real
+platform; each test gets a fresh browser context (its own cookies)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+from launch.platform import ROOT, Platform
+
+SHOTS = ROOT / "var" / "screenshots"
+
+
+def chromium_path() -> str:
+    path = os.environ.get("FLASHCALL_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Chromium is missing: `make test` installs Debian's chromium package")
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def panel(platform: Platform, browser: Browser) -> Iterator[Page]:
+    """A page in a fresh context, at the panel's base URL, with downloads allowed."""
+    context: BrowserContext = browser.new_context(
+        base_url=platform.url, accept_downloads=True, viewport={"width": 1280, "height": 900}
+    )
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS

@@ -1,0 +1,213 @@
+"""The panel in a real browser: a customer signs up, creates a service, issues a key, verifies a
+number on the test page through the simulated handset, finds the call in the report and its
+downloads, and sees the debit on the credit page; in Persian and in English."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from playwright.sync_api import Browser, Page, expect
+
+from api.panel.i18n import Lang, Words
+from core.settings import DEV_ADMIN_TOKEN
+from launch.platform import Platform
+from tests.browser import accessibility
+from tests.support.client import random_phone
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery"
+
+
+def shoot(page: Page, shots: Path, name: str) -> None:
+    page.screenshot(path=shots / f"{name}.png", full_page=True)
+
+
+def check_page(page: Page) -> None:
+    assert accessibility.problems(page) == []
+
+
+def sign_up(page: Page, lang: Lang, email: str) -> str:
+    """Sign up in `lang`; returns the API token shown once."""
+    page.goto("/panel/sign-up")
+    if lang == "en":
+        page.get_by_role("link", name="English").click()
+    words = Words(lang, "UTC")
+    page.get_by_label(words.t("field.name")).fill(f"Acme {lang}")
+    page.get_by_label(words.t("field.email")).fill(email)
+    page.get_by_label(words.t("field.password")).fill(PASSWORD)
+    page.get_by_role("button", name=words.t("sign_up")).click()
+    token = page.locator("#new-token").inner_text()
+    assert token.startswith("fca_")
+    return token
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_a_customer_verifies_a_number_and_sees_it_in_reports_and_credit(
+    panel: Page, lang: Lang, shots: Path
+) -> None:
+    page = panel
+    w = Words(lang, "UTC")
+    sign_up(page, lang, f"{uuid.uuid4().hex[:10]}@example.com")
+    assert page.locator("html").get_attribute("dir") == ("rtl" if lang == "fa" else "ltr")
+    shoot(page, shots, f"{lang}-account-token")
+    page.get_by_role("link", name=w.t("account.continue")).click()
+
+    # A service.
+    page.get_by_label(w.t("service.name")).fill("ورود" if lang == "fa" else "login")
+    page.get_by_label(w.t("service.code_length")).fill("5")
+    page.get_by_label(w.t("service.ttl")).fill("60")
+    check_page(page)
+    page.get_by_role("button", name=w.t("services.create")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("ورود" if lang == "fa" else "login")
+
+    # A key, shown once, handed to the test page.
+    page.get_by_label(w.t("keys.label")).fill("web")
+    page.get_by_role("button", name=w.t("keys.issue")).click()
+    key = page.locator("#new-key").inner_text()
+    assert key.startswith("fck_")
+    check_page(page)
+    shoot(page, shots, f"{lang}-service")
+    page.get_by_role("link", name=w.t("keys.test")).click()
+    expect(page.get_by_label(w.t("test.key"))).to_have_value(key)
+
+    # The test page: get a code, read the simulated handset's missed call, type the digits.
+    phone = random_phone()
+    page.get_by_label(w.t("test.phone")).fill(phone)
+    page.get_by_role("button", name=w.t("test.get_code")).click()
+    handset = page.locator("#handset")
+    expect(handset).to_be_visible()
+    caller = re.search(r"\+\d+", handset.inner_text())
+    assert caller is not None
+    page.get_by_label(w.t("test.code")).fill(caller.group()[-5:])
+    page.get_by_role("button", name=w.t("test.verify")).click()
+    expect(page.locator("#verify-result")).to_have_text(w.t("test.verified"))
+    expect(page.locator("#call-details")).to_contain_text("verified")
+    check_page(page)
+    shoot(page, shots, f"{lang}-test-service")
+
+    # The report holds the call, with its caller number now that it is finished; so do the
+    # downloads of the filtered rows.
+    page.get_by_role("link", name=w.t("nav.reports")).click()
+    page.get_by_label(w.t("reports.phone")).fill(phone)
+    page.get_by_role("button", name=w.t("reports.apply")).click()
+    row = page.locator("#calls tbody tr")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text(w.word("verified"))
+    expect(row).to_contain_text(caller.group())
+    expect(page.locator("#chart svg")).to_have_count(1)
+    check_page(page)
+    shoot(page, shots, f"{lang}-reports")
+    with page.expect_download() as download:
+        page.locator("#download-csv").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text("utf-8-sig"))))
+    assert len(rows) == 2 and phone in rows[1]
+    with page.expect_download() as download:
+        page.locator("#download-xlsx").click()
+    workbook_path = download.value.path().rename(download.value.path().with_suffix(".xlsx"))
+    sheet = load_workbook(workbook_path, read_only=True).active
+    assert sheet is not None
+    assert any(phone in row for row in sheet.iter_rows(values_only=True))
+
+    # The credit page shows the one debit.
+    page.get_by_role("link", name=w.t("nav.credit")).click()
+    debits = page.locator("#ledger tbody tr.debit")
+    expect(debits).to_have_count(1)
+    expect(debits).to_contain_text(w.money(1000))
+    expect(page.locator("#total-balance")).to_have_text(w.money(-1000))
+    check_page(page)
+    shoot(page, shots, f"{lang}-credit")
+
+
+def test_language_choice_is_remembered(panel: Page) -> None:
+    panel.goto("/panel/sign-in")
+    assert panel.locator("html").get_attribute("lang") == "fa"
+    panel.get_by_role("link", name="English").click()
+    panel.goto("/panel/sign-up")
+    assert panel.locator("html").get_attribute("lang") == "en"
+    assert panel.locator("html").get_attribute("dir") == "ltr"
+
+
+def test_another_accounts_pages_answer_404(
+    platform: Platform, browser: Browser, panel: Page
+) -> None:
+    sign_up(panel, "en", f"{uuid.uuid4().hex[:10]}@example.com")
+    panel.goto("/panel/services")
+    panel.get_by_label("Service name").fill("theirs")
+    panel.get_by_label("Code length (4 to 8 digits)").fill("4")
+    panel.get_by_label("Code validity (minutes, 1 to 60)").fill("5")
+    panel.get_by_role("button", name="Create a service").click()
+    service_url = panel.url
+    service_id = service_url.rsplit("/", 1)[1]
+
+    other = browser.new_context(base_url=platform.url).new_page()
+    sign_up(other, "en", f"{uuid.uuid4().hex[:10]}@example.com")
+    for path in (
+        f"/panel/services/{service_id}",
+        f"/panel/credit?service_id={service_id}",
+        f"/panel/reports?service_id={service_id}",
+        f"/panel/reports/calls.csv?service_id={service_id}",
+        f"/panel/test/handset/{uuid.uuid4()}",
+    ):
+        response = other.goto(path)
+        assert response is not None and response.status == 404, path
+    other.context.close()
+
+
+def test_every_control_is_labelled_and_keyboard_reachable(panel: Page, shots: Path) -> None:
+    panel.set_viewport_size({"width": 390, "height": 844})  # a phone
+    panel.goto("/panel/sign-in")
+    check_page(panel)
+    assert accessibility.tab_reaches(panel, "#email")
+    assert accessibility.tab_reaches(panel, "button[type=submit]")
+    shoot(panel, shots, "fa-sign-in-phone")
+    sign_up(panel, "fa", f"{uuid.uuid4().hex[:10]}@example.com")
+    panel.goto("/panel/services")
+    assert accessibility.tab_reaches(panel, "a[href='/panel/reports']")
+    check_page(panel)
+    shoot(panel, shots, "fa-services-phone")
+
+
+def test_operator_console_tops_up_a_service(
+    platform: Platform, browser: Browser, panel: Page, shots: Path
+) -> None:
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    sign_up(panel, "en", email)
+    panel.goto("/panel/services")
+    panel.get_by_label("Service name").fill("topped")
+    panel.get_by_label("Code length (4 to 8 digits)").fill("6")
+    panel.get_by_label("Code validity (minutes, 1 to 60)").fill("5")
+    panel.get_by_role("button", name="Create a service").click()
+    service_id = panel.url.rsplit("/", 1)[1]
+
+    operator = browser.new_context(base_url=platform.url).new_page()
+    operator.goto("/panel/operator")  # sends the operator to sign in first
+    operator.get_by_role("link", name="English").click()
+    operator.get_by_label("Operator token").fill("wrong")
+    operator.get_by_role("button", name="Sign in").click()
+    expect(operator.get_by_role("alert")).to_have_text("Wrong operator token.")
+    operator.get_by_label("Operator token").fill(DEV_ADMIN_TOKEN)
+    operator.get_by_role("button", name="Sign in").click()
+    operator.locator("#accounts tr", has_text=email).get_by_role("link").click()
+    check_page(operator)
+    shoot(operator, shots, "en-operator-account")
+    operator.get_by_label("Amount (rials)").fill("25000")
+    operator.get_by_label("Payment reference").fill("INV-7")
+    operator.get_by_role("button", name="Top up").click()
+    expect(operator.get_by_role("status")).to_have_text("Credit topped up.")
+    operator.goto("/panel/operator")
+    expect(operator.locator("#accounts tr", has_text=email)).to_contain_text("25,000 rials")
+    shoot(operator, shots, "en-operator")
+    operator.goto(f"/panel/services/{service_id}")  # a customer page: the operator has none
+    assert "/panel/sign-in" in operator.url
+    operator.context.close()
+
+    panel.goto(f"/panel/credit?service_id={service_id}")
+    expect(panel.locator("#total-balance")).to_have_text("25,000 rials")
+    expect(panel.locator("#ledger tbody tr.topup")).to_contain_text("INV-7")
