@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint bench setup clean
+.PHONY: help run test lint bench setup clean system-packages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -35,12 +35,23 @@ $(VENDORED): Makefile
 	cp var/npm/package/OFL.txt $(VENDOR)/Vazirmatn.LICENSE
 	rm -rf var/npm
 
+# Debian packages the browser and SIP tests drive (as root with apt, installed when missing).
+system-packages: ## install chromium and sipp (sip-tester) when missing
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	if [ -n "$$missing" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "the tests need these Debian packages:$$missing" >&2; exit 1; fi; \
+	fi
+
 setup: $(STAMP) $(VENDORED) ## create .venv, install the project with its dev tools, fetch panel assets
 
 run: $(STAMP) $(VENDORED) ## start broker, database, processors and API on embedded defaults
 	$(PY) -m launch.run
 
-test: $(STAMP) $(VENDORED) ## unit, integration and e2e tests against the real broker and database
+test: $(STAMP) $(VENDORED) system-packages ## unit, integration and e2e tests against the real broker and database
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff and mypy

@@ -61,6 +61,7 @@ def _greet(platform: Platform, admin_token: str, run_dir: Path) -> None:
     print(
         f"""
 flashcall is running at {platform.url}  (API docs: {platform.url}/docs)
+web panel: {platform.url}/panel/  (sign up there; operator console: the token below)
 broker {platform.bootstrap}; database {platform.database_url}
 logs in {run_dir / "logs"}
 

@@ -116,7 +116,13 @@ function testService() {
           return response.ok ? response.json() : null;
         }, (r) => r !== null, 10000);
         if (seen) {
-          handset.textContent = `${words.handset} ${seen.caller_number} · ${seen.rang_at}`;
+          // The number reads left to right even in a right-to-left page: its last digits
+          // (the code) must stay at its end.
+          const number = document.createElement("bdi");
+          number.dir = "ltr";
+          number.id = "caller-number";
+          number.textContent = seen.caller_number;
+          handset.replaceChildren(`${words.handset} `, number, ` · ${seen.rang_at}`);
           handset.hidden = false;
         }
       }

@@ -1,0 +1,162 @@
+"""The panel's sign-in machinery over plain HTTP: CSRF, cookie flags, argon2id, attempt limits,
+sign-out, closed sign-up, no open redirect; and the account token's rotation."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from http.cookies import SimpleCookie
+
+import httpx
+import psycopg
+import pytest
+
+from launch.platform import Platform
+from launch.ports import free_port
+from tests.support.client import Api, bearer
+from tests.support.waiting import wait_for
+
+PASSWORD = "correct horse battery"
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+class Browser:
+    """Cookies by hand: the panel's are Secure, and httpx would not send them over http."""
+
+    def __init__(self, base_url: str) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=30.0)
+        self.cookies: dict[str, SimpleCookie] = {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        header = "; ".join(f"{n}={c[n].value}" for n, c in self.cookies.items())
+        response = self.http.request(method, path, headers={"Cookie": header}, **kwargs)  # type: ignore[arg-type]
+        for raw in response.headers.get_list("set-cookie"):
+            cookie: SimpleCookie = SimpleCookie()
+            cookie.load(raw)
+            for name in cookie:
+                if cookie[name]["max-age"] == "0" or cookie[name].value in ("", '""'):
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = cookie
+        return response
+
+    def csrf(self, path: str) -> str:
+        match = CSRF_FIELD.search(self.request("GET", path).text)
+        assert match is not None
+        return match.group(1)
+
+    def sign_up(self, email: str) -> httpx.Response:
+        form = {"csrf": self.csrf("/panel/sign-in"), "name": "Acme", "email": email}
+        return self.request("POST", "/panel/sign-up", data={**form, "password": PASSWORD})
+
+    def sign_in(self, email: str, password: str = PASSWORD) -> httpx.Response:
+        form = {"csrf": self.csrf("/panel/sign-in"), "email": email, "password": password}
+        return self.request("POST", "/panel/sign-in", data=form)
+
+
+@pytest.fixture
+def browser(platform: Platform) -> Iterator[Browser]:
+    client = Browser(platform.url)
+    yield client
+    client.close()
+
+
+def new_email() -> str:
+    return f"{uuid.uuid4().hex[:12]}@example.com"
+
+
+def test_a_form_without_the_csrf_token_changes_nothing(browser: Browser) -> None:
+    email = new_email()
+    browser.csrf("/panel/sign-up")  # has the CSRF cookie, but does not send the token
+    for token in (None, "forged"):
+        data = {"name": "Acme", "email": email, "password": PASSWORD}
+        if token:
+            data["csrf"] = token
+        assert browser.request("POST", "/panel/sign-up", data=data).status_code == 403
+    assert browser.sign_in(email).status_code == 401  # no account was made
+
+
+def test_session_cookie_flags_and_argon2id(browser: Browser, database_url: str) -> None:
+    email = new_email()
+    response = browser.sign_up(email)
+    assert response.status_code == 200
+    session = next(c for c in response.headers.get_list("set-cookie") if "fc_session=" in c)
+    flags = {part.strip().lower() for part in session.split(";")}
+    assert {"httponly", "secure", "samesite=strict", "path=/panel"} <= flags
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT password_hash FROM panel_users WHERE email = %s", (email,)
+        ).fetchone()
+    assert row is not None and row[0].startswith("$argon2id$") and PASSWORD not in row[0]
+    assert browser.request("GET", "/panel/services").status_code == 200
+
+
+def test_sign_out_ends_the_session(browser: Browser) -> None:
+    browser.sign_up(new_email())
+    stolen = dict(browser.cookies)
+    csrf = browser.csrf("/panel/services")
+    assert browser.request("POST", "/panel/sign-out", data={"csrf": csrf}).status_code == 303
+    browser.cookies = stolen  # the old cookie, replayed
+    answer = browser.request("GET", "/panel/services")
+    assert answer.status_code == 303 and answer.headers["location"].startswith("/panel/sign-in")
+
+
+def test_sign_in_attempts_are_limited(browser: Browser) -> None:
+    email = new_email()
+    browser.sign_up(email)
+    outsider = Browser(str(browser.http.base_url))
+    try:
+        statuses = [outsider.sign_in(email, "wrong password!").status_code for _ in range(10)]
+        assert statuses == [401] * 10
+        # Spent: even the right password waits now.
+        refused = outsider.sign_in(email)
+        assert refused.status_code == 429
+    finally:
+        outsider.close()
+
+
+def test_next_never_leaves_the_panel(browser: Browser) -> None:
+    for target in ("https://evil.example/", "//evil.example/x", "/v1/balance"):
+        answer = browser.request("GET", "/panel/lang", params={"to": "en", "next": target})
+        assert answer.status_code == 303 and answer.headers["location"] == "/panel/services"
+
+
+def test_the_operator_can_close_sign_up(platform: Platform) -> None:
+    port = free_port()
+    proc = platform.start_api("api-closed", port, FLASHCALL_PANEL_SIGNUP="false")
+    closed = Browser(f"http://127.0.0.1:{port}")
+    try:
+        email = new_email()
+        assert closed.sign_up(email).status_code == 403
+        assert closed.sign_in(email).status_code == 401
+    finally:
+        closed.close()
+        platform.stop(proc)
+
+
+def test_a_rotated_account_token_replaces_the_old_one_everywhere(api: Api, second_api: Api) -> None:
+    account = api.new_account()
+    old = bearer(account["token"])
+    wait_for(
+        lambda: second_api.http.get("/v1/balance", headers=old).status_code == 200,
+        what="the second instance to know the account",
+    )
+    rotated = api.ok(api.http.post("/v1/account/token", headers=old), 201)
+    new = bearer(rotated["token"])
+    assert rotated["token"] != account["token"]
+    assert api.http.get("/v1/balance", headers=old).status_code == 401
+    assert api.http.get("/v1/balance", headers=new).status_code == 200
+    wait_for(
+        lambda: (
+            second_api.http.get("/v1/balance", headers=old).status_code == 401
+            and second_api.http.get("/v1/balance", headers=new).status_code == 200
+        ),
+        timeout=1.0,
+        what="the rotation to reach the second instance",
+    )
+    # An access key cannot rotate the account's token.
+    assert api.http.post("/v1/account/token", headers=bearer("fck_nope")).status_code == 401
