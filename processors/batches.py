@@ -174,7 +174,8 @@ async def forget_applied_events(pool: AsyncConnectionPool, older_than_hours: flo
     async with pool.connection() as conn:
         cur = await conn.execute(
             "DELETE FROM applied_events WHERE ctid IN (SELECT ctid FROM applied_events"
-            " WHERE applied_at < now() - make_interval(hours => %s) LIMIT 10000)",
-            (older_than_hours,),
+            # make_interval's hours are integers; seconds take the fractional setting.
+            " WHERE applied_at < now() - make_interval(secs => %s) LIMIT 10000)",
+            (older_than_hours * 3600,),
         )
         return cur.rowcount

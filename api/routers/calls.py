@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -92,22 +94,37 @@ async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, 
     return placed_body(placed)
 
 
+CATCH_UP_SECONDS = 2.0
+
+
 @router.post("/{call_id}/verify", response_model=VerifyOut)
 async def verify_call(
     call_id: uuid.UUID, body: VerifyIn, ctx: Ctx, key: AccessKey
 ) -> dict[str, Any]:
-    attempt_id = uuid.uuid4()
-    verdict = await ctx.ask(
-        new_event(
-            "VerificationAttempted",
-            attempt_id=attempt_id,
-            call_id=call_id,
-            service_id=key.service_id,
-            key_id=key.id,
-            code=body.code,
-        ),
-        attempt_id,
-    )
+    deadline = time.monotonic() + CATCH_UP_SECONDS
+    while True:
+        attempt_id = uuid.uuid4()
+        verdict = await ctx.ask(
+            new_event(
+                "VerificationAttempted",
+                attempt_id=attempt_id,
+                call_id=call_id,
+                service_id=key.service_id,
+                key_id=key.id,
+                code=body.code,
+            ),
+            attempt_id,
+        )
+        # The decisions worker reads dial outcomes on another topic than attempts: a code
+        # typed the moment the phone rang can reach it before the delivery does. Judged
+        # "not delivered" (which costs no attempt) while the projection already shows the
+        # ring, the attempt is asked again until the decisions catch up.
+        if verdict["reason"] != "not_delivered" or time.monotonic() > deadline:
+            break
+        projected = await queries.call(ctx.pool, call_id)
+        if projected is None or projected["delivered_at"] is None:
+            break
+        await asyncio.sleep(0.02)
     if not verdict["found"]:
         raise not_found("call")
     return {

@@ -204,6 +204,18 @@ def test_twenty_concurrent_wrong_guesses_judge_exactly_five(api: Api, tenant: Te
     assert api.wait_status(tenant.key, call["id"], {"delivered"})["status"] == "delivered"
 
 
+def test_a_code_typed_the_moment_the_phone_rings_verifies(api: Api, tenant: Tenant) -> None:
+    """The user can type the code as soon as the handset rang, before the decisions worker has
+    read the delivery (another topic): the verdict must still be "verified"."""
+    for _ in range(20):
+        phone = random_phone()
+        call = api.place(tenant.key, phone)
+        code = api.code_for(phone, 5)  # the handset shows the ring first
+        api.wait_status(tenant.key, call["id"], {"delivered"}, every=0.0)
+        verdict = api.verify(tenant.key, call["id"], code)
+        assert verdict["verified"], verdict
+
+
 def test_verify_checks_input_and_ownership(api: Api, tenant: Tenant) -> None:
     call = api.place(tenant.key, random_phone())
     for bad in ("12a45", "", "1" * 17):

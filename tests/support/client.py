@@ -81,13 +81,18 @@ class Api:
         return self.ok(self.http.get(f"/v1/calls/{call_id}", headers=bearer(token)))  # type: ignore[no-any-return]
 
     def wait_status(
-        self, token: str, call_id: str, statuses: set[str], timeout: float = 20.0
+        self,
+        token: str,
+        call_id: str,
+        statuses: set[str],
+        timeout: float = 20.0,
+        every: float = 0.02,
     ) -> dict[str, Any]:
         def probe() -> dict[str, Any] | None:
             r = self.http.get(f"/v1/calls/{call_id}", headers=bearer(token))
             return r.json() if r.status_code == 200 and r.json()["status"] in statuses else None
 
-        return wait_for(probe, timeout, f"call {call_id} to reach {statuses}")
+        return wait_for(probe, timeout, f"call {call_id} to reach {statuses}", every)
 
     def handset(self, phone: str) -> list[dict[str, Any]]:
         body = self.ok(self.http.get(f"/v1/sim/handsets/{phone}/calls", headers=self.admin))
