@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.number_pool import NumberPool
+from core.trunks import parse_trunks
 
 DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_CODE_SECRET = "dev-code-secret"
@@ -30,7 +31,14 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, alias="DATABASE_URL")
     kafka_bootstrap_servers: str | None = Field(None, alias="KAFKA_BOOTSTRAP_SERVERS")
     topic_partitions: int = Field(6, alias="FLASHCALL_TOPIC_PARTITIONS", ge=1)
-    carrier: Literal["sim"] = Field("sim", alias="FLASHCALL_CARRIER")
+    carrier: Literal["sim", "sip"] = Field("sim", alias="FLASHCALL_CARRIER")
+    # The SIP carrier (docs/telephony.md): trunks in order of preference, how long a call rings
+    # before it is cancelled, and each trunk's limits. T1 is RFC 3261's round-trip estimate.
+    sip_trunks: str = Field("", alias="FLASHCALL_SIP_TRUNKS")
+    sip_ring_seconds: float = Field(3.0, alias="FLASHCALL_SIP_RING_SECONDS", ge=0)
+    sip_max_concurrent: int = Field(100, alias="FLASHCALL_SIP_MAX_CONCURRENT", ge=1)
+    sip_cps: float = Field(10.0, alias="FLASHCALL_SIP_CPS", gt=0)
+    sip_t1_ms: int = Field(500, alias="FLASHCALL_SIP_T1_MS", ge=1)
     number_pool: str = Field("+982191xxxxxxxx", alias="FLASHCALL_NUMBER_POOL")
     sim_dial_min_ms: int = Field(100, alias="FLASHCALL_SIM_DIAL_MIN_MS", ge=0)
     sim_dial_max_ms: int = Field(500, alias="FLASHCALL_SIM_DIAL_MAX_MS", ge=0)
@@ -86,6 +94,22 @@ class Settings(BaseSettings):
                 )
             if self.ttl_minute_seconds != 60.0:
                 raise ValueError("FLASHCALL_TTL_MINUTE_SECONDS is for tests only")
+        if self.carrier == "sip":
+            trunks = parse_trunks(self.sip_trunks)
+            if not trunks:
+                raise ValueError("FLASHCALL_CARRIER=sip needs FLASHCALL_SIP_TRUNKS")
+            # A dial waits for its trunk's CPS, then may wait Timer B and ring: it must not be
+            # taken for abandoned (and failed) meanwhile.
+            longest = (
+                self.dial_concurrency / (self.sip_cps * len(trunks))
+                + 64 * self.sip_t1_ms / 1000 * 2
+                + self.sip_ring_seconds
+            )
+            if self.dial_abandon_seconds <= longest:
+                raise ValueError(
+                    f"FLASHCALL_DIAL_ABANDON_SECONDS must exceed {longest:.0f} s with these SIP"
+                    " limits (a queued dial would be failed as abandoned)"
+                )
         if self.sim_dial_max_ms < self.sim_dial_min_ms:
             raise ValueError("FLASHCALL_SIM_DIAL_MAX_MS must be >= FLASHCALL_SIM_DIAL_MIN_MS")
         return self

@@ -21,14 +21,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool, migrate
 from core.settings import Settings
+from core.trunks import parse_trunks
 from processors.batches import Consumed, Handler, apply_batch, forget_applied_events
-from processors.carriers import SimCarrier
+from processors.carriers import Carrier, SimCarrier
 from processors.decisions import CONSUMER as DECISIONS
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import CONSUMER as DIALER
 from processors.dialer import Dialer
 from processors.expiry import expire_due
 from processors.outbox import publish_leftovers
+from processors.sip.carrier import SipCarrier
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from projections.read_models import CONSUMER as PROJECTION
@@ -74,6 +76,7 @@ class Runtime:
         self._producer: EventProducer | None = None
         self._dialer: Dialer | None = None
         self._carrier_pool: AsyncConnectionPool | None = None
+        self._sip: SipCarrier | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -88,9 +91,15 @@ class Runtime:
             await pool.open()
             await self._carrier_pool.open()
             self._producer = EventProducer(self.settings.require_bootstrap(), "flashcall-processor")
-            carrier = SimCarrier(
-                self._carrier_pool, self.settings.sim_dial_min_ms, self.settings.sim_dial_max_ms
-            )
+            carrier: Carrier
+            if self.settings.carrier == "sip":
+                carrier = self._sip = sip_carrier(self.settings)
+            else:
+                carrier = SimCarrier(
+                    self._carrier_pool,
+                    self.settings.sim_dial_min_ms,
+                    self.settings.sim_dial_max_ms,
+                )
             self._dialer = Dialer(pool, self._producer, carrier, self.settings.dial_concurrency)
             self._pool = pool
 
@@ -112,11 +121,23 @@ class Runtime:
     async def stop(self) -> None:
         if self._dialer is not None:
             await self._dialer.drain()
+        if self._sip is not None:
+            await self._sip.close()
         if self._producer is not None:
             await asyncio.to_thread(self._producer.close)
         for pool in (self._pool, self._carrier_pool):
             if pool is not None:
                 await pool.close()
+
+
+def sip_carrier(settings: Settings) -> SipCarrier:
+    return SipCarrier(
+        parse_trunks(settings.sip_trunks),
+        ring_seconds=settings.sip_ring_seconds,
+        max_concurrent=settings.sip_max_concurrent,
+        cps=settings.sip_cps,
+        t1=settings.sip_t1_ms / 1000,
+    )
 
 
 def build_app(settings: Settings) -> faust.App:

@@ -1,0 +1,110 @@
+"""The SIP carrier: places each dial on the first healthy trunk, within that trunk's concurrency
+and calls-per-second limits (dials wait for room; none is dropped), and moves to the next trunk
+when one fails."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from core.trunks import TrunkAddress
+from processors.carriers import DialResult
+from processors.sip.endpoint import Endpoint
+from processors.sip.pacing import Pacer
+from processors.sip.uac import FlashCall, Outcome, Timers
+
+log = logging.getLogger(__name__)
+
+# A trunk that failed is tried again after this long (sooner when every trunk has failed).
+COOLDOWN_SECONDS = 30.0
+
+
+@dataclass
+class Trunk:
+    address: TrunkAddress
+    endpoint: Endpoint
+    pacer: Pacer
+    slots: asyncio.Semaphore
+    down_until: float = 0.0
+
+    @property
+    def healthy(self) -> bool:
+        return time.monotonic() >= self.down_until
+
+
+@dataclass
+class SipStats:
+    """What `make bench` reports: seconds from INVITE to the first 180/183, per call."""
+
+    ring_delays: list[float] = field(default_factory=list)
+
+
+class SipCarrier:
+    def __init__(
+        self,
+        trunks: list[TrunkAddress],
+        ring_seconds: float,
+        max_concurrent: int,
+        cps: float,
+        t1: float = 0.5,
+    ) -> None:
+        if not trunks:
+            raise ValueError("FLASHCALL_SIP_TRUNKS names no trunk")
+        self.timers = Timers(t1, ring_seconds)
+        self.trunks = [
+            Trunk(t, Endpoint(t, t1), Pacer(cps), asyncio.Semaphore(max_concurrent)) for t in trunks
+        ]
+        self.stats = SipStats()
+        self._dialogs: set[asyncio.Task[None]] = set()
+
+    async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
+        """Ring `phone` from `caller_number`; returns as soon as the outcome is known (the first
+        ring), while the dialog (the CANCEL after the ring time) goes on in the background."""
+        outcome: Outcome | None = None
+        for trunk in self._in_order():
+            outcome = await self._attempt(trunk, phone, caller_number)
+            if not outcome.trunk_fault:
+                break
+            trunk.down_until = time.monotonic() + COOLDOWN_SECONDS
+            log.warning("trunk %s failed (%s); trying the next", trunk.address, outcome.failure)
+        assert outcome is not None
+        return DialResult(outcome.failure, outcome.at)
+
+    def _in_order(self) -> list[Trunk]:
+        """Healthy trunks first, in their configured order; failed ones last, as a last resort."""
+        return sorted(self.trunks, key=lambda t: not t.healthy)
+
+    async def _attempt(self, trunk: Trunk, phone: str, caller: str) -> Outcome:
+        await trunk.slots.acquire()
+        try:
+            await trunk.pacer.wait()
+            call = FlashCall(trunk.endpoint, self.timers, phone, caller)
+        except BaseException:
+            trunk.slots.release()
+            raise
+        task = asyncio.create_task(call.run())
+        self._dialogs.add(task)
+
+        def finished(done: asyncio.Task[None]) -> None:
+            self._dialogs.discard(done)
+            trunk.slots.release()  # the slot is held for the whole dialog, CANCEL included
+            if call.rang_after is not None:
+                self.stats.ring_delays.append(call.rang_after)
+
+        task.add_done_callback(finished)
+        return await asyncio.shield(call.outcome)
+
+    async def close(self, within: float = 10.0) -> None:
+        """Let dialogs in progress finish (their CANCELs go out), then close the trunks."""
+        if self._dialogs:
+            _, pending = await asyncio.wait(set(self._dialogs), timeout=within)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for trunk in self.trunks:
+            await trunk.endpoint.close()

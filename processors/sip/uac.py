@@ -1,0 +1,283 @@
+"""One flash call as a SIP user agent client: INVITE, ring, CANCEL (RFC 3261 sections 9, 13,
+17.1). Over UDP the INVITE and CANCEL are retransmitted (Timer A, E) until answered; Timer B
+(64·T1) ends an INVITE nobody answered."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.call_rules import FailReason
+from processors.sip.digest import authorization
+from processors.sip.endpoint import Endpoint
+from processors.sip.message import Message, new_branch, new_tag, render, uri_of
+
+T2 = 4.0  # RFC 3261: the cap of non-INVITE retransmission intervals
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """`failure` None: the handset rang (or answered) at `at`. `trunk_fault`: the trunk itself
+    failed (no answer at all, or a server error), so another trunk may take the call."""
+
+    failure: FailReason | None
+    at: datetime
+    trunk_fault: bool = False
+
+
+def failure_for(status: int) -> FailReason:
+    """What a final non-2xx response to the INVITE means for the call."""
+    if status in (486, 600):
+        return FailReason.BUSY
+    if status in (404, 484, 604):
+        return FailReason.INVALID_NUMBER
+    if status in (408, 480):
+        return FailReason.UNREACHABLE
+    return FailReason.CARRIER_ERROR
+
+
+def is_trunk_fault(status: int) -> bool:
+    """A failure of the trunk rather than of the called number."""
+    return failure_for(status) == FailReason.CARRIER_ERROR
+
+
+@dataclass(frozen=True)
+class Timers:
+    t1: float
+    ring_seconds: float
+
+
+class FlashCall:
+    """Rings `phone` from `caller` through one endpoint. `outcome` resolves as soon as the call's
+    fate is known (the first 180/183 is `delivered`); `run` goes on until the dialog is over."""
+
+    def __init__(self, endpoint: Endpoint, timers: Timers, phone: str, caller: str) -> None:
+        self.endpoint = endpoint
+        self.timers = timers
+        trunk = endpoint.trunk
+        self.uri = f"sip:{phone}@{trunk.host}:{trunk.port}"
+        if trunk.transport == "tcp":
+            self.uri += ";transport=tcp"
+        self.caller = caller
+        self.call_id = f"{new_tag()}{new_tag()}@flashcall"
+        self.from_tag = new_tag()
+        self.cseq = 1
+        self.outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self.invites_sent = 0
+        self.invite_sent_at: float | None = None
+        self.rang_after: float | None = None  # seconds from the INVITE to the first 180/183
+
+    # ------------------------------------------------------------------ messages
+    def _host(self) -> str:
+        return str(self.endpoint.local[0])
+
+    def _via(self, branch: str) -> str:
+        host, port = self.endpoint.local
+        transport = self.endpoint.trunk.transport.upper()
+        return f"SIP/2.0/{transport} {host}:{port};branch={branch};rport"
+
+    def _from(self) -> str:
+        return f"<sip:{self.caller}@{self._host()}>;tag={self.from_tag}"
+
+    def _to(self, tag: str | None = None) -> str:
+        return f"<{self.uri.split(';')[0]}>" + (f";tag={tag}" if tag else "")
+
+    def _request(
+        self,
+        method: str,
+        branch: str,
+        cseq: int,
+        to_tag: str | None = None,
+        uri: str | None = None,
+        extra: list[tuple[str, str]] | None = None,
+        body: bytes = b"",
+    ) -> bytes:
+        headers = [
+            ("Via", self._via(branch)),
+            ("Max-Forwards", "70"),
+            ("From", self._from()),
+            ("To", self._to(to_tag)),
+            ("Call-ID", self.call_id),
+            ("CSeq", f"{cseq} {method}"),
+            *(extra or []),
+        ]
+        return render(f"{method} {uri or self.uri} SIP/2.0", headers, body)
+
+    def _invite(self, branch: str, auth: tuple[str, str] | None) -> bytes:
+        host, port = self.endpoint.local
+        sdp = (
+            f"v=0\r\no=flashcall 0 0 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nt=0 0\r\n"
+            "m=audio 9 RTP/AVP 8 0\r\na=inactive\r\n"
+        ).encode()
+        extra = [
+            ("Contact", f"<sip:{self.caller}@{host}:{port}>"),
+            # The caller number is the code: asserted so the network shows it as sent.
+            ("P-Asserted-Identity", f"<sip:{self.caller}@{host}>"),
+            ("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"),
+            ("User-Agent", "flashcall"),
+            ("Content-Type", "application/sdp"),
+        ]
+        if auth is not None:
+            extra.append(auth)
+        return self._request("INVITE", branch, self.cseq, extra=extra, body=sdp)
+
+    # ------------------------------------------------------------------ the dialog
+    def _settle(self, failure: FailReason | None, trunk_fault: bool = False) -> None:
+        if not self.outcome.done():
+            self.outcome.set_result(Outcome(failure, datetime.now(UTC), trunk_fault))
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self._settle(FailReason.CARRIER_ERROR, trunk_fault=True)
+
+    async def _run(self) -> None:
+        auth: tuple[str, str] | None = None
+        while True:
+            branch = new_branch()
+            invite = self._invite(branch, auth)
+            queue = self.endpoint.expect(branch, "INVITE", "CANCEL")
+            try:
+                final = await self._invite_transaction(queue, branch, invite)
+            finally:
+                self.endpoint.forget(branch, "INVITE", "CANCEL")
+            if final is None:
+                return
+            status = final.status
+            if 200 <= status < 300:
+                await self._answered(final)
+                return
+            await self.endpoint.send(self._request("ACK", branch, self.cseq, final.to_tag))
+            trunk = self.endpoint.trunk
+            if status in (401, 407) and auth is None and trunk.username:
+                challenge = final.header(
+                    "www-authenticate" if status == 401 else "proxy-authenticate"
+                )
+                if challenge:
+                    self.cseq += 1
+                    name = "Authorization" if status == 401 else "Proxy-Authorization"
+                    value = authorization(
+                        challenge, "INVITE", self.uri, trunk.username, trunk.password or ""
+                    )
+                    auth = (name, value)
+                    continue
+            self._settle(failure_for(status), trunk_fault=is_trunk_fault(status))
+            return
+
+    async def _invite_transaction(
+        self, queue: asyncio.Queue[Message], branch: str, invite: bytes
+    ) -> Message | None:
+        """Send the INVITE and wait for its final response, ringing and cancelling on the way;
+        None when nothing came back in time."""
+        t1 = self.timers.t1
+        start = time.monotonic()
+        await self.endpoint.send(invite)
+        self.invites_sent += 1
+        self.invite_sent_at = self.invite_sent_at or start
+        resend_at, interval = start + t1, t1
+        give_up_at = start + 64 * t1  # Timer B while nothing came back, then the ring wait
+        proceeding = False
+        cancel_at: float | None = None
+        cancel: bytes | None = None
+        cancel_answered = False
+        cancel_resend_at, cancel_interval = 0.0, t1
+        while True:
+            now = time.monotonic()
+            due = [give_up_at]
+            if not proceeding and not self.endpoint.reliable:
+                due.append(resend_at)
+            if cancel_at is not None and cancel is None:
+                due.append(cancel_at)
+            if cancel is not None and not cancel_answered and not self.endpoint.reliable:
+                due.append(cancel_resend_at)
+            try:
+                message = await asyncio.wait_for(queue.get(), max(0.0, min(due) - now))
+            except TimeoutError:
+                now = time.monotonic()
+                if now >= give_up_at:
+                    if not proceeding:
+                        self._settle(FailReason.UNREACHABLE, trunk_fault=True)
+                        return None
+                    if cancel is None:  # it never rang: stop trying
+                        self._settle(FailReason.UNREACHABLE)
+                        cancel_at = now
+                    else:
+                        return None  # no 487 after our CANCEL; the call is over for us
+                if not proceeding and not self.endpoint.reliable and now >= resend_at:
+                    await self.endpoint.send(invite)
+                    interval *= 2
+                    resend_at = now + interval
+                if cancel_at is not None and cancel is None and now >= cancel_at:
+                    cancel = self._request("CANCEL", branch, self.cseq)
+                    await self.endpoint.send(cancel)
+                    cancel_resend_at = now + cancel_interval
+                    give_up_at = now + 64 * t1
+                elif cancel is not None and not cancel_answered and now >= cancel_resend_at:
+                    await self.endpoint.send(cancel)
+                    cancel_interval = min(cancel_interval * 2, T2)
+                    cancel_resend_at = now + cancel_interval
+                continue
+            number, method = message.cseq
+            if method == "CANCEL":
+                cancel_answered = cancel_answered or message.status >= 200
+                continue
+            if number != self.cseq:
+                continue  # a late answer to an earlier (challenged) INVITE
+            if message.status < 200:
+                if not proceeding:
+                    proceeding = True
+                    give_up_at = time.monotonic() + 64 * t1  # the wait for a ring
+                if message.status in (180, 183) and self.rang_after is None:
+                    self.rang_after = time.monotonic() - start
+                    self._settle(None)
+                    cancel_at = time.monotonic() + self.timers.ring_seconds
+                    give_up_at = cancel_at + 64 * t1
+                continue
+            if message.status == 487 and cancel is not None:
+                self._settle(FailReason.UNREACHABLE)  # cancelled before it rang
+            return message
+
+    async def _answered(self, ok: Message) -> None:
+        """Someone picked up: acknowledge, hang up at once. The handset rang, so `delivered`."""
+        self._settle(None)
+        self.rang_after = self.rang_after or time.monotonic() - (self.invite_sent_at or 0)
+        contact = ok.header("contact")
+        target = uri_of(contact) if contact else self.uri
+        tag = ok.to_tag
+        ack = self._request("ACK", new_branch(), self.cseq, tag, uri=target)
+        self.endpoint.remember_ack(self.call_id, ack)
+        await self.endpoint.send(ack)
+        bye_branch = new_branch()
+        self.cseq += 1
+        bye = self._request("BYE", bye_branch, self.cseq, tag, uri=target)
+        queue = self.endpoint.expect(bye_branch, "BYE")
+        try:
+            await self._non_invite(queue, bye)
+        finally:
+            self.endpoint.forget(bye_branch, "BYE")
+
+    async def _non_invite(self, queue: asyncio.Queue[Message], request: bytes) -> None:
+        """A non-INVITE transaction: Timer E retransmits (over UDP), Timer F gives up."""
+        t1 = self.timers.t1
+        await self.endpoint.send(request)
+        give_up_at = time.monotonic() + 64 * t1
+        interval = t1
+        while True:
+            wait = give_up_at - time.monotonic()
+            if not self.endpoint.reliable:
+                wait = min(wait, interval)
+            if wait <= 0:
+                return
+            try:
+                message = await asyncio.wait_for(queue.get(), wait)
+            except TimeoutError:
+                if time.monotonic() >= give_up_at:
+                    return
+                await self.endpoint.send(request)
+                interval = min(interval * 2, T2)
+                continue
+            if message.status >= 200:
+                return

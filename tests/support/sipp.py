@@ -1,0 +1,109 @@
+"""sipp (Debian's sip-tester) as the remote UAS of a trunk, on loopback, with what it received."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from launch.ports import free_port
+from tests.support.waiting import wait_for
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "sip" / "scenarios"
+
+
+def _bound(port: int, proto: str) -> bool:
+    """Whether something listens on 127.0.0.1:`port` (from /proc/net, no packet sent)."""
+    for line in Path(f"/proc/net/{proto}").read_text().splitlines()[1:]:
+        local = line.split()[1]
+        if int(local.rsplit(":", 1)[1], 16) == port:
+            return True
+    return False
+
+
+@dataclass
+class Uas:
+    port: int
+    transport: str
+    messages: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def trunk(self) -> str:
+        return f"{self.transport}:127.0.0.1:{self.port}"
+
+    def received(self, method: str) -> list[str]:
+        """The requests of `method` sipp received, whole, in order."""
+        text = self.messages.read_text(errors="replace") if self.messages.exists() else ""
+        blocks = re.split(r"\n-{20,}[^\n]*\n", text)
+        return [
+            b.split("\n\n", 1)[1] if "\n\n" in b else b
+            for b in blocks
+            if re.search(rf"message received.*\n\n{method} sip:", b)
+        ]
+
+    def invites(self) -> list[str]:
+        return self.received("INVITE")
+
+
+def header(message: str, name: str) -> str:
+    match = re.search(rf"^{name}:\s*(.*)$", message, re.MULTILINE | re.IGNORECASE)
+    assert match is not None, f"no {name} in {message!r}"
+    return match.group(1).strip()
+
+
+def sipp_path() -> str:
+    path = shutil.which("sipp")
+    if path is None:
+        pytest.fail("sipp is missing: `make test` installs Debian's sip-tester package")
+    return path
+
+
+@contextmanager
+def uas(
+    scenario: str, tmp: Path, transport: str = "udp", calls: int | None = None
+) -> Iterator[Uas]:
+    """sipp answering as `scenario` (tests/sip/scenarios) until the block ends."""
+    port = free_port()
+    messages = tmp / f"{scenario}-{port}.log"
+    args = [
+        sipp_path(),
+        "-sf", str(SCENARIOS / f"{scenario}.xml"),
+        "-i", "127.0.0.1",
+        "-p", str(port),
+        "-t", "u1" if transport == "udp" else "t1",
+        "-nostdin",
+        "-trace_msg", "-message_file", str(messages),
+        "-trace_err", "-error_file", str(tmp / f"{scenario}-{port}.errors"),
+        "-max_socket", "1000",
+    ]  # fmt: skip
+    if calls is not None:
+        args += ["-m", str(calls)]
+    process = subprocess.Popen(
+        args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_for(
+            lambda: (
+                _bound(port, "udp" if transport == "udp" else "tcp") or process.poll() is not None
+            ),
+            timeout=10,
+            what="sipp to listen",
+        )
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        yield Uas(port, transport, messages, process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stderr:
+            process.stderr.close()
