@@ -67,12 +67,13 @@ class Platform:
         return proc
 
     def start_worker(
-        self, name: str = "worker", roles: str | None = None, wait: bool = True
+        self, name: str = "worker", roles: str | None = None, wait: bool = True, **env: str
     ) -> subprocess.Popen[bytes]:
-        """A faust worker; `roles` (comma-separated) defaults to all of them. With `wait`,
-        returns once the worker has joined its group and holds partitions."""
+        """A faust worker; `roles` (comma-separated) defaults to all of them; `env` adds
+        settings. With `wait`, returns once the worker has joined its group and holds
+        partitions."""
         ready = Path(tempfile.mkdtemp(prefix="flashcall-")) / "ready"
-        extra = {"FLASHCALL_READY_FILE": str(ready)}
+        extra = {**env, "FLASHCALL_READY_FILE": str(ready)}
         if roles:
             extra["FLASHCALL_PROCESSOR_ROLES"] = roles
         proc = self._spawn(

@@ -18,7 +18,7 @@ class Pacer:
     async def wait(self) -> None:
         async with self._lock:
             now = time.monotonic()
-            start = max(now, self._next)
-            self._next = start + self._gap
-            if start > now:
-                await asyncio.sleep(start - now)
+            if self._next > now:
+                await asyncio.sleep(self._next - now)
+            # From when this start really happens: a late wake-up never bunches the next one.
+            self._next = time.monotonic() + self._gap

@@ -135,6 +135,7 @@ class FlashCall:
             self._settle(FailReason.CARRIER_ERROR, trunk_fault=True)
 
     async def _run(self) -> None:
+        await self.endpoint.open()  # Via and Contact need the local address
         auth: tuple[str, str] | None = None
         while True:
             branch = new_branch()

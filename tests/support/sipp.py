@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,18 @@ class Uas:
 
     def invites(self) -> list[str]:
         return self.received("INVITE")
+
+    def first_invites(self) -> dict[str, tuple[datetime, str]]:
+        """Per Call-ID, when its first INVITE arrived and the message (retransmissions and
+        authenticated re-INVITEs are not new calls)."""
+        text = self.messages.read_text(errors="replace") if self.messages.exists() else ""
+        first: dict[str, tuple[datetime, str]] = {}
+        for stamp, block in re.findall(r"-{20,} (\S+ \S+)\n(.*?)(?=\n-{20,} |\Z)", text, re.S):
+            if "message received" not in block or "\n\nINVITE sip:" not in block:
+                continue
+            message = block.split("\n\n", 1)[1]
+            first.setdefault(header(message, "Call-ID"), (datetime.fromisoformat(stamp), message))
+        return first
 
 
 def header(message: str, name: str) -> str:
