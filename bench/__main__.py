@@ -31,6 +31,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 from bench.admission import decisions_per_second
 from bench.load import closed_loop, median, open_loop, percentile
 from bench.reports import bulk_load, measure
+from bench.sip import sip_figures
 from core.db import migrate
 from core.settings import DEV_ADMIN_TOKEN
 from launch.broker import broker
@@ -144,11 +145,25 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--admission-calls", type=int, default=20_000)
     parser.add_argument("--report-rows", type=int, default=1_000_000)
+    parser.add_argument("--sip-dials", type=int, default=2000)
+    parser.add_argument("--only-sip", action="store_true", help="only the SIP carrier figures")
     parser.add_argument(
         "--rates", type=lambda v: [float(x) for x in v.split(",")], default=[100.0, 500.0]
     )
     args = parser.parse_args()
     die_with_parent()
+    for dials, cps in ((args.sip_dials, 100_000.0), (args.sip_dials // 5, 100.0)):
+        sip = sip_figures(args.rounds, dials, cps)
+        print(
+            f"  SIP carrier, {dials} dials to sipp (UDP, loopback) paced at {cps:.0f}/s:"
+            f" {sip['rate']:.0f} dials/s; INVITE → 180 p50 {sip['p50'] * 1000:.1f} ms"
+            f" p90 {sip['p90'] * 1000:.1f} ms p99 {sip['p99'] * 1000:.1f} ms   (each round: "
+            + ", ".join(f"{r['rate']:.0f}/s" for r in sip["runs"])
+            + ")",
+            flush=True,
+        )
+    if args.only_sip:
+        return
     reports = report_figures(args)
     admission = {}
     for services in (1, 200):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -49,6 +50,7 @@ class Endpoint:
                     lambda: _Datagrams(self), remote_addr=(self.trunk.host, self.trunk.port)
                 )
                 self.local = self._udp.get_extra_info("sockname")[:2]
+                _enlarge_receive_buffer(self._udp.get_extra_info("socket"))
 
     async def close(self) -> None:
         if self._udp is not None:
@@ -134,6 +136,20 @@ class Endpoint:
                 self.received(buffer[:length])
                 buffer = buffer[length:]
         self._writer = None  # the trunk closed it; the next send reconnects
+
+
+UDP_RECEIVE_BUFFER = 8 << 20
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def _enlarge_receive_buffer(sock: socket.socket) -> None:
+    """Answers to a burst of INVITEs arrive together; a full socket buffer drops them (and
+    some far ends do not repeat a provisional answer for a retransmitted INVITE). Beyond the
+    kernel's net.core.rmem_max only a privileged process may go; others get that maximum."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, UDP_RECEIVE_BUFFER)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
 
 
 class _Datagrams(asyncio.DatagramProtocol):

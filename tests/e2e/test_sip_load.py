@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from launch.platform import Platform
+from launch.sipp import Uas, header, uas
 from tests.support.client import Api, random_phone
-from tests.support.sipp import Uas, header, uas
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ import pytest
 from core.call_rules import FailReason
 from core.trunks import parse_trunks
 from launch.ports import free_port
+from launch.sipp import Uas, header, uas
 from processors.sip.carrier import SipCarrier
-from tests.support.sipp import Uas, header, uas
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration

@@ -1,22 +1,21 @@
-"""sipp (Debian's sip-tester) as the remote UAS of a trunk, on loopback, with what it received."""
+"""sipp (Debian's sip-tester) as the remote UAS of a trunk, on loopback, with what it received.
+The tests and the bench use it."""
 
 from __future__ import annotations
 
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-
 from launch.ports import free_port
-from tests.support.waiting import wait_for
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "sip" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "tests" / "sip" / "scenarios"
 
 
 def _bound(port: int, proto: str) -> bool:
@@ -74,13 +73,13 @@ def header(message: str, name: str) -> str:
 def sipp_path() -> str:
     path = shutil.which("sipp")
     if path is None:
-        pytest.fail("sipp is missing: `make test` installs Debian's sip-tester package")
+        raise RuntimeError("sipp is missing: `make test` installs Debian's sip-tester package")
     return path
 
 
 @contextmanager
 def uas(
-    scenario: str, tmp: Path, transport: str = "udp", calls: int | None = None
+    scenario: str, tmp: Path, transport: str = "udp", calls: int | None = None, trace: bool = True
 ) -> Iterator[Uas]:
     """sipp answering as `scenario` (tests/sip/scenarios) until the block ends."""
     port = free_port()
@@ -92,24 +91,26 @@ def uas(
         "-p", str(port),
         "-t", "u1" if transport == "udp" else "t1",
         "-nostdin",
-        "-trace_msg", "-message_file", str(messages),
         "-trace_err", "-error_file", str(tmp / f"{scenario}-{port}.errors"),
         "-max_socket", "1000",
     ]  # fmt: skip
     if calls is not None:
         args += ["-m", str(calls)]
+    if trace:  # every message to a file (slows sipp down: off for the bench)
+        args += ["-trace_msg", "-message_file", str(messages)]
     process = subprocess.Popen(
         args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:
-        wait_for(
-            lambda: (
-                _bound(port, "udp" if transport == "udp" else "tcp") or process.poll() is not None
-            ),
-            timeout=10,
-            what="sipp to listen",
-        )
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        deadline = time.monotonic() + 10
+        proto = "udp" if transport == "udp" else "tcp"
+        while not _bound(port, proto) and process.poll() is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError("sipp did not listen within 10 s")
+            time.sleep(0.01)
+        if process.poll() is not None:
+            error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"sipp stopped: {error}")
         yield Uas(port, transport, messages, process)
     finally:
         process.terminate()
