@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     sim_dial_max_ms: int = Field(500, alias="FLASHCALL_SIM_DIAL_MAX_MS", ge=0)
     dial_concurrency: int = Field(200, alias="FLASHCALL_DIAL_CONCURRENCY", ge=1)
     # A dial claimed by a worker that died before the carrier answered ends as carrier_error.
-    dial_abandon_seconds: float = Field(60.0, alias="FLASHCALL_DIAL_ABANDON_SECONDS", gt=0)
+    dial_abandon_seconds: float = Field(180.0, alias="FLASHCALL_DIAL_ABANDON_SECONDS", gt=0)
     default_region: str = Field("IR", alias="FLASHCALL_DEFAULT_REGION")
     price_per_call: int = Field(1000, alias="FLASHCALL_PRICE_PER_CALL", ge=0)
     default_credit_limit: int = Field(1_000_000, alias="FLASHCALL_DEFAULT_CREDIT_LIMIT", ge=0)

@@ -29,3 +29,13 @@ def test_bad_values_are_refused_at_start(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("FLASHCALL_NUMBER_POOL", "+98xx12")
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_the_sip_carrier_needs_trunks_and_room_for_queued_dials() -> None:
+    with pytest.raises(ValidationError, match="FLASHCALL_SIP_TRUNKS"):
+        Settings(FLASHCALL_CARRIER="sip")
+    with pytest.raises(ValidationError, match="FLASHCALL_DIAL_ABANDON_SECONDS must exceed"):
+        # 200 claimed dials at 1 CPS would queue for 200 s; abandoned after 60 s.
+        Settings(FLASHCALL_CARRIER="sip", FLASHCALL_SIP_TRUNKS="udp:h:5060", FLASHCALL_SIP_CPS=1)
+    settings = Settings(FLASHCALL_CARRIER="sip", FLASHCALL_SIP_TRUNKS="udp:h:5060,tcp:g:5061")
+    assert settings.carrier == "sip"
