@@ -92,6 +92,8 @@ class SipCarrier:
         def finished(done: asyncio.Task[None]) -> None:
             self._dialogs.discard(done)
             trunk.slots.release()  # the slot is held for the whole dialog, CANCEL included
+            if not done.cancelled() and done.exception() is not None:
+                log.error("SIP dialog failed", exc_info=done.exception())
             if call.rang_after is not None:
                 self.stats.ring_delays.append(call.rang_after)
 

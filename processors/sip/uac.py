@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,6 +14,8 @@ from core.call_rules import FailReason
 from processors.sip.digest import authorization
 from processors.sip.endpoint import Endpoint
 from processors.sip.message import Message, new_branch, new_tag, render, uri_of
+
+log = logging.getLogger(__name__)
 
 T2 = 4.0  # RFC 3261: the cap of non-INVITE retransmission intervals
 
@@ -131,6 +134,8 @@ class FlashCall:
     async def run(self) -> None:
         try:
             await self._run()
+        except OSError as exc:  # the trunk refused the connection, or it broke
+            log.warning("SIP transport to %s failed: %s", self.endpoint.trunk, exc)
         finally:
             self._settle(FailReason.CARRIER_ERROR, trunk_fault=True)
 

@@ -114,6 +114,11 @@ async def test_no_response_is_unreachable_after_timer_b(tmp_path: Path) -> None:
     assert 64 * T1 <= returned_after < 64 * T1 + 2
 
 
+async def test_a_refused_tcp_connection_is_a_carrier_error() -> None:
+    failure, _ = await dial_and_close(carrier(f"tcp:127.0.0.1:{free_port()}"))
+    assert failure == FailReason.CARRIER_ERROR
+
+
 async def test_the_next_trunk_takes_the_dials_when_one_fails(tmp_path: Path) -> None:
     with uas("server_error", tmp_path) as failing, uas("ring_cancel", tmp_path) as working:
         sip = carrier(f"{failing.trunk},{working.trunk}")
