@@ -91,10 +91,12 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
         return problem(422, "invalid_request", "; ".join(parts) or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "invalid_request"
         )
+        if html is not None and request.url.path.startswith(html[0]):
+            return await html[1](request, ApiError(exc.status_code, code, str(exc.detail)))
         return problem(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)

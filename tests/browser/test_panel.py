@@ -156,9 +156,11 @@ def test_another_accounts_pages_answer_404(
         f"/panel/reports?service_id={service_id}",
         f"/panel/reports/calls.csv?service_id={service_id}",
         f"/panel/test/handset/{uuid.uuid4()}",
+        "/panel/no-such-page",
     ):
         response = other.goto(path)
         assert response is not None and response.status == 404, path
+        assert "text/html" in response.headers["content-type"], path
     other.context.close()
 
 
