@@ -15,25 +15,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# The panel's chart library and Persian font come from the npm registry at build time, pinned;
-# they are served by the app itself (no CDN at run time) and not committed.
+# The panel's chart library and Persian font come from the npm registry at build time, pinned
+# in api/panel/fetch_assets.sh; the app serves them itself (no CDN at run time); not committed.
 VENDOR := api/panel/static/vendor
 VENDORED := $(VENDOR)/chartist.umd.js $(VENDOR)/Vazirmatn-Regular.woff2
-CHARTIST := chartist@1.5.0
-VAZIRMATN := vazirmatn@33.0.3
 
-$(VENDORED): Makefile
-	@command -v npm >/dev/null || { echo "npm is needed to fetch the panel's chart and font" >&2; exit 1; }
-	rm -rf var/npm && mkdir -p var/npm $(VENDOR)
-	cd var/npm && npm pack --silent $(CHARTIST) $(VAZIRMATN) >/dev/null
-	tar -xzf var/npm/chartist-*.tgz -C var/npm
-	cp var/npm/package/dist/index.umd.js $(VENDOR)/chartist.umd.js
-	cp var/npm/package/dist/index.css $(VENDOR)/chartist.css
-	cp var/npm/package/LICENSE-MIT $(VENDOR)/chartist.LICENSE
-	rm -rf var/npm/package && tar -xzf var/npm/vazirmatn-*.tgz -C var/npm
-	cp var/npm/package/fonts/webfonts/Vazirmatn-Regular.woff2 var/npm/package/fonts/webfonts/Vazirmatn-Bold.woff2 $(VENDOR)/
-	cp var/npm/package/OFL.txt $(VENDOR)/Vazirmatn.LICENSE
-	rm -rf var/npm
+$(VENDORED): api/panel/fetch_assets.sh
+	bash api/panel/fetch_assets.sh $(VENDOR)
 
 # Debian packages the browser and SIP tests drive (as root with apt, installed when missing).
 system-packages: ## install chromium and sipp (sip-tester) when missing
