@@ -18,7 +18,8 @@ from api.panel.i18n import Lang, Words
 from core.settings import DEV_ADMIN_TOKEN
 from launch.platform import Platform
 from tests.browser import accessibility
-from tests.support.client import random_phone
+from tests.support.client import Api, bearer, random_phone
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -215,3 +216,36 @@ def test_operator_console_tops_up_a_service(
     panel.goto(f"/panel/credit?service_id={service_id}")
     expect(panel.locator("#total-balance")).to_have_text("25,000 rials")
     expect(panel.locator("#ledger tbody tr.topup")).to_contain_text("INV-7")
+
+
+def test_credit_page_warns_before_and_at_the_cut_off(platform: Platform, panel: Page) -> None:
+    token = sign_up(panel, "en", f"{uuid.uuid4().hex[:10]}@example.com")
+    api = Api(platform.url)
+    try:
+        service = api.new_service(token, code_length=5)
+        key = api.new_key(token, service["id"])["key"]
+        # A limit of five calls: after four, a fifth of it is left (low); after five, none.
+        api.ok(
+            api.http.patch(
+                f"/v1/services/{service['id']}", json={"credit_limit": 5000}, headers=api.admin
+            )
+        )
+        banners = panel.locator("main .banner")
+
+        def settled(calls: int) -> bool:
+            balance = api.ok(api.http.get("/v1/balance", headers=bearer(token)))
+            cut_off = balance["services"][0]["status"] == "cut_off"
+            return bool(balance["total"] == -1000 * calls and cut_off == (calls == 5))
+
+        placed = 0
+        for calls, expected in ((4, "running low on credit"), (5, "reached its credit limit")):
+            for _ in range(calls - placed):
+                call = api.place(key, random_phone())
+                api.wait_status(key, call["id"], {"delivered"})
+            placed = calls
+            wait_for(lambda calls=calls: settled(calls), what=f"the debits of {calls} calls")
+            panel.goto("/panel/credit")
+            expect(banners).to_contain_text(expected)
+        expect(panel.locator("#balances")).to_contain_text("cut off (credit)")
+    finally:
+        api.close()
