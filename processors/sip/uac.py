@@ -68,7 +68,6 @@ class FlashCall:
         self.from_tag = new_tag()
         self.cseq = 1
         self.outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self.invites_sent = 0
         self.invite_sent_at: float | None = None
         self.rang_after: float | None = None  # seconds from the INVITE to the first 180/183
 
@@ -181,7 +180,6 @@ class FlashCall:
         t1 = self.timers.t1
         start = time.monotonic()
         await self.endpoint.send(invite)
-        self.invites_sent += 1
         self.invite_sent_at = self.invite_sent_at or start
         resend_at, interval = start + t1, t1
         give_up_at = start + 64 * t1  # Timer B while nothing came back, then the ring wait
