@@ -51,9 +51,19 @@ def _take_attempt(visit: Visit, email: str) -> float:
             PerWindow(5 * attempts, ATTEMPT_WINDOW),
         )
     per_email, per_address = state.panel_attempts
-    address = visit.request.client.host if visit.request.client else "?"
-    wait: float = per_email.take(email) or per_address.take(address)
+    wait: float = per_email.take(email) or per_address.take(_address(visit))
     return wait
+
+
+def _forgive_attempt(visit: Visit, email: str) -> None:
+    """A successful sign-in does not count against the limits."""
+    per_email, per_address = visit.request.app.state.panel_attempts
+    per_email.give_back(email)
+    per_address.give_back(_address(visit))
+
+
+def _address(visit: Visit) -> str:
+    return visit.request.client.host if visit.request.client else "?"
 
 
 @router.get("/")
@@ -138,6 +148,7 @@ async def sign_in(visit: Visitor) -> Response:
     password_hash = user[1] if user else store.DUMMY_HASH
     if not await store.password_matches(password_hash, password) or user is None:
         return render(visit, "sign_in.html", 401, error=visit.words.t("error.credentials"), **again)
+    _forgive_attempt(visit, email)
     if store.HASHER.check_needs_rehash(password_hash):
         await store.rehash_password(visit.ctx.pool, email, password)
     return await _signed_in(visit, user[0], None, target=target)
@@ -165,6 +176,7 @@ async def operator_sign_in(visit: Visitor) -> Response:
             error=visit.words.t("error.operator_token"),
             next=None,
         )
+    _forgive_attempt(visit, "operator")
     return await _signed_in(visit, None, None, target=f"{PREFIX}/operator")
 
 
