@@ -4,7 +4,7 @@ dates are written in each."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,7 @@ Lang = Literal["fa", "en"]
 LANGS: tuple[Lang, ...] = ("fa", "en")
 DEFAULT_LANG: Lang = "fa"
 PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+LATIN_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
 # key: (Persian, English)
 MESSAGES: dict[str, tuple[str, str]] = {
@@ -125,6 +126,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reports.filters": ("فیلترها", "Filters"),
     "reports.from": ("از تاریخ", "From"),
     "reports.to": ("تا تاریخ", "To"),
+    "reports.day_hint": ("مثل ۱۴۰۵/۰۹/۰۶", "e.g. 2026-11-27"),
     "reports.service": ("سرویس", "Service"),
     "reports.key": ("کلید", "Key"),
     "reports.status": ("وضعیت", "Status"),
@@ -196,6 +198,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "operator.reference": ("مرجع پرداخت", "Payment reference"),
     "operator.topped_up": ("اعتبار افزایش یافت.", "Credit topped up."),
 }
+
+
+def parse_day(text: str) -> date:
+    """A day as typed: ISO (`2026-11-27`, what a date input sends) or Jalali (`1405/09/06`),
+    in Latin, Persian or Arabic-Indic digits."""
+    text = text.strip().translate(LATIN_DIGITS)
+    if "/" in text:
+        year, month, day = (int(part) for part in text.split("/"))
+        gregorian: date = jdatetime.date(year, month, day).togregorian()
+        return gregorian
+    return date.fromisoformat(text)
 
 
 def digits(text: object, lang: Lang) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from api import queries
 from api.errors import ApiError
+from api.panel.i18n import parse_day
 from api.panel.web import PREFIX, Customer, Visit, account_of, finish, parse_uuid, render
 from api.routers import credit as credit_api
 from api.routers import reports as api
@@ -136,7 +137,7 @@ def _day(visit: Visit, value: str | None, zone: ZoneInfo, label: str) -> datetim
     if not value:
         return None
     try:
-        return datetime.combine(date.fromisoformat(value), time(), zone)
+        return datetime.combine(parse_day(value), time(), zone)
     except ValueError as exc:
         raise ApiError(
             422, "invalid_request", visit.words.t("error.field", field=visit.words.t(label))

@@ -8,13 +8,16 @@ import csv
 import io
 import re
 import uuid
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import jdatetime
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
 
-from api.panel.i18n import Lang, Words
+from api.panel.i18n import Lang, Words, digits
 from core.settings import DEV_ADMIN_TOKEN
 from launch.platform import Platform
 from tests.browser import accessibility
@@ -24,6 +27,7 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery"
+TIMEZONE = "Asia/Tehran"  # FLASHCALL_PANEL_TIMEZONE's default
 
 
 def shoot(page: Page, shots: Path, name: str) -> None:
@@ -99,6 +103,12 @@ def test_a_customer_verifies_a_number_and_sees_it_in_reports_and_credit(
     # downloads of the filtered rows.
     page.get_by_role("link", name=w.t("nav.reports")).click()
     page.get_by_label(w.t("reports.phone")).fill(phone)
+    # Today, as a Persian user types it (Jalali, Persian digits) or from the date picker.
+    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    jalali = jdatetime.date.fromgregorian(date=today).strftime("%Y/%m/%d")
+    typed = digits(jalali, "fa") if lang == "fa" else today.isoformat()
+    page.get_by_label(w.t("reports.from")).fill(typed)
+    page.get_by_label(w.t("reports.to")).fill(typed)
     page.get_by_role("button", name=w.t("reports.apply")).click()
     row = page.locator("#calls tbody tr")
     expect(row).to_have_count(1)

@@ -143,7 +143,9 @@ function testService() {
         ? words.verified
         : `${words.not_verified}: ${verdict.reason} · ${verdict.attempts_left} ${words.attempts_left}`;
       result.className = verdict.verified ? "banner ok" : "banner error";
-      show(await api(`/v1/calls/${call.id}`, key));
+      // The call's record catches up with the verdict a moment later.
+      show(await until(() => api(`/v1/calls/${call.id}`, key),
+        (c) => !verdict.verified || c.status === "verified", 5000));
     } catch (error) {
       result.textContent = error.message;
       result.className = "banner error";
