@@ -3,6 +3,8 @@ every INVITE carried the allocated caller number (From and P-Asserted-Identity).
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import time
 import uuid
 from pathlib import Path
@@ -112,6 +114,31 @@ async def test_no_response_is_unreachable_after_timer_b(tmp_path: Path) -> None:
     failure, returned_after = await dial_and_close(carrier(f"udp:127.0.0.1:{silent}"))
     assert failure == FailReason.UNREACHABLE
     assert 64 * T1 <= returned_after < 64 * T1 + 2
+
+
+async def test_an_unanswered_invite_is_retransmitted_with_doubling_intervals() -> None:
+    """Timer A over UDP: the INVITE goes again after T1, 2·T1, 4·T1 … until Timer B."""
+    arrivals: list[float] = []
+
+    class Silent(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            if data.startswith(b"INVITE "):
+                arrivals.append(time.monotonic())
+
+    loop = asyncio.get_running_loop()
+    listener, _ = await loop.create_datagram_endpoint(Silent, local_addr=("127.0.0.1", 0))
+    port = listener.get_extra_info("sockname")[1]
+    try:
+        failure, _ = await dial_and_close(carrier(f"udp:127.0.0.1:{port}"))
+    finally:
+        listener.close()
+    assert failure == FailReason.UNREACHABLE
+    # Sent at 0, 1, 3, 7, 15, 31 (and 63) T1 within Timer B; a busy machine only delays a
+    # retransmission, so each gap is at least its doubled interval.
+    gaps = [b - a for a, b in itertools.pairwise(arrivals)]
+    assert len(arrivals) >= 6, arrivals
+    for i, gap in enumerate(gaps):
+        assert gap >= T1 * 2**i * 0.9, gaps
 
 
 async def test_a_refused_tcp_connection_is_a_carrier_error() -> None:
