@@ -13,7 +13,7 @@ from api.auth import Caller
 from api.errors import not_found
 from api.models import AccountPatch, ServicePatch, TopUpCreate
 from api.panel.forms import FormError, parse
-from api.panel.web import PREFIX, OperatorVisit, Visit, checked_form, render
+from api.panel.web import PREFIX, OperatorVisit, Visit, checked_form, once_key, render
 from api.routers import accounts as accounts_api
 from api.routers import credit as credit_api
 from api.routers import services as services_api
@@ -73,11 +73,7 @@ async def top_up(service_id: uuid.UUID, visit: OperatorVisit) -> Response:
         body = parse(TopUpCreate, form, {"amount": "int", "reference": "text"}, visit.words)
     except FormError as exc:
         return await _account(visit, service["account_id"], 422, error=exc.message)
-    # The form's one-time token is the Idempotency-Key: a double submit tops up once.
-    once = form.get("once")
-    await credit_api.top_up(
-        service_id, body, visit.ctx, None, once if isinstance(once, str) and once else None
-    )
+    await credit_api.top_up(service_id, body, visit.ctx, None, once_key(form))
     notice = visit.words.t("operator.topped_up")
     return await _account(visit, service["account_id"], notice=notice)
 
@@ -112,5 +108,4 @@ async def _account(
         services=[queries.public_service(s) for s in services],
         error=error,
         notice=notice,
-        once=uuid.uuid4().hex,
     )

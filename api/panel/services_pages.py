@@ -13,7 +13,16 @@ from api.auth import Caller
 from api.errors import ApiError
 from api.models import KeyCreate, ServiceCreate, ServicePatch
 from api.panel.forms import FormError, parse
-from api.panel.web import PREFIX, Customer, Visit, account_of, checked_form, redirect, render
+from api.panel.web import (
+    PREFIX,
+    Customer,
+    Visit,
+    account_of,
+    checked_form,
+    once_key,
+    redirect,
+    render,
+)
 from api.routers import services as api
 
 router = APIRouter(prefix=f"{PREFIX}/services", include_in_schema=False)
@@ -36,7 +45,7 @@ async def create_service(visit: Customer) -> Response:
     form = await checked_form(visit)
     try:
         body = parse(ServiceCreate, form, SERVICE_FIELDS, visit.words)
-        created = await api.create_service(body, visit.ctx, account_of(visit), None)
+        created = await api.create_service(body, visit.ctx, account_of(visit), once_key(form))
     except FormError as exc:
         return await _list(visit, 422, exc.message, dict(form))
     except ApiError as exc:
@@ -75,7 +84,7 @@ async def issue_key(service_id: uuid.UUID, visit: Customer) -> Response:
         body = parse(KeyCreate, form, {"label": "text"}, visit.words)
     except FormError as exc:
         return await _detail(visit, service_id, 422, error=exc.message)
-    issued = await api.create_key(service_id, body, visit.ctx, account_of(visit), None)
+    issued = await api.create_key(service_id, body, visit.ctx, account_of(visit), once_key(form))
     # Rendered, not redirected to: the secret is shown once and never lands in a URL.
     return await _detail(visit, service_id, new_key=json.loads(bytes(issued.body)))
 

@@ -121,6 +121,7 @@ def render(visit: Visit, template: str, status: int = 200, **values: Any) -> Res
             "operator": visit.session is not None and visit.session.operator,
             "path": visit.request.url.path,
             "carrier": visit.ctx.settings.carrier,
+            "once": secrets.token_hex(16),
             **values,
         },
         status_code=status,
@@ -158,6 +159,12 @@ def safe_next(target: str | None) -> str:
     if target and target.startswith(f"{PREFIX}/") and not target.startswith("//"):
         return target
     return f"{PREFIX}/services"
+
+
+def once_key(form: FormData) -> str | None:
+    """The form's one-time token, sent as the Idempotency-Key: a double submit acts once."""
+    value = form.get("once")
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
 
 
 def parse_uuid(value: str | None) -> uuid.UUID | None:

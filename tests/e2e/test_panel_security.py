@@ -162,3 +162,25 @@ def test_a_rotated_account_token_replaces_the_old_one_everywhere(api: Api, secon
     )
     # An access key cannot rotate the account's token.
     assert api.http.post("/v1/account/token", headers=bearer("fck_nope")).status_code == 401
+
+
+def test_a_double_submitted_form_acts_once(browser: Browser, api: Api) -> None:
+    signed_up = browser.sign_up(new_email()).text
+    token = re.search(r'id="new-token" dir="ltr">([^<]+)<', signed_up)
+    assert token is not None
+    page = browser.request("GET", "/panel/services").text
+    once = re.search(r'name="once" value="([^"]+)"', page)
+    assert once is not None
+    form = {
+        "csrf": browser.csrf("/panel/services"),
+        "once": once.group(1),
+        "name": "login",
+        "code_length": "5",
+        "code_ttl_minutes": "2",
+    }
+    first = browser.request("POST", "/panel/services", data=form)
+    second = browser.request("POST", "/panel/services", data=form)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"]
+    services = api.ok(api.http.get("/v1/services", headers=bearer(token.group(1))))
+    assert len(services["items"]) == 1
