@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (accounts, services, credit, calls, reports, sim, compat):
         app.include_router(module.router)
     app.include_router(accounts.own)
-    panel.install(app)
+    panel.install(app, settings)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

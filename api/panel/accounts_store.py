@@ -95,9 +95,10 @@ class Session:
 
 async def open_session(
     pool: AsyncConnectionPool, account_id: uuid.UUID | None, operator: bool, hours: float
-) -> str:
-    """A new session; returns the token for the cookie (the table keeps only its hash)."""
+) -> tuple[str, Session]:
+    """A new session and the token for its cookie (the table keeps only the token's hash)."""
     token = secrets.token_urlsafe(32)
+    session = Session(account_id, operator, secrets.token_urlsafe(32))
     async with pool.connection() as conn:
         # Expired sessions are swept as new ones open.
         await conn.execute("DELETE FROM panel_sessions WHERE expires_at < now()")
@@ -108,11 +109,11 @@ async def open_session(
                 hash_secret(token),
                 account_id,
                 operator,
-                secrets.token_urlsafe(32),
+                session.csrf_token,
                 datetime.now(UTC) + timedelta(hours=hours),
             ),
         )
-    return token
+    return token, session
 
 
 async def find_session(pool: AsyncConnectionPool, token: str) -> Session | None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api import queries
-from api.errors import ApiError
+from api.errors import not_found
 from api.limits import PerWindow
 from api.panel import accounts_store as store
 from api.panel.i18n import LANGS
@@ -24,7 +24,6 @@ from api.panel.web import (
     Visitor,
     account_of,
     checked_form,
-    finish,
     redirect,
     render,
     safe_next,
@@ -40,26 +39,27 @@ ATTEMPT_WINDOW = 15 * 60.0
 ONE_YEAR = 365 * 24 * 3600
 
 
-def _take_attempt(visit: Visit, email: str) -> float:
-    """Count a sign-in attempt for the email and for the address (which may try five emails'
-    worth); returns the seconds to wait when either is spent. Kept per API instance."""
-    state = visit.request.app.state
-    if not hasattr(state, "panel_attempts"):
-        attempts = visit.ctx.settings.panel_signin_attempts
-        state.panel_attempts = (
-            PerWindow(attempts, ATTEMPT_WINDOW),
-            PerWindow(5 * attempts, ATTEMPT_WINDOW),
-        )
-    per_email, per_address = state.panel_attempts
-    wait: float = per_email.take(email) or per_address.take(_address(visit))
-    return wait
+class Attempts:
+    """Sign-in attempts per email and per client address (which may try five emails' worth),
+    kept per API instance; successful sign-ins are given back."""
+
+    def __init__(self, per_email: int) -> None:
+        self.per_email = PerWindow(per_email, ATTEMPT_WINDOW)
+        self.per_address = PerWindow(5 * per_email, ATTEMPT_WINDOW)
+
+    def take(self, visit: Visit, email: str) -> float:
+        """Count one; the seconds to wait when either limit is spent, else 0."""
+        wait: float = self.per_email.take(email) or self.per_address.take(_address(visit))
+        return wait
+
+    def forgive(self, visit: Visit, email: str) -> None:
+        self.per_email.give_back(email)
+        self.per_address.give_back(_address(visit))
 
 
-def _forgive_attempt(visit: Visit, email: str) -> None:
-    """A successful sign-in does not count against the limits."""
-    per_email, per_address = visit.request.app.state.panel_attempts
-    per_email.give_back(email)
-    per_address.give_back(_address(visit))
+def _attempts(visit: Visit) -> Attempts:
+    attempts: Attempts = visit.request.app.state.panel_attempts
+    return attempts
 
 
 def _address(visit: Visit) -> str:
@@ -140,7 +140,7 @@ async def sign_in(visit: Visitor) -> Response:
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     again = {"next": target, "values": {"email": email}}
-    wait = _take_attempt(visit, email)
+    wait = _attempts(visit).take(visit, email)
     if wait:
         error = visit.words.t("error.rate", seconds=int(wait) + 1)
         return render(visit, "sign_in.html", 429, error=error, **again)
@@ -148,7 +148,7 @@ async def sign_in(visit: Visitor) -> Response:
     password_hash = user[1] if user else store.DUMMY_HASH
     if not await store.password_matches(password_hash, password) or user is None:
         return render(visit, "sign_in.html", 401, error=visit.words.t("error.credentials"), **again)
-    _forgive_attempt(visit, email)
+    _attempts(visit).forgive(visit, email)
     if store.HASHER.check_needs_rehash(password_hash):
         await store.rehash_password(visit.ctx.pool, email, password)
     return await _signed_in(visit, user[0], None, target=target)
@@ -163,7 +163,7 @@ async def operator_sign_in_form(visit: Visitor, next: str | None = None) -> Resp
 async def operator_sign_in(visit: Visitor) -> Response:
     form = await checked_form(visit)
     token = str(form.get("token", ""))
-    wait = _take_attempt(visit, "operator")
+    wait = _attempts(visit).take(visit, "operator")
     if wait:
         error = visit.words.t("error.rate", seconds=int(wait) + 1)
         return render(visit, "operator_sign_in.html", 429, error=error, next=None)
@@ -176,7 +176,7 @@ async def operator_sign_in(visit: Visitor) -> Response:
             error=visit.words.t("error.operator_token"),
             next=None,
         )
-    _forgive_attempt(visit, "operator")
+    _attempts(visit).forgive(visit, "operator")
     return await _signed_in(visit, None, None, target=f"{PREFIX}/operator")
 
 
@@ -208,7 +208,7 @@ async def rotate(visit: Customer) -> Response:
 async def _name(visit: Visit) -> str:
     row = await queries.account(visit.ctx.pool, account_of(visit).id)
     if row is None:
-        raise ApiError(404, "not_found")
+        raise not_found("account")
     return str(row["name"])
 
 
@@ -221,10 +221,8 @@ async def _signed_in(
 ) -> Response:
     """Open a session (a new CSRF token with it) and either show `template` or go on."""
     hours = visit.ctx.settings.panel_session_hours
-    token = await store.open_session(visit.ctx.pool, account_id, account_id is None, hours)
-    session = await store.find_session(visit.ctx.pool, token)
-    assert session is not None
+    token, session = await store.open_session(visit.ctx.pool, account_id, account_id is None, hours)
     visit.session, visit.csrf, visit.fresh_csrf = session, session.csrf_token, False
     response = render(visit, template, **values) if template else redirect(visit, target)
     set_cookie(visit, response, SESSION_COOKIE, token, max_age=int(hours * 3600))
-    return finish(visit, response)
+    return response

@@ -156,7 +156,7 @@ def redirect(visit: Visit, to: str) -> Response:
 
 def safe_next(target: str | None) -> str:
     """Only a path inside the panel (no open redirect)."""
-    if target and target.startswith(f"{PREFIX}/") and not target.startswith("//"):
+    if target and target.startswith(f"{PREFIX}/"):
         return target
     return f"{PREFIX}/services"
 
