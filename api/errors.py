@@ -6,14 +6,22 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import psycopg
+from confluent_kafka import KafkaException
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.faults import is_transient
+from schemas.codec import UnstorableEvent
 
 log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
+# How long a client should wait before asking again while PostgreSQL or the broker is away.
+UNAVAILABLE_RETRY_AFTER = "2"
 
 TITLES: dict[str, str] = {
     "invalid_phone": "Invalid phone number",
@@ -25,6 +33,7 @@ TITLES: dict[str, str] = {
     "code_still_valid": "Code still valid",
     "retry_limit_reached": "Retry limit reached",
     "invalid_request": "Invalid request",
+    "invalid_time_range": "Invalid time range",
     "rate_limited": "Too many requests",
     "method_not_allowed": "Method not allowed",
     "unavailable": "Temporarily unavailable",
@@ -98,6 +107,33 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
         if html is not None and request.url.path.startswith(html[0]):
             return await html[1](request, ApiError(exc.status_code, code, str(exc.detail)))
         return problem(exc.status_code, code, str(exc.detail))
+
+    async def _dependency(request: Request, exc: Exception) -> Response:
+        """PostgreSQL or the broker failed: 503 while it is away, 500 for anything else."""
+        if not is_transient(exc):
+            return await _unexpected(request, exc)
+        log.warning("%s %s: a dependency is unavailable: %r", request.method, request.url.path, exc)
+        return await _api_error(
+            request,
+            ApiError(
+                503,
+                "unavailable",
+                "the service is briefly unavailable; ask again shortly (an Idempotency-Key"
+                " keeps a repeated create from creating twice)",
+                {"Retry-After": UNAVAILABLE_RETRY_AFTER},
+            ),
+        )
+
+    for kind in (psycopg.Error, PoolTimeout, KafkaException):
+        app.add_exception_handler(kind, _dependency)
+
+    @app.exception_handler(UnstorableEvent)
+    async def _unstorable(request: Request, exc: UnstorableEvent) -> Response:
+        # The edge validation let a control character through: refuse, append nothing.
+        log.error("refused an event the edge should have refused: %s", exc)
+        return await _api_error(
+            request, ApiError(422, "invalid_request", "text holds a control character")
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

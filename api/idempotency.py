@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from api.context import Context
 from api.errors import ApiError, invalid
+from schemas.text import forbidden_character
 
 IDEMPOTENCY_HOURS = 24
 
@@ -25,8 +26,10 @@ MAX_KEY_LENGTH = 255
 
 
 def check_key(key: str) -> None:
-    if len(key) > MAX_KEY_LENGTH:
-        raise invalid(f"Idempotency-Key is longer than {MAX_KEY_LENGTH} characters")
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        raise invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    if forbidden_character(key) is not None:
+        raise invalid("Idempotency-Key must not contain control characters")
 
 
 def reused_with_another_body() -> ApiError:

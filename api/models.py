@@ -2,19 +2,74 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StringConstraints,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
+from schemas import text
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+TEXT_MAX = 200
+
+
+def _clean_text(value: str) -> str:
+    try:
+        return text.clean(value, TEXT_MAX)
+    except text.UnstorableText as exc:
+        raise PydanticCustomError("text", str(exc)) from exc
+
+
+# Names, labels and references: trimmed, NFC, no control characters (schemas/text.py), 1..200.
+Text = Annotated[
+    str,
+    AfterValidator(_clean_text),
+    Field(
+        json_schema_extra={
+            "minLength": 1,
+            "maxLength": TEXT_MAX,
+            "pattern": text.PATTERN,
+            "description": "Trimmed, in Unicode NFC; no control characters.",
+        }
+    ),
+]
 Money = Annotated[int, Field(ge=0, le=10**15)]
 CodeLength = Annotated[int, Field(ge=MIN_CODE_LENGTH, le=MAX_CODE_LENGTH)]
 TtlMinutes = Annotated[int, Field(ge=1, le=60)]
 T = TypeVar("T")
+
+# RFC 3339 as the contract says: a full date, "T", a time and an offset (Z or ±hh:mm). Dates
+# alone, times without an offset and numbers (which pydantic would read as Unix times) are
+# refused.
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339(value: object) -> datetime:
+    if not isinstance(value, str) or not RFC3339.match(value):
+        raise PydanticCustomError(
+            "rfc3339", "must be an RFC 3339 time with an offset, e.g. 2026-11-29T08:00:00Z"
+        )
+    try:
+        # Python takes at most six fractional digits; RFC 3339 allows more.
+        return datetime.fromisoformat(re.sub(r"(\.\d{6})\d+", r"\1", value.upper()))
+    except ValueError as exc:
+        raise PydanticCustomError("rfc3339", "is not a valid date and time") from exc
+
+
+Rfc3339 = Annotated[
+    datetime, PlainValidator(_rfc3339), WithJsonSchema({"type": "string", "format": "date-time"})
+]
 
 
 class Strict(BaseModel):
@@ -24,13 +79,13 @@ class Strict(BaseModel):
 
 
 class AccountCreate(Strict):
-    name: Name
+    name: Text
     price_per_call: Money | None = None
     credit_limit: Money | None = None
 
 
 class AccountPatch(Strict):
-    name: Name | None = None
+    name: Text | None = None
     price_per_call: Money | None = None
     credit_limit: Money | None = None
 
@@ -53,14 +108,14 @@ class TokenOut(BaseModel):
 
 
 class ServiceCreate(Strict):
-    name: Name
+    name: Text
     code_length: CodeLength
     code_ttl_minutes: TtlMinutes
     return_code: bool = False
 
 
 class ServicePatch(Strict):
-    name: Name | None = None
+    name: Text | None = None
     code_length: CodeLength | None = None
     code_ttl_minutes: TtlMinutes | None = None
     return_code: bool | None = None
@@ -82,7 +137,7 @@ class ServiceOut(BaseModel):
 
 
 class KeyCreate(Strict):
-    label: Name
+    label: Text
 
 
 class KeyCreated(BaseModel):
@@ -168,9 +223,7 @@ class SeedCallOut(BaseModel):
 
 class TopUpCreate(Strict):
     amount: Annotated[int, Field(gt=0, le=10**15)]
-    reference: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
-    ]
+    reference: Text
 
 
 class TopUpOut(BaseModel):

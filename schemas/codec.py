@@ -17,6 +17,8 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from schemas.text import forbidden_character
+
 SCHEMA_DIR = Path(__file__).parent / "events"
 RELEASED_DIR = Path(__file__).parent / "released"
 MAGIC = b"\xc3\x01"
@@ -27,6 +29,10 @@ Event = dict[str, Any]
 
 class UnknownSchema(ValueError):
     """The record was written with a schema this build does not know."""
+
+
+class UnstorableEvent(ValueError):
+    """The event holds text no consumer could store (the API refuses such input first)."""
 
 
 @cache
@@ -70,6 +76,9 @@ def new_event(event_type: str, event_id: str | None = None, **fields: Any) -> Ev
 def encode(event: Event) -> bytes:
     """Encode an event made by `new_event` (its `event_type` picks the schema)."""
     event_type = event["event_type"]
+    for name, value in event.items():
+        if isinstance(value, str) and forbidden_character(value) is not None:
+            raise UnstorableEvent(f"{event_type}.{name} holds a control character")
     out = io.BytesIO()
     out.write(MAGIC)
     out.write(_fingerprint_of(event_type))

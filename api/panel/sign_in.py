@@ -9,10 +9,12 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from api import queries
 from api.errors import not_found
 from api.limits import PerWindow
+from api.models import TEXT_MAX
 from api.panel import accounts_store as store
 from api.panel.i18n import LANGS
 from api.panel.web import (
@@ -30,10 +32,12 @@ from api.panel.web import (
     set_cookie,
 )
 from api.routers.accounts import opening, rotate_token
+from schemas import text
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL = 254
 MIN_PASSWORD = 10
 ATTEMPT_WINDOW = 15 * 60.0
 ONE_YEAR = 365 * 24 * 3600
@@ -91,17 +95,19 @@ async def sign_up(visit: Visitor) -> Response:
     if not visit.ctx.settings.panel_signup:
         return render(visit, "sign_up.html", status=403, open=False, values={})
     form = await checked_form(visit)
-    name = str(form.get("name", "")).strip()
-    email = str(form.get("email", "")).strip().lower()
+    raw_name = str(form.get("name", ""))
+    email = _email(form)
     password = str(form.get("password", ""))
-    values = {"name": name, "email": email}
+    values = {"name": raw_name.strip(), "email": email}
     t = visit.words.t
     error = None
-    if not name or len(name) > 200:
+    try:
+        name = text.clean(raw_name, TEXT_MAX)
+    except text.UnstorableText:
         error = t("error.field", field=t("field.name"))
-    elif not EMAIL.match(email) or len(email) > 254:
+    if error is None and not EMAIL.match(email):
         error = t("error.email")
-    elif not MIN_PASSWORD <= len(password) <= 1024:
+    elif error is None and not MIN_PASSWORD <= len(password) <= 1024:
         error = t("error.password")
     if error:
         return render(visit, "sign_up.html", 422, open=True, values=values, error=error)
@@ -136,7 +142,7 @@ async def sign_in_form(visit: Visitor, next: str | None = None) -> Response:
 @router.post("/sign-in")
 async def sign_in(visit: Visitor) -> Response:
     form = await checked_form(visit)
-    email = str(form.get("email", "")).strip().lower()
+    email = _email(form)
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     again = {"next": target, "values": {"email": email}}
@@ -144,7 +150,8 @@ async def sign_in(visit: Visitor) -> Response:
     if wait:
         error = visit.words.t("error.rate", seconds=int(wait) + 1)
         return render(visit, "sign_in.html", 429, error=error, **again)
-    user = await store.user_by_email(visit.ctx.pool, email)
+    # An address that could never have signed up is not looked up (nor is its NUL sent).
+    user = await store.user_by_email(visit.ctx.pool, email) if EMAIL.match(email) else None
     password_hash = user[1] if user else store.DUMMY_HASH
     if not await store.password_matches(password_hash, password) or user is None:
         return render(visit, "sign_in.html", 401, error=visit.words.t("error.credentials"), **again)
@@ -203,6 +210,14 @@ async def rotate(visit: Customer) -> Response:
     await checked_form(visit)
     rotated = await rotate_token(visit.ctx, account_of(visit))
     return render(visit, "account_token.html", new_token=rotated["token"])
+
+
+def _email(form: FormData) -> str:
+    """The form's email, lower-cased; "" when it holds a character no address has."""
+    email = str(form.get("email", "")).strip().lower()
+    if len(email) > MAX_EMAIL or text.forbidden_character(email) is not None:
+        return ""
+    return email
 
 
 async def _name(visit: Visit) -> str:

@@ -7,7 +7,6 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
@@ -20,8 +19,8 @@ from api import queries
 from api.auth import Account, Ctx
 from api.calling import parse_phone
 from api.context import Context
-from api.errors import not_found
-from api.models import Page, ReportRow, Summary
+from api.errors import ApiError, not_found
+from api.models import Page, ReportRow, Rfc3339, Summary
 from api.paging import Cursor, Limit
 from api.report_export import Formatter, csv_lines
 from core.call_rules import CallStatus
@@ -40,10 +39,12 @@ async def report_filter(
     key_id: uuid.UUID | None = None,
     status: CallStatus | None = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: Annotated[Rfc3339 | None, Query(alias="from")] = None,
+    end: Annotated[Rfc3339 | None, Query(alias="to")] = None,
 ) -> ReportFilter:
     """The report's filters; another account's service or key is answered as missing."""
+    if start is not None and end is not None and start > end:
+        raise ApiError(400, "invalid_time_range", "`from` must not be after `to`")
     if service_id is not None:
         service = ctx.directory.services.get(service_id)
         if service is None or service.account_id != account.id:

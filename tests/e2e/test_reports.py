@@ -101,6 +101,9 @@ def test_filters(api: Api, book: dict[str, Any]) -> None:
     for bad in (
         {"status": "lost"},
         {"from": "yesterday"},
+        {"from": "2026-11-29"},  # a date alone
+        {"to": "0.5"},  # not a Unix time
+        {"from": "2026-11-29T08:00:00"},  # no offset
         {"limit": 1001},
         {"limit": 0},
         {"cursor": "garbage"},
@@ -109,6 +112,10 @@ def test_filters(api: Api, book: dict[str, Any]) -> None:
         assert_problem(response, 422, "invalid_request")
     response = api.http.get("/v1/reports/calls", params={"phone": "12"}, headers=bearer(token))
     assert_problem(response, 400, "invalid_phone")
+    backwards = {"from": "2026-11-29T08:00:00Z", "to": "2026-11-29T07:00:00Z"}
+    for path in ("/v1/reports/calls", "/v1/reports/summary", "/v1/reports/calls.csv"):
+        response = api.http.get(path, params=backwards, headers=bearer(token))
+        assert_problem(response, 400, "invalid_time_range")
 
 
 def test_paging_neither_repeats_nor_skips_while_calls_arrive(api: Api) -> None:

@@ -28,3 +28,25 @@ def test_region_reads_national_numbers() -> None:
 def test_refuses_invalid_numbers(raw: str) -> None:
     with pytest.raises(InvalidPhone):
         normalise(raw, "IR")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("۰۹۱۲۱۲۳۴۵۶۷", "+989121234567"),  # Persian digits
+        ("٠٩١٢١٢٣٤٥٦٧", "+989121234567"),  # Arabic-Indic digits
+        ("(0912) 123.4567", "+989121234567"),
+        ("+98\u00a0912\u00a0123\u00a04567", "+989121234567"),  # no-break spaces
+    ],
+)
+def test_accepts_digits_of_any_script_spaces_and_punctuation(raw: str, expected: str) -> None:
+    assert normalise(raw, "IR") == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["0912ABC4567", "+1-800-FLOWERS", "0912123456\x00", "09121234567\n", "+98912*1234567"],
+)
+def test_refuses_letters_and_other_characters(raw: str) -> None:
+    with pytest.raises(InvalidPhone, match="only digits"):
+        normalise(raw, "IR")
