@@ -17,7 +17,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 
 from api.directory import Directory
 from schemas import topics
-from schemas.codec import Event, UnknownSchema, decode
+from schemas.codec import Event, Undecodable, decode
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +94,19 @@ class EventFeed:
                     else:
                         log.warning("feed error: %s", err)
                     continue
-                self._handle(msg.value())
+                self._handle(msg)
 
-    def _handle(self, value: Any) -> None:
+    def _handle(self, msg: Any) -> None:
         try:
-            event = decode(value)
-        except UnknownSchema:
+            event = decode(msg.value())
+        except Undecodable as exc:
+            log.error(
+                "feed: %s[%d]@%d does not decode: %s",
+                msg.topic(),
+                msg.partition(),
+                msg.offset(),
+                exc,
+            )
             return
         reply_to = REPLIES.get(event["event_type"])
         if reply_to is not None:

@@ -5,23 +5,24 @@ below the stored offset were applied before (faust replays on every rebalance) a
 and so are events whose id the consumer has applied before under another offset.
 The offset rows are locked first, in partition order, so two workers that briefly own the same
 partition during a rebalance apply each record once.
+
+What happens when a batch cannot be applied (retry, park, stop) is processors/failures.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from confluent_kafka import Message
 from psycopg_pool import AsyncConnectionPool
 
 from processors.outbox import Outbox
-from producers.event_producer import EventProducer
-from schemas.codec import Event, UnknownSchema, decode
+from producers.event_producer import EventProducer, Record
+from schemas import topics
+from schemas.codec import Event, Undecodable, decode
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class Consumed:
     partition: int
     offset: int
     value: bytes
+    key: bytes | None = None
 
     @classmethod
     def of(cls, msg: Message) -> Consumed:
@@ -42,14 +44,32 @@ class Consumed:
         topic, partition, offset, value = msg.topic(), msg.partition(), msg.offset(), msg.value()
         assert topic is not None and partition is not None and offset is not None
         assert isinstance(value, bytes)
-        return cls(topic, partition, offset, value)
+        return cls(topic, partition, offset, value, msg.key())
+
+    @property
+    def where(self) -> str:
+        return f"{self.topic}[{self.partition}]@{self.offset}"
 
 
 class RetryLater(Exception):
     """The batch depends on an event of another topic that has not been applied yet."""
 
 
-TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure, RetryLater)
+class PoisonRecord(Exception):
+    """This record can never be applied as it is (it does not decode)."""
+
+    def __init__(self, record: Consumed, reason: str) -> None:
+        super().__init__(f"{record.where}: {reason}")
+        self.record = record
+        self.reason = reason
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    # Partitions where records below the stored offset were skipped, with that offset: a replay,
+    # or a partition recreated empty under a database that remembers more (see failures.py).
+    behind: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 async def apply_batch(
@@ -58,36 +78,22 @@ async def apply_batch(
     consumer: str,
     records: Sequence[Consumed],
     handler: Handler,
-    patience: float = 30.0,
 ) -> int:
-    """Apply the unseen records of a batch with `handler`; returns how many were applied.
-
-    A deadlock between agents of one consumer, or a handler that must wait for another topic
-    (RetryLater), rolls the batch back and runs it again, for up to `patience` seconds. Any
-    other error propagates (and stops the worker).
-    """
-    deadline = time.monotonic() + patience
-    delay = 0.01
-    while True:
-        try:
-            return await _apply(pool, producer, consumer, records, handler)
-        except TRANSIENT as exc:
-            if time.monotonic() > deadline:
-                raise
-            log.info("%s: %r; running the batch again", consumer, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+    """Apply the unseen records of a batch with `handler` in one transaction; returns how many
+    were applied. Errors propagate (processors/failures.py decides what to do with them)."""
+    return (await apply_records(pool, producer, consumer, records, handler)).applied
 
 
-async def _apply(
+async def apply_records(
     pool: AsyncConnectionPool,
     producer: EventProducer | None,
     consumer: str,
     records: Sequence[Consumed],
     handler: Handler,
-) -> int:
+) -> BatchResult:
+    result = BatchResult()
     if not records:
-        return 0
+        return result
     outbox = Outbox()
     # Pipeline mode: statements whose results are not read go out without a round trip each.
     async with pool.connection() as conn, conn.transaction(), conn.pipeline():
@@ -96,33 +102,87 @@ async def _apply(
         for record in records:
             key = (record.topic, record.partition)
             if record.offset < next_offsets[key]:
+                result.behind.setdefault(key, next_offsets[key])
                 continue
             next_offsets[key] = record.offset + 1
             try:
                 fresh.append((record, decode(record.value)))
-            except UnknownSchema:
-                # A newer producer's event type: not ours to decide on, and never retried.
-                log.warning("skipping %s[%d]@%d: unknown schema", *key, record.offset)
+            except Undecodable as exc:
+                raise PoisonRecord(record, str(exc)) from exc
         events = [event for _, event in await _first_sightings(conn, consumer, fresh)]
         if events:
             await handler(conn, events, outbox)
-        applied = len(events)
-        await conn.execute(
-            "UPDATE consumed_offsets o SET next_offset = n.next_offset"
-            " FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS n(topic, partition, next_offset)"
-            " WHERE o.consumer = %s AND o.topic = n.topic AND o.partition = n.partition",
-            (
-                [t for t, _ in next_offsets],
-                [p for _, p in next_offsets],
-                list(next_offsets.values()),
-                consumer,
-            ),
-        )
+        result.applied = len(events)
+        await _store_offsets(conn, consumer, next_offsets)
         await outbox.write(conn)
     if outbox.ids:
         assert producer is not None, f"{consumer} emitted events but has no producer"
         await outbox.publish(pool, producer)
-    return applied
+    return result
+
+
+async def park_record(
+    pool: AsyncConnectionPool,
+    producer: EventProducer | None,
+    consumer: str,
+    record: Consumed,
+    reason: str,
+) -> bool:
+    """Set `record` aside for `consumer`: in one transaction, index it in parked_records, copy
+    it to the dead-letter topic (through the outbox) and move the stored offset past it.
+    Returns False if the offset had already moved past it (parked or applied before)."""
+    outbox = Outbox()
+    event_type = _event_type(record)
+    async with pool.connection() as conn, conn.transaction():
+        next_offsets = await _lock_offsets(conn, consumer, [record])
+        if record.offset < next_offsets[(record.topic, record.partition)]:
+            return False
+        await conn.execute(
+            'INSERT INTO parked_records (consumer, topic, partition, "offset", key, value,'
+            " event_type, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (
+                consumer,
+                record.topic,
+                record.partition,
+                record.offset,
+                record.key,
+                record.value,
+                event_type,
+                reason,
+            ),
+        )
+        outbox.emit_record(dead_letter(consumer, record, event_type, reason))
+        await _store_offsets(conn, consumer, {(record.topic, record.partition): record.offset + 1})
+        await outbox.write(conn)
+    if producer is not None:
+        await outbox.publish(pool, producer)
+    return True
+
+
+def dead_letter(consumer: str, record: Consumed, event_type: str | None, reason: str) -> Record:
+    """The dead-letter copy of a record: its bytes as they were, where it came from and why."""
+    return Record(
+        topic=topics.DEAD_LETTERS.name,
+        key=record.key or b"",
+        value=record.value,
+        event_type=event_type or "",
+        headers=(
+            ("dlq.consumer", consumer),
+            ("dlq.topic", record.topic),
+            ("dlq.partition", str(record.partition)),
+            ("dlq.offset", str(record.offset)),
+            ("dlq.reason", reason[:1000]),
+        ),
+    )
+
+
+def _event_type(record: Consumed) -> str | None:
+    try:
+        kind: str = decode(record.value)["event_type"]
+        return kind
+    except Undecodable:
+        return None
 
 
 async def _lock_offsets(
@@ -144,6 +204,22 @@ async def _lock_offsets(
         )
     ).fetchall()
     return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+
+async def _store_offsets(
+    conn: psycopg.AsyncConnection, consumer: str, next_offsets: dict[tuple[str, int], int]
+) -> None:
+    await conn.execute(
+        "UPDATE consumed_offsets o SET next_offset = n.next_offset"
+        " FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS n(topic, partition, next_offset)"
+        " WHERE o.consumer = %s AND o.topic = n.topic AND o.partition = n.partition",
+        (
+            [t for t, _ in next_offsets],
+            [p for _, p in next_offsets],
+            list(next_offsets.values()),
+            consumer,
+        ),
+    )
 
 
 async def _first_sightings(

@@ -17,19 +17,22 @@ from typing import Any
 
 import aiokafka
 import faust
+from faust.types import TP
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool, migrate
 from core.settings import Settings
 from core.trunks import parse_trunks
-from processors.batches import Consumed, Handler, apply_batch, forget_applied_events
+from processors.batches import Consumed, Handler, forget_applied_events
 from processors.carriers import Carrier, SimCarrier
 from processors.decisions import CONSUMER as DECISIONS
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import CONSUMER as DIALER
 from processors.dialer import Dialer
 from processors.expiry import expire_due
+from processors.failures import Policy, Runner
 from processors.outbox import publish_leftovers
+from processors.positions import PositionPastEnd, past_end, stored_positions
 from processors.sip.carrier import SipCarrier
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
@@ -41,11 +44,25 @@ log = logging.getLogger(__name__)
 
 ROLES = ("decisions", "dialer", "expiry", "projections")
 
-# What each consumer reads; its consumed offsets are stored under its name.
+# What each consumer reads (its consumed offsets are stored under its name), and what it does
+# with a record it can never apply (docs/reliability.md): the decisions stop at it, since
+# every later decision about a service depends on the ones before (credit, attempts, limits);
+# the dialer and the projection park it and go on (each dial stands alone; the read models are
+# order-tolerant upserts, and a parked record re-driven later lands where it belongs).
 SUBSCRIPTIONS: dict[str, tuple[topics.Topic, ...]] = {
     DECISIONS: (topics.SERVICES, topics.CALL_REQUESTS, topics.DIAL_OUTCOMES),
     DIALER: (topics.DIAL_COMMANDS,),
     PROJECTION: PROJECTED_TOPICS,
+}
+POLICIES: dict[str, Policy] = {
+    DECISIONS: Policy.STOP,
+    DIALER: Policy.PARK,
+    PROJECTION: Policy.PARK,
+}
+ROLE_CONSUMERS: dict[str, str] = {
+    "decisions": DECISIONS,
+    "dialer": DIALER,
+    "projections": PROJECTION,
 }
 
 
@@ -130,6 +147,18 @@ class Runtime:
                 await pool.close()
 
 
+def check_positions(settings: Settings, consumer: str) -> None:
+    """Refuse to start a consumer whose stored positions the broker does not have (an emptied
+    or recreated topic): it would take their records for ones applied and skip them."""
+    names = [t.name for t in SUBSCRIPTIONS[consumer]]
+    stored = stored_positions(settings.require_database_url(), consumer, names)
+    past = past_end(settings.require_bootstrap(), stored)
+    if past:
+        error = PositionPastEnd(consumer, past)
+        log.critical("%s", error)
+        raise SystemExit(f"stopping: {error}")
+
+
 def sip_carrier(settings: Settings) -> SipCarrier:
     return SipCarrier(
         parse_trunks(settings.sip_trunks),
@@ -172,6 +201,34 @@ def build_app(settings: Settings) -> faust.App:
     def _prepare(_: Any, **__: Any) -> None:
         migrate(settings.require_database_url())
         ensure_topics(settings.require_bootstrap(), settings.topic_partitions)
+        for role in sorted(roles & set(ROLE_CONSUMERS)):
+            check_positions(settings, ROLE_CONSUMERS[role])
+
+    def highwater(topic: str, partition: int) -> int | None:
+        """The high watermark of the partition's last Fetch response, if the client has one."""
+        try:
+            high = app.consumer.highwater(TP(topic, partition))
+        except Exception:  # not assigned (any more): nothing to compare with
+            return None
+        return int(high) if high is not None else None
+
+    runners: dict[str, Runner] = {}
+
+    def runner(
+        consumer: str, handler: Handler, after_commit: Callable[[], Awaitable[None]] | None
+    ) -> Runner:
+        if consumer not in runners:
+            runners[consumer] = Runner(
+                runtime.pool,
+                runtime.producer,
+                consumer,
+                handler,
+                POLICIES[consumer],
+                settings.require_bootstrap(),
+                after_commit=after_commit,
+                highwater=highwater,
+            )
+        return runners[consumer]
 
     def batch_agent(
         consumer: str,
@@ -183,25 +240,28 @@ def build_app(settings: Settings) -> faust.App:
 
         async def agent(stream: Any) -> AsyncIterator[None]:
             await runtime.start()
+            run = runner(
+                consumer,
+                handler(runtime),
+                (lambda: after_commit(runtime)) if after_commit is not None else None,
+            )
             async for events in stream.take_events(
                 settings.processor_batch_size, within=settings.processor_batch_within_seconds
             ):
-                records = [
-                    Consumed(e.message.topic, e.message.partition, e.message.offset, e.value)
-                    for e in events
-                ]
-                try:
-                    await apply_batch(
-                        runtime.pool, runtime.producer, consumer, records, handler(runtime)
-                    )
-                except Exception as exc:
-                    # Never move on past a batch that was not applied: stop the worker, whose
-                    # replacement resumes from the stored offsets.
-                    log.exception("%s could not apply a batch; stopping the worker", consumer)
-                    await app.crash(exc)
-                    raise
-                if after_commit is not None:
-                    await after_commit(runtime)
+                # Returns once every record is applied or parked: faust acknowledges them only
+                # then, and a stopped consumer holds here (docs/reliability.md).
+                await run.run(
+                    [
+                        Consumed(
+                            e.message.topic,
+                            e.message.partition,
+                            e.message.offset,
+                            e.value,
+                            e.message.key,
+                        )
+                        for e in events
+                    ]
+                )
                 yield None
 
         app.agent(channel, name=f"{consumer}-{topic.name}")(agent)

@@ -23,12 +23,14 @@ class Appended:
 
 @dataclass(frozen=True)
 class Record:
-    """An encoded event ready to be appended (also what an outbox row holds)."""
+    """An encoded event ready to be appended (also what an outbox row holds). `headers` are
+    extra ones (a dead-lettered record's reason and origin)."""
 
     topic: str
     key: bytes
     value: bytes
     event_type: str
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def to_record(event: Event) -> Record:
@@ -82,7 +84,7 @@ class EventProducer:
                     record.topic,
                     key=record.key,
                     value=record.value,
-                    headers={HEADER_EVENT_TYPE: record.event_type},
+                    headers=[(HEADER_EVENT_TYPE, record.event_type), *record.headers],
                     on_delivery=on_delivery,
                 )
                 return

@@ -27,7 +27,11 @@ HEADER_EVENT_TYPE = "event_type"
 Event = dict[str, Any]
 
 
-class UnknownSchema(ValueError):
+class Undecodable(ValueError):
+    """The record cannot be read as an event."""
+
+
+class UnknownSchema(Undecodable):
     """The record was written with a schema this build does not know."""
 
 
@@ -93,7 +97,10 @@ def decode(data: bytes) -> Event:
     event_type = _fingerprints().get(data[2:10])
     if event_type is None:
         raise UnknownSchema(f"unknown schema fingerprint {data[2:10].hex()}")
-    record = schemaless_reader(io.BytesIO(data[10:]), schemas()[event_type], None)
+    try:
+        record = schemaless_reader(io.BytesIO(data[10:]), schemas()[event_type], None)
+    except Exception as exc:  # fastavro raises what the truncated or garbled body provokes
+        raise Undecodable(f"a {event_type} record that does not decode: {exc!r}") from exc
     assert isinstance(record, dict)
     record["event_type"] = event_type
     return record

@@ -56,6 +56,10 @@ CALL_REPORTS = Topic(
     config=(("cleanup.policy", "compact"),),
 )
 
+# Records a consumer could never apply, as they were (value and key), with headers saying who
+# parked them, where they came from and why (docs/reliability.md). Not events of ours.
+DEAD_LETTERS = Topic("flashcall.dead-letters", "", ())
+
 ALL_TOPICS: tuple[Topic, ...] = (
     ACCOUNTS,
     SERVICES,
@@ -66,6 +70,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     DIAL_OUTCOMES,
     CREDIT,
     CALL_REPORTS,
+    DEAD_LETTERS,
 )
 
 TOPIC_OF_EVENT: dict[str, Topic] = {event: t for t in ALL_TOPICS for event in t.events}
