@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from api import errors, panel
 from api.context import Context
 from api.directory import Directory
-from api.feed import EventFeed
+from api.feed import EventFeed, check_directory_matches_read_models
 from api.routers import accounts, calls, compat, credit, reports, services, sim
 from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
@@ -28,12 +28,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bootstrap = settings.require_bootstrap()
         await asyncio.to_thread(migrate, database_url)
         await asyncio.to_thread(ensure_topics, bootstrap, settings.topic_partitions)
-        pool = async_pool(database_url, max_size=20)
+        # Requests wait at most a few seconds for a connection: 503 then, while PostgreSQL is away.
+        pool = async_pool(database_url, max_size=20, checked=True, wait_seconds=5.0)
         await pool.open()
-        producer = EventProducer(bootstrap, "flashcall-api")
+        producer = EventProducer(bootstrap, "flashcall-api", delivery_timeout_ms=10_000)
         directory = Directory()
         feed = EventFeed(bootstrap, directory, settings.kafka_fetch_wait_ms)
         await asyncio.to_thread(feed.start)
+        await check_directory_matches_read_models(pool, feed.ends)
         app.state.context = Context(settings, pool, producer, directory, feed)
         try:
             yield

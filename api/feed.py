@@ -14,8 +14,11 @@ import uuid
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
+from psycopg_pool import AsyncConnectionPool
 
 from api.directory import Directory
+from core.positions import PositionPastEnd
+from projections.read_models import CONSUMER as PROJECTION
 from schemas import topics
 from schemas.codec import Event, Undecodable, decode
 
@@ -46,6 +49,8 @@ class EventFeed:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="api-feed", daemon=True)
         self._pending_eof: set[tuple[str, int]] = set()
+        # Where each partition of the directory's topics ended when the feed caught up.
+        self.ends: dict[tuple[str, int], int] = {}
 
     def start(self, timeout: float = 60.0) -> None:
         """Assign, then block until the directory holds everything published so far."""
@@ -88,7 +93,10 @@ class EventFeed:
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        self._pending_eof.discard((msg.topic(), msg.partition()))
+                        where = (str(msg.topic()), int(msg.partition() or 0))
+                        if where in self._pending_eof:
+                            self.ends[where] = int(msg.offset() or 0)
+                        self._pending_eof.discard(where)
                         if not self._pending_eof:
                             self._ready.set()
                     else:
@@ -117,6 +125,29 @@ class EventFeed:
                 loop.call_soon_threadsafe(_resolve, future, event)
         else:
             self.directory.apply(event)
+
+
+async def check_directory_matches_read_models(
+    pool: AsyncConnectionPool, ends: dict[tuple[str, int], int]
+) -> None:
+    """Refuse to serve when the read models (PostgreSQL) have applied more of the directory's
+    topics than the broker holds (an emptied or recreated broker): the API would then know
+    none of the keys and tokens the read models list."""
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT topic, partition, next_offset FROM consumed_offsets"
+                " WHERE consumer = %s AND topic = ANY(%s)",
+                (PROJECTION, [t.name for t in BOOTSTRAP_TOPICS]),
+            )
+        ).fetchall()
+    past = {
+        (str(t), int(p)): (int(o), ends.get((t, p), 0))
+        for t, p, o in rows
+        if int(o) > ends.get((t, p), 0)
+    }
+    if past:
+        raise PositionPastEnd("the API's directory", past)
 
 
 def _resolve(future: asyncio.Future[Event], event: Event) -> None:

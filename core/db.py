@@ -21,9 +21,25 @@ def migrate(database_url: str) -> None:
             conn.execute("SELECT pg_advisory_unlock(727001)")
 
 
-def async_pool(database_url: str, min_size: int = 1, max_size: int = 10) -> AsyncConnectionPool:
-    """An (unopened) async pool; the caller opens and closes it."""
-    return AsyncConnectionPool(database_url, min_size=min_size, max_size=max_size, open=False)
+def async_pool(
+    database_url: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    checked: bool = False,
+    wait_seconds: float = 30.0,
+) -> AsyncConnectionPool:
+    """An (unopened) async pool; the caller opens and closes it. `checked` pools test each
+    connection as it is handed out (a round trip), so that the first requests after a
+    PostgreSQL restart do not fail on connections the restart closed; `wait_seconds` bounds
+    the wait for a connection (PoolTimeout after it)."""
+    return AsyncConnectionPool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        check=AsyncConnectionPool.check_connection if checked else None,
+        timeout=wait_seconds,
+    )
 
 
 def in_schema(database_url: str, schema: str) -> str:

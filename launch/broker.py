@@ -45,19 +45,29 @@ def start_tansu(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
 @contextlib.contextmanager
 def broker(bootstrap: str | None = None) -> Iterator[str]:
     """Yield a bootstrap address, starting (and later stopping) a broker when none is given."""
+    with started_broker(bootstrap) as (address, _):
+        yield address
+
+
+@contextlib.contextmanager
+def started_broker(
+    bootstrap: str | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes] | None]]:
+    """Like `broker`, with the embedded broker's process when this started one (Tansu keeps
+    its data in memory: whoever runs the platform must know when it dies)."""
     if bootstrap:
-        yield bootstrap
+        yield bootstrap, None
         return
     if docker_answers():
         from testcontainers.community.kafka import KafkaContainer
 
         container: Any = KafkaContainer().with_kraft()
         with container:
-            yield str(container.get_bootstrap_server())
+            yield str(container.get_bootstrap_server()), None
         return
     proc, address = start_tansu()
     try:
-        yield address
+        yield address, proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launch.orphans import die_with_parent
+from launch.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,8 +34,11 @@ class Platform:
     env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    supervisor: Supervisor | None = None
     _names: dict[int, str] = field(default_factory=dict)
     _ready_files: dict[int, Path] = field(default_factory=dict)
+    # How each child was started, by name, so the supervisor can start it again.
+    _recipes: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
     def environment(self, **extra: str) -> dict[str, str]:
         return {
@@ -48,6 +52,26 @@ class Platform:
         }
 
     def _spawn(self, name: str, args: list[str], **extra: str) -> subprocess.Popen[bytes]:
+        self._recipes[name] = (args, extra)
+        proc = self._start(name)
+        if self.supervisor is not None:
+            self.supervisor.watch(name, proc, self._restarter(name))
+        return proc
+
+    def _restarter(self, name: str) -> Callable[[], subprocess.Popen[bytes]]:
+        return lambda: self._restart(name)
+
+    def _restart(self, name: str) -> subprocess.Popen[bytes]:
+        """Start `name` again as it was started (the supervisor calls this)."""
+        for proc in [p for p in self.children if self._names.get(p.pid) == name]:
+            self.children.remove(proc)
+            ready = self._ready_files.pop(proc.pid, None)
+            if ready is not None:
+                ready.unlink(missing_ok=True)  # not ready until the new process says so
+        return self._start(name)
+
+    def _start(self, name: str) -> subprocess.Popen[bytes]:
+        args, extra = self._recipes[name]
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -64,6 +88,8 @@ class Platform:
             out.close()
         self.children.append(proc)
         self._names[proc.pid] = name
+        if "FLASHCALL_READY_FILE" in extra:
+            self._ready_files[proc.pid] = Path(extra["FLASHCALL_READY_FILE"])
         return proc
 
     def start_worker(
@@ -79,7 +105,6 @@ class Platform:
         proc = self._spawn(
             name, ["-m", "processors", "worker", "--without-web", "--loglevel", "warn"], **extra
         )
-        self._ready_files[proc.pid] = ready
         if wait:
             self._wait(proc, ready.exists, f"worker {name} to get its partitions")
         return proc
@@ -130,7 +155,19 @@ class Platform:
                 raise TimeoutError(f"timed out waiting for {what}")
             time.sleep(0.05)
 
+    def supervise(self) -> Supervisor:
+        """From now on, a child that exits is started again (launch/supervisor.py)."""
+        self.supervisor = Supervisor()
+        for proc in self.children:
+            name = self._names[proc.pid]
+            self.supervisor.watch(name, proc, self._restarter(name))
+        self.supervisor.run_in_background()
+        return self.supervisor
+
     def stop(self, proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        """Stop a child for good (the supervisor does not start it again)."""
+        if self.supervisor is not None and proc.pid in self._names:
+            self.supervisor.forget(self._names[proc.pid])
         if proc.poll() is None:
             proc.send_signal(sig)
             try:
@@ -148,5 +185,7 @@ class Platform:
         ]
 
     def stop_all(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.close()
         for proc in reversed(list(self.children)):
             self.stop(proc)

@@ -2,12 +2,18 @@
 
 Uses KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL when set; otherwise starts Tansu and an embedded
 PostgreSQL on free ports, with data under var/run-<http port>/ so two runs can sit side by side.
-SIGTERM or Ctrl-C stops every child.
+A worker or the API that dies is started again (launch/supervisor.py); SIGTERM or Ctrl-C stops
+every child.
+
+The embedded broker keeps nothing across its own restart, so a restart of `make run` on it also
+starts the embedded database empty (and says so): never a database that remembers records the
+broker no longer has. A database given with DATABASE_URL that does is refused with a clear error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 import sys
 import time
@@ -15,11 +21,13 @@ from pathlib import Path
 from types import FrameType
 
 from core.db import migrate
+from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import get_settings
-from launch.broker import broker
+from launch.broker import started_broker
 from launch.orphans import die_with_parent
 from launch.platform import ROOT, Platform
 from launch.postgres import database
+from processors.faust_app import SUBSCRIPTIONS
 from producers.topic_admin import ensure_topics
 
 
@@ -36,25 +44,61 @@ def main() -> int:
     settings = get_settings()
     run_dir = ROOT / settings.data_dir / f"run-{settings.http_port}"
     signal.signal(signal.SIGTERM, _raise_stop)
+    embedded_broker = not settings.kafka_bootstrap_servers
+    if embedded_broker and not settings.database_url:
+        _start_clean(run_dir / "pg")
     with contextlib.ExitStack() as stack:
-        bootstrap = stack.enter_context(broker(settings.kafka_bootstrap_servers))
+        bootstrap, tansu = stack.enter_context(started_broker(settings.kafka_bootstrap_servers))
         database_url = stack.enter_context(database(settings.database_url, Path(run_dir, "pg")))
         migrate(database_url)
         ensure_topics(bootstrap, settings.topic_partitions)
+        problems = _inconsistencies(bootstrap, database_url)
+        for problem in problems:
+            print(f"refusing to start: {problem}", file=sys.stderr)
+        if problems:
+            return 2
         platform = Platform(bootstrap, database_url, settings.http_port, log_dir=run_dir / "logs")
         stack.callback(platform.stop_all)
         try:
             platform.start_workers()
             platform.start_api()
+            platform.supervise()
             _greet(platform, settings.admin_token, run_dir)
-            while all(p.poll() is None for p in platform.children):
+            while tansu is None or tansu.poll() is None:
                 time.sleep(0.5)
-            print("a child process exited; stopping (see the logs)", file=sys.stderr)
+            print(
+                "the embedded broker stopped, and everything it held with it (it keeps nothing"
+                " on disk); stopping. The next `make run` starts clean.",
+                file=sys.stderr,
+            )
             return 1
         except (KeyboardInterrupt, Stop):
             print("\nstopping…")
             return 0
     return 0
+
+
+def _start_clean(pg_dir: Path) -> None:
+    if pg_dir.exists():
+        shutil.rmtree(pg_dir)
+        print(
+            "The embedded broker keeps nothing across restarts, so this run starts with an empty"
+            f" database too (the last run's data in {pg_dir} was removed). Set"
+            " KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL to keep data (docs/reliability.md).",
+            flush=True,
+        )
+
+
+def _inconsistencies(bootstrap: str, database_url: str) -> list[PositionPastEnd]:
+    """What the database has consumed that the broker does not have (a broker that lost it):
+    every consumer would stop on it, and the API would know none of its keys."""
+    problems = []
+    for consumer, subscribed in SUBSCRIPTIONS.items():
+        stored = stored_positions(database_url, consumer, [t.name for t in subscribed])
+        past = past_end(bootstrap, stored)
+        if past:
+            problems.append(PositionPastEnd(consumer, past))
+    return problems
 
 
 def _greet(platform: Platform, admin_token: str, run_dir: Path) -> None:
@@ -63,7 +107,7 @@ def _greet(platform: Platform, admin_token: str, run_dir: Path) -> None:
 flashcall is running at {platform.url}  (API docs: {platform.url}/docs)
 web panel: {platform.url}/panel/  (sign up there; operator console: the token below)
 broker {platform.bootstrap}; database {platform.database_url}
-logs in {run_dir / "logs"}
+logs in {run_dir / "logs"}; a process that dies is started again
 
 Try it:
   curl -s -X POST {platform.url}/v1/accounts -H 'Authorization: Bearer {admin_token}' \\

@@ -55,8 +55,9 @@ class SimCarrier:
         if failure is None:
             async with self._pool.connection() as conn:
                 await conn.execute(
+                    # Every ring is kept, even a second one for the same call (a double dial).
                     "INSERT INTO sim_handset_calls (call_id, phone, caller_number, rang_at)"
-                    " VALUES (%s, %s, %s, %s) ON CONFLICT (call_id) DO NOTHING",
+                    " VALUES (%s, %s, %s, %s)",
                     (call_id, phone, caller_number, now),
                 )
         return DialResult(failure, now)

@@ -26,6 +26,7 @@ from enum import StrEnum
 from psycopg_pool import AsyncConnectionPool
 
 from core.faults import is_transient
+from core.positions import Position, PositionPastEnd, past_end
 from processors.batches import (
     BatchResult,
     Consumed,
@@ -35,7 +36,6 @@ from processors.batches import (
     apply_records,
     park_record,
 )
-from processors.positions import Position, PositionPastEnd, past_end
 from producers.event_producer import EventProducer
 
 log = logging.getLogger(__name__)

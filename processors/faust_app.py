@@ -21,6 +21,7 @@ from faust.types import TP
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool, migrate
+from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
 from core.trunks import parse_trunks
 from processors.batches import Consumed, Handler, forget_applied_events
@@ -32,7 +33,6 @@ from processors.dialer import Dialer
 from processors.expiry import expire_due
 from processors.failures import Policy, Runner
 from processors.outbox import publish_leftovers
-from processors.positions import PositionPastEnd, past_end, stored_positions
 from processors.sip.carrier import SipCarrier
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics

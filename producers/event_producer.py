@@ -46,7 +46,15 @@ def to_record(event: Event) -> Record:
 class EventProducer:
     """Idempotent, acks=all producer. `append` returns once the broker has the event."""
 
-    def __init__(self, bootstrap: str, client_id: str = "flashcall", linger_ms: int = 2) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        client_id: str = "flashcall",
+        linger_ms: int = 2,
+        delivery_timeout_ms: int = 30_000,
+    ) -> None:
+        # A delivery not acknowledged within delivery_timeout_ms fails (KafkaException): the
+        # API answers 503 then, instead of holding the request while the broker is away.
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -54,6 +62,7 @@ class EventProducer:
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": linger_ms,
+                "message.timeout.ms": delivery_timeout_ms,
             }
         )
         self._stop = threading.Event()

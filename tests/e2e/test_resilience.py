@@ -164,7 +164,7 @@ SNAPSHOT_TABLES = {
     "proc_services": "id",
     "proc_calls": "id",
     "dials": "call_id",
-    "sim_handset_calls": "call_id",
+    "sim_handset_calls": "ring_id",
     "ledger": "id",
     "proc_topups": "id",
 }

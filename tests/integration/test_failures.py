@@ -15,11 +15,11 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool
+from core.positions import past_end
 from processors import dlq, failures
 from processors.batches import Consumed
 from processors.failures import Policy, Runner
 from processors.outbox import Outbox
-from processors.positions import past_end
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from schemas import topics

@@ -13,7 +13,7 @@ is right), or an out-of-range error, means it does not.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import psycopg
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -24,7 +24,7 @@ Position = tuple[str, int]
 class PositionPastEnd(Exception):
     """Stored positions beyond the end of their partitions: consuming must stop."""
 
-    def __init__(self, consumer: str, past: dict[Position, tuple[int, int | None]]) -> None:
+    def __init__(self, consumer: str, past: Mapping[Position, tuple[int, int | None]]) -> None:
         described = "; ".join(
             f"{t}[{p}] stored at {stored}, partition ends at {'?' if end is None else end}"
             for (t, p), (stored, end) in sorted(past.items())

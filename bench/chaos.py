@@ -1,0 +1,459 @@
+"""`make chaos`: faults under load, and what they cost.
+
+Starts a broker and a fresh database of its own and the platform as `make run` deploys it
+(decisions with expiry, dialer, projection, API) under its supervisor; then, for each fault,
+places calls at a fixed rate over HTTP, injects the fault part way through, and counts:
+
+- accepted: calls answered 201; refused: answered 503 or not answered (the API was down);
+- lost: accepted calls the read model never shows; stuck: accepted calls not delivered or
+  finished once the platform settled; double dials: calls whose handset rang more than once;
+- billed: whether each service's debits are its delivered calls × the price, once each, and its
+  balance is its ledger;
+- recovered in: seconds from the fault until a call accepted after it shows delivered;
+- served after: a call placed once it is over rings and shows delivered.
+
+The suite runs the same scenarios, smaller (tests/e2e/test_chaos.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import os
+import random
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+import psycopg
+from confluent_kafka import Producer
+from fastavro import schemaless_writer
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from core.db import migrate
+from core.settings import DEV_ADMIN_TOKEN
+from launch.broker import started_broker
+from launch.platform import ROOT, Platform
+from launch.ports import free_port
+from producers.topic_admin import ensure_topics
+from schemas import topics
+from schemas.codec import MAGIC, schemas
+
+# As the tests run the platform: fast simulated dials, short group timeouts, and dials of a
+# killed dialer abandoned after 4 s.
+ENV = {
+    "FLASHCALL_ENV": "test",
+    "FLASHCALL_SIM_DIAL_MIN_MS": "5",
+    "FLASHCALL_SIM_DIAL_MAX_MS": "25",
+    "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    "FLASHCALL_DIAL_ABANDON_SECONDS": "4",
+}
+SETTLED = {"delivered", "verified", "expired", "failed", "rejected"}
+PRICE = 1000
+
+
+@dataclass
+class Outcome:
+    fault: str
+    accepted: int = 0
+    refused: int = 0
+    lost: int = 0
+    stuck: int = 0
+    double_dials: int = 0
+    billed: bool = False
+    recovered_in: float | None = None
+    served_after: bool = False
+    restarts: int = 0
+    parked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return (
+            self.accepted > 0
+            and self.lost == 0
+            and self.stuck == 0
+            and self.double_dials == 0
+            and self.billed
+            and self.served_after
+        )
+
+    def line(self) -> str:
+        recovered = "-" if self.recovered_in is None else f"{self.recovered_in:5.1f} s"
+        return (
+            f"  {self.fault:<22} accepted {self.accepted:5d}  refused {self.refused:4d}"
+            f"  lost {self.lost}  stuck {self.stuck}  double dials {self.double_dials}"
+            f"  billed {'ok' if self.billed else 'WRONG'}  recovered in {recovered}"
+            f"  restarts {self.restarts}  parked {self.parked}"
+            f"  served after {'yes' if self.served_after else 'NO'}"
+        )
+
+
+@dataclass
+class Stage:
+    """A platform of its own for the faults: its broker, its database, its processes."""
+
+    platform: Platform
+    database_url: str
+
+    @property
+    def database_name(self) -> str:
+        return str(psycopg.conninfo.conninfo_to_dict(self.database_url)["dbname"])
+
+
+@contextlib.contextmanager
+def stage(server_url: str, log_dir: Path | None = None) -> Iterator[Stage]:
+    name = f"flashcall_chaos_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    database_url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
+    try:
+        with started_broker(None) as (bootstrap, _):
+            migrate(database_url)
+            ensure_topics(bootstrap, 6)
+            platform = Platform(bootstrap, database_url, free_port(), env=ENV, log_dir=log_dir)
+            try:
+                platform.start_workers()
+                platform.start_api()
+                platform.supervise()
+                yield Stage(platform, database_url)
+            finally:
+                platform.stop_all()
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# ----------------------------------------------------------------------------------- faults
+Fault = Callable[[Stage], None]
+
+
+def kill(name: str) -> Fault:
+    def fault(stage: Stage) -> None:
+        for proc in stage.platform.running(name):
+            proc.send_signal(signal.SIGKILL)
+
+    return fault
+
+
+def postgres_away(seconds: float) -> Fault:
+    """PostgreSQL refuses the platform for `seconds`: every session is ended and new ones are
+    refused, as during a restart (of this database only: the server is shared)."""
+
+    def fault(stage: Stage) -> None:
+        server = psycopg.conninfo.make_conninfo(stage.database_url, dbname="postgres")
+        name = stage.database_name
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            )
+            time.sleep(seconds)
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+    return fault
+
+
+def poison_records(stage: Stage) -> None:
+    """Records no consumer can apply, appended straight to the topics (as a foreign or broken
+    producer would): an account whose name holds a NUL, and bytes that are no event."""
+    schema = schemas()["AccountCreated"]
+    fingerprint_bytes = int(
+        fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"), 16
+    ).to_bytes(8, "little")
+    body = {
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": datetime.now(UTC),
+        "schema_version": 1,
+        "account_id": str(uuid.uuid4()),
+        "name": "poison\x00",
+        "token_hash": uuid.uuid4().hex,
+        "price_per_call": PRICE,
+        "credit_limit": 0,
+    }
+    out = io.BytesIO()
+    out.write(MAGIC + fingerprint_bytes)  # written past the codec, which refuses the NUL
+    schemaless_writer(out, schema, body)
+    producer = Producer({"bootstrap.servers": stage.platform.bootstrap})
+    producer.produce(topics.ACCOUNTS.name, out.getvalue(), body["account_id"].encode())
+    producer.produce(topics.DIAL_COMMANDS.name, b"no event at all", b"garbage")
+    producer.flush(10)
+
+
+FAULTS: dict[str, Fault] = {
+    "kill -9 decisions": kill("worker-decisions"),
+    "kill -9 dialer": kill("worker-dialer"),
+    "kill -9 projection": kill("worker-projections"),
+    "kill -9 api": kill("api"),
+    "postgres away 3 s": postgres_away(3.0),
+    "poison records": poison_records,
+}
+PROCESS_OF = {
+    "kill -9 decisions": "worker-decisions",
+    "kill -9 dialer": "worker-dialer",
+    "kill -9 projection": "worker-projections",
+    "kill -9 api": "api",
+}
+
+
+# ------------------------------------------------------------------------------------- load
+@dataclass
+class Load:
+    accepted: dict[str, str] = field(default_factory=dict)  # call id -> service id
+    refused: int = 0
+
+
+async def _place(
+    session: aiohttp.ClientSession, url: str, key: str, service: str, load: Load
+) -> None:
+    phone = f"+98912{random.randrange(10**7):07d}"
+    if phone[-4:] in ("0000", "1111", "2222", "3333"):
+        phone = phone[:-1] + "5"
+    try:
+        async with session.post(
+            f"{url}/v1/calls", json={"phone": phone}, headers={"Authorization": f"Bearer {key}"}
+        ) as response:
+            body = await response.json(content_type=None)
+            if response.status == 201:
+                load.accepted[str(body["id"])] = service
+            else:
+                load.refused += 1
+    except (TimeoutError, aiohttp.ClientError):
+        load.refused += 1
+
+
+async def _open_loop(
+    url: str, keys: list[tuple[str, str]], rate: float, seconds: float, load: Load
+) -> None:
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        tasks = []
+        start = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            key, service = keys[i % len(keys)]
+            tasks.append(asyncio.create_task(_place(session, url, key, service, load)))
+        await asyncio.gather(*tasks)
+
+
+def tenants(url: str, count: int) -> list[tuple[str, str]]:
+    """(access key, service id) of `count` new accounts, each with a service."""
+    admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+    made = []
+    with httpx.Client(base_url=url, timeout=30) as http:
+        for i in range(count):
+            account = http.post("/v1/accounts", json={"name": f"chaos {i}"}, headers=admin)
+            auth = {"Authorization": f"Bearer {account.json()['token']}"}
+            service = http.post(
+                "/v1/services",
+                json={"name": "login", "code_length": 5, "code_ttl_minutes": 60},
+                headers=auth,
+            ).json()
+            key = http.post(
+                f"/v1/services/{service['id']}/keys", json={"label": "chaos"}, headers=auth
+            ).json()
+            made.append((key["key"], service["id"]))
+    return made
+
+
+# ---------------------------------------------------------------------------------- counting
+def _query(database_url: str, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    with psycopg.connect(database_url, connect_timeout=3) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _statuses(database_url: str, ids: list[str]) -> dict[str, str]:
+    rows = _query(
+        database_url,
+        "SELECT id::text, status FROM calls WHERE id = ANY(%s::uuid[]) AND service_id IS NOT NULL",
+        (ids,),
+    )
+    return dict(rows)
+
+
+def _watch_recovery(stage: Stage, load: Load, fault_at: float, done: threading.Event) -> float:
+    """Seconds from the fault until a call accepted after it shows delivered (or nan)."""
+    since = datetime.fromtimestamp(fault_at, UTC)
+    while not done.is_set():
+        try:
+            rows = _query(
+                stage.database_url,
+                "SELECT 1 FROM calls WHERE id = ANY(%s::uuid[]) AND created_at > %s"
+                " AND delivered_at IS NOT NULL LIMIT 1",
+                (list(load.accepted), since),
+            )
+        except psycopg.OperationalError:
+            rows = []
+        if rows:
+            return time.time() - fault_at
+        time.sleep(0.1)
+    return float("nan")
+
+
+def _billing_problems(database_url: str, services: set[str]) -> list[str]:
+    problems = []
+    for service in sorted(services):
+        [(delivered,)] = _query(
+            database_url,
+            "SELECT count(*) FROM calls WHERE service_id = %s AND delivered_at IS NOT NULL",
+            (service,),
+        )
+        [(debits, debited_calls, total)] = _query(
+            database_url,
+            "SELECT count(*), count(DISTINCT call_id), coalesce(sum(amount), 0) FROM ledger"
+            " WHERE service_id = %s AND type = 'debit'",
+            (service,),
+        )
+        balance = _query(
+            database_url, "SELECT balance FROM service_credit WHERE service_id = %s", (service,)
+        )
+        if debits != debited_calls:
+            problems.append(f"{service}: {debits} debits for {debited_calls} calls")
+        if total != delivered * PRICE:
+            problems.append(f"{service}: debited {total} for {delivered} delivered calls")
+        if delivered and (not balance or balance[0][0] != -total):
+            problems.append(f"{service}: balance {balance} is not the ledger's {-total}")
+    return problems
+
+
+def run(
+    stage: Stage,
+    fault_name: str,
+    rate: float = 100.0,
+    seconds: float = 8.0,
+    fault_after: float = 2.5,
+    settle_seconds: float = 90.0,
+) -> Outcome:
+    """Load at `rate` for `seconds`, the fault after `fault_after` s, then count."""
+    url = stage.platform.url
+    outcome = Outcome(fault_name)
+    keys = tenants(url, 4)
+    services = {service for _, service in keys}
+    process = PROCESS_OF.get(fault_name)
+    supervisor = stage.platform.supervisor
+    restarts_before = supervisor.restarts(process) if process and supervisor else 0
+    parked_before = _query(stage.database_url, "SELECT count(*) FROM parked_records", ())[0][0]
+    load = Load()
+    loader = threading.Thread(
+        target=lambda: asyncio.run(_open_loop(url, keys, rate, seconds, load)), daemon=True
+    )
+    loader.start()
+    time.sleep(fault_after)
+    fault_at = time.time()
+    done = threading.Event()
+    recovery: list[float] = []
+    watcher = threading.Thread(
+        target=lambda: recovery.append(_watch_recovery(stage, load, fault_at, done)), daemon=True
+    )
+    watcher.start()
+    FAULTS[fault_name](stage)
+    loader.join()
+    ids = list(load.accepted)
+    outcome.accepted, outcome.refused = len(ids), load.refused
+    deadline = time.monotonic() + settle_seconds
+    statuses: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        with contextlib.suppress(psycopg.OperationalError):
+            statuses = _statuses(stage.database_url, ids)
+            if len(statuses) == len(ids) and set(statuses.values()) <= SETTLED:
+                break
+        time.sleep(0.25)
+    done.set()
+    watcher.join()
+    outcome.lost = len(ids) - len(statuses)
+    outcome.stuck = sum(1 for s in statuses.values() if s not in SETTLED)
+    outcome.double_dials = len(
+        _query(
+            stage.database_url,
+            "SELECT call_id FROM sim_handset_calls WHERE call_id = ANY(%s::uuid[])"
+            " GROUP BY call_id HAVING count(*) > 1",
+            (ids,),
+        )
+    )
+    wait_settled_ledger(stage.database_url, services)
+    outcome.problems = _billing_problems(stage.database_url, services)
+    outcome.billed = not outcome.problems
+    outcome.recovered_in = recovery[0] if recovery and recovery[0] == recovery[0] else None
+    outcome.served_after = served(url, keys[0][0], stage.database_url)
+    if process and supervisor:
+        outcome.restarts = supervisor.restarts(process) - restarts_before
+    outcome.parked = (
+        _query(stage.database_url, "SELECT count(*) FROM parked_records", ())[0][0] - parked_before
+    )
+    return outcome
+
+
+def wait_settled_ledger(database_url: str, services: set[str], seconds: float = 30.0) -> None:
+    """Debits trail deliveries by a hop: wait (bounded) until they agree."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _billing_problems(database_url, services):
+        time.sleep(0.25)
+
+
+def served(url: str, key: str, database_url: str, seconds: float = 30.0) -> bool:
+    """A call placed now is accepted and shows delivered."""
+    deadline = time.monotonic() + seconds
+    with httpx.Client(base_url=url, timeout=10) as http:
+        while time.monotonic() < deadline:
+            phone = f"+98935{random.randrange(10**7):07d}"
+            try:
+                response = http.post(
+                    "/v1/calls", json={"phone": phone}, headers={"Authorization": f"Bearer {key}"}
+                )
+            except httpx.HTTPError:
+                time.sleep(0.5)
+                continue
+            if response.status_code != 201:
+                time.sleep(0.5)
+                continue
+            call_id = response.json()["id"]
+            while time.monotonic() < deadline:
+                with contextlib.suppress(psycopg.OperationalError):
+                    if _statuses(database_url, [call_id]).get(call_id) == "delivered":
+                        return True
+                time.sleep(0.1)
+    return False
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
+    parser.add_argument("--rate", type=float, default=100.0, help="calls per second")
+    parser.add_argument("--seconds", type=float, default=12.0, help="load per fault")
+    parser.add_argument("--fault", action="append", choices=sorted(FAULTS), help="only these")
+    args = parser.parse_args()
+    server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    print(
+        f"flashcall chaos {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} cores;"
+        f" {args.rate:.0f} calls/s for {args.seconds:.0f} s per fault, the fault after"
+        f" {args.seconds / 3:.1f} s",
+        flush=True,
+    )
+    clean = True
+    logs = ROOT / "var" / "chaos-logs" / uuid.uuid4().hex[:8]
+    print(f"process logs in {logs}", flush=True)
+    with stage(server, logs) as s:
+        for name in args.fault or list(FAULTS):
+            outcome = run(s, name, args.rate, args.seconds, args.seconds / 3)
+            print(outcome.line(), flush=True)
+            for problem in outcome.problems:
+                print(f"    {problem}")
+            clean = clean and outcome.clean
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

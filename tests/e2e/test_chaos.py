@@ -1,0 +1,38 @@
+"""Faults under load (100 calls/s over HTTP), on a platform of their own deployed as `make run`
+deploys it and supervised as it is: kill -9 of each worker role and of the API, PostgreSQL
+away, poison records in the topics. Every call answered 201 reaches delivered or a final
+state, none twice rung, every delivered call billed once, the balance its ledger, and the
+platform serves again with no manual step (bench/chaos.py; `make chaos` prints the counts)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from bench import chaos
+from launch.platform import ROOT
+
+
+@pytest.fixture(scope="module")
+def stage() -> Iterator[chaos.Stage]:
+    server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+    logs = ROOT / "var" / "test-logs" / f"chaos-{uuid.uuid4().hex[:8]}"
+    with chaos.stage(server, logs) as s:
+        yield s
+
+
+@pytest.mark.parametrize("fault", list(chaos.FAULTS))
+def test_a_fault_under_load_loses_nothing(stage: chaos.Stage, fault: str) -> None:
+    outcome = chaos.run(stage, fault, rate=100, seconds=5, fault_after=1.5)
+    print(outcome.line())
+    assert outcome.accepted >= 250, outcome.line()
+    assert (outcome.lost, outcome.stuck, outcome.double_dials) == (0, 0, 0), outcome.line()
+    assert outcome.billed, outcome.problems
+    assert outcome.served_after, outcome.line()
+    if fault in chaos.PROCESS_OF:
+        assert outcome.restarts == 1, outcome.line()  # the supervisor, not the test, healed it
+    if fault == "poison records":
+        assert outcome.parked == 2, outcome.line()  # set aside, counted, and the rest went on
