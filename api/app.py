@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, panel
+from api import errors, openapi, panel
 from api.context import Context
 from api.directory import Directory
 from api.feed import EventFeed, check_directory_matches_read_models
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app, html=(f"{panel.PREFIX}/", panel.error_page))
+    openapi.install(app)
     for module in (accounts, services, credit, calls, reports, sim, compat):
         app.include_router(module.router)
     app.include_router(accounts.own)

@@ -8,14 +8,28 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
 
 from api.context import Context
 from api.directory import AccountView, KeyView
 from api.errors import ApiError
 from api.secrets import hash_secret
+
+# The three roles as OpenAPI security schemes. They only document: the dependencies below read
+# the header themselves (and answer problem+json, which HTTPBearer would not).
+OPERATOR = HTTPBearer(scheme_name="operator", auto_error=False, description="FLASHCALL_ADMIN_TOKEN")
+ACCOUNT = HTTPBearer(
+    scheme_name="account",
+    auto_error=False,
+    description="The account token, shown once when the account is created or rotated.",
+)
+KEY = HTTPBearer(
+    scheme_name="accessKey", auto_error=False, description="An access key of one service."
+)
+Documented = Any
 
 
 async def get_context(request: Request) -> Context:
@@ -30,7 +44,7 @@ def bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+        raise ApiError("unauthorized", "send Authorization: Bearer <token>")
     return token.strip()
 
 
@@ -46,47 +60,63 @@ class Caller:
     account: AccountView | None
 
 
-async def require_operator(ctx: Ctx, request: Request) -> None:
+async def require_operator(
+    ctx: Ctx, request: Request, _: Annotated[Documented, Security(OPERATOR)]
+) -> None:
     token = bearer(request)
     if _is_operator(ctx, token):
         return
     if ctx.directory.account_for_token(hash_secret(token)) is not None:
-        raise ApiError(403, "forbidden", "only the operator may do this")
-    raise ApiError(401, "unauthorized", "the operator token is required")
+        raise ApiError("forbidden", "only the operator may do this")
+    raise ApiError("unauthorized", "the operator token is required")
 
 
-async def require_account(ctx: Ctx, request: Request) -> AccountView:
+async def require_account(
+    ctx: Ctx, request: Request, _: Annotated[Documented, Security(ACCOUNT)]
+) -> AccountView:
     token_hash = hash_secret(bearer(request))
     account = ctx.directory.account_for_token(token_hash)
     if account is not None:
         return account
     if ctx.directory.key_for_secret(token_hash) is not None:
-        raise ApiError(403, "forbidden", "an access key cannot do this; use the account token")
-    raise ApiError(401, "unauthorized", "unknown account token")
+        raise ApiError("forbidden", "an access key cannot do this; use the account token")
+    raise ApiError("unauthorized", "unknown account token")
 
 
-async def require_operator_or_account(ctx: Ctx, request: Request) -> Caller:
+async def require_operator_or_account(
+    ctx: Ctx,
+    request: Request,
+    _o: Annotated[Documented, Security(OPERATOR)],
+    _a: Annotated[Documented, Security(ACCOUNT)],
+) -> Caller:
     token = bearer(request)
     if _is_operator(ctx, token):
         return Caller(True, None)
     account = ctx.directory.account_for_token(hash_secret(token))
     if account is None:
-        raise ApiError(401, "unauthorized", "unknown token")
+        raise ApiError("unauthorized", "unknown token")
     return Caller(False, account)
 
 
-async def require_key(ctx: Ctx, request: Request) -> KeyView:
+async def require_key(
+    ctx: Ctx, request: Request, _: Annotated[Documented, Security(KEY)]
+) -> KeyView:
     return key_for_secret(ctx, bearer(request))
 
 
 def key_for_secret(ctx: Context, secret: str) -> KeyView:
     key = ctx.directory.key_for_secret(hash_secret(secret))
     if key is None or key.revoked_at is not None:
-        raise ApiError(401, "unauthorized", "unknown or revoked access key")
+        raise ApiError("unauthorized", "unknown or revoked access key")
     return key
 
 
-async def require_key_or_account(ctx: Ctx, request: Request) -> KeyView | AccountView:
+async def require_key_or_account(
+    ctx: Ctx,
+    request: Request,
+    _k: Annotated[Documented, Security(KEY)],
+    _a: Annotated[Documented, Security(ACCOUNT)],
+) -> KeyView | AccountView:
     token = bearer(request)
     account = ctx.directory.account_for_token(hash_secret(token))
     return account if account is not None else key_for_secret(ctx, token)

@@ -34,18 +34,18 @@ def parse_phone(ctx: Context, raw: str) -> str:
     try:
         return normalise(raw, ctx.settings.default_region)
     except InvalidPhone as exc:
-        raise ApiError(400, "invalid_phone", str(exc)) from exc
+        raise ApiError("invalid_phone", str(exc)) from exc
 
 
 def active_service(ctx: Context, key: KeyView) -> ServiceView:
     service = ctx.directory.services.get(key.service_id)
     if service is None:
-        raise ApiError(503, "unavailable", "the service is not known to this instance yet")
+        raise ApiError("unavailable", "the service is not known to this instance yet")
     if service.status != "active":
-        raise ApiError(403, "service_disabled", "the service is disabled")
+        raise ApiError("service_disabled", "the service is disabled")
     if service.cut_off:
         raise ApiError(
-            402, "credit_limit_reached", "the service has reached its credit limit; top it up"
+            "credit_limit_reached", "the service has reached its credit limit; top it up"
         )
     return service
 
@@ -68,13 +68,11 @@ async def place_call(
     service = active_service(ctx, key)
     wait = ctx.key_rate.take(key.id)
     if wait:
-        raise ApiError(429, "rate_limited", "too many calls for this access key", retry_after(wait))
+        raise ApiError("rate_limited", "too many calls for this access key", retry_after(wait))
     phone_key = (service.id, phone)
     wait = ctx.phone_rate.take(phone_key)
     if wait:
-        raise ApiError(
-            429, "rate_limited", "too many calls to this phone number", retry_after(wait)
-        )
+        raise ApiError("rate_limited", "too many calls to this phone number", retry_after(wait))
     previous_code = retry["caller_number"][-retry["code_length"] :] if retry else None
     allocation = ctx.settings.pool.allocate(
         ctx.settings.code_secret, str(call_id), service.code_length, avoid_code=previous_code

@@ -48,7 +48,7 @@ class Context:
             return await asyncio.wait_for(reply, self.settings.reply_timeout_seconds)
         except TimeoutError as exc:
             raise ApiError(
-                503, "unavailable", "the request was recorded but not answered in time; ask again"
+                "unavailable", "the request was recorded but not answered in time; ask again"
             ) from exc
         finally:
             self.feed.forget(request_id)
@@ -72,7 +72,6 @@ class Context:
                     return appended
                 if time.monotonic() > deadline:
                     raise ApiError(
-                        503,
                         "unavailable",
                         "accepted, but the read model is behind; read it again shortly",
                     )

@@ -41,29 +41,48 @@ TITLES: dict[str, str] = {
 }
 
 
+# The status each code is answered with (OpenAPI declares them per operation from this).
+STATUS: dict[str, int] = {
+    "invalid_phone": 400,
+    "invalid_time_range": 400,
+    "unauthorized": 401,
+    "credit_limit_reached": 402,
+    "forbidden": 403,
+    "service_disabled": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "code_still_valid": 409,
+    "retry_limit_reached": 409,
+    "invalid_request": 422,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "unavailable": 503,
+}
+
+
 class ApiError(Exception):
     """Raise this anywhere in the API; the handler renders it."""
 
     def __init__(
         self,
-        status: int,
         code: str,
         detail: str | None = None,
         headers: dict[str, str] | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(detail or code)
-        self.status = status
+        self.status = status or STATUS[code]
         self.code = code
         self.detail = detail or TITLES.get(code, code)
         self.headers = headers or {}
 
 
 def not_found(what: str = "resource") -> ApiError:
-    return ApiError(404, "not_found", f"no such {what}")
+    return ApiError("not_found", f"no such {what}")
 
 
 def invalid(detail: str) -> ApiError:
-    return ApiError(422, "invalid_request", detail)
+    return ApiError("invalid_request", detail)
 
 
 def problem(
@@ -101,12 +120,13 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # Starlette's own refusals; a body that does not parse (FastAPI's 400) is an invalid
+        # request like any other (422), so that each code keeps one status.
         code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(
             exc.status_code, "invalid_request"
         )
-        if html is not None and request.url.path.startswith(html[0]):
-            return await html[1](request, ApiError(exc.status_code, code, str(exc.detail)))
-        return problem(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers) if exc.headers else None
+        return await _api_error(request, ApiError(code, str(exc.detail), headers))
 
     async def _dependency(request: Request, exc: Exception) -> Response:
         """PostgreSQL or the broker failed: 503 while it is away, 500 for anything else."""
@@ -116,7 +136,6 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
         return await _api_error(
             request,
             ApiError(
-                503,
                 "unavailable",
                 "the service is briefly unavailable; ask again shortly (an Idempotency-Key"
                 " keeps a repeated create from creating twice)",
@@ -132,7 +151,7 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
         # The edge validation let a control character through: refuse, append nothing.
         log.error("refused an event the edge should have refused: %s", exc)
         return await _api_error(
-            request, ApiError(422, "invalid_request", "text holds a control character")
+            request, ApiError("invalid_request", "text holds a control character")
         )
 
     @app.exception_handler(Exception)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -44,9 +46,17 @@ Text = Annotated[
         }
     ),
 ]
-Money = Annotated[int, Field(ge=0, le=10**15)]
-CodeLength = Annotated[int, Field(ge=MIN_CODE_LENGTH, le=MAX_CODE_LENGTH)]
-TtlMinutes = Annotated[int, Field(ge=1, le=60)]
+
+
+def _integral(value: object) -> object:
+    """JSON Schema counts 5.0 as an integer; strict pydantic would not (strings stay refused)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Integral = BeforeValidator(_integral)
+Money = Annotated[int, Field(ge=0, le=10**15), Integral]
+CodeLength = Annotated[int, Field(ge=MIN_CODE_LENGTH, le=MAX_CODE_LENGTH), Integral]
+TtlMinutes = Annotated[int, Field(ge=1, le=60), Integral]
 T = TypeVar("T")
 
 # RFC 3339 as the contract says: a full date, "T", a time and an offset (Z or ±hh:mm). Dates
@@ -78,13 +88,41 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _omittable_not_null(schema: dict[str, Any], _: type[BaseModel]) -> None:
+    """OpenAPI: the fields of a PATCH body may be left out, but are never null."""
+    for name, prop in schema.get("properties", {}).items():
+        branches = [b for b in prop.pop("anyOf", []) if b != {"type": "null"}]
+        if len(branches) == 1:
+            prop.update(branches[0])
+        elif branches:
+            prop["anyOf"] = branches
+        if prop.get("default", 0) is None:
+            del prop["default"]
+        schema["properties"][name] = prop
+
+
+class Patch(Strict):
+    """A PATCH body: what is sent changes, what is left out stays; null is refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra=_omittable_not_null)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Patch:
+        nulls = sorted(n for n in self.model_fields_set if getattr(self, n) is None)
+        if nulls:
+            raise PydanticCustomError(
+                "null", "{fields}: may be left out but not null", {"fields": ", ".join(nulls)}
+            )
+        return self
+
+
 class AccountCreate(Strict):
     name: Text
     price_per_call: Money | None = None
     credit_limit: Money | None = None
 
 
-class AccountPatch(Strict):
+class AccountPatch(Patch):
     name: Text | None = None
     price_per_call: Money | None = None
     credit_limit: Money | None = None
@@ -114,7 +152,7 @@ class ServiceCreate(Strict):
     return_code: bool = False
 
 
-class ServicePatch(Strict):
+class ServicePatch(Patch):
     name: Text | None = None
     code_length: CodeLength | None = None
     code_ttl_minutes: TtlMinutes | None = None
@@ -159,7 +197,14 @@ class KeyOut(BaseModel):
 
 
 class CallCreate(Strict):
-    phone: str
+    phone: Annotated[
+        str,
+        Field(
+            json_schema_extra={"maxLength": 32},
+            description="E.164 or national (read with FLASHCALL_DEFAULT_REGION): digits of"
+            " any script, spaces and + - ( ) . only.",
+        ),
+    ]
 
 
 class VerifyIn(Strict):
@@ -222,7 +267,7 @@ class SeedCallOut(BaseModel):
 
 
 class TopUpCreate(Strict):
-    amount: Annotated[int, Field(gt=0, le=10**15)]
+    amount: Annotated[int, Field(gt=0, le=10**15), Integral]
     reference: Text
 
 

@@ -116,7 +116,7 @@ async def _report_filter(visit: Visit, values: dict[str, str]) -> ReportFilter:
     status = values.get("status")
     if status is not None and status not in {s.value for s in CallStatus}:
         label = visit.words.t("reports.status")
-        raise ApiError(422, "invalid_request", visit.words.t("error.field", field=label))
+        raise ApiError("invalid_request", visit.words.t("error.field", field=label))
     zone = ZoneInfo(visit.ctx.settings.panel_timezone)
     start = _day(visit, values.get("from"), zone, "reports.from")
     end = _day(visit, values.get("to"), zone, "reports.to")
@@ -139,16 +139,14 @@ def _day(visit: Visit, value: str | None, zone: ZoneInfo, label: str) -> datetim
         return datetime.combine(parse_day(value), time(), zone)
     except ValueError as exc:
         raise ApiError(
-            422, "invalid_request", visit.words.t("error.field", field=visit.words.t(label))
+            "invalid_request", visit.words.t("error.field", field=visit.words.t(label))
         ) from exc
 
 
 def _uuid(visit: Visit, value: str | None, label: str) -> uuid.UUID | None:
     parsed = parse_uuid(value)
     if value and parsed is None:
-        raise ApiError(
-            422, "invalid_request", visit.words.t("error.field", field=visit.words.t(label))
-        )
+        raise ApiError("invalid_request", visit.words.t("error.field", field=visit.words.t(label)))
     return parsed
 
 

@@ -106,7 +106,7 @@ async def checked_form(visit: Visit) -> FormData:
     form = await visit.request.form()
     sent = form.get("csrf")
     if not isinstance(sent, str) or not hmac.compare_digest(sent, visit.csrf):
-        raise ApiError(403, "forbidden", visit.words.t("error.csrf"))
+        raise ApiError("forbidden", visit.words.t("error.csrf"))
     return form
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api import queries
 from api.auth import Account, Ctx, Operator
 from api.context import Context
 from api.errors import not_found
-from api.idempotency import once
+from api.idempotency import IdempotencyKey, once
 from api.models import AccountCreate, AccountCreated, AccountOut, AccountPatch, TokenOut
+from api.openapi import problems
 from api.secrets import hash_secret, new_account_token
 from schemas.codec import Event, new_event
 
@@ -21,12 +22,17 @@ router = APIRouter(prefix="/v1/accounts", tags=["operator"])
 own = APIRouter(prefix="/v1/account", tags=["account"])
 
 
-@router.post("", status_code=201, response_model=AccountCreated)
+@router.post(
+    "",
+    status_code=201,
+    response_model=AccountCreated,
+    responses=problems("unauthorized", "forbidden", "invalid_request"),
+)
 async def create_account(
     body: AccountCreate,
     ctx: Ctx,
     _: Operator,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def make() -> dict[str, Any]:
         event, token = opening(ctx, body.name, body.price_per_call, body.credit_limit)
@@ -59,7 +65,11 @@ def opening(
     return event, token
 
 
-@router.get("/{account_id}", response_model=AccountOut)
+@router.get(
+    "/{account_id}",
+    response_model=AccountOut,
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def get_account(account_id: uuid.UUID, ctx: Ctx, _: Operator) -> dict[str, Any]:
     row = await queries.account(ctx.pool, account_id)
     if row is None:
@@ -67,7 +77,11 @@ async def get_account(account_id: uuid.UUID, ctx: Ctx, _: Operator) -> dict[str,
     return row
 
 
-@router.patch("/{account_id}", response_model=AccountOut)
+@router.patch(
+    "/{account_id}",
+    response_model=AccountOut,
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def patch_account(
     account_id: uuid.UUID, body: AccountPatch, ctx: Ctx, _: Operator
 ) -> dict[str, Any]:
@@ -87,7 +101,12 @@ async def patch_account(
     return row
 
 
-@own.post("/token", status_code=201, response_model=TokenOut)
+@own.post(
+    "/token",
+    status_code=201,
+    response_model=TokenOut,
+    responses=problems("unauthorized", "forbidden"),
+)
 async def rotate_token(ctx: Ctx, account: Account) -> dict[str, Any]:
     """A new API token for the calling account, shown only here; the old one stops working."""
     token = new_account_token()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 
 from api import queries
 from api.auth import AccessKey, Ctx, KeyOrAccount
@@ -22,9 +22,10 @@ from api.calling import (
 from api.context import Context
 from api.directory import KeyView
 from api.errors import ApiError, invalid, not_found
-from api.idempotency import reused_with_another_body
+from api.idempotency import IdempotencyKey, reused_with_another_body
 from api.limits import retry_after
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
+from api.openapi import problems
 from core.call_rules import CallStatus
 from core.ids import derived_id
 from schemas.codec import new_event
@@ -39,12 +40,24 @@ async def key_call(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, 
     return row
 
 
-@router.post("", status_code=201, response_model=CallOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=CallOut,
+    responses=problems(
+        "invalid_phone",
+        "unauthorized",
+        "credit_limit_reached",
+        "service_disabled",
+        "invalid_request",
+        "rate_limited",
+    ),
+)
 async def create_call(
     body: CallCreate,
     ctx: Ctx,
     key: AccessKey,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     phone = parse_phone(ctx, body.phone)
     call_id = idempotent_call_id(key, idempotency_key)
@@ -57,7 +70,11 @@ async def create_call(
     return placed_body(await place_call(ctx, key, phone, call_id))
 
 
-@router.get("/{call_id}", response_model=CallOut)
+@router.get(
+    "/{call_id}",
+    response_model=CallOut,
+    responses=problems("unauthorized", "not_found", "invalid_request"),
+)
 async def get_call(call_id: uuid.UUID, ctx: Ctx, caller: KeyOrAccount) -> dict[str, Any]:
     row = await queries.call(ctx.pool, call_id)
     if isinstance(caller, KeyView):
@@ -69,7 +86,21 @@ async def get_call(call_id: uuid.UUID, ctx: Ctx, caller: KeyOrAccount) -> dict[s
     return call_body(row, ctx.directory.services.get(row["service_id"]))
 
 
-@router.post("/{call_id}/retry", status_code=201, response_model=CallOut)
+@router.post(
+    "/{call_id}/retry",
+    status_code=201,
+    response_model=CallOut,
+    responses=problems(
+        "unauthorized",
+        "credit_limit_reached",
+        "service_disabled",
+        "not_found",
+        "code_still_valid",
+        "retry_limit_reached",
+        "invalid_request",
+        "rate_limited",
+    ),
+)
 async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, Any]:
     previous = await key_call(ctx, key, call_id)
     status = previous["status"]
@@ -78,13 +109,13 @@ async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, 
     if status in (CallStatus.QUEUED, CallStatus.DIALING):
         service = ctx.directory.services.get(key.service_id)
         ttl = (service.code_ttl_minutes if service else 1) * ctx.settings.ttl_minute_seconds
-        raise ApiError(409, "code_still_valid", "the call is still being placed", retry_after(ttl))
+        raise ApiError("code_still_valid", "the call is still being placed", retry_after(ttl))
     if status == CallStatus.DELIVERED and previous["expires_at"] is not None:
         left = seconds_until(previous["expires_at"])
         if left > 0:
-            raise ApiError(409, "code_still_valid", "the code is still valid", retry_after(left))
+            raise ApiError("code_still_valid", "the code is still valid", retry_after(left))
     if previous["attempt"] >= ctx.settings.retry_chain_max:
-        raise ApiError(409, "retry_limit_reached", "this call has been retried as often as allowed")
+        raise ApiError("retry_limit_reached", "this call has been retried as often as allowed")
     # One retry per call: retrying the same call again answers with the same new call.
     retry_id = derived_id(call_id, "retry")
     existing = await queries.retry_of(ctx.pool, call_id)
@@ -97,7 +128,11 @@ async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, 
 CATCH_UP_SECONDS = 2.0
 
 
-@router.post("/{call_id}/verify", response_model=VerifyOut)
+@router.post(
+    "/{call_id}/verify",
+    response_model=VerifyOut,
+    responses=problems("unauthorized", "not_found", "invalid_request"),
+)
 async def verify_call(
     call_id: uuid.UUID, body: VerifyIn, ctx: Ctx, key: AccessKey
 ) -> dict[str, Any]:

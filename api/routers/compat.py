@@ -10,11 +10,23 @@ from fastapi import APIRouter
 from api.auth import Ctx, key_for_secret
 from api.calling import parse_phone, place_call
 from api.models import SeedCallIn, SeedCallOut
+from api.openapi import problems
 
 router = APIRouter(tags=["seed compatibility"])
 
 
-@router.post("/services/call/call/", response_model=SeedCallOut)
+@router.post(
+    "/services/call/call/",
+    response_model=SeedCallOut,
+    responses=problems(
+        "invalid_phone",
+        "unauthorized",
+        "credit_limit_reached",
+        "service_disabled",
+        "invalid_request",
+        "rate_limited",
+    ),
+)
 async def seed_call(body: SeedCallIn, ctx: Ctx) -> dict[str, Any]:
     key = key_for_secret(ctx, body.token)
     placed = await place_call(ctx, key, parse_phone(ctx, body.destination), uuid.uuid4())

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api import queries
 from api.auth import Account, Ctx, Operator
 from api.errors import not_found
-from api.idempotency import once
+from api.idempotency import IdempotencyKey, once
 from api.models import BalanceOut, LedgerEntry, Page, TopUpCreate, TopUpOut
+from api.openapi import problems
 from api.paging import Cursor, Limit
 from api.routers.services import owned_service
 from core.ids import derived_id
@@ -21,13 +22,18 @@ from schemas.codec import new_event
 router = APIRouter(tags=["credit"])
 
 
-@router.post("/v1/services/{service_id}/topups", status_code=201, response_model=TopUpOut)
+@router.post(
+    "/v1/services/{service_id}/topups",
+    status_code=201,
+    response_model=TopUpOut,
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def top_up(
     service_id: uuid.UUID,
     body: TopUpCreate,
     ctx: Ctx,
     _: Operator,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     if await queries.service(ctx.pool, service_id) is None:
         raise not_found("service")
@@ -60,7 +66,9 @@ async def top_up(
     return await once(ctx, f"topups:{service_id}", idempotency_key, body, make)
 
 
-@router.get("/v1/balance", response_model=BalanceOut)
+@router.get(
+    "/v1/balance", response_model=BalanceOut, responses=problems("unauthorized", "forbidden")
+)
 async def balance(ctx: Ctx, account: Account) -> dict[str, Any]:
     rows = await queries.fetch_all(
         ctx.pool,
@@ -74,7 +82,11 @@ async def balance(ctx: Ctx, account: Account) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/services/{service_id}/ledger", response_model=Page[LedgerEntry])
+@router.get(
+    "/v1/services/{service_id}/ledger",
+    response_model=Page[LedgerEntry],
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def ledger(
     service_id: uuid.UUID, ctx: Ctx, account: Account, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:

@@ -21,12 +21,24 @@ from api.calling import parse_phone
 from api.context import Context
 from api.errors import ApiError, not_found
 from api.models import Page, ReportRow, Rfc3339, Summary
+from api.openapi import problems
 from api.paging import Cursor, Limit
 from api.report_export import Formatter, csv_lines
 from core.call_rules import CallStatus
 from projections.call_report import COLUMNS, REPORT, ReportFilter, summary_sql
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(
+    prefix="/v1/reports",
+    tags=["reports"],
+    responses=problems(
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "invalid_phone",
+        "invalid_time_range",
+        "invalid_request",
+    ),
+)
 
 EXPORT_BATCH = 2000
 CSV_BOM = "\ufeff"  # so Excel opens the UTF-8 file as UTF-8 (Persian text)
@@ -44,7 +56,7 @@ async def report_filter(
 ) -> ReportFilter:
     """The report's filters; another account's service or key is answered as missing."""
     if start is not None and end is not None and start > end:
-        raise ApiError(400, "invalid_time_range", "`from` must not be after `to`")
+        raise ApiError("invalid_time_range", "`from` must not be after `to`")
     if service_id is not None:
         service = ctx.directory.services.get(service_id)
         if service is None or service.account_id != account.id:
@@ -80,7 +92,24 @@ async def report_calls(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/calls.csv", response_class=StreamingResponse)
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _download(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {
+            "description": what,
+            "content": {media_type.split(";")[0]: {"schema": {"type": "string"}}},
+        }
+    }
+
+
+@router.get(
+    "/calls.csv",
+    response_class=StreamingResponse,
+    responses=_download(CSV_TYPE, "The report's rows as CSV (UTF-8 with BOM), header row first."),
+)
 async def report_csv(
     ctx: Ctx, report: Filter, lang: Lang = "en", calendar: Calendar = "gregorian"
 ) -> StreamingResponse:
@@ -93,12 +122,16 @@ async def report_csv(
 
     return StreamingResponse(
         lines(),
-        media_type="text/csv; charset=utf-8",
+        media_type=CSV_TYPE,
         headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
     )
 
 
-@router.get("/calls.xlsx", response_class=StreamingResponse)
+@router.get(
+    "/calls.xlsx",
+    response_class=StreamingResponse,
+    responses=_download(XLSX_TYPE, "The report's rows as an Excel workbook."),
+)
 async def report_xlsx(
     ctx: Ctx, report: Filter, lang: Lang = "en", calendar: Calendar = "gregorian"
 ) -> StreamingResponse:
@@ -107,7 +140,7 @@ async def report_xlsx(
     )
     return StreamingResponse(
         _read_and_remove(path),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        media_type=XLSX_TYPE,
         headers={"Content-Disposition": 'attachment; filename="calls.xlsx"'},
     )
 

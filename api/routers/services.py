@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from api import queries
@@ -13,8 +13,9 @@ from api.auth import Account, Ctx, OperatorOrAccount
 from api.context import Context
 from api.directory import AccountView
 from api.errors import ApiError, invalid, not_found
-from api.idempotency import once
+from api.idempotency import IdempotencyKey, once
 from api.models import KeyCreate, KeyCreated, KeyOut, Page, ServiceCreate, ServiceOut, ServicePatch
+from api.openapi import problems
 from api.paging import Cursor, Limit
 from api.secrets import hash_secret, new_access_key
 from schemas.codec import new_event
@@ -40,12 +41,17 @@ async def owned_service(
     return row
 
 
-@router.post("", status_code=201, response_model=ServiceOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ServiceOut,
+    responses=problems("unauthorized", "forbidden", "invalid_request"),
+)
 async def create_service(
     body: ServiceCreate,
     ctx: Ctx,
     account: Account,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     _check_code_length(ctx, body.code_length)
 
@@ -68,7 +74,11 @@ async def create_service(
     return await once(ctx, f"services:{account.id}", idempotency_key, body, make)
 
 
-@router.get("", response_model=Page[ServiceOut])
+@router.get(
+    "",
+    response_model=Page[ServiceOut],
+    responses=problems("unauthorized", "forbidden", "invalid_request"),
+)
 async def list_services(
     ctx: Ctx, account: Account, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -82,29 +92,35 @@ async def list_services(
     return {"items": [queries.public_service(r) for r in items], "next_cursor": next_cursor}
 
 
-@router.get("/{service_id}", response_model=ServiceOut)
+@router.get(
+    "/{service_id}",
+    response_model=ServiceOut,
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def get_service(service_id: uuid.UUID, ctx: Ctx, account: Account) -> dict[str, Any]:
     return await owned_service(ctx, account, service_id)
 
 
-@router.patch("/{service_id}", response_model=ServiceOut)
+@router.patch(
+    "/{service_id}",
+    response_model=ServiceOut,
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def patch_service(
     service_id: uuid.UUID, body: ServicePatch, ctx: Ctx, caller: OperatorOrAccount
 ) -> dict[str, Any]:
     fields = body.model_dump(exclude_unset=True)
     if caller.operator:
         if set(fields) - {"credit_limit"}:
-            raise ApiError(403, "forbidden", "the operator may only change credit_limit")
+            raise ApiError("forbidden", "the operator may only change credit_limit")
         row = await queries.service(ctx.pool, service_id)
         if row is None:
             raise not_found("service")
     else:
         assert caller.account is not None
         if "credit_limit" in fields:
-            raise ApiError(403, "forbidden", "only the operator may set credit_limit")
+            raise ApiError("forbidden", "only the operator may set credit_limit")
         row = await owned_service(ctx, caller.account, service_id)
-    if any(v is None for v in fields.values()):
-        raise invalid("fields may be omitted but not null")
     _check_code_length(ctx, fields.get("code_length"))
     if fields:
         await ctx.append_and_wait(
@@ -125,13 +141,18 @@ async def patch_service(
     return row
 
 
-@router.post("/{service_id}/keys", status_code=201, response_model=KeyCreated)
+@router.post(
+    "/{service_id}/keys",
+    status_code=201,
+    response_model=KeyCreated,
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def create_key(
     service_id: uuid.UUID,
     body: KeyCreate,
     ctx: Ctx,
     account: Account,
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     await owned_service(ctx, account, service_id)
 
@@ -159,7 +180,11 @@ async def create_key(
     return await once(ctx, f"keys:{service_id}", idempotency_key, body, make)
 
 
-@router.get("/{service_id}/keys", response_model=Page[KeyOut])
+@router.get(
+    "/{service_id}/keys",
+    response_model=Page[KeyOut],
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def list_keys(
     service_id: uuid.UUID, ctx: Ctx, account: Account, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -177,7 +202,11 @@ async def list_keys(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.delete("/{service_id}/keys/{key_id}", status_code=204)
+@router.delete(
+    "/{service_id}/keys/{key_id}",
+    status_code=204,
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
 async def revoke_key(
     service_id: uuid.UUID, key_id: uuid.UUID, ctx: Ctx, account: Account
 ) -> Response:

@@ -9,13 +9,18 @@ from fastapi import APIRouter
 from api.auth import Ctx, Operator
 from api.calling import parse_phone
 from api.models import HandsetCall, Page
+from api.openapi import problems
 from api.paging import Cursor, Limit
 from api.queries import fetch_page
 
 router = APIRouter(prefix="/v1/sim", tags=["simulated carrier"])
 
 
-@router.get("/handsets/{phone}/calls", response_model=Page[HandsetCall])
+@router.get(
+    "/handsets/{phone}/calls",
+    response_model=Page[HandsetCall],
+    responses=problems("invalid_phone", "unauthorized", "forbidden", "invalid_request"),
+)
 async def handset_calls(
     phone: str, ctx: Ctx, _: Operator, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
