@@ -31,7 +31,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Requests wait at most a few seconds for a connection: 503 then, while PostgreSQL is away.
         pool = async_pool(database_url, max_size=20, checked=True, wait_seconds=5.0)
         await pool.open()
-        producer = EventProducer(bootstrap, "flashcall-api", delivery_timeout_ms=10_000)
+        producer = EventProducer(
+            bootstrap, "flashcall-api", delivery_timeout_ms=settings.kafka_delivery_timeout_ms
+        )
         directory = Directory()
         feed = EventFeed(bootstrap, directory, settings.kafka_fetch_wait_ms)
         await asyncio.to_thread(feed.start)

@@ -24,6 +24,7 @@ import io
 import os
 import random
 import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -57,6 +58,8 @@ ENV = {
     "FLASHCALL_SIM_DIAL_MAX_MS": "25",
     "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000",
     "FLASHCALL_DIAL_ABANDON_SECONDS": "4",
+    # An append not acknowledged within 3 s is answered 503 (while the broker is away).
+    "FLASHCALL_KAFKA_DELIVERY_TIMEOUT_MS": "3000",
 }
 SETTLED = {"delivered", "verified", "expired", "failed", "rejected"}
 PRICE = 1000
@@ -75,12 +78,15 @@ class Outcome:
     served_after: bool = False
     restarts: int = 0
     parked: int = 0
+    refusals: dict[int, int] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
         return (
             self.accepted > 0
+            and not self.problems
+            and set(self.refusals) <= {0, 503}
             and self.lost == 0
             and self.stuck == 0
             and self.double_dials == 0
@@ -90,8 +96,13 @@ class Outcome:
 
     def line(self) -> str:
         recovered = "-" if self.recovered_in is None else f"{self.recovered_in:5.1f} s"
+        why = ", ".join(
+            f"{n} {'unanswered' if status == 0 else status}"
+            for status, n in sorted(self.refusals.items())
+        )
         return (
             f"  {self.fault:<22} accepted {self.accepted:5d}  refused {self.refused:4d}"
+            f"{f' ({why})' if why else ''}"
             f"  lost {self.lost}  stuck {self.stuck}  double dials {self.double_dials}"
             f"  billed {'ok' if self.billed else 'WRONG'}  recovered in {recovered}"
             f"  restarts {self.restarts}  parked {self.parked}"
@@ -105,6 +116,7 @@ class Stage:
 
     platform: Platform
     database_url: str
+    broker: subprocess.Popen[bytes] | None
 
     @property
     def database_name(self) -> str:
@@ -118,7 +130,7 @@ def stage(server_url: str, log_dir: Path | None = None) -> Iterator[Stage]:
         conn.execute(f'CREATE DATABASE "{name}"')
     database_url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
     try:
-        with started_broker(None) as (bootstrap, _):
+        with started_broker(None) as (bootstrap, broker):
             migrate(database_url)
             ensure_topics(bootstrap, 6)
             platform = Platform(bootstrap, database_url, free_port(), env=ENV, log_dir=log_dir)
@@ -126,7 +138,7 @@ def stage(server_url: str, log_dir: Path | None = None) -> Iterator[Stage]:
                 platform.start_workers()
                 platform.start_api()
                 platform.supervise()
-                yield Stage(platform, database_url)
+                yield Stage(platform, database_url, broker)
             finally:
                 platform.stop_all()
     finally:
@@ -166,6 +178,21 @@ def postgres_away(seconds: float) -> Fault:
     return fault
 
 
+def broker_away(seconds: float) -> Fault:
+    """The broker answers nothing for `seconds` (frozen with SIGSTOP, so it keeps its data):
+    appends wait, then fail after the delivery timeout; consumers wait."""
+
+    def fault(stage: Stage) -> None:
+        assert stage.broker is not None, "needs the embedded broker"
+        stage.broker.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            stage.broker.send_signal(signal.SIGCONT)
+
+    return fault
+
+
 def poison_records(stage: Stage) -> None:
     """Records no consumer can apply, appended straight to the topics (as a foreign or broken
     producer would): an account whose name holds a NUL, and bytes that are no event."""
@@ -198,6 +225,7 @@ FAULTS: dict[str, Fault] = {
     "kill -9 projection": kill("worker-projections"),
     "kill -9 api": kill("api"),
     "postgres away 3 s": postgres_away(3.0),
+    "broker away 5 s": broker_away(5.0),
     "poison records": poison_records,
 }
 PROCESS_OF = {
@@ -213,6 +241,15 @@ PROCESS_OF = {
 class Load:
     accepted: dict[str, str] = field(default_factory=dict)  # call id -> service id
     refused: int = 0
+    # Refusals by status (0: no answer at all); a 503 must say when to come back.
+    refusals: dict[int, int] = field(default_factory=dict)
+    without_retry_after: int = 0
+
+    def refuse(self, status: int, retry_after: str | None = None) -> None:
+        self.refused += 1
+        self.refusals[status] = self.refusals.get(status, 0) + 1
+        if status == 503 and not retry_after:
+            self.without_retry_after += 1
 
 
 async def _place(
@@ -229,9 +266,9 @@ async def _place(
             if response.status == 201:
                 load.accepted[str(body["id"])] = service
             else:
-                load.refused += 1
+                load.refuse(response.status, response.headers.get("Retry-After"))
     except (TimeoutError, aiohttp.ClientError):
-        load.refused += 1
+        load.refuse(0)
 
 
 async def _open_loop(
@@ -363,7 +400,9 @@ def run(
     FAULTS[fault_name](stage)
     loader.join()
     ids = list(load.accepted)
-    outcome.accepted, outcome.refused = len(ids), load.refused
+    outcome.accepted, outcome.refused, outcome.refusals = len(ids), load.refused, load.refusals
+    if load.without_retry_after:
+        outcome.problems.append(f"{load.without_retry_after} answers 503 without Retry-After")
     deadline = time.monotonic() + settle_seconds
     statuses: dict[str, str] = {}
     while time.monotonic() < deadline:
@@ -385,8 +424,9 @@ def run(
         )
     )
     wait_settled_ledger(stage.database_url, services)
-    outcome.problems = _billing_problems(stage.database_url, services)
-    outcome.billed = not outcome.problems
+    billing = _billing_problems(stage.database_url, services)
+    outcome.problems += billing
+    outcome.billed = not billing
     outcome.recovered_in = recovery[0] if recovery and recovery[0] == recovery[0] else None
     outcome.served_after = served(url, keys[0][0], stage.database_url)
     if process and supervisor:

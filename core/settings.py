@@ -59,6 +59,11 @@ class Settings(BaseSettings):
     # Short group timeouts: group joins wait about half of it (see docs/events.md).
     kafka_session_timeout_ms: int = Field(6000, alias="FLASHCALL_KAFKA_SESSION_TIMEOUT_MS")
     kafka_fetch_wait_ms: int = Field(10, alias="FLASHCALL_KAFKA_FETCH_WAIT_MS")
+    # An append the broker has not acknowledged within this fails: the API answers 503 (the
+    # client asks again), a processor leaves the event in its outbox for later.
+    kafka_delivery_timeout_ms: int = Field(
+        10_000, alias="FLASHCALL_KAFKA_DELIVERY_TIMEOUT_MS", ge=1000
+    )
     # How long each consumer remembers the event ids it applied (duplicates published under
     # new offsets, e.g. an outbox row sent twice, arrive within seconds).
     dedup_retention_hours: float = Field(168.0, alias="FLASHCALL_DEDUP_RETENTION_HOURS", gt=0)

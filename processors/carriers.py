@@ -12,6 +12,7 @@ from typing import Protocol
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import FailReason
+from core.faults import is_transient
 
 # Outcomes of the simulated carrier by the dialled number's last four digits (api-v1.md).
 SIM_OUTCOMES: dict[str, FailReason] = {
@@ -53,11 +54,25 @@ class SimCarrier:
         failure = sim_outcome(phone)
         now = datetime.now(UTC)
         if failure is None:
-            async with self._pool.connection() as conn:
-                await conn.execute(
-                    # Every ring is kept, even a second one for the same call (a double dial).
-                    "INSERT INTO sim_handset_calls (call_id, phone, caller_number, rang_at)"
-                    " VALUES (%s, %s, %s, %s)",
-                    (call_id, phone, caller_number, now),
-                )
+            await self._ring(call_id, phone, caller_number, now)
         return DialResult(failure, now)
+
+    async def _ring(self, call_id: uuid.UUID, phone: str, caller_number: str, at: datetime) -> None:
+        """What the handset shows. The handsets live in PostgreSQL; a real network does not go
+        away with our database, so neither does this one: it waits."""
+        delay = 0.05
+        while True:
+            try:
+                async with self._pool.connection() as conn:
+                    await conn.execute(
+                        # Every ring is kept, even a second for the same call (a double dial).
+                        "INSERT INTO sim_handset_calls (call_id, phone, caller_number, rang_at)"
+                        " VALUES (%s, %s, %s, %s)",
+                        (call_id, phone, caller_number, at),
+                    )
+                return
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)

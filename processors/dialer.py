@@ -16,6 +16,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import FailReason
+from core.faults import is_transient
 from core.ids import derived_id
 from processors.carriers import Carrier, DialResult
 from processors.outbox import Outbox
@@ -100,7 +101,8 @@ class Dialer:
 
     async def _record_outcomes(self) -> None:
         """Record every outcome waiting, in one transaction: the first dial to get the lock
-        records those that finished while the previous batch was being written."""
+        records those that finished while the previous batch was being written. While
+        PostgreSQL is away it keeps trying: the phone rang, and that must not be lost."""
         async with self._recording:
             if not self._outcomes:
                 return
@@ -108,18 +110,33 @@ class Dialer:
             for event in self._outcomes:
                 outbox.emit(event)
             self._outcomes = []
-            async with self._pool.connection() as conn, conn.transaction():
-                await conn.execute(
-                    "UPDATE dials d SET outcome = o.outcome"
-                    " FROM unnest(%s::uuid[], %s::text[]) AS o(call_id, outcome)"
-                    " WHERE d.call_id = o.call_id",
-                    (
-                        [e["call_id"] for e in outbox.events],
-                        [e["event_type"] for e in outbox.events],
-                    ),
-                )
-                await outbox.write(conn)
+            delay = 0.05
+            while True:
+                try:
+                    await self._write_outcomes(outbox)
+                    break
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning(
+                        "dialer: waiting to record %d outcomes: %r", len(outbox.events), exc
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
             await outbox.publish(self._pool, self._producer)
+
+    async def _write_outcomes(self, outbox: Outbox) -> None:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(
+                "UPDATE dials d SET outcome = o.outcome"
+                " FROM unnest(%s::uuid[], %s::text[]) AS o(call_id, outcome)"
+                " WHERE d.call_id = o.call_id",
+                (
+                    [e["call_id"] for e in outbox.events],
+                    [e["event_type"] for e in outbox.events],
+                ),
+            )
+            await outbox.write(conn)
 
     async def fail_abandoned(self, older_than_seconds: float) -> int:
         """Calls claimed by a worker that died mid-dial get an outcome: carrier_error."""

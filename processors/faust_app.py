@@ -21,6 +21,7 @@ from faust.types import TP
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool, migrate
+from core.faults import is_transient
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
 from core.trunks import parse_trunks
@@ -107,7 +108,11 @@ class Runtime:
             self._carrier_pool = async_pool(url, max_size=4)
             await pool.open()
             await self._carrier_pool.open()
-            self._producer = EventProducer(self.settings.require_bootstrap(), "flashcall-processor")
+            self._producer = EventProducer(
+                self.settings.require_bootstrap(),
+                "flashcall-processor",
+                delivery_timeout_ms=self.settings.kafka_delivery_timeout_ms,
+            )
             carrier: Carrier
             if self.settings.carrier == "sip":
                 carrier = self._sip = sip_carrier(self.settings)
@@ -214,6 +219,26 @@ def build_app(settings: Settings) -> faust.App:
 
     runners: dict[str, Runner] = {}
 
+    def timer(seconds: float) -> Callable[[Callable[[], Awaitable[None]]], None]:
+        """A faust timer that never takes the worker down: a dependency away is waited out,
+        anything else is logged, and the job runs again at its next tick."""
+
+        def register(job: Callable[[], Awaitable[None]]) -> None:
+            async def tick() -> None:
+                try:
+                    await runtime.start()
+                    await job()
+                except Exception as exc:
+                    if not is_transient(exc):
+                        log.exception("%s failed; it runs again in %.1f s", job.__name__, seconds)
+                    else:
+                        log.warning("%s waits for a dependency: %r", job.__name__, exc)
+
+            tick.__name__ = tick.__qualname__ = job.__name__
+            app.timer(seconds)(tick)
+
+        return register
+
     def runner(
         consumer: str, handler: Handler, after_commit: Callable[[], Awaitable[None]] | None
     ) -> Runner:
@@ -287,9 +312,8 @@ def build_app(settings: Settings) -> faust.App:
             after_commit=lambda rt: rt.dialer.start_claimed(),
         )
 
-        @app.timer(min(10.0, settings.dial_abandon_seconds / 2))  # type: ignore[untyped-decorator]
+        @timer(min(10.0, settings.dial_abandon_seconds / 2))
         async def fail_abandoned_dials() -> None:
-            await runtime.start()
             await runtime.dialer.fail_abandoned(settings.dial_abandon_seconds)
 
     if "projections" in roles:
@@ -299,21 +323,18 @@ def build_app(settings: Settings) -> faust.App:
 
     if "expiry" in roles:
 
-        @app.timer(settings.expiry_interval_seconds)  # type: ignore[untyped-decorator]
+        @timer(settings.expiry_interval_seconds)
         async def expire() -> None:
-            await runtime.start()
             while await expire_due(runtime.pool, runtime.producer) > 0:
                 pass
 
-    @app.timer(60.0)  # type: ignore[untyped-decorator]
+    @timer(60.0)
     async def prune_applied_events() -> None:
-        await runtime.start()
         while await forget_applied_events(runtime.pool, settings.dedup_retention_hours):
             pass
 
-    @app.timer(2.0)  # type: ignore[untyped-decorator]
+    @timer(2.0)
     async def outbox_leftovers() -> None:
-        await runtime.start()
         await publish_leftovers(runtime.pool, runtime.producer, older_than_seconds=5.0)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type, untyped-decorator]

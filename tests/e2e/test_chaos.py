@@ -1,8 +1,9 @@
 """Faults under load (100 calls/s over HTTP), on a platform of their own deployed as `make run`
 deploys it and supervised as it is: kill -9 of each worker role and of the API, PostgreSQL
-away, poison records in the topics. Every call answered 201 reaches delivered or a final
-state, none twice rung, every delivered call billed once, the balance its ledger, and the
-platform serves again with no manual step (bench/chaos.py; `make chaos` prints the counts)."""
+away, the broker away, poison records in the topics. Every call answered 201 reaches
+delivered or a final state, none twice rung, every delivered call billed once, the balance
+its ledger, and the platform serves again with no manual step (bench/chaos.py; `make chaos`
+prints the counts)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,13 @@ def test_a_fault_under_load_loses_nothing(stage: chaos.Stage, fault: str) -> Non
     # At least the calls placed before the fault (the API's own death refuses the rest).
     assert outcome.accepted >= 100, outcome.line()
     assert (outcome.lost, outcome.stuck, outcome.double_dials) == (0, 0, 0), outcome.line()
-    assert outcome.billed, outcome.problems
+    assert outcome.billed and not outcome.problems, outcome.problems
+    # Refused only while the API itself was down (no answer) or with 503 and Retry-After.
+    assert set(outcome.refusals) <= {0, 503}, outcome.line()
     assert outcome.served_after, outcome.line()
     if fault in chaos.PROCESS_OF:
         assert outcome.restarts == 1, outcome.line()  # the supervisor, not the test, healed it
+    if fault == "broker away 5 s":
+        assert outcome.refusals.get(503), outcome.line()  # appends the broker did not take
     if fault == "poison records":
         assert outcome.parked == 2, outcome.line()  # set aside, counted, and the rest went on
