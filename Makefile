@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint bench setup clean system-packages
+.PHONY: help run test lint bench chaos setup clean system-packages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: $(STAMP) ## print the platform's throughput and latency figures
 	$(PY) -m bench
+
+chaos: $(STAMP) ## faults under load (kill -9, PostgreSQL or the broker away, poison records): what each costs
+	$(PY) -m bench.chaos
 
 clean: ## remove run data
 	rm -rf var

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -18,6 +19,19 @@ from core.settings import Settings
 from producers.event_producer import Appended, EventProducer
 from projections.read_models import CONSUMER as PROJECTION
 from schemas.codec import Event
+
+T = TypeVar("T")
+
+
+def behind() -> ApiError:
+    return ApiError("unavailable", "accepted, but the read model is behind; read it again shortly")
+
+
+def read_back(row: T | None) -> T:
+    """What a write just made, read from its read model (503 if it is not there yet)."""
+    if row is None:
+        raise behind()
+    return row
 
 
 @dataclass
@@ -71,8 +85,5 @@ class Context:
                 if row is not None and int(row[0]) > appended.offset:
                     return appended
                 if time.monotonic() > deadline:
-                    raise ApiError(
-                        "unavailable",
-                        "accepted, but the read model is behind; read it again shortly",
-                    )
+                    raise behind()
                 await asyncio.sleep(0.005)

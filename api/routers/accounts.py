@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api import queries
 from api.auth import Account, Ctx, Operator
-from api.context import Context
+from api.context import Context, read_back
 from api.errors import not_found
 from api.idempotency import IdempotencyKey, once
 from api.models import AccountCreate, AccountCreated, AccountOut, AccountPatch, TokenOut
@@ -37,8 +37,7 @@ async def create_account(
     async def make() -> dict[str, Any]:
         event, token = opening(ctx, body.name, body.price_per_call, body.credit_limit)
         await ctx.append_and_wait(event)
-        row = await queries.account(ctx.pool, event["account_id"])
-        assert row is not None
+        row = read_back(await queries.account(ctx.pool, event["account_id"]))
         return {**row, "token": token}
 
     return await once(ctx, "accounts", idempotency_key, body, make)
@@ -96,8 +95,7 @@ async def patch_account(
             credit_limit=body.credit_limit,
         )
     )
-    row = await queries.account(ctx.pool, account_id)
-    assert row is not None
+    row = read_back(await queries.account(ctx.pool, account_id))
     return row
 
 

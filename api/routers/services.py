@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from api import queries
 from api.auth import Account, Ctx, OperatorOrAccount
-from api.context import Context
+from api.context import Context, read_back
 from api.directory import AccountView
 from api.errors import ApiError, invalid, not_found
 from api.idempotency import IdempotencyKey, once
@@ -67,8 +67,7 @@ async def create_service(
             credit_limit=account.credit_limit,
         )
         await ctx.append_and_wait(event)
-        row = await queries.service(ctx.pool, event["service_id"])
-        assert row is not None
+        row = read_back(await queries.service(ctx.pool, event["service_id"]))
         return ServiceOut.model_validate(row).model_dump()
 
     return await once(ctx, f"services:{account.id}", idempotency_key, body, make)
@@ -136,8 +135,7 @@ async def patch_service(
                 credit_limit=fields.get("credit_limit"),
             )
         )
-        row = await queries.service(ctx.pool, service_id)
-        assert row is not None
+        row = read_back(await queries.service(ctx.pool, service_id))
     return row
 
 

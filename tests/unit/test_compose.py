@@ -57,3 +57,8 @@ def test_processor_services_cover_every_role() -> None:
 def test_kafka_runs_in_kraft_mode() -> None:
     env = compose()["services"]["kafka"]["environment"]
     assert "controller" in env["KAFKA_PROCESS_ROLES"] and "ZOOKEEPER" not in str(env).upper()
+
+
+def test_every_service_is_started_again_when_it_exits() -> None:
+    for name, service in compose()["services"].items():
+        assert service.get("restart") == "unless-stopped", name
