@@ -193,6 +193,7 @@ def test_the_price_is_the_one_when_the_call_was_requested(api: Api) -> None:
             f"/v1/accounts/{account['id']}", json={"price_per_call": 900}, headers=api.admin
         )
     )
+    api.wait_status(key, call["id"], {"delivered"})  # the read model may lag the 201
     charged = wait_for(lambda: (c := api.call(key, call["id"]))["cost"] and c)
     assert charged["cost"] == 250
 

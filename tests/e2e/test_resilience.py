@@ -13,7 +13,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from core.call_rules import STATUS_RANK
 from launch.platform import Platform
 from processors.faust_app import SUBSCRIPTIONS
 from projections.rebuild import READ_MODELS
@@ -170,12 +172,30 @@ SNAPSHOT_TABLES = {
 }
 
 
+def rows(conn: psycopg.Connection, table: str, schema: str = "public") -> list[dict[str, Any]]:
+    """A table's rows, with what time alone changes taken out: codes of earlier tests that
+    reach their expiry meanwhile are shown as still delivered (the expiry timer is no replay
+    and no rebuild; both are compared with rows as they were)."""
+    cur = conn.cursor(row_factory=dict_row)
+    found = cur.execute(
+        f"SELECT * FROM {schema}.{table} ORDER BY {SNAPSHOT_TABLES[table]}"
+    ).fetchall()
+    return [_timeless(row) for row in found]
+
+
+def _timeless(row: dict[str, Any]) -> dict[str, Any]:
+    expires_at = row.get("expires_at")
+    if row.get("status") != "expired" or expires_at is None or expires_at > datetime.now(UTC):
+        return row
+    row = {**row, "status": "delivered"}
+    if "expired_at" in row:  # the projection's calls
+        row.update(status_rank=STATUS_RANK["delivered"], expired_at=None)
+    return row
+
+
 def snapshot(database_url: str) -> dict[str, list[Any]]:
     with psycopg.connect(database_url) as conn:
-        return {
-            table: conn.execute(f"SELECT * FROM {table} ORDER BY {key}").fetchall()
-            for table, key in SNAPSHOT_TABLES.items()
-        }
+        return {table: rows(conn, table) for table in SNAPSHOT_TABLES}
 
 
 def settled(database_url: str, ends: dict[tuple[str, int], int]) -> bool:
@@ -248,9 +268,7 @@ def test_rebuilding_the_projection_yields_the_same_rows(
     assert f"rebuilt into schema {schema}" in result.stdout
     with psycopg.connect(database_url) as conn:
         for table in READ_MODELS:
-            order = SNAPSHOT_TABLES[table]
-            live = conn.execute(f"SELECT * FROM public.{table} ORDER BY {order}").fetchall()
-            rebuilt = conn.execute(f"SELECT * FROM {schema}.{table} ORDER BY {order}").fetchall()
+            live, rebuilt = rows(conn, table), rows(conn, table, schema)
             assert rebuilt == live, table
             assert live, table
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
