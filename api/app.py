@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await asyncio.to_thread(migrate, database_url)
         await asyncio.to_thread(ensure_topics, bootstrap, settings.topic_partitions)
         # Requests wait at most a few seconds for a connection: 503 then, while PostgreSQL is away.
-        pool = async_pool(database_url, max_size=20, checked=True, wait_seconds=5.0)
+        pool = async_pool(database_url, max_size=20, checked=True, wait_seconds=3.0)
         await pool.open()
         producer = EventProducer(
             bootstrap, "flashcall-api", delivery_timeout_ms=settings.kafka_delivery_timeout_ms

@@ -8,13 +8,16 @@ prints the counts)."""
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from bench import chaos
 from launch.platform import ROOT
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -42,3 +45,26 @@ def test_a_fault_under_load_loses_nothing(stage: chaos.Stage, fault: str) -> Non
         assert outcome.refusals.get(503), outcome.line()  # appends the broker did not take
     if fault == "poison records":
         assert outcome.parked == 2, outcome.line()  # set aside, counted, and the rest went on
+
+
+def test_reads_answer_503_while_postgres_is_away_and_recover_by_themselves(
+    stage: chaos.Stage,
+) -> None:
+    key, _ = chaos.tenants(stage.platform.url, 1)[0]
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=stage.platform.url, timeout=30) as http:
+        call = http.post("/v1/calls", json={"phone": "+989121234567"}, headers=auth)
+        assert call.status_code == 201, call.text
+        path = f"/v1/calls/{call.json()['id']}"
+        wait_for(lambda: http.get(path, headers=auth).status_code == 200, what="the call")
+        # Longer than a request waits for a connection (3 s): then it is answered 503.
+        outage = threading.Thread(target=chaos.postgres_away(6.0), args=(stage,))
+        outage.start()
+        answers = []
+        while outage.is_alive():
+            response = http.get(path, headers=auth)
+            answers.append((response.status_code, response.headers.get("Retry-After")))
+        outage.join()
+        assert (503, "2") in answers, answers
+        assert {status for status, _ in answers} <= {200, 503}, answers
+        wait_for(lambda: http.get(path, headers=auth).status_code == 200, timeout=10)
