@@ -22,6 +22,16 @@ from core.number_pool import Allocation
 from core.phones import InvalidPhone, normalise
 from schemas.codec import Event, new_event
 
+# What an endpoint that places a call can answer besides its own errors (OpenAPI).
+PLACING_PROBLEMS = (
+    "invalid_phone",
+    "unauthorized",
+    "credit_limit_reached",
+    "service_disabled",
+    "invalid_request",
+    "rate_limited",
+)
+
 
 @dataclass(frozen=True)
 class Placed:

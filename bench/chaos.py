@@ -41,6 +41,7 @@ from confluent_kafka import Producer
 from fastavro import schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from bench.load import paced
 from core.db import migrate
 from core.settings import DEV_ADMIN_TOKEN
 from launch.broker import started_broker
@@ -274,17 +275,11 @@ async def _place(
 async def _open_loop(
     url: str, keys: list[tuple[str, str]], rate: float, seconds: float, load: Load
 ) -> None:
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        tasks = []
-        start = time.perf_counter()
-        for i in range(int(rate * seconds)):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            key, service = keys[i % len(keys)]
-            tasks.append(asyncio.create_task(_place(session, url, key, service, load)))
-        await asyncio.gather(*tasks)
+    async def place(session: aiohttp.ClientSession, i: int) -> None:
+        key, service = keys[i % len(keys)]
+        await _place(session, url, key, service, load)
+
+    await paced(rate, seconds, place)
 
 
 def tenants(url: str, count: int) -> list[tuple[str, str]]:

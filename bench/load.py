@@ -6,7 +6,7 @@ import asyncio
 import random
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -75,19 +75,28 @@ async def closed_loop(
     return result
 
 
+async def paced(
+    rate: float, seconds: float, start: Callable[[aiohttp.ClientSession, int], Awaitable[None]]
+) -> None:
+    """`start(session, i)` for i = 0, 1, … at a fixed `rate` for `seconds`, whatever the
+    answers take; returns when every one has finished."""
+    connector = aiohttp.TCPConnector(limit=1000)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        tasks = []
+        began = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            delay = began + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(start(session, i)))
+        await asyncio.gather(*tasks)
+
+
 async def open_loop(
     url: str, headers: Callable[[], dict[str, str]], rate: float, seconds: float
 ) -> Result:
     """Requests started at a fixed `rate`, whatever the answers take."""
     result = Result(seconds)
-    connector = aiohttp.TCPConnector(limit=1000)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        tasks = []
-        start = time.perf_counter()
-        for i in range(int(rate * seconds)):
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_send(session, url, headers(), result)))
-        await asyncio.gather(*tasks)
+    await paced(rate, seconds, lambda session, _: _send(session, url, headers(), result))
     return result

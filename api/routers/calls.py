@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from api import queries
 from api.auth import AccessKey, Ctx, KeyOrAccount
 from api.calling import (
+    PLACING_PROBLEMS,
     call_body,
     idempotent_call_id,
     parse_phone,
@@ -44,14 +45,7 @@ async def key_call(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, 
     "",
     status_code=201,
     response_model=CallOut,
-    responses=problems(
-        "invalid_phone",
-        "unauthorized",
-        "credit_limit_reached",
-        "service_disabled",
-        "invalid_request",
-        "rate_limited",
-    ),
+    responses=problems(*PLACING_PROBLEMS),
 )
 async def create_call(
     body: CallCreate,

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.auth import Ctx, key_for_secret
-from api.calling import parse_phone, place_call
+from api.calling import PLACING_PROBLEMS, parse_phone, place_call
 from api.models import SeedCallIn, SeedCallOut
 from api.openapi import problems
 
@@ -18,14 +18,7 @@ router = APIRouter(tags=["seed compatibility"])
 @router.post(
     "/services/call/call/",
     response_model=SeedCallOut,
-    responses=problems(
-        "invalid_phone",
-        "unauthorized",
-        "credit_limit_reached",
-        "service_disabled",
-        "invalid_request",
-        "rate_limited",
-    ),
+    responses=problems(*PLACING_PROBLEMS),
 )
 async def seed_call(body: SeedCallIn, ctx: Ctx) -> dict[str, Any]:
     key = key_for_secret(ctx, body.token)

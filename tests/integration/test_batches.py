@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from core.db import async_pool
 from processors.batches import Consumed, apply_batch, forget_applied_events
 from processors.outbox import Outbox
 from schemas.codec import Event, decode, encode, new_event
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = async_pool(database_url, max_size=4)
-    await p.open()
-    yield p
-    await p.close()
 
 
 class Recorder:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -14,7 +13,6 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, To
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from psycopg_pool import AsyncConnectionPool
 
-from core.db import async_pool
 from core.positions import past_end
 from processors import dlq, failures
 from processors.batches import Consumed
@@ -25,14 +23,6 @@ from producers.topic_admin import ensure_topics
 from schemas import topics
 from schemas.codec import Event, decode, encode, new_event
 from tests.support.waiting import until
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = async_pool(database_url, max_size=4)
-    await p.open()
-    yield p
-    await p.close()
 
 
 @pytest.fixture
