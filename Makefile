@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint bench chaos setup clean system-packages
+.PHONY: help run test lint bench chaos release-schemas setup clean system-packages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ bench: $(STAMP) ## print the platform's throughput and latency figures
 
 chaos: $(STAMP) ## faults under load (kill -9, PostgreSQL or the broker away, poison records): what each costs
 	$(PY) -m bench.chaos
+
+release-schemas: $(STAMP) ## release the event schemas changed since the last release (checked for compatibility)
+	$(PY) -m schemas.release
 
 clean: ## remove run data
 	rm -rf var

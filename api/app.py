@@ -17,10 +17,12 @@ from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
+from schemas.codec import use_schemas
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    use_schemas(settings.schema_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,7 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             bootstrap, "flashcall-api", delivery_timeout_ms=settings.kafka_delivery_timeout_ms
         )
         directory = Directory()
-        feed = EventFeed(bootstrap, directory, settings.kafka_fetch_wait_ms)
+        feed = EventFeed(
+            bootstrap, directory, settings.kafka_fetch_wait_ms, settings.park_undecodable
+        )
         await asyncio.to_thread(feed.start)
         await check_directory_matches_read_models(pool, feed.ends)
         app.state.context = Context(settings, pool, producer, directory, feed)

@@ -31,8 +31,20 @@ REPLIES = {"VerificationJudged": "attempt_id", "CreditToppedUp": "topup_id"}
 
 
 class EventFeed:
-    def __init__(self, bootstrap: str, directory: Directory, fetch_wait_ms: int) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        directory: Directory,
+        fetch_wait_ms: int,
+        park_undecodable: bool = False,
+    ) -> None:
         self.directory = directory
+        # A record no known schema reads stops its partition here too (the processors' rule),
+        # unless the operator parks such records: then this instance passes over it (the
+        # processors keep the copy in flashcall.dead-letters).
+        self._park_undecodable = park_undecodable
+        self.stopped: dict[tuple[str, int], str] = {}
+        self.passed_over = 0
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -91,30 +103,28 @@ class EventFeed:
             msgs = self._consumer.consume(500, 0.1)
             for msg in msgs:
                 err = msg.error()
+                where = (str(msg.topic()), int(msg.partition() or 0))
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        where = (str(msg.topic()), int(msg.partition() or 0))
                         if where in self._pending_eof:
                             self.ends[where] = int(msg.offset() or 0)
-                        self._pending_eof.discard(where)
-                        if not self._pending_eof:
-                            self._ready.set()
+                        self._caught_up(where)
                     else:
                         log.warning("feed error: %s", err)
                     continue
-                self._handle(msg)
+                if where not in self.stopped:  # fetched before the partition stopped
+                    self._handle(msg, where)
 
-    def _handle(self, msg: Any) -> None:
+    def _caught_up(self, where: tuple[str, int]) -> None:
+        self._pending_eof.discard(where)
+        if not self._pending_eof:
+            self._ready.set()
+
+    def _handle(self, msg: Any, where: tuple[str, int]) -> None:
         try:
             event = decode(msg.value())
         except Undecodable as exc:
-            log.error(
-                "feed: %s[%d]@%d does not decode: %s",
-                msg.topic(),
-                msg.partition(),
-                msg.offset(),
-                exc,
-            )
+            self._undecodable(msg, where, exc)
             return
         reply_to = REPLIES.get(event["event_type"])
         if reply_to is not None:
@@ -125,6 +135,27 @@ class EventFeed:
                 loop.call_soon_threadsafe(_resolve, future, event)
         else:
             self.directory.apply(event)
+
+    def _undecodable(self, msg: Any, where: tuple[str, int], exc: Undecodable) -> None:
+        at = f"{where[0]}[{where[1]}]@{msg.offset()}"
+        if self._park_undecodable:
+            self.passed_over += 1
+            log.error(
+                "feed: passed over %s, which no known schema reads (%s); passed over so far: %d",
+                at,
+                exc,
+                self.passed_over,
+            )
+            return
+        self._consumer.pause([TopicPartition(*where)])
+        self.stopped[where] = f"{at}: {exc}"
+        log.error(
+            "feed STOPPED at %s: no known schema reads it (%s); this instance learns nothing"
+            " more from that partition until a build that reads it starts",
+            at,
+            exc,
+        )
+        self._caught_up(where)  # nothing more will come: do not hold the start for it
 
 
 async def check_directory_matches_read_models(

@@ -61,6 +61,9 @@ ENV = {
     "FLASHCALL_DIAL_ABANDON_SECONDS": "4",
     # An append not acknowledged within 3 s is answered 503 (while the broker is away).
     "FLASHCALL_KAFKA_DELIVERY_TIMEOUT_MS": "3000",
+    # The operator's choice to park records no schema reads (the default stops at them; see
+    # tests/e2e/test_schema_evolution.py), so that the poison scenario shows parking.
+    "FLASHCALL_PARK_UNDECODABLE": "true",
 }
 SETTLED = {"delivered", "verified", "expired", "failed", "rejected"}
 PRICE = 1000
@@ -204,7 +207,6 @@ def poison_records(stage: Stage) -> None:
     body = {
         "event_id": str(uuid.uuid4()),
         "occurred_at": datetime.now(UTC),
-        "schema_version": 1,
         "account_id": str(uuid.uuid4()),
         "name": "poison\x00",
         "token_hash": uuid.uuid4().hex,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -68,7 +69,6 @@ class Settings(BaseSettings):
     # new offsets, e.g. an outbox row sent twice, arrive within seconds).
     dedup_retention_hours: float = Field(168.0, alias="FLASHCALL_DEDUP_RETENTION_HOURS", gt=0)
     processor_batch_size: int = Field(500, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)
-    processor_batch_within_seconds: float = Field(0.005, alias="FLASHCALL_PROCESSOR_BATCH_WITHIN")
     processor_roles: str = Field(
         "decisions,dialer,expiry,projections", alias="FLASHCALL_PROCESSOR_ROLES"
     )
@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     panel_timezone: str = Field("Asia/Tehran", alias="FLASHCALL_PANEL_TIMEZONE")
     panel_signin_attempts: int = Field(10, alias="FLASHCALL_PANEL_SIGNIN_ATTEMPTS", ge=1)
     data_dir: str = Field("var", alias="FLASHCALL_DATA_DIR")
+    # Where the event schemas are read from (holding events/ and released/); by default the
+    # ones this build carries. Tests that evolve the schemas point it at a changed copy.
+    schema_dir: Path | None = Field(None, alias="FLASHCALL_SCHEMA_DIR")
+    # What consumers do with a record no known schema can read: stop at it (the default: it
+    # was written by a build that is newer, or broken) or park it in flashcall.dead-letters.
+    park_undecodable: bool = Field(False, alias="FLASHCALL_PARK_UNDECODABLE")
     # A processor worker touches this file once it has its partitions (a readiness probe).
     ready_file: str | None = Field(None, alias="FLASHCALL_READY_FILE")
 

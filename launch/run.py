@@ -27,7 +27,7 @@ from launch.broker import started_broker
 from launch.orphans import die_with_parent
 from launch.platform import ROOT, Platform
 from launch.postgres import database
-from processors.faust_app import SUBSCRIPTIONS
+from processors.consumers import SUBSCRIPTIONS
 from producers.topic_admin import ensure_topics
 
 

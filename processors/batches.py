@@ -56,7 +56,7 @@ class RetryLater(Exception):
 
 
 class PoisonRecord(Exception):
-    """This record can never be applied as it is (it does not decode)."""
+    """This record can never be applied by this build: no schema it knows reads it."""
 
     def __init__(self, record: Consumed, reason: str) -> None:
         super().__init__(f"{record.where}: {reason}")

@@ -3,15 +3,19 @@
 - a **transient** failure (PostgreSQL restarting or unreachable, a deadlock, the broker away, an
   event of another topic not applied yet) is retried with backoff, without limit: the worker
   heals by itself when the dependency is back;
-- a **deterministic** failure (a data error, a violated constraint, a record that does not
-  decode, a bug) is retried a few times, then the batch is split until the failing record is
-  alone, and that record is either **parked** (set aside in the dead-letter topic, counted and
-  logged; the consumer goes on) or **stops** the consumer at it (where order is part of
-  exactness: nothing after it is applied until it is), by the consumer's policy;
+- a **deterministic** failure (a data error, a violated constraint, a bug) is retried a few
+  times, then the batch is split until the failing record is alone, and that record is either
+  **parked** (set aside in the dead-letter topic, counted and logged; the consumer goes on) or
+  **stops its partition** (where order is part of exactness: nothing after it in the partition
+  is applied until it is), by the consumer's policy;
+- a record no known schema can read (written by a newer build, or broken) stops its
+  partition, whatever the policy, unless the operator chose to park such records
+  (FLASHCALL_PARK_UNDECODABLE): it is never skipped;
 - a partition whose stored position is past its end (the broker lost or recreated it) always
   stops: its records would otherwise be taken for ones already applied.
 
-Which consumer parks and which stops, and why: docs/reliability.md.
+A stopped partition is the caller's to pause and to offer again later (processors/consuming.py);
+other partitions go on. Which consumer parks and which stops, and why: docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -45,18 +49,24 @@ log = logging.getLogger(__name__)
 DETERMINISTIC_TRIES = 3
 BACKOFF_START = 0.05
 BACKOFF_CAP = 5.0
-# A consumer stopped at a record tries it again this often (a fix in the data may free it).
-STOPPED_RETRY_SECONDS = 60.0
 # A transient failure that lasts is logged again this often.
 REMIND_EVERY = 30.0
 # This many records parked in a row is no bad record but a systemic fault (a bad deploy, a
-# missing table): the consumer stops instead of parking everything.
+# missing table): the partition stops instead of parking everything.
 PARK_STREAK_LIMIT = 100
 
 
 class Policy(StrEnum):
     PARK = "park"  # set the record aside in the dead-letter topic and go on
-    STOP = "stop"  # hold at the record: what follows it depends on it
+    STOP = "stop"  # hold the partition at the record: what follows it depends on it
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """A partition held at `offset` (the next record to apply), and why."""
+
+    offset: int
+    reason: str
 
 
 @dataclass
@@ -72,13 +82,15 @@ class Runner:
     after_commit: Callable[[], Awaitable[None]] | None = None
     # The high watermark the consuming client last saw for a partition, if it knows one.
     highwater: Callable[[str, int], int | None] = lambda _t, _p: None
+    park_undecodable: bool = False
     parked: int = 0
-    stopped: dict[Position, str] = field(default_factory=dict)
+    stopped: dict[Position, Stopped] = field(default_factory=dict)
     _park_streak: int = 0
 
     async def run(self, records: Sequence[Consumed]) -> None:
-        """Apply `records` in order; returns once each is applied or parked (a stopped
-        consumer does not return until its record applies)."""
+        """Apply `records` in order; returns once each is applied, parked, or held in a
+        stopped partition (`stopped`; records of a stopped partition are left alone)."""
+        records = self._not_stopped(records)
         while records:
             try:
                 await self._attempt(records)
@@ -86,16 +98,33 @@ class Runner:
             except PoisonRecord as poison:
                 at = records.index(poison.record)
                 await self.run(records[:at])
-                await self._set_aside(poison.record, poison.reason)
-                records = records[at + 1 :]
+                if self.park_undecodable:
+                    await self._set_aside(poison.record, poison.reason, Policy.PARK)
+                else:
+                    self.stop(poison.record, f"no known schema reads it: {poison.reason}")
+                records = self._not_stopped(records[at + 1 :])
             except Exception as exc:
                 if len(records) == 1:
-                    await self._set_aside(records[0], f"{type(exc).__name__}: {exc}")
+                    await self._set_aside(records[0], f"{type(exc).__name__}: {exc}", self.policy)
                     return
                 # Split until the failing record is alone; the halves keep their order.
                 middle = len(records) // 2
                 await self.run(records[:middle])
-                records = records[middle:]
+                records = self._not_stopped(records[middle:])
+
+    def stop(self, record: Consumed, reason: str) -> None:
+        """Hold `record`'s partition at it (order is part of exactness)."""
+        self.stopped[(record.topic, record.partition)] = Stopped(record.offset, reason)
+        log.error(
+            "%s STOPPED at %s: %s; nothing after it in the partition is applied until it is"
+            " (other partitions go on; it is tried again now and then; docs/reliability.md)",
+            self.consumer,
+            record.where,
+            reason,
+        )
+
+    def _not_stopped(self, records: Sequence[Consumed]) -> list[Consumed]:
+        return [r for r in records if (r.topic, r.partition) not in self.stopped]
 
     async def _attempt(self, records: Sequence[Consumed]) -> None:
         """One transaction for `records`: transient failures are waited out, a deterministic
@@ -144,24 +173,24 @@ class Runner:
                 await self.after_commit()
             return
 
-    async def _set_aside(self, record: Consumed, reason: str) -> None:
-        if self.policy is Policy.PARK and self._park_streak < PARK_STREAK_LIMIT:
-            if await self._park(record, reason):
-                self.parked += 1
-                self._park_streak += 1
-                log.error(
-                    "%s parked %s in %s: %s (parked so far: %d; re-drive with"
-                    " `python -m processors.dlq redrive`)",
-                    self.consumer,
-                    record.where,
-                    "flashcall.dead-letters",
-                    reason,
-                    self.parked,
-                )
-            return
-        if self.policy is Policy.PARK:
-            reason = f"{PARK_STREAK_LIMIT} records in a row could not be applied; last: {reason}"
-        await self._stop_at(record, reason)
+    async def _set_aside(self, record: Consumed, reason: str, policy: Policy) -> None:
+        if policy is Policy.STOP:
+            self.stop(record, reason)
+        elif self._park_streak >= PARK_STREAK_LIMIT:
+            self.stop(
+                record, f"{PARK_STREAK_LIMIT} records in a row could not be applied: {reason}"
+            )
+        elif await self._park(record, reason):
+            self.parked += 1
+            self._park_streak += 1
+            log.error(
+                "%s parked %s in flashcall.dead-letters: %s (parked so far: %d; re-drive with"
+                " `python -m processors.dlq redrive`)",
+                self.consumer,
+                record.where,
+                reason,
+                self.parked,
+            )
 
     async def _park(self, record: Consumed, reason: str) -> bool:
         delay = BACKOFF_START
@@ -175,56 +204,29 @@ class Runner:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_CAP)
 
-    async def _stop_at(self, record: Consumed, reason: str) -> None:
-        """Hold the consumer at `record` (order is part of exactness), trying it again now and
-        then, until it applies."""
-        where = (record.topic, record.partition)
-        self.stopped[where] = reason
-        while True:
-            log.error(
-                "%s STOPPED at %s: %s; nothing after it is applied until it is (tried again"
-                " every %.0f s; fix the cause, see docs/reliability.md)",
-                self.consumer,
-                record.where,
-                reason,
-                STOPPED_RETRY_SECONDS,
-            )
-            await asyncio.sleep(STOPPED_RETRY_SECONDS)
-            try:
-                await self._attempt([record])
-            except Exception as exc:
-                reason = f"{type(exc).__name__}: {exc}"
-                continue
-            del self.stopped[where]
-            log.warning("%s: %s applied; going on", self.consumer, record.where)
-            return
-
     async def _check_behind(self, result: BatchResult) -> None:
-        """Records below the stored offset were skipped: fine for a replay, fatal for a
-        partition recreated under us. A watermark below the stored offset is the tell; the
-        broker is then asked (a fetch, not the watermark a client cached), and if the stored
-        position is really past the end the consumer stops here."""
+        """Records below the stored offset were skipped: fine for a replay or two workers
+        overlapping in a rebalance, fatal for a partition recreated under us. A watermark
+        below the stored offset is the tell; the broker is then asked (a fetch, not the
+        watermark a client cached), and a stored position past the end stops the partition."""
         suspects = {
             where: stored
             for where, stored in result.behind.items()
             if (high := self.highwater(*where)) is not None and high < stored
         }
-        while suspects:
+        if not suspects:
+            return
+        delay = BACKOFF_START
+        while True:
             try:
                 past = await asyncio.to_thread(past_end, self.bootstrap, suspects)
+                break
             except Exception as exc:  # the broker did not answer: ask again
-                log.warning(
-                    "%s: could not check %s against the broker: %r", self.consumer, suspects, exc
-                )
-                await asyncio.sleep(BACKOFF_CAP)
-                continue
-            for where in set(suspects) - set(past):
-                self.stopped.pop(where, None)
-            if not past:
-                return
-            error = PositionPastEnd(self.consumer, past)
-            for where in past:
-                self.stopped[where] = str(error)
-            log.error("%s", error)
-            await asyncio.sleep(STOPPED_RETRY_SECONDS)
-            suspects = {where: stored for where, (stored, _) in past.items()}
+                log.warning("%s: could not check %s: %r", self.consumer, suspects, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_CAP)
+        if past:
+            reason = str(PositionPastEnd(self.consumer, past))
+            for where, (stored, _) in past.items():
+                self.stopped[where] = Stopped(stored, reason)
+            log.error("%s", reason)

@@ -1,8 +1,9 @@
-"""The faust application: one agent per consumed topic and role, all applying batches through
-`apply_batch` (exactly-once into PostgreSQL), plus the expiry and outbox timers.
+"""The processor worker: a faust application (lifecycle, signals, timers) running the
+consumers of its roles (processors/consuming.py, applying batches exactly once into
+PostgreSQL), plus the expiry, abandoned-dial, outbox and pruning timers.
 
-Run it with `python -m processors worker`; `FLASHCALL_PROCESSOR_ROLES` picks the roles, and each
-set of roles is its own consumer group, so roles scale separately.
+Run it with `python -m processors worker`; `FLASHCALL_PROCESSOR_ROLES` picks the roles. Each
+consumer is its own consumer group (`flashcall-<consumer>`), so roles scale separately.
 """
 
 from __future__ import annotations
@@ -11,13 +12,12 @@ import asyncio
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import aiokafka
 import faust
-from faust.types import TP
+from faust.app.base import BootStrategy
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool, migrate
@@ -25,64 +25,40 @@ from core.faults import is_transient
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
 from core.trunks import parse_trunks
-from processors.batches import Consumed, Handler, forget_applied_events
+from processors.batches import Handler, forget_applied_events
 from processors.carriers import Carrier, SimCarrier
+from processors.consumers import CONSUMERS, SUBSCRIPTIONS
+from processors.consuming import ConsumerConfig, PartitionedConsumer
 from processors.decisions import CONSUMER as DECISIONS
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import CONSUMER as DIALER
 from processors.dialer import Dialer
 from processors.expiry import expire_due
-from processors.failures import Policy, Runner
+from processors.failures import Runner
 from processors.outbox import publish_leftovers
 from processors.sip.carrier import SipCarrier
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from projections.read_models import CONSUMER as PROJECTION
-from projections.read_models import PROJECTED_TOPICS, Projector
-from schemas import topics
+from projections.read_models import Projector
+from schemas.codec import use_schemas
 
 log = logging.getLogger(__name__)
 
 ROLES = ("decisions", "dialer", "expiry", "projections")
 
-# What each consumer reads (its consumed offsets are stored under its name), and what it does
-# with a record it can never apply (docs/reliability.md): the decisions stop at it, since
-# every later decision about a service depends on the ones before (credit, attempts, limits);
-# the dialer and the projection park it and go on (each dial stands alone; the read models are
-# order-tolerant upserts, and a parked record re-driven later lands where it belongs).
-SUBSCRIPTIONS: dict[str, tuple[topics.Topic, ...]] = {
-    DECISIONS: (topics.SERVICES, topics.CALL_REQUESTS, topics.DIAL_OUTCOMES),
-    DIALER: (topics.DIAL_COMMANDS,),
-    PROJECTION: PROJECTED_TOPICS,
-}
-POLICIES: dict[str, Policy] = {
-    DECISIONS: Policy.STOP,
-    DIALER: Policy.PARK,
-    PROJECTION: Policy.PARK,
-}
-ROLE_CONSUMERS: dict[str, str] = {
-    "decisions": DECISIONS,
-    "dialer": DIALER,
-    "projections": PROJECTION,
-}
+
+class WorkerBoot(BootStrategy):
+    """faust runs the worker (lifecycle, signals, timers, logging); it consumes nothing:
+    the consumers read with confluent-kafka from positions PostgreSQL keeps
+    (processors/consuming.py), and produce through the outbox."""
+
+    enable_kafka_consumer = False
+    enable_kafka_producer = False
 
 
-def _shorten_fetch_wait(wait_ms: int) -> None:
-    """faust hard-codes fetch_max_wait_ms=1500 for its consumer; on a quiet topic every hop
-    would wait that long. Subclass the consumer it builds so the setting decides."""
-    base = aiokafka.AIOKafkaConsumer
-    if getattr(base, "_flashcall_wait", None) is not None:
-        return
-
-    class Consumer(base):  # type: ignore[misc, valid-type]
-        _flashcall_wait = wait_ms
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["fetch_max_wait_ms"] = wait_ms
-            kwargs["consumer_timeout_ms"] = wait_ms
-            super().__init__(*args, **kwargs)
-
-    aiokafka.AIOKafkaConsumer = Consumer
+class WorkerApp(faust.App):  # type: ignore[misc]
+    BootStrategy = WorkerBoot
 
 
 class Runtime:
@@ -175,49 +151,31 @@ def sip_carrier(settings: Settings) -> SipCarrier:
 
 
 def build_app(settings: Settings) -> faust.App:
-    """A faust app running the roles in `settings`."""
+    """The worker for the roles in `settings`."""
     roles = settings.roles
     unknown = roles - set(ROLES)
     if unknown:
         raise ValueError(f"unknown processor roles: {sorted(unknown)}")
-    _shorten_fetch_wait(settings.kafka_fetch_wait_ms)
-    session_s = settings.kafka_session_timeout_ms / 1000
-    app = faust.App(
+    use_schemas(settings.schema_dir)
+    app = WorkerApp(
         "flashcall-" + "-".join(r for r in ROLES if r in roles),
         broker=f"kafka://{settings.require_bootstrap()}",
-        key_serializer="raw",
-        value_serializer="raw",
-        topic_partitions=settings.topic_partitions,
+        web_enabled=False,
         topic_allow_declare=False,
         topic_disable_leader=True,
-        web_enabled=False,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=session_s,
-        broker_heartbeat_interval=max(0.1, session_s / 6),
-        broker_rebalance_timeout=max(session_s, 2.0),
-        broker_commit_interval=1.0,
-        stream_wait_empty=False,
         # We keep no faust tables; a private directory lets workers share a checkout.
         datadir=tempfile.mkdtemp(prefix="flashcall-faust-"),
     )
     runtime = Runtime(settings)
+    consumers: list[PartitionedConsumer] = []
 
     @app.on_before_configured.connect  # type: ignore[arg-type, untyped-decorator]
     def _prepare(_: Any, **__: Any) -> None:
         migrate(settings.require_database_url())
         ensure_topics(settings.require_bootstrap(), settings.topic_partitions)
-        for role in sorted(roles & set(ROLE_CONSUMERS)):
-            check_positions(settings, ROLE_CONSUMERS[role])
-
-    def highwater(topic: str, partition: int) -> int | None:
-        """The high watermark of the partition's last Fetch response, if the client has one."""
-        try:
-            high = app.consumer.highwater(TP(topic, partition))
-        except Exception:  # not assigned (any more): nothing to compare with
-            return None
-        return int(high) if high is not None else None
-
-    runners: dict[str, Runner] = {}
+        for name, spec in CONSUMERS.items():
+            if spec.role in roles:
+                check_positions(settings, name)
 
     def timer(seconds: float) -> Callable[[Callable[[], Awaitable[None]]], None]:
         """A faust timer that never takes the worker down: a dependency away is waited out,
@@ -239,87 +197,67 @@ def build_app(settings: Settings) -> faust.App:
 
         return register
 
-    def runner(
-        consumer: str, handler: Handler, after_commit: Callable[[], Awaitable[None]] | None
-    ) -> Runner:
-        if consumer not in runners:
-            runners[consumer] = Runner(
-                runtime.pool,
-                runtime.producer,
-                consumer,
-                handler,
-                POLICIES[consumer],
-                settings.require_bootstrap(),
-                after_commit=after_commit,
-                highwater=highwater,
-            )
-        return runners[consumer]
-
-    def batch_agent(
-        consumer: str,
-        topic: topics.Topic,
+    def consumer(
+        name: str,
         handler: Callable[[Runtime], Handler],
         after_commit: Callable[[Runtime], Awaitable[None]] | None = None,
-    ) -> None:
-        channel = app.topic(topic.name, key_type=bytes, value_type=bytes)
-
-        async def agent(stream: Any) -> AsyncIterator[None]:
-            await runtime.start()
-            run = runner(
-                consumer,
+    ) -> PartitionedConsumer:
+        spec = CONSUMERS[name]
+        part = PartitionedConsumer(
+            ConsumerConfig(
+                bootstrap=settings.require_bootstrap(),
+                database_url=settings.require_database_url(),
+                group=f"flashcall-{name}",
+                topics=tuple(t.name for t in spec.topics),
+                batch_size=settings.processor_batch_size,
+                fetch_wait_ms=settings.kafka_fetch_wait_ms,
+                session_timeout_ms=settings.kafka_session_timeout_ms,
+            ),
+            Runner(
+                runtime.pool,
+                runtime.producer,
+                name,
                 handler(runtime),
-                (lambda: after_commit(runtime)) if after_commit is not None else None,
-            )
-            async for events in stream.take_events(
-                settings.processor_batch_size, within=settings.processor_batch_within_seconds
-            ):
-                # Returns once every record is applied or parked: faust acknowledges them only
-                # then, and a stopped consumer holds here (docs/reliability.md).
-                await run.run(
-                    [
-                        Consumed(
-                            e.message.topic,
-                            e.message.partition,
-                            e.message.offset,
-                            e.value,
-                            e.message.key,
-                        )
-                        for e in events
-                    ]
-                )
-                yield None
-
-        app.agent(channel, name=f"{consumer}-{topic.name}")(agent)
-
-    if "decisions" in roles:
-        decisions = Decisions(
-            DecisionRules(
-                phone_calls_per_hour=settings.phone_calls_per_hour,
-                retry_chain_max=settings.retry_chain_max,
-                verify_max_attempts=settings.verify_max_attempts,
-                ttl_minute_seconds=settings.ttl_minute_seconds,
-            )
+                spec.policy,
+                settings.require_bootstrap(),
+                after_commit=(lambda: after_commit(runtime)) if after_commit else None,
+                park_undecodable=settings.park_undecodable,
+            ),
         )
-        for topic in SUBSCRIPTIONS[DECISIONS]:
-            batch_agent(DECISIONS, topic, lambda _: decisions.handle)
+        part.runner.highwater = part.highwater
+        return part
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def consume() -> None:
+        await runtime.start()
+        if "decisions" in roles:
+            decisions = Decisions(
+                DecisionRules(
+                    phone_calls_per_hour=settings.phone_calls_per_hour,
+                    retry_chain_max=settings.retry_chain_max,
+                    verify_max_attempts=settings.verify_max_attempts,
+                    ttl_minute_seconds=settings.ttl_minute_seconds,
+                )
+            )
+            consumers.append(consumer(DECISIONS, lambda _: decisions.handle))
+        if "dialer" in roles:
+            consumers.append(
+                consumer(DIALER, lambda rt: rt.dialer.claim, lambda rt: rt.dialer.start_claimed())
+            )
+        if "projections" in roles:
+            projector = Projector()
+            consumers.append(consumer(PROJECTION, lambda _: projector.handle))
+        running = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
+        if settings.ready_file:
+            await asyncio.to_thread(lambda: [c.assigned.wait() for c in consumers])
+            await asyncio.to_thread(Path(settings.ready_file).touch)
+        await asyncio.gather(*running)
 
     if "dialer" in roles:
-        [dial_commands] = SUBSCRIPTIONS[DIALER]
-        batch_agent(
-            DIALER,
-            dial_commands,
-            lambda rt: rt.dialer.claim,
-            after_commit=lambda rt: rt.dialer.start_claimed(),
-        )
 
         @timer(min(10.0, settings.dial_abandon_seconds / 2))
         async def fail_abandoned_dials() -> None:
             await runtime.dialer.fail_abandoned(settings.dial_abandon_seconds)
-
-    if "projections" in roles:
-        projector = Projector()
-        for topic in SUBSCRIPTIONS[PROJECTION]:
-            batch_agent(PROJECTION, topic, lambda _: projector.handle)
 
     if "expiry" in roles:
 
@@ -336,11 +274,6 @@ def build_app(settings: Settings) -> faust.App:
     @timer(2.0)
     async def outbox_leftovers() -> None:
         await publish_leftovers(runtime.pool, runtime.producer, older_than_seconds=5.0)
-
-    @app.on_rebalance_complete.connect  # type: ignore[arg-type, untyped-decorator]
-    async def _ready(_: Any, **__: Any) -> None:
-        if settings.ready_file:
-            await asyncio.to_thread(Path(settings.ready_file).touch)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type, untyped-decorator]
     async def _close(_: Any, **__: Any) -> None:

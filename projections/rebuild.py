@@ -19,6 +19,7 @@ from core.db import async_pool, create_schema
 from core.settings import get_settings
 from processors.batches import Consumed, apply_batch
 from projections.read_models import CONSUMER, PROJECTED_TOPICS, Projector
+from schemas.codec import use_schemas
 
 READ_MODELS = ("accounts", "services", "service_credit", "access_keys", "calls", "ledger")
 
@@ -78,6 +79,7 @@ def main() -> None:
     cmd.add_argument("--schema", default=f"rebuild_{int(time.time())}")
     args = parser.parse_args()
     settings = get_settings()
+    use_schemas(settings.schema_dir)
     counts = asyncio.run(
         rebuild(settings.require_database_url(), settings.require_bootstrap(), args.schema)
     )

@@ -1,26 +1,28 @@
 """Avro encoding of events: single-object encoding (magic C3 01, CRC-64-AVRO fingerprint, body).
 
-The fingerprint names the writer schema, so a reader needs only the files in schemas/events
-(no registry) to decode any record; docs/events.md shows how.
+Events are written with the current schema of their type. A record is read with its own
+writer schema, found by its fingerprint among every released version (schemas/registry.py),
+and resolved into the current schema (Avro schema resolution: fields added with defaults
+filled in, removed fields dropped, promoted types widened): a record any released build wrote
+is readable by every later build. A decoded event says which version wrote it
+(`schema_version`, from the fingerprint). docs/events.md shows how to read records elsewhere.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
-from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from schemas.registry import PACKAGE_DIR, fingerprint_of, registry
 from schemas.text import forbidden_character
 
-SCHEMA_DIR = Path(__file__).parent / "events"
-RELEASED_DIR = Path(__file__).parent / "released"
 MAGIC = b"\xc3\x01"
 HEADER_EVENT_TYPE = "event_type"
 
@@ -34,34 +36,63 @@ class Undecodable(ValueError):
 class UnknownSchema(Undecodable):
     """The record was written with a schema this build does not know."""
 
+    def __init__(self, message: str, fingerprint: bytes | None = None) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
+
 
 class UnstorableEvent(ValueError):
     """The event holds text no consumer could store (the API refuses such input first)."""
 
 
+@dataclass(frozen=True)
+class Writer:
+    event_type: str
+    version: int | None  # None: the current schema, not released yet (development)
+    schema: Any  # parsed
+    current: bool
+
+
+@dataclass(frozen=True)
+class Catalog:
+    readers: dict[str, Any]  # event type -> parsed current schema
+    writers: dict[bytes, Writer]  # fingerprint -> writer schema
+    current_fingerprint: dict[str, bytes]
+
+
+_root = PACKAGE_DIR
+
+
+def use_schemas(root: Path | None) -> None:
+    """Read schemas from `root` (holding events/ and released/) instead of this package's:
+    FLASHCALL_SCHEMA_DIR, for tests that evolve the schemas and for staged rollouts."""
+    global _root
+    _root = root or PACKAGE_DIR
+    _catalog.cache_clear()
+
+
 @cache
+def _catalog() -> Catalog:
+    reg = registry(_root)
+    readers, writers, current = {}, {}, {}
+    for event_type, text in reg.current_text().items():
+        readers[event_type] = parse_schema(text)
+    for event_type, versions in reg.released().items():
+        for v in versions:
+            writers[v.fingerprint] = Writer(event_type, v.number, parse_schema(v.text), False)
+    for event_type, text in reg.current_text().items():
+        fp = fingerprint_of(text)
+        current[event_type] = fp
+        known = writers.get(fp)
+        writers[fp] = Writer(
+            event_type, known.version if known else None, readers[event_type], True
+        )
+    return Catalog(readers, writers, current)
+
+
 def schemas() -> dict[str, Any]:
-    """Parsed schema of every event type, by its short name."""
-    return {
-        p.stem: parse_schema(json.loads(p.read_text())) for p in sorted(SCHEMA_DIR.glob("*.avsc"))
-    }
-
-
-@cache
-def _fingerprints() -> dict[bytes, str]:
-    return {_fingerprint(s): name for name, s in schemas().items()}
-
-
-def _fingerprint(parsed: Any) -> bytes:
-    # CRC-64-AVRO is little-endian in single-object encoding.
-    return int(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"), 16).to_bytes(
-        8, "little"
-    )
-
-
-@cache
-def _fingerprint_of(event_type: str) -> bytes:
-    return _fingerprint(schemas()[event_type])
+    """Parsed current schema of every event type, by its short name."""
+    return _catalog().readers
 
 
 def new_event(event_type: str, event_id: str | None = None, **fields: Any) -> Event:
@@ -72,35 +103,48 @@ def new_event(event_type: str, event_id: str | None = None, **fields: Any) -> Ev
         "event_type": event_type,
         "event_id": event_id or str(uuid.uuid4()),
         "occurred_at": fields.pop("occurred_at", None) or datetime.now(UTC),
-        "schema_version": 1,
         **fields,
     }
 
 
 def encode(event: Event) -> bytes:
-    """Encode an event made by `new_event` (its `event_type` picks the schema)."""
+    """Encode an event made by `new_event` with its type's current schema."""
     event_type = event["event_type"]
     for name, value in event.items():
         if isinstance(value, str) and forbidden_character(value) is not None:
             raise UnstorableEvent(f"{event_type}.{name} holds a control character")
+    catalog = _catalog()
     out = io.BytesIO()
     out.write(MAGIC)
-    out.write(_fingerprint_of(event_type))
-    schemaless_writer(out, schemas()[event_type], event)
+    out.write(catalog.current_fingerprint[event_type])
+    schemaless_writer(out, catalog.readers[event_type], event)
     return out.getvalue()
 
 
 def decode(data: bytes) -> Event:
-    """Decode a single-object-encoded record into an event dict with its `event_type`."""
+    """Decode a single-object-encoded record into an event of the current schema, with its
+    `event_type` and the `schema_version` it was written with."""
     if data[:2] != MAGIC:
         raise UnknownSchema("not an Avro single-object record")
-    event_type = _fingerprints().get(data[2:10])
-    if event_type is None:
-        raise UnknownSchema(f"unknown schema fingerprint {data[2:10].hex()}")
+    fingerprint = data[2:10]
+    catalog = _catalog()
+    writer = catalog.writers.get(fingerprint)
+    if writer is None:
+        raise UnknownSchema(f"unknown schema fingerprint {fingerprint.hex()}", fingerprint)
+    reader = catalog.readers.get(writer.event_type)
+    if reader is None:
+        raise UnknownSchema(
+            f"{writer.event_type} (fingerprint {fingerprint.hex()}) is no event type of this build",
+            fingerprint,
+        )
     try:
-        record = schemaless_reader(io.BytesIO(data[10:]), schemas()[event_type], None)
+        # The current schema reads its own records directly; older ones are resolved into it.
+        record = schemaless_reader(
+            io.BytesIO(data[10:]), writer.schema, None if writer.current else reader
+        )
     except Exception as exc:  # fastavro raises what the truncated or garbled body provokes
-        raise Undecodable(f"a {event_type} record that does not decode: {exc!r}") from exc
+        raise Undecodable(f"a {writer.event_type} record that does not decode: {exc!r}") from exc
     assert isinstance(record, dict)
-    record["event_type"] = event_type
+    record["event_type"] = writer.event_type
+    record["schema_version"] = writer.version
     return record

@@ -1,0 +1,38 @@
+"""The platform's consumers: what each reads (its consumed offsets are stored under its name)
+and what it does with a record it can never apply (docs/reliability.md).
+
+The decisions stop at such a record, since every later decision about a service depends on the
+ones before (credit, attempts, limits); the dialer and the projection park it and go on (each
+dial stands alone; the read models are order-tolerant upserts, and a parked record re-driven
+later lands where it belongs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from processors.decisions import CONSUMER as DECISIONS
+from processors.dialer import CONSUMER as DIALER
+from processors.failures import Policy
+from projections.read_models import CONSUMER as PROJECTION
+from projections.read_models import PROJECTED_TOPICS
+from schemas import topics
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    topics: tuple[topics.Topic, ...]
+    policy: Policy
+    role: str  # the FLASHCALL_PROCESSOR_ROLES entry that runs it
+
+
+CONSUMERS: dict[str, ConsumerSpec] = {
+    DECISIONS: ConsumerSpec(
+        (topics.SERVICES, topics.CALL_REQUESTS, topics.DIAL_OUTCOMES), Policy.STOP, "decisions"
+    ),
+    DIALER: ConsumerSpec((topics.DIAL_COMMANDS,), Policy.PARK, "dialer"),
+    PROJECTION: ConsumerSpec(PROJECTED_TOPICS, Policy.PARK, "projections"),
+}
+SUBSCRIPTIONS: dict[str, tuple[topics.Topic, ...]] = {
+    name: spec.topics for name, spec in CONSUMERS.items()
+}

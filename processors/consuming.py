@@ -1,0 +1,190 @@
+"""One consumer (decisions, dialer or projection) reading its topics in batches with
+confluent-kafka, positioned from PostgreSQL.
+
+The consumer joins its group (`flashcall-<name>`; librdkafka does the rebalancing) and, on
+every assignment, starts each partition at the offset PostgreSQL stored with the effects of
+the last record applied: never at an offset the broker remembers, so nothing is skipped
+whatever was committed, acknowledged or lost elsewhere. Records are applied through the
+Runner (processors/failures.py). A partition the Runner stops is paused here, other
+partitions go on, and it is offered again from its stored offset every
+STOPPED_RETRY_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+
+from core.faults import is_transient
+from core.positions import Position, PositionPastEnd, past_end, stored_positions
+from processors.batches import Consumed
+from processors.failures import Runner, Stopped
+
+log = logging.getLogger(__name__)
+
+# A stopped partition is tried again this often (a fix in the data, or a build that reads
+# the record, frees it).
+STOPPED_RETRY_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    bootstrap: str
+    database_url: str
+    group: str
+    topics: tuple[str, ...]
+    batch_size: int
+    fetch_wait_ms: int
+    session_timeout_ms: int
+
+
+@dataclass
+class PartitionedConsumer:
+    config: ConsumerConfig
+    runner: Runner
+    # Set once the consumer holds its first assignment (the worker's readiness).
+    assigned: threading.Event = field(default_factory=threading.Event)
+    _paused: dict[Position, float] = field(default_factory=dict)  # -> when to offer again
+    _closing: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        session = self.config.session_timeout_ms
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": self.config.bootstrap,
+                "group.id": self.config.group,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                # A position the broker does not have is an error here, never a reset.
+                "auto.offset.reset": "error",
+                "session.timeout.ms": session,
+                "heartbeat.interval.ms": max(100, session // 6),
+                "fetch.wait.max.ms": self.config.fetch_wait_ms,
+            }
+        )
+
+    @property
+    def name(self) -> str:
+        return self.runner.consumer
+
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The high watermark of the partition's last Fetch response, if there was one."""
+        _, high = self._consumer.get_watermark_offsets(
+            TopicPartition(topic, partition), cached=True
+        )
+        return int(high) if high >= 0 else None
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        self._consumer.subscribe(
+            list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        try:
+            while True:
+                messages = await asyncio.to_thread(self._fetch)
+                records = self._records(messages)
+                if records:
+                    await self.runner.run(records)
+                self._pause_stopped()
+                self._offer_again()
+        finally:
+            self._closing.set()
+            await asyncio.to_thread(self._consumer.close)
+
+    # ------------------------------------------------------------------ in the consumer thread
+    def _fetch(self) -> list[Message]:
+        """Wait for a record (up to a second), then take what else is already fetched."""
+        first = self._consumer.poll(1.0)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(self.config.batch_size - 1, 0)]
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Start every partition where PostgreSQL says this consumer is."""
+        wanted = {(p.topic, p.partition) for p in partitions}
+        stored = self._stored(wanted)
+        consumer.assign(
+            [TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t, p in sorted(wanted)]
+        )
+        past = self._past_end({where: stored[where] for where in wanted if where in stored})
+        if past:
+            reason = str(PositionPastEnd(self.name, past))
+            log.error("%s", reason)
+            for where, (offset, _) in past.items():
+                self.runner.stopped[where] = Stopped(offset, reason)
+        log.info("%s assigned %d partitions", self.name, len(wanted))
+        self.assigned.set()
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for p in partitions:
+            self.runner.stopped.pop((p.topic, p.partition), None)
+            self._paused.pop((p.topic, p.partition), None)
+        consumer.unassign()
+
+    def _stored(self, wanted: set[Position]) -> dict[Position, int]:
+        """The stored offsets, waiting for PostgreSQL while it is away."""
+        delay = 0.1
+        while True:
+            try:
+                stored = stored_positions(
+                    self.config.database_url, self.name, sorted({t for t, _ in wanted})
+                )
+                return {where: offset for where, offset in stored.items() if where in wanted}
+            except psycopg.Error as exc:
+                if not is_transient(exc) or self._closing.is_set():
+                    raise
+                log.warning("%s: waiting for PostgreSQL to learn its positions: %r", self.name, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _past_end(self, stored: dict[Position, int]) -> dict[Position, tuple[int, int | None]]:
+        try:
+            return past_end(self.config.bootstrap, stored)
+        except Exception as exc:  # the broker did not say: the consumer finds out when it reads
+            log.warning("%s: could not check its positions against the broker: %r", self.name, exc)
+            return {}
+
+    # -------------------------------------------------------------------- in the event loop
+    def _records(self, messages: Sequence[Message]) -> list[Consumed]:
+        records = []
+        for msg in messages:
+            err = msg.error()
+            if err is None:
+                records.append(Consumed.of(msg))
+            elif err.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+                # Apache Kafka's answer to a position past the end of the partition.
+                where = (str(msg.topic()), int(msg.partition() or 0))
+                reason = str(PositionPastEnd(self.name, {where: (msg.offset() or 0, None)}))
+                log.error("%s", reason)
+                self.runner.stopped[where] = Stopped(int(msg.offset() or 0), reason)
+            elif err.code() != KafkaError._PARTITION_EOF:
+                log.warning("%s: %s", self.name, err)
+        return records
+
+    def _pause_stopped(self) -> None:
+        newly = [where for where in self.runner.stopped if where not in self._paused]
+        if newly:
+            self._consumer.pause([TopicPartition(t, p) for t, p in newly])
+            for where in newly:
+                self._paused[where] = time.monotonic() + STOPPED_RETRY_SECONDS
+
+    def _offer_again(self) -> None:
+        """Stopped partitions whose time has come start again at their stopped record."""
+        now = time.monotonic()
+        for where, due in list(self._paused.items()):
+            if due > now:
+                continue
+            stopped = self.runner.stopped.pop(where, None)
+            del self._paused[where]
+            if stopped is None:
+                continue
+            tp = TopicPartition(where[0], where[1], stopped.offset)
+            self._consumer.seek(tp)
+            self._consumer.resume([tp])
