@@ -1,10 +1,14 @@
 """Conversion (verified / delivered) per service per day, from the call-reports topic alone.
 
-    python docs/examples/conversion_by_day.py BOOTSTRAP_SERVERS [SCHEMA_DIR]
+    python docs/examples/conversion_by_day.py BOOTSTRAP_SERVERS [SCHEMA_ROOT]
 
-Needs only confluent-kafka, fastavro and the .avsc files (schemas/events in this repository).
-It reads flashcall.call-reports from the beginning to its current end, keeps the last record of
-each call (the topic is keyed by call id), and prints one line per service and day (UTC).
+Needs only confluent-kafka, fastavro and the .avsc files: SCHEMA_ROOT holds events/ (the
+reader: the CallReported you code against) and released/ (every version any flashcall build
+may have written with; `schemas` in this repository). Each record is read with the schema that
+wrote it, found by its fingerprint, and resolved into the reader, so records of every released
+version read alike. It reads flashcall.call-reports from the beginning to its current end,
+keeps the last record of each call (the topic is keyed by call id), and prints one line per
+service and day (UTC).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import sys
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import fastavro
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -22,17 +27,36 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 TOPIC = "flashcall.call-reports"
 
 
-def load_schemas(schema_dir: Path) -> dict[bytes, dict]:
-    """Writer schemas by their CRC-64-AVRO fingerprint (Avro single-object encoding)."""
-    schemas = {}
-    for path in schema_dir.glob("*.avsc"):
-        parsed = fastavro.parse_schema(json.loads(path.read_text()))
-        canonical = to_parsing_canonical_form(parsed)
-        schemas[int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")] = parsed
-    return schemas
+def parse(path: Path) -> Any:
+    return fastavro.parse_schema(json.loads(path.read_text()))
 
 
-def latest_records(bootstrap: str, schemas: dict[bytes, dict]) -> dict[str, dict]:
+def writer_schemas(root: Path) -> dict[bytes, Any]:
+    """Every released CallReported, by its CRC-64-AVRO fingerprint (single-object encoding)."""
+    writers = {}
+    for path in sorted((root / "released" / "CallReported").glob("v*.avsc")):
+        schema = parse(path)
+        canonical = to_parsing_canonical_form(schema)
+        writers[int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "little")] = schema
+    return writers
+
+
+def read(value: bytes, reader: Any, writers: dict[bytes, Any]) -> dict[str, Any]:
+    """One record, resolved from the version that wrote it into `reader`."""
+    if value[:2] != b"\xc3\x01":
+        raise ValueError("not an Avro single-object record")
+    writer = writers.get(value[2:10])
+    if writer is None:
+        raise ValueError(
+            f"written with a schema this copy does not have (fingerprint {value[2:10].hex()}):"
+            " update released/ from the flashcall repository"
+        )
+    record: dict[str, Any] = fastavro.schemaless_reader(io.BytesIO(value[10:]), writer, reader)
+    return record
+
+
+def latest_records(bootstrap: str, root: Path) -> dict[str, dict[str, Any]]:
+    reader, writers = parse(root / "events" / "CallReported.avsc"), writer_schemas(root)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -53,18 +77,17 @@ def latest_records(bootstrap: str, schemas: dict[bytes, dict]) -> dict[str, dict
                 raise RuntimeError(msg.error())
             pending.discard(msg.partition())
             continue
-        value = msg.value()
-        record = fastavro.schemaless_reader(io.BytesIO(value[10:]), schemas[value[2:10]], None)
-        calls[msg.key().decode()] = record  # a later record of a call replaces the earlier
+        # A later record of a call replaces the earlier.
+        calls[msg.key().decode()] = read(msg.value(), reader, writers)
     consumer.close()
     return calls
 
 
 def main() -> None:
     bootstrap = sys.argv[1]
-    schema_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("schemas/events")
+    root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("schemas")
     days: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for call in latest_records(bootstrap, load_schemas(schema_dir)).values():
+    for call in latest_records(bootstrap, root).values():
         counts = days[(str(call["service_id"]), call["created_at"].date().isoformat())]
         counts[0] += call["delivered_at"] is not None
         counts[1] += call["status"] == "verified"

@@ -1,11 +1,19 @@
-"""The documented analyst consumer, run as documented, finds each call's final state."""
+"""The documented analyst consumer, run as documented, finds each call's final state, and
+reads records of every released version of CallReported."""
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import subprocess
 import sys
 
+from fastavro import parse_schema, schemaless_writer
+
 from launch.platform import ROOT, Platform
+from schemas.codec import MAGIC
+from schemas.registry import registry
+from tests.support.avro_samples import sample
 from tests.support.client import Api, random_phone
 from tests.support.waiting import wait_for
 
@@ -14,7 +22,7 @@ CONSUMER = ROOT / "docs" / "examples" / "conversion_by_day.py"
 
 def run_consumer(bootstrap: str) -> str:
     result = subprocess.run(
-        [sys.executable, str(CONSUMER), bootstrap, str(ROOT / "schemas" / "events")],
+        [sys.executable, str(CONSUMER), bootstrap, str(ROOT / "schemas")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -50,3 +58,24 @@ def test_conversion_per_service_per_day(platform: Platform) -> None:
         assert wait_for(line, timeout=30, what="the report topic to reach the final states")
     finally:
         api.close()
+
+
+def test_the_example_reads_every_released_version() -> None:
+    spec = importlib.util.spec_from_file_location("conversion_by_day", CONSUMER)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    root = ROOT / "schemas"
+    reader, writers = (
+        example.parse(root / "events" / "CallReported.avsc"),
+        example.writer_schemas(root),
+    )
+    released = registry().released()["CallReported"]
+    assert len(writers) == len(released) >= 2
+    for version in released:
+        record = sample(version.text)
+        out = io.BytesIO()
+        out.write(MAGIC + version.fingerprint)
+        schemaless_writer(out, parse_schema(version.text), record)
+        read = example.read(out.getvalue(), reader, writers)
+        assert read["call_id"] == record["call_id"] and read["status"] == record["status"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,33 +13,11 @@ from fastavro import parse_schema, schemaless_writer
 from schemas.codec import MAGIC, UnknownSchema, decode, encode, new_event, schemas
 from schemas.registry import registry
 from schemas.topics import ALL_TOPICS, TOPIC_OF_EVENT
+from tests.support.avro_samples import sample
 
 REGISTRY = registry()
 EVENT_TYPES = sorted(REGISTRY.current_text())
 RELEASED = [(v.event_type, v) for versions in REGISTRY.released().values() for v in versions]
-
-
-def sample(schema: dict[str, Any]) -> dict[str, Any]:
-    """A record filling every field of `schema` with a value of its type."""
-    values: dict[str, Any] = {}
-    for field in schema["fields"]:
-        kind = field["type"]
-        if isinstance(kind, list):
-            kind = next(k for k in kind if k != "null")
-        if isinstance(kind, dict):
-            logical = kind.get("logicalType")
-            values[field["name"]] = (
-                uuid.uuid4() if logical == "uuid" else datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-            )
-        else:
-            values[field["name"]] = {
-                "string": "x",
-                "int": 7,
-                "long": 7,
-                "boolean": True,
-                "double": 1.5,
-            }[kind]
-    return values
 
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES)
