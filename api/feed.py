@@ -1,8 +1,9 @@
 """The API's event feed: a confluent-kafka consumer thread, assigned (no group join) to
 
-- accounts, services and access keys from the beginning, applied to the Directory;
-- call decisions and credit from the end, resolving the replies that requests wait for
-  (the verdict on a verification attempt, the outcome of a top-up).
+- accounts, services, their credit status and access keys from the beginning, applied to the
+  Directory;
+- the replies topic from the end, resolving the replies that requests wait for (the verdict
+  on a verification attempt, the outcome of a top-up).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from schemas.codec import Event, Undecodable, decode
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP_TOPICS = (topics.ACCOUNTS, topics.SERVICES, topics.ACCESS_KEYS)
-REPLY_TOPICS = (topics.CALL_DECISIONS, topics.CREDIT)
+BOOTSTRAP_TOPICS = (topics.ACCOUNTS, topics.SERVICES, topics.SERVICE_STATUS, topics.ACCESS_KEYS)
+REPLY_TOPICS = (topics.REPLIES,)
 # Reply events, and the field naming the request they answer.
 REPLIES = {"VerificationJudged": "attempt_id", "CreditToppedUp": "topup_id"}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import psycopg
 from confluent_kafka import Message
@@ -28,6 +29,17 @@ log = logging.getLogger(__name__)
 
 # Applies, in the caller's transaction, the events of a batch seen for the first time (in order).
 Handler = Callable[[psycopg.AsyncConnection, list[Event], Outbox], Awaitable[None]]
+
+
+class Consumer(Protocol):
+    """What a consumer applies: its explicit table of event types, and the batch handler."""
+
+    @property
+    def handles(self) -> frozenset[str]: ...
+
+    async def handle(
+        self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,8 @@ class RetryLater(Exception):
 
 
 class PoisonRecord(Exception):
-    """This record can never be applied by this build: no schema it knows reads it."""
+    """This record can never be applied by this build: no schema it knows reads it, or it is an
+    event type the consumer has no handler for (written by a newer build)."""
 
     def __init__(self, record: Consumed, reason: str) -> None:
         super().__init__(f"{record.where}: {reason}")
@@ -75,21 +88,21 @@ class BatchResult:
 async def apply_batch(
     pool: AsyncConnectionPool,
     producer: EventProducer | None,
-    consumer: str,
+    name: str,
     records: Sequence[Consumed],
-    handler: Handler,
+    consumer: Consumer,
 ) -> int:
-    """Apply the unseen records of a batch with `handler` in one transaction; returns how many
+    """Apply the unseen records of a batch with `consumer` in one transaction; returns how many
     were applied. Errors propagate (processors/failures.py decides what to do with them)."""
-    return (await apply_records(pool, producer, consumer, records, handler)).applied
+    return (await apply_records(pool, producer, name, records, consumer)).applied
 
 
 async def apply_records(
     pool: AsyncConnectionPool,
     producer: EventProducer | None,
-    consumer: str,
+    name: str,
     records: Sequence[Consumed],
-    handler: Handler,
+    consumer: Consumer,
 ) -> BatchResult:
     result = BatchResult()
     if not records:
@@ -97,7 +110,7 @@ async def apply_records(
     outbox = Outbox()
     # Pipeline mode: statements whose results are not read go out without a round trip each.
     async with pool.connection() as conn, conn.transaction(), conn.pipeline():
-        next_offsets = await _lock_offsets(conn, consumer, records)
+        next_offsets = await _lock_offsets(conn, name, records)
         fresh: list[tuple[Consumed, Event]] = []
         for record in records:
             key = (record.topic, record.partition)
@@ -105,20 +118,34 @@ async def apply_records(
                 result.behind.setdefault(key, next_offsets[key])
                 continue
             next_offsets[key] = record.offset + 1
-            try:
-                fresh.append((record, decode(record.value)))
-            except Undecodable as exc:
-                raise PoisonRecord(record, str(exc)) from exc
-        events = [event for _, event in await _first_sightings(conn, consumer, fresh)]
+            event = _event(record, consumer.handles)
+            if event is not None:
+                fresh.append((record, event))
+        events = [event for _, event in await _first_sightings(conn, name, fresh)]
         if events:
-            await handler(conn, events, outbox)
+            await consumer.handle(conn, events, outbox)
         result.applied = len(events)
-        await _store_offsets(conn, consumer, next_offsets)
+        await _store_offsets(conn, name, next_offsets)
         await outbox.write(conn)
     if outbox.ids:
-        assert producer is not None, f"{consumer} emitted events but has no producer"
+        assert producer is not None, f"{name} emitted events but has no producer"
         await outbox.publish(pool, producer)
     return result
+
+
+def _event(record: Consumed, handles: frozenset[str]) -> Event | None:
+    """The record's event, if the consumer handles it; None for a type that used to share the
+    topic (schemas/topics.py RETIRED_ROUTES); PoisonRecord for anything else."""
+    try:
+        event = decode(record.value)
+    except Undecodable as exc:
+        raise PoisonRecord(record, str(exc)) from exc
+    kind = event["event_type"]
+    if kind in handles:
+        return event
+    if kind in topics.RETIRED_ROUTES.get(record.topic, ()):
+        return None
+    raise PoisonRecord(record, f"{kind} is no event type this consumer handles")
 
 
 async def park_record(

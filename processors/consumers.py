@@ -28,7 +28,9 @@ class ConsumerSpec:
 
 CONSUMERS: dict[str, ConsumerSpec] = {
     DECISIONS: ConsumerSpec(
-        (topics.SERVICES, topics.CALL_REQUESTS, topics.DIAL_OUTCOMES), Policy.STOP, "decisions"
+        (topics.SERVICES, topics.CALL_REQUESTS, topics.COMMANDS, topics.DIAL_OUTCOMES),
+        Policy.STOP,
+        "decisions",
     ),
     DIALER: ConsumerSpec((topics.DIAL_COMMANDS,), Policy.PARK, "dialer"),
     PROJECTION: ConsumerSpec(PROJECTED_TOPICS, Policy.PARK, "projections"),

@@ -72,7 +72,7 @@ class PartitionedConsumer:
 
     @property
     def name(self) -> str:
-        return self.runner.consumer
+        return self.runner.name
 
     def highwater(self, topic: str, partition: int) -> int | None:
         """The high watermark of the partition's last Fetch response, if there was one."""

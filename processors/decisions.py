@@ -2,17 +2,20 @@
 call's dial outcome (charging delivered calls), applies top-ups and judges verification
 attempts. Its state lives in PostgreSQL (proc_* tables), changed in the
 same transaction as its consumed offsets, with the row of the service locked: one writer per
-service, whatever the number of workers."""
+service, whatever the number of workers. The rules themselves are pure, in core/ (admission,
+credit, verification); this module gathers their facts and writes their outcome."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
+from core.admission import AdmissionRules, Request, refusal
 from core.call_rules import PHONE_WINDOW_SECONDS, CallStatus, RejectReason
 from core.ids import derived_id
 from core.verification import CallForVerify, judge
@@ -40,12 +43,42 @@ def derived(event_type: str, source: Event, **fields: Any) -> Event:
     return new_event(event_type, event_id=str(derived_id(source["event_id"], event_type)), **fields)
 
 
+# Handles a run of consecutive events of its types, in the batch's transaction.
+RunHandler = Callable[[psycopg.AsyncConnection, list[Event], Outbox, ServiceBook], Awaitable[None]]
+EventHandler = Callable[[psycopg.AsyncConnection, Event, Outbox, ServiceBook], Awaitable[None]]
+
+
+def each(handler: EventHandler) -> RunHandler:
+    """A run handler applying `handler` to each event of the run in turn."""
+
+    async def run(
+        conn: psycopg.AsyncConnection, events: list[Event], out: Outbox, book: ServiceBook
+    ) -> None:
+        for event in events:
+            await handler(conn, event, out, book)
+
+    return run
+
+
 class Decisions:
     def __init__(self, rules: DecisionRules) -> None:
         self.rules = rules
+        self.admission = AdmissionRules(rules.phone_calls_per_hour, rules.retry_chain_max)
+        # Every event type this consumer is delivered, and what applies it. Requests and dial
+        # outcomes are decided a run at a time, in a few set-based statements.
+        self.table: dict[str, RunHandler] = {
+            "ServiceCreated": each(self.on_service_created),
+            "ServiceUpdated": each(self.on_service_updated),
+            "CallRequested": self.admit,
+            "VerificationAttempted": each(self.on_verification_attempted),
+            "TopUpCredit": each(self.on_top_up),
+            "CallDelivered": self.record_outcomes,
+            "CallFailed": self.record_outcomes,
+        }
+        self.handles = frozenset(self.table)
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
-        """Apply a batch in order; runs of requests and of dial outcomes are decided together."""
+        """Apply a batch in order, a run of events of one handler at a time."""
         book = ServiceBook()
         # Every service whose credit the batch may change is locked at once, in id order:
         # locking them handler by handler could take two batches' locks in opposite orders, and
@@ -55,19 +88,11 @@ class Decisions:
             {e["service_id"] for e in events if e["event_type"] in CREDIT_EVENTS},
             missing_ok=True,
         )
-        for kind, run in itertools.groupby(events, key=_run_kind):
-            if kind == "CallRequested":
-                await self.admit(conn, list(run), out, book)
-            elif kind == "outcome":
-                await self.record_outcomes(conn, list(run), out, book)
-            else:
-                for event in run:
-                    handler = getattr(self, f"on_{event['event_type']}", None)
-                    if handler is not None:
-                        await handler(conn, event, out, book)
+        for handler, run in itertools.groupby(events, key=lambda e: self.table[e["event_type"]]):
+            await handler(conn, list(run), out, book)
         await book.save(conn, out)
 
-    async def on_ServiceCreated(
+    async def on_service_created(
         self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
     ) -> None:
         inserted = await (
@@ -80,7 +105,7 @@ class Decisions:
         if inserted is not None:  # loaded, so that a zero limit is cut off at once
             await book.lock(conn, {e["service_id"]})
 
-    async def on_ServiceUpdated(
+    async def on_service_updated(
         self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
     ) -> None:
         await book.lock(conn, {e["service_id"]})
@@ -94,7 +119,7 @@ class Decisions:
                 (e["code_ttl_minutes"], e["service_id"]),
             )
 
-    async def on_TopUpCredit(
+    async def on_top_up(
         self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
     ) -> None:
         done = await (
@@ -168,15 +193,15 @@ class Decisions:
         await book.lock(conn, {e["service_id"] for e in fresh})
         roots = await self._chain_roots(conn, fresh)
         window = await self._phone_window(conn, fresh)
-        decided: list[tuple[Event, str | None]] = []
+        decided: list[tuple[Event, RejectReason | None]] = []
         for e in fresh:
             service = book[e["service_id"]]
-            reason = self._refusal(e, service.status, window)
+            earlier = window.setdefault((e["service_id"], e["phone"]), [])
+            request = Request(e["occurred_at"], e["attempt"], e["price_per_call"])
+            reason = refusal(self.admission, request, service.status, earlier, service.credit)
             service.last_price = e["price_per_call"]
-            if reason is None and not service.credit.reserve(e["price_per_call"]):
-                reason = RejectReason.CREDIT_LIMIT_REACHED
             if reason is None:
-                window.setdefault((e["service_id"], e["phone"]), []).append(e["occurred_at"])
+                earlier.append(e["occurred_at"])
             decided.append((e, reason))
         await conn.execute(
             "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
@@ -203,7 +228,7 @@ class Decisions:
                 continue
             if e["retry_of"] is not None:
                 await self._supersede_chain(conn, e, roots[e["call_id"]], out)
-            out.emit(derived("CallAdmitted", e, **ids))
+            # The dial command is the admission (nobody reads a CallAdmitted besides it).
             out.emit(
                 derived(
                     "PlaceCall",
@@ -254,22 +279,6 @@ class Decisions:
         for service_id, phone, at in rows:
             window.setdefault((service_id, phone), []).append(at)
         return window
-
-    def _refusal(
-        self,
-        e: Event,
-        service_status: str,
-        window: dict[tuple[Any, str], list[datetime]],
-    ) -> str | None:
-        if service_status != "active":
-            return RejectReason.SERVICE_DISABLED
-        if e["attempt"] > self.rules.retry_chain_max:
-            return RejectReason.RATE_LIMITED
-        since = e["occurred_at"] - timedelta(seconds=PHONE_WINDOW_SECONDS)
-        recent = [at for at in window.get((e["service_id"], e["phone"]), []) if at > since]
-        if len(recent) >= self.rules.phone_calls_per_hour:
-            return RejectReason.RATE_LIMITED
-        return None
 
     async def _supersede_chain(
         self, conn: psycopg.AsyncConnection, e: Event, chain_root: Any, out: Outbox
@@ -341,7 +350,7 @@ class Decisions:
                     )
                 )
 
-    async def on_VerificationAttempted(
+    async def on_verification_attempted(
         self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, _: ServiceBook
     ) -> None:
         row = await (
@@ -419,11 +428,6 @@ CREDIT_EVENTS = frozenset(
         "CallFailed",
     }
 )
-
-
-def _run_kind(event: Event) -> str:
-    kind: str = event["event_type"]
-    return "outcome" if kind in ("CallDelivered", "CallFailed") else kind
 
 
 def code_expired(call_id: Any, service_id: Any) -> Event:

@@ -45,12 +45,15 @@ class Dialer:
         self._outcomes: list[Event] = []
         self._recording = asyncio.Lock()
 
-    async def claim(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
+    # The one event type this consumer is delivered.
+    handles = frozenset({"PlaceCall"})
+
+    async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         """Batch handler: claim the call ids never claimed; they are dialled once the batch has
         committed."""
         # Called once per attempt at the batch: a rolled-back attempt's claims are forgotten.
         self._claimed = []
-        commands = {e["call_id"]: e for e in events if e["event_type"] == "PlaceCall"}
+        commands = {e["call_id"]: e for e in events}
         if not commands:
             return
         rows = await (

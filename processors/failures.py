@@ -34,7 +34,7 @@ from core.positions import Position, PositionPastEnd, past_end
 from processors.batches import (
     BatchResult,
     Consumed,
-    Handler,
+    Consumer,
     PoisonRecord,
     RetryLater,
     apply_records,
@@ -75,8 +75,8 @@ class Runner:
 
     pool: AsyncConnectionPool
     producer: EventProducer | None
-    consumer: str
-    handler: Handler
+    name: str
+    consumer: Consumer
     policy: Policy
     bootstrap: str
     after_commit: Callable[[], Awaitable[None]] | None = None
@@ -118,7 +118,7 @@ class Runner:
         log.error(
             "%s STOPPED at %s: %s; nothing after it in the partition is applied until it is"
             " (other partitions go on; it is tried again now and then; docs/reliability.md)",
-            self.consumer,
+            self.name,
             record.where,
             reason,
         )
@@ -134,7 +134,7 @@ class Runner:
         while True:
             try:
                 result = await apply_records(
-                    self.pool, self.producer, self.consumer, records, self.handler
+                    self.pool, self.producer, self.name, records, self.consumer
                 )
             except PoisonRecord:
                 raise
@@ -145,7 +145,7 @@ class Runner:
                         reminded = max(waited, 1e-9)
                         log.warning(
                             "%s: waiting for a dependency (%.0f s so far): %r",
-                            self.consumer,
+                            self.name,
                             waited,
                             exc,
                         )
@@ -153,7 +153,7 @@ class Runner:
                     tries += 1
                     log.warning(
                         "%s: batch of %d from %s failed (try %d of %d): %r",
-                        self.consumer,
+                        self.name,
                         len(records),
                         records[0].where,
                         tries,
@@ -166,7 +166,7 @@ class Runner:
                 delay = min(delay * 2, BACKOFF_CAP)
                 continue
             if reminded:
-                log.warning("%s: going on after %.1f s", self.consumer, time.monotonic() - since)
+                log.warning("%s: going on after %.1f s", self.name, time.monotonic() - since)
             self._park_streak = 0
             await self._check_behind(result)
             if self.after_commit is not None:
@@ -186,7 +186,7 @@ class Runner:
             log.error(
                 "%s parked %s in flashcall.dead-letters: %s (parked so far: %d; re-drive with"
                 " `python -m processors.dlq redrive`)",
-                self.consumer,
+                self.name,
                 record.where,
                 reason,
                 self.parked,
@@ -196,11 +196,11 @@ class Runner:
         delay = BACKOFF_START
         while True:
             try:
-                return await park_record(self.pool, self.producer, self.consumer, record, reason)
+                return await park_record(self.pool, self.producer, self.name, record, reason)
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                log.warning("%s: waiting to park %s: %r", self.consumer, record.where, exc)
+                log.warning("%s: waiting to park %s: %r", self.name, record.where, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_CAP)
 
@@ -222,11 +222,11 @@ class Runner:
                 past = await asyncio.to_thread(past_end, self.bootstrap, suspects)
                 break
             except Exception as exc:  # the broker did not answer: ask again
-                log.warning("%s: could not check %s: %r", self.consumer, suspects, exc)
+                log.warning("%s: could not check %s: %r", self.name, suspects, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_CAP)
         if past:
-            reason = str(PositionPastEnd(self.consumer, past))
+            reason = str(PositionPastEnd(self.name, past))
             for where, (stored, _) in past.items():
                 self.stopped[where] = Stopped(stored, reason)
             log.error("%s", reason)

@@ -25,7 +25,7 @@ from core.faults import is_transient
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
 from core.trunks import parse_trunks
-from processors.batches import Handler, forget_applied_events
+from processors.batches import Consumer, forget_applied_events
 from processors.carriers import Carrier, SimCarrier
 from processors.consumers import CONSUMERS, SUBSCRIPTIONS
 from processors.consuming import ConsumerConfig, PartitionedConsumer
@@ -199,8 +199,8 @@ def build_app(settings: Settings) -> faust.App:
 
     def consumer(
         name: str,
-        handler: Callable[[Runtime], Handler],
-        after_commit: Callable[[Runtime], Awaitable[None]] | None = None,
+        applier: Consumer,
+        after_commit: Callable[[], Awaitable[None]] | None = None,
     ) -> PartitionedConsumer:
         spec = CONSUMERS[name]
         part = PartitionedConsumer(
@@ -217,10 +217,10 @@ def build_app(settings: Settings) -> faust.App:
                 runtime.pool,
                 runtime.producer,
                 name,
-                handler(runtime),
+                applier,
                 spec.policy,
                 settings.require_bootstrap(),
-                after_commit=(lambda: after_commit(runtime)) if after_commit else None,
+                after_commit=after_commit,
                 park_undecodable=settings.park_undecodable,
             ),
         )
@@ -239,14 +239,11 @@ def build_app(settings: Settings) -> faust.App:
                     ttl_minute_seconds=settings.ttl_minute_seconds,
                 )
             )
-            consumers.append(consumer(DECISIONS, lambda _: decisions.handle))
+            consumers.append(consumer(DECISIONS, decisions))
         if "dialer" in roles:
-            consumers.append(
-                consumer(DIALER, lambda rt: rt.dialer.claim, lambda rt: rt.dialer.start_claimed())
-            )
+            consumers.append(consumer(DIALER, runtime.dialer, runtime.dialer.start_claimed))
         if "projections" in roles:
-            projector = Projector()
-            consumers.append(consumer(PROJECTION, lambda _: projector.handle))
+            consumers.append(consumer(PROJECTION, Projector()))
         running = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
         if settings.ready_file:
             await asyncio.to_thread(lambda: [c.assigned.wait() for c in consumers])

@@ -9,11 +9,17 @@ from schemas.topics import ALL_TOPICS
 
 
 def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> None:
-    """Create every topic that does not exist yet, with `partitions` partitions."""
+    """Create every topic that does not exist yet: `partitions` partitions, one for the
+    low-volume ones."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [
-        NewTopic(t.name, num_partitions=partitions, replication_factor=1, config=dict(t.config))
+        NewTopic(
+            t.name,
+            num_partitions=1 if t.low_volume else partitions,
+            replication_factor=1,
+            config=dict(t.config),
+        )
         for t in ALL_TOPICS
         if t.name not in existing
     ]

@@ -6,6 +6,7 @@ applying an event twice changes nothing; the consumed offsets are stored in the 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,38 +23,84 @@ CONSUMER = "projection"
 PROJECTED_TOPICS = (
     topics.ACCOUNTS,
     topics.SERVICES,
+    topics.SERVICE_STATUS,
     topics.ACCESS_KEYS,
     topics.CALL_REQUESTS,
     topics.CALL_DECISIONS,
+    topics.REPLIES,
+    topics.DIAL_PROGRESS,
     topics.DIAL_OUTCOMES,
     topics.CREDIT,
 )
+
+
+@dataclass
+class Batch:
+    """What a batch changes that is written set-based at its end: calls, ledger rows and
+    each service's credit (the latest by credit_seq, whatever the topic it came by)."""
+
+    calls: dict[Any, CallChange] = field(default_factory=dict)
+    ledger: list[tuple[Any, ...]] = field(default_factory=list)
+    balances: dict[Any, tuple[int, int]] = field(default_factory=dict)  # -> (seq, balance)
+    cut_offs: dict[Any, tuple[int, bool]] = field(default_factory=dict)  # -> (seq, cut off)
+
+    def balance(self, service_id: Any, seq: int, balance: int) -> None:
+        if seq > self.balances.get(service_id, (-1, 0))[0]:
+            self.balances[service_id] = (seq, balance)
+
+    def cut_off(self, service_id: Any, seq: int, cut_off: bool) -> None:
+        if seq > self.cut_offs.get(service_id, (-1, False))[0]:
+            self.cut_offs[service_id] = (seq, cut_off)
 
 
 class Projector:
     def __init__(self, publish_reports: bool = True) -> None:
         # A rebuild replays history into a scratch schema: it must not publish it again.
         self.publish_reports = publish_reports
+        # Every event type this consumer is delivered, and what applies it: accounts, services
+        # and keys at once, in order; calls, the ledger and credit into the batch's set-based
+        # writes at its end (they do not depend on the order of their events).
+        self.table: dict[str, Applier] = {
+            "AccountCreated": self.on_account_created,
+            "AccountUpdated": self.on_account_updated,
+            "AccountTokenRotated": self.on_account_token_rotated,
+            "ServiceCreated": self.on_service_created,
+            "ServiceUpdated": self.on_service_updated,
+            "ServiceCutOff": self.on_cut_off,
+            "ServiceRestored": self.on_cut_off,
+            "AccessKeyIssued": self.on_access_key_issued,
+            "AccessKeyRevoked": self.on_access_key_revoked,
+            "CallRequested": self.on_call,
+            "CallRejected": self.on_call,
+            "DialStarted": self.on_call,
+            "CallDelivered": self.on_call,
+            "CallFailed": self.on_call,
+            "VerificationJudged": self.on_call,
+            "CodeVerified": self.on_call,
+            "CodeExpired": self.on_call,
+            "CreditDebited": self.on_debit,
+            "CreditToppedUp": self.on_top_up,
+        }
+        self.handles = frozenset(self.table)
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
-        """Apply a batch: events with a handler of their own (accounts, services, keys, the
-        ledger) in order, then every call the batch touched in one upsert (call rows do not
-        depend on the order of their events), then the new record of each such call to the
-        report topic."""
-        changes: dict[Any, CallChange] = {}
+        """Apply a batch, then every call it touched in one upsert and the credit in a few,
+        then publish the new record of each changed call to the report topic."""
+        batch = Batch()
         for event in events:
-            change = call_change(event)
-            if change is not None:
-                changes.setdefault(event["call_id"], CallChange()).add(**change)
-            handler = getattr(self, f"on_{event['event_type']}", None)
-            if handler is not None:
-                await handler(conn, event)
-        changed = await upsert_calls(conn, changes)
+            await self.table[event["event_type"]](conn, event, batch)
+        await write_credit(conn, batch)
+        changed = await upsert_calls(conn, batch.calls)
         if self.publish_reports:
             await report_calls(conn, changed, out)
 
+    async def on_call(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
+        change = call_change(e)
+        if change is not None:
+            batch.calls.setdefault(e["call_id"], CallChange()).add(**change)
+
     # ------------------------------------------------------------------ accounts and services
-    async def on_AccountCreated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+    async def on_account_created(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
             "INSERT INTO accounts (id, name, token_hash, price_per_call, credit_limit,"
             " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
@@ -69,7 +116,7 @@ class Projector:
             ),
         )
 
-    async def on_AccountUpdated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+    async def on_account_updated(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
             "UPDATE accounts SET name = COALESCE(%s, name),"
             " price_per_call = COALESCE(%s, price_per_call),"
@@ -77,13 +124,15 @@ class Projector:
             (e["name"], e["price_per_call"], e["credit_limit"], e["occurred_at"], e["account_id"]),
         )
 
-    async def on_AccountTokenRotated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+    async def on_account_token_rotated(
+        self, conn: psycopg.AsyncConnection, e: Event, _: Batch
+    ) -> None:
         await conn.execute(
             "UPDATE accounts SET token_hash = %s, updated_at = %s WHERE id = %s",
             (e["token_hash"], e["occurred_at"], e["account_id"]),
         )
 
-    async def on_ServiceCreated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+    async def on_service_created(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
             "INSERT INTO services (id, account_id, name, code_length, code_ttl_minutes,"
             " return_code, status, credit_limit, created_at, updated_at)"
@@ -101,7 +150,7 @@ class Projector:
             ),
         )
 
-    async def on_ServiceUpdated(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+    async def on_service_updated(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
             "UPDATE services SET name = COALESCE(%s, name),"
             " code_length = COALESCE(%s, code_length),"
@@ -120,7 +169,7 @@ class Projector:
             ),
         )
 
-    async def on_AccessKeyIssued(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+    async def on_access_key_issued(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
             "INSERT INTO access_keys (id, service_id, account_id, label, prefix, key_hash,"
             " created_at) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
@@ -135,52 +184,21 @@ class Projector:
             ),
         )
 
-    async def on_ServiceCutOff(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._cut_off(conn, e, True)
+    async def on_cut_off(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
+        batch.cut_off(e["service_id"], e["credit_seq"], e["event_type"] == "ServiceCutOff")
+        batch.balance(e["service_id"], e["credit_seq"], e["balance"])
 
-    async def on_ServiceRestored(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._cut_off(conn, e, False)
+    async def on_debit(self, conn: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
+        await self.on_call(conn, e, batch)
+        self._ledger(e, batch, "debit", call_id=e["call_id"])
 
-    async def _cut_off(self, conn: psycopg.AsyncConnection, e: Event, cut_off: bool) -> None:
-        await conn.execute(
-            "INSERT INTO service_credit (service_id, cut_off, cut_off_seq) VALUES (%s, %s, %s)"
-            " ON CONFLICT (service_id) DO UPDATE SET cut_off = EXCLUDED.cut_off,"
-            " cut_off_seq = EXCLUDED.cut_off_seq"
-            " WHERE service_credit.cut_off_seq < EXCLUDED.cut_off_seq",
-            (e["service_id"], cut_off, e["credit_seq"]),
-        )
-        await self._balance(conn, e["service_id"], e["balance"], e["credit_seq"])
+    async def on_top_up(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
+        self._ledger(e, batch, "topup", reference=e["reference"])
 
-    async def _balance(
-        self, conn: psycopg.AsyncConnection, service_id: Any, balance: int, seq: int
+    def _ledger(
+        self, e: Event, batch: Batch, kind: str, call_id: Any = None, reference: str | None = None
     ) -> None:
-        """Credit events of a service reach us from two topics: the highest seq wins."""
-        await conn.execute(
-            "INSERT INTO service_credit (service_id, balance, credit_seq) VALUES (%s, %s, %s)"
-            " ON CONFLICT (service_id) DO UPDATE SET balance = EXCLUDED.balance,"
-            " credit_seq = EXCLUDED.credit_seq"
-            " WHERE service_credit.credit_seq < EXCLUDED.credit_seq",
-            (service_id, balance, seq),
-        )
-
-    async def on_CreditDebited(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._ledger(conn, e, "debit", call_id=e["call_id"])
-
-    async def on_CreditToppedUp(self, conn: psycopg.AsyncConnection, e: Event) -> None:
-        await self._ledger(conn, e, "topup", reference=e["reference"])
-
-    async def _ledger(
-        self,
-        conn: psycopg.AsyncConnection,
-        e: Event,
-        kind: str,
-        call_id: Any = None,
-        reference: str | None = None,
-    ) -> None:
-        await conn.execute(
-            "INSERT INTO ledger (id, service_id, type, amount, balance_after, call_id, reference,"
-            " credit_seq, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO NOTHING",
+        batch.ledger.append(
             (
                 e["event_id"],
                 e["service_id"],
@@ -191,14 +209,52 @@ class Projector:
                 reference,
                 e["credit_seq"],
                 e["occurred_at"],
-            ),
+            )
         )
-        await self._balance(conn, e["service_id"], e["balance_after"], e["credit_seq"])
+        batch.balance(e["service_id"], e["credit_seq"], e["balance_after"])
 
-    async def on_AccessKeyRevoked(self, conn: psycopg.AsyncConnection, e: Event) -> None:
+    async def on_access_key_revoked(
+        self, conn: psycopg.AsyncConnection, e: Event, _: Batch
+    ) -> None:
         await conn.execute(
             "UPDATE access_keys SET revoked_at = COALESCE(revoked_at, %s) WHERE id = %s",
             (e["occurred_at"], e["key_id"]),
+        )
+
+
+Applier = Callable[[psycopg.AsyncConnection, Event, Batch], Awaitable[None]]
+
+
+async def write_credit(conn: psycopg.AsyncConnection, batch: Batch) -> None:
+    """The batch's ledger rows and the latest balance and cut-off flag of each service (a
+    service's credit events reach us from several topics: the highest credit_seq wins)."""
+    if batch.ledger:
+        await conn.execute(
+            "INSERT INTO ledger (id, service_id, type, amount, balance_after, call_id, reference,"
+            " credit_seq, created_at) SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[],"
+            " %s::bigint[], %s::bigint[], %s::uuid[], %s::text[], %s::bigint[],"
+            " %s::timestamptz[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING",
+            [list(column) for column in zip(*batch.ledger, strict=True)],
+        )
+    if batch.balances:
+        ids = sorted(batch.balances)
+        await conn.execute(
+            "INSERT INTO service_credit (service_id, credit_seq, balance)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) ORDER BY 1"
+            " ON CONFLICT (service_id) DO UPDATE SET balance = EXCLUDED.balance,"
+            " credit_seq = EXCLUDED.credit_seq"
+            " WHERE service_credit.credit_seq < EXCLUDED.credit_seq",
+            (ids, [batch.balances[i][0] for i in ids], [batch.balances[i][1] for i in ids]),
+        )
+    if batch.cut_offs:
+        ids = sorted(batch.cut_offs)
+        await conn.execute(
+            "INSERT INTO service_credit (service_id, cut_off_seq, cut_off)"
+            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::boolean[]) ORDER BY 1"
+            " ON CONFLICT (service_id) DO UPDATE SET cut_off = EXCLUDED.cut_off,"
+            " cut_off_seq = EXCLUDED.cut_off_seq"
+            " WHERE service_credit.cut_off_seq < EXCLUDED.cut_off_seq",
+            (ids, [batch.cut_offs[i][0] for i in ids], [batch.cut_offs[i][1] for i in ids]),
         )
 
 

@@ -57,7 +57,7 @@ async def rebuild(database_url: str, bootstrap: str, schema: str) -> dict[str, i
                     pending.discard((msg.topic(), msg.partition()))
                 else:
                     raise RuntimeError(f"reading {msg.topic()}: {err}")
-            await apply_batch(pool, None, CONSUMER, batch, projector.handle)
+            await apply_batch(pool, None, CONSUMER, batch, projector)
         async with pool.connection() as conn:
             return {
                 table: int(

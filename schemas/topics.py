@@ -1,4 +1,10 @@
-"""Topic names, which events each topic carries, and what keys it. docs/events.md explains them."""
+"""Topic names, which events each topic carries, and what keys it. docs/events.md explains them.
+
+Each event type lives on one topic, and each topic carries only what every consumer reading it
+handles: no consumer is delivered events it would only ignore (docs/events.md counts the
+deliveries of one call). Low-volume topics have one partition (each fetch scans every
+partition it names, and on Tansu that costs the broker CPU even when nothing happens).
+"""
 
 from __future__ import annotations
 
@@ -11,42 +17,50 @@ class Topic:
     key_field: str
     events: tuple[str, ...]
     config: tuple[tuple[str, str], ...] = ()  # topic configs set at creation
+    low_volume: bool = False  # one partition, whatever FLASHCALL_TOPIC_PARTITIONS says
 
 
 ACCOUNTS = Topic(
     "flashcall.accounts",
     "account_id",
     ("AccountCreated", "AccountUpdated", "AccountTokenRotated"),
+    low_volume=True,
 )
-# Low volume, read from the start by the API: it also carries the credit state that decides 402s.
 SERVICES = Topic(
-    "flashcall.services",
-    "service_id",
-    ("ServiceCreated", "ServiceUpdated", "ServiceCutOff", "ServiceRestored"),
+    "flashcall.services", "service_id", ("ServiceCreated", "ServiceUpdated"), low_volume=True
 )
-ACCESS_KEYS = Topic("flashcall.access-keys", "service_id", ("AccessKeyIssued", "AccessKeyRevoked"))
-# Keyed by service so that one processor partition owns every decision about a service's calls.
-CALL_REQUESTS = Topic(
-    "flashcall.call-requests",
+# The credit state that decides 402s, for the API's directory and the projection.
+SERVICE_STATUS = Topic(
+    "flashcall.service-status",
     "service_id",
-    ("CallRequested", "VerificationAttempted", "TopUpCredit"),
+    ("ServiceCutOff", "ServiceRestored"),
+    low_volume=True,
 )
+ACCESS_KEYS = Topic(
+    "flashcall.access-keys",
+    "service_id",
+    ("AccessKeyIssued", "AccessKeyRevoked"),
+    low_volume=True,
+)
+# Keyed by service so that one decisions partition owns every decision about a service.
+CALL_REQUESTS = Topic("flashcall.call-requests", "service_id", ("CallRequested",))
+# Requests that only the decisions act on (the projection learns their outcome).
+COMMANDS = Topic("flashcall.commands", "service_id", ("VerificationAttempted", "TopUpCredit"))
+# CallAdmitted is no longer emitted (PlaceCall is the admission); its records stay readable.
 CALL_DECISIONS = Topic(
     "flashcall.call-decisions",
     "service_id",
-    ("CallAdmitted", "CallRejected", "VerificationJudged", "CodeVerified", "CodeExpired"),
+    ("CallAdmitted", "CallRejected", "CodeVerified", "CodeExpired"),
 )
+# Answers the API waits for (a verdict, a top-up), also projected.
+REPLIES = Topic("flashcall.replies", "service_id", ("VerificationJudged", "CreditToppedUp"))
 # Keyed by call, so dials spread over every dialer worker whatever the service.
 DIAL_COMMANDS = Topic("flashcall.dial-commands", "call_id", ("PlaceCall",))
-DIAL_OUTCOMES = Topic(
-    "flashcall.dial-outcomes", "service_id", ("DialStarted", "CallDelivered", "CallFailed")
-)
-
-CREDIT = Topic(
-    "flashcall.credit",
-    "service_id",
-    ("CreditDebited", "CreditReleased", "CreditToppedUp", "CreditLow"),
-)
+DIAL_PROGRESS = Topic("flashcall.dial-progress", "service_id", ("DialStarted",))
+DIAL_OUTCOMES = Topic("flashcall.dial-outcomes", "service_id", ("CallDelivered", "CallFailed"))
+CREDIT = Topic("flashcall.credit", "service_id", ("CreditDebited",))
+# Facts no processor acts on today (webhooks and notifications will).
+NOTICES = Topic("flashcall.notices", "service_id", ("CreditReleased", "CreditLow"))
 
 # For analysts: the latest full record of each call; compacted, so the last per key is kept.
 CALL_REPORTS = Topic(
@@ -58,19 +72,36 @@ CALL_REPORTS = Topic(
 
 # Records a consumer could never apply, as they were (value and key), with headers saying who
 # parked them, where they came from and why (docs/reliability.md). Not events of ours.
-DEAD_LETTERS = Topic("flashcall.dead-letters", "", ())
+DEAD_LETTERS = Topic("flashcall.dead-letters", "", (), low_volume=True)
 
 ALL_TOPICS: tuple[Topic, ...] = (
     ACCOUNTS,
     SERVICES,
+    SERVICE_STATUS,
     ACCESS_KEYS,
     CALL_REQUESTS,
+    COMMANDS,
     CALL_DECISIONS,
+    REPLIES,
     DIAL_COMMANDS,
+    DIAL_PROGRESS,
     DIAL_OUTCOMES,
     CREDIT,
+    NOTICES,
     CALL_REPORTS,
     DEAD_LETTERS,
 )
 
 TOPIC_OF_EVENT: dict[str, Topic] = {event: t for t in ALL_TOPICS for event in t.events}
+
+# Event types that shared these topics before this layout (2026-11-29) and that some reader of
+# the topic does not handle: their records in existing topics are recognised and have no
+# effect for that reader (it reads them where they live now, or never needed them). Anything
+# else a consumer does not handle stops it (processors/batches.py).
+RETIRED_ROUTES: dict[str, frozenset[str]] = {
+    SERVICES.name: frozenset({"ServiceCutOff", "ServiceRestored"}),
+    CALL_REQUESTS.name: frozenset({"VerificationAttempted", "TopUpCredit"}),
+    CALL_DECISIONS.name: frozenset({"CallAdmitted", "VerificationJudged"}),
+    DIAL_OUTCOMES.name: frozenset({"DialStarted"}),
+    CREDIT.name: frozenset({"CreditReleased", "CreditLow", "CreditToppedUp"}),
+}

@@ -144,14 +144,12 @@ async def verify_call(
             ),
             attempt_id,
         )
-        # The decisions worker reads dial outcomes on another topic than attempts: a code
-        # typed the moment the phone rang can reach it before the delivery does. Judged
-        # "not delivered" (which costs no attempt) while the projection already shows the
-        # ring, the attempt is asked again until the decisions catch up.
-        if verdict["reason"] != "not_delivered" or time.monotonic() > deadline:
-            break
-        projected = await queries.call(ctx.pool, call_id)
-        if projected is None or projected["delivered_at"] is None:
+        # The decisions worker reads requests, attempts and dial outcomes on three topics: an
+        # attempt can reach it before the call's request, or a code typed the moment the phone
+        # rang before the delivery. Judged "no such call" or "not delivered" (neither costs an
+        # attempt) while the projection already shows the call or the ring, the attempt is
+        # asked again until the decisions catch up.
+        if time.monotonic() > deadline or not await _decisions_behind(ctx, call_id, verdict):
             break
         await asyncio.sleep(0.02)
     if not verdict["found"]:
@@ -163,3 +161,13 @@ async def verify_call(
         "reason": verdict["reason"],
         "attempts_left": verdict["attempts_left"],
     }
+
+
+async def _decisions_behind(ctx: Context, call_id: uuid.UUID, verdict: dict[str, Any]) -> bool:
+    """Whether the verdict says less than the projection already knows."""
+    if verdict["found"] and verdict["reason"] != "not_delivered":
+        return False
+    projected = await queries.call(ctx.pool, call_id)
+    if projected is None:
+        return False
+    return not verdict["found"] or projected["delivered_at"] is not None

@@ -210,7 +210,7 @@ def test_low_balance_shows_at_eighty_percent_and_is_announced_once(
     lows = [
         decode(value)
         for topic, _, _, _, value, _ in read_everything(platform.bootstrap)
-        if topic == topics.CREDIT.name
+        if topic == topics.NOTICES.name
     ]
     lows = [e for e in lows if e["event_type"] == "CreditLow"]
     assert [str(e["service_id"]) for e in lows].count(tenant.service_id) == 1

@@ -16,7 +16,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from launch.platform import Platform
-from schemas.topics import CALL_REQUESTS
+from schemas.topics import COMMANDS
 from tests.conftest import TTL_MINUTE
 from tests.e2e.conftest import SECOND_API_KEY_RATE
 from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
@@ -233,12 +233,12 @@ def test_a_code_typed_the_moment_the_phone_rings_verifies(
     verdict must still be "verified", not "not_delivered"."""
     decisions = split_workers
     requests = Consumer({"bootstrap.servers": platform.bootstrap, "group.id": "probe"})
-    partitions = requests.list_topics(CALL_REQUESTS.name, timeout=10).topics[CALL_REQUESTS.name]
+    partitions = requests.list_topics(COMMANDS.name, timeout=10).topics[COMMANDS.name]
 
     def appended() -> int:
-        """Records ever appended to the call-requests topic."""
+        """Records ever appended to the commands topic (where attempts go)."""
         return sum(
-            requests.get_watermark_offsets(TopicPartition(CALL_REQUESTS.name, p), timeout=5)[1]
+            requests.get_watermark_offsets(TopicPartition(COMMANDS.name, p), timeout=5)[1]
             for p in partitions.partitions
         )
 

@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from processors.batches import Consumed, apply_batch, forget_applied_events
 from processors.outbox import Outbox
 from schemas.codec import Event, decode, encode, new_event
+from tests.support.consumers import FunctionConsumer
 
 
 class Recorder:
@@ -20,7 +21,9 @@ class Recorder:
     def __init__(self, table: str) -> None:
         self.table = table
 
-    async def __call__(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
+    handles = frozenset({"DialStarted"})
+
+    async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
         for event in events:
             await conn.execute(
                 f"INSERT INTO {self.table} (event_id) VALUES (%s)", (event["event_id"],)
@@ -97,11 +100,11 @@ async def test_a_failing_handler_applies_nothing(pool: AsyncConnectionPool) -> N
     batch = records("t", 0, 0, 3)
 
     async def flaky(conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
-        await rec(conn, events[:2], out)
+        await rec.handle(conn, events[:2], out)
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        await apply_batch(pool, None, consumer, batch, flaky)
+        await apply_batch(pool, None, consumer, batch, FunctionConsumer(flaky))
     assert await applied(pool, rec) == []
     assert await apply_batch(pool, None, consumer, batch, rec) == 3
 

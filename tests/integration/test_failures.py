@@ -22,6 +22,7 @@ from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from schemas import topics
 from schemas.codec import Event, decode, encode, new_event
+from tests.support.consumers import FunctionConsumer
 
 
 @pytest.fixture
@@ -55,7 +56,9 @@ class Table:
         self.poison: set[str] = set()
         self.calls = 0
 
-    async def __call__(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
+    handles = frozenset({"DialStarted"})
+
+    async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
         self.calls += 1
         for e in events:
             label = "bad\x00" if e["event_id"] in self.poison else "ok"
@@ -217,13 +220,13 @@ async def test_a_lost_connection_is_waited_out_and_applies_once(
 
     async def dying(conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         nonlocal kills
-        await handler(conn, events, out)
+        await handler.handle(conn, events, out)
         if kills:
             kills -= 1
             # The server ends this session mid-transaction, as a restart would.
             await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
 
-    runner = Runner(pool, None, consumer, dying, Policy.STOP, bootstrap)
+    runner = Runner(pool, None, consumer, FunctionConsumer(dying), Policy.STOP, bootstrap)
     await asyncio.wait_for(runner.run(batch), 30)
     assert sorted(await handler.rows(pool)) == sorted(ids(batch))
     assert await stored_offset(pool, consumer, topic) == 5 and not runner.stopped
@@ -238,7 +241,7 @@ async def test_a_long_run_of_bad_records_stops_instead_of_parking(
     async def broken(conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         await conn.execute("SELECT * FROM a_table_a_bad_deploy_forgot")
 
-    runner = Runner(pool, None, consumer, broken, Policy.PARK, bootstrap)
+    runner = Runner(pool, None, consumer, FunctionConsumer(broken), Policy.PARK, bootstrap)
     await runner.run(records(topic, 6))
     assert runner.parked == 3 and await stored_offset(pool, consumer, topic) == 3
     assert runner.stopped[(topic, 0)].offset == 3
