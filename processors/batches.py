@@ -127,7 +127,7 @@ async def apply_records(
         result.applied = len(events)
         await _store_offsets(conn, name, next_offsets)
         await outbox.write(conn)
-    if outbox.ids:
+    if outbox.row is not None:
         assert producer is not None, f"{name} emitted events but has no producer"
         await outbox.publish(pool, producer)
     return result

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,7 @@ class EventProducer:
             "message.timeout.ms": delivery_timeout_ms,
         }
         self._producer = Producer(self._config)
+        self._coalesced: list[tuple[Record, asyncio.Future[Appended]]] = []
         self._swap = threading.Lock()
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
@@ -106,20 +108,43 @@ class EventProducer:
         threading.Thread(target=culprit.flush, args=(1.0,), daemon=True).start()
 
     async def append(self, event: Event) -> Appended:
-        """Append one event; raises if the broker did not take it."""
-        return (await self.append_records([to_record(event)]))[0]
-
-    async def append_records(self, records: Iterable[Record]) -> list[Appended]:
+        """Append one event; raises if the broker did not take it. Appends made in the same
+        turn of the event loop (concurrent requests) are produced and acknowledged together:
+        one wake-up from the delivery thread for all of them."""
         loop = asyncio.get_running_loop()
-        futures: list[asyncio.Future[Appended]] = []
-        for record in records:
-            future: asyncio.Future[Appended] = loop.create_future()
-            futures.append(future)
-            self._produce(record, future)
-        return list(await asyncio.gather(*futures))
+        future: asyncio.Future[Appended] = loop.create_future()
+        self._coalesced.append((to_record(event), future))
+        if len(self._coalesced) == 1:
+            loop.call_soon(self._append_coalesced)
+        return await future
 
-    def _produce(self, record: Record, future: asyncio.Future[Appended]) -> None:
-        loop = future.get_loop()
+    def _append_coalesced(self) -> None:
+        waiting, self._coalesced = self._coalesced, []
+        try:
+            deliveries = self._start([record for record, _ in waiting])
+        except Exception as exc:
+            for _, future in waiting:
+                future.set_exception(exc)
+            return
+        deliveries.future.add_done_callback(lambda done: _settle(done, [f for _, f in waiting]))
+
+    async def append_records(self, records: Sequence[Record]) -> list[Appended]:
+        """Append these records; raises if the broker did not take one of them."""
+        if not records:
+            return []
+        outcomes = await self._start(records).future
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return [o for o in outcomes if isinstance(o, Appended)]
+
+    def _start(self, records: Sequence[Record]) -> _Deliveries:
+        deliveries = _Deliveries(asyncio.get_running_loop(), len(records), self._replace_if_fatal)
+        for index, record in enumerate(records):
+            self._produce(record, deliveries, index)
+        return deliveries
+
+    def _produce(self, record: Record, deliveries: _Deliveries, index: int) -> None:
         while True:
             producer = self._producer
             try:
@@ -128,12 +153,13 @@ class EventProducer:
                     key=record.key,
                     value=record.value,
                     headers=[(HEADER_EVENT_TYPE, record.event_type), *record.headers],
-                    on_delivery=_resolver(loop, future, producer, self._replace_if_fatal),
+                    on_delivery=deliveries.callback(index, producer),
                 )
                 return
             except BufferError:
-                # The local queue is full: wait for deliveries rather than dropping the event.
-                producer.poll(0.01)
+                # The local queue is full: wait for the delivery thread to make room rather
+                # than dropping the event.
+                time.sleep(0.005)
             except KafkaException as exc:
                 err = exc.args[0]
                 if not (err.fatal() or err.code() in FENCED):
@@ -146,29 +172,58 @@ class EventProducer:
         self._poller.join(timeout=1.0)
 
 
-def _resolver(
-    loop: asyncio.AbstractEventLoop,
-    future: asyncio.Future[Appended],
-    producer: Producer,
-    on_error: Callable[[Any, Producer], None],
-) -> Any:
-    def on_delivery(err: Any, msg: Any) -> None:
-        if err is not None:
-            on_error(err, producer)
-            loop.call_soon_threadsafe(_fail, future, KafkaException(err))
+_NOT_YET = KafkaException(KafkaError(KafkaError._MSG_TIMED_OUT, "no delivery report"))
+
+
+class _Deliveries:
+    """The delivery reports of one batch of records, settled in the event loop once all have
+    come (one thread hop per batch, not per record)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        count: int,
+        on_error: Callable[[Any, Producer], None],
+    ) -> None:
+        self.loop = loop
+        # Each record's outcome: where it was appended, or why not.
+        self.future: asyncio.Future[list[Appended | KafkaException]] = loop.create_future()
+        self._outcomes: list[Appended | KafkaException] = [_NOT_YET] * count
+        self._pending = count
+        self._on_error = on_error
+        self._lock = threading.Lock()
+
+    def callback(self, index: int, producer: Producer) -> Callable[[Any, Any], None]:
+        def delivered(err: Any, msg: Any) -> None:
+            if err is not None:
+                self._on_error(err, producer)
+            with self._lock:
+                self._outcomes[index] = (
+                    KafkaException(err)
+                    if err is not None
+                    else Appended(msg.topic(), msg.partition(), msg.offset())
+                )
+                self._pending -= 1
+                done = self._pending == 0
+            if done:
+                self.loop.call_soon_threadsafe(self._settle)
+
+        return delivered
+
+    def _settle(self) -> None:
+        if not self.future.done():
+            self.future.set_result(self._outcomes)
+
+
+def _settle(
+    done: asyncio.Future[list[Appended | KafkaException]],
+    futures: list[asyncio.Future[Appended]],
+) -> None:
+    """Hand each coalesced append its own outcome."""
+    for future, outcome in zip(futures, done.result(), strict=True):
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
         else:
-            loop.call_soon_threadsafe(
-                _succeed, future, Appended(msg.topic(), msg.partition(), msg.offset())
-            )
-
-    return on_delivery
-
-
-def _succeed(future: asyncio.Future[Appended], value: Appended) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _fail(future: asyncio.Future[Appended], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
+            future.set_result(outcome)

@@ -37,7 +37,7 @@ def test_events_of_one_service_share_a_partition_and_decode(bootstrap: str) -> N
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": "t", "enable.auto.commit": False}
     )
-    consumer.assign([TopicPartition(topics.DIAL_OUTCOMES.name, partition, offsets[0])])
+    consumer.assign([TopicPartition(topics.DIAL_PROGRESS.name, partition, offsets[0])])
     seen = []
     try:
         while len(seen) < len(events):

@@ -64,7 +64,7 @@ def settled(database_url: str, ends: dict[tuple[str, int], int]) -> bool:
         rows = conn.execute("SELECT consumer, topic, partition, next_offset FROM consumed_offsets")
         offsets = {(c, t, p): o for c, t, p, o in rows}
         [[waiting]] = conn.execute(
-            "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM dials"
+            "SELECT (SELECT count(*) FROM outbox_batches) + (SELECT count(*) FROM dials"
             " WHERE outcome IS NULL)"
         ).fetchall()
     return waiting == 0 and all(
