@@ -116,8 +116,15 @@ class Platform:
             for roles in WORKER_ROLES
         ]
         for proc in procs:
-            self._wait(proc, self._ready_files[proc.pid].exists, "the workers to be ready")
+            self.wait_ready(proc)
         return procs
+
+    def wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        """Until the worker holds its partitions."""
+        self._wait(proc, self._ready_files[proc.pid].exists, f"{self.name_of(proc)} to be ready")
+
+    def name_of(self, proc: subprocess.Popen[bytes]) -> str:
+        return self._names[proc.pid]
 
     def start_api(
         self, name: str = "api", port: int | None = None, **extra: str

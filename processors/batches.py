@@ -14,14 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import psycopg
 from confluent_kafka import Message
 from psycopg_pool import AsyncConnectionPool
 
-from processors.outbox import Outbox
-from producers.event_producer import EventProducer, Record
+from processors.outbox import Outbox, Publisher
+from producers.event_producer import Record
 from schemas import topics
 from schemas.codec import Event, Undecodable, decode
 
@@ -32,10 +32,21 @@ Handler = Callable[[psycopg.AsyncConnection, list[Event], Outbox], Awaitable[Non
 
 
 class Consumer(Protocol):
-    """What a consumer applies: its explicit table of event types, and the batch handler."""
+    """What a consumer applies: its explicit table of event types, and the batch handler.
+
+    `deduplicated` are the types whose effect a second copy (the same event under another
+    offset: a replayed topic, an outbox row published twice) would repeat: their event ids are
+    remembered and a copy is not applied again. Every other type's effect is idempotent by
+    construction (keyed upserts, statuses that only move up, credit that keeps the highest
+    sequence, claims keyed by call): remembering its ids would cost a row per event for
+    nothing.
+    """
 
     @property
     def handles(self) -> frozenset[str]: ...
+
+    @property
+    def deduplicated(self) -> frozenset[str]: ...
 
     async def handle(
         self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox
@@ -87,19 +98,19 @@ class BatchResult:
 
 async def apply_batch(
     pool: AsyncConnectionPool,
-    producer: EventProducer | None,
+    publisher: Publisher | None,
     name: str,
     records: Sequence[Consumed],
     consumer: Consumer,
 ) -> int:
     """Apply the unseen records of a batch with `consumer` in one transaction; returns how many
     were applied. Errors propagate (processors/failures.py decides what to do with them)."""
-    return (await apply_records(pool, producer, name, records, consumer)).applied
+    return (await apply_records(pool, publisher, name, records, consumer)).applied
 
 
 async def apply_records(
     pool: AsyncConnectionPool,
-    producer: EventProducer | None,
+    publisher: Publisher | None,
     name: str,
     records: Sequence[Consumed],
     consumer: Consumer,
@@ -121,15 +132,15 @@ async def apply_records(
             event = _event(record, consumer.handles)
             if event is not None:
                 fresh.append((record, event))
-        events = [event for _, event in await _first_sightings(conn, name, fresh)]
+        events = await _first_sightings(conn, name, fresh, consumer.deduplicated)
         if events:
             await consumer.handle(conn, events, outbox)
         result.applied = len(events)
         await _store_offsets(conn, name, next_offsets)
         await outbox.write(conn)
     if outbox.row is not None:
-        assert producer is not None, f"{name} emitted events but has no producer"
-        await outbox.publish(pool, producer)
+        assert publisher is not None, f"{name} emitted events but has no publisher"
+        await publisher.publish(outbox)
     return result
 
 
@@ -150,7 +161,7 @@ def _event(record: Consumed, handles: frozenset[str]) -> Event | None:
 
 async def park_record(
     pool: AsyncConnectionPool,
-    producer: EventProducer | None,
+    publisher: Publisher | None,
     consumer: str,
     record: Consumed,
     reason: str,
@@ -182,8 +193,8 @@ async def park_record(
         outbox.emit_record(dead_letter(consumer, record, event_type, reason))
         await _store_offsets(conn, consumer, {(record.topic, record.partition): record.offset + 1})
         await outbox.write(conn)
-    if producer is not None:
-        await outbox.publish(pool, producer)
+    if publisher is not None:
+        await publisher.publish(outbox)
     return True
 
 
@@ -222,7 +233,7 @@ async def _lock_offsets(
         await conn.execute(
             "INSERT INTO consumed_offsets (consumer, topic, partition, next_offset)"
             " SELECT %s, k.topic, k.partition, 0"
-            " FROM unnest(%s::text[], %s::int[]) AS k(topic, partition)"
+            " FROM unnest(%b::text[], %b::int[]) AS k(topic, partition)"
             " ORDER BY k.topic, k.partition"
             " ON CONFLICT (consumer, topic, partition)"
             " DO UPDATE SET next_offset = consumed_offsets.next_offset"
@@ -238,7 +249,7 @@ async def _store_offsets(
 ) -> None:
     await conn.execute(
         "UPDATE consumed_offsets o SET next_offset = n.next_offset"
-        " FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS n(topic, partition, next_offset)"
+        " FROM unnest(%b::text[], %b::int[], %b::bigint[]) AS n(topic, partition, next_offset)"
         " WHERE o.consumer = %s AND o.topic = n.topic AND o.partition = n.partition",
         (
             [t for t, _ in next_offsets],
@@ -250,25 +261,31 @@ async def _store_offsets(
 
 
 async def _first_sightings(
-    conn: psycopg.AsyncConnection, consumer: str, fresh: list[tuple[Consumed, Event]]
-) -> list[tuple[Consumed, Event]]:
-    """The records whose event id this consumer has never applied (marking them applied)."""
-    if not fresh:
-        return []
-    ids = [event["event_id"] for _, event in fresh]
-    rows = await (
-        await conn.execute(
-            "INSERT INTO applied_events (consumer, event_id)"
-            " SELECT %s, unnest(%s::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
-            (consumer, ids),
-        )
-    ).fetchall()
-    new_ids = {row[0] for row in rows}
-    first: list[tuple[Consumed, Event]] = []
-    for record, event in fresh:
-        if event["event_id"] in new_ids:
+    conn: psycopg.AsyncConnection,
+    consumer: str,
+    fresh: list[tuple[Consumed, Event]],
+    deduplicated: frozenset[str],
+) -> list[Event]:
+    """The events to apply: of the deduplicated types, those whose id this consumer has never
+    applied (marking them applied); of the others, all."""
+    ids = [e["event_id"] for _, e in fresh if e["event_type"] in deduplicated]
+    new_ids: set[Any] = set()
+    if ids:
+        rows = await (
+            await conn.execute(
+                "INSERT INTO applied_events (consumer, event_id)"
+                " SELECT %s, unnest(%b::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                (consumer, ids),
+            )
+        ).fetchall()
+        new_ids = {row[0] for row in rows}
+    first: list[Event] = []
+    for _, event in fresh:
+        if event["event_type"] not in deduplicated:
+            first.append(event)
+        elif event["event_id"] in new_ids:
             new_ids.discard(event["event_id"])  # a duplicate within the batch counts once
-            first.append((record, event))
+            first.append(event)
     return first
 
 

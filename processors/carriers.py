@@ -82,8 +82,8 @@ class SimCarrier:
                             # Every ring is kept, even a second for the same call (a double
                             # dial must show).
                             "INSERT INTO sim_handset_calls (call_id, phone, caller_number,"
-                            " rang_at) SELECT * FROM unnest(%s::uuid[], %s::text[], %s::text[],"
-                            " %s::timestamptz[])",
+                            " rang_at) SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[],"
+                            " %b::timestamptz[])",
                             [list(column) for column in zip(*(r for r, _ in rings), strict=True)],
                         )
                     break

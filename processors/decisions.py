@@ -76,6 +76,9 @@ class Decisions:
             "CallFailed": self.record_outcomes,
         }
         self.handles = frozenset(self.table)
+        # An attempt applied twice would count twice; an old service update applied again
+        # after a newer one would undo it. The rest is idempotent by the call or top-up id.
+        self.deduplicated = frozenset({"VerificationAttempted", "ServiceUpdated"})
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         """Apply a batch in order, a run of events of one handler at a time."""
@@ -179,7 +182,7 @@ class Decisions:
         """Decide a run of CallRequested in a few set-based statements, in request order."""
         known = await (
             await conn.execute(
-                "SELECT id FROM proc_calls WHERE id = ANY(%s)", ([e["call_id"] for e in requests],)
+                "SELECT id FROM proc_calls WHERE id = ANY(%b)", ([e["call_id"] for e in requests],)
             )
         ).fetchall()
         seen = {row[0] for row in known}  # a request made again (an idempotent retry) is a no-op
@@ -205,9 +208,9 @@ class Decisions:
             decided.append((e, reason))
         await conn.execute(
             "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
-            " code_length, status, requested_at, price) SELECT * FROM unnest(%s::uuid[],"
-            " %s::uuid[], %s::text[], %s::uuid[], %s::int[], %s::text[], %s::int[], %s::text[],"
-            " %s::timestamptz[], %s::bigint[]) ON CONFLICT (id) DO NOTHING",
+            " code_length, status, requested_at, price) SELECT * FROM unnest(%b::uuid[],"
+            " %b::uuid[], %b::text[], %b::uuid[], %b::int[], %b::text[], %b::int[], %b::text[],"
+            " %b::timestamptz[], %b::bigint[]) ON CONFLICT (id) DO NOTHING",
             (
                 [e["call_id"] for e, _ in decided],
                 [e["service_id"] for e, _ in decided],
@@ -248,7 +251,7 @@ class Decisions:
         rows = (
             await (
                 await conn.execute(
-                    "SELECT id, chain_root FROM proc_calls WHERE id = ANY(%s)", (parents,)
+                    "SELECT id, chain_root FROM proc_calls WHERE id = ANY(%b)", (parents,)
                 )
             ).fetchall()
             if parents
@@ -269,7 +272,7 @@ class Decisions:
         rows = await (
             await conn.execute(
                 "SELECT c.service_id, c.phone, c.requested_at FROM proc_calls c"
-                " JOIN unnest(%s::uuid[], %s::text[]) AS w(service_id, phone)"
+                " JOIN unnest(%b::uuid[], %b::text[]) AS w(service_id, phone)"
                 "   ON c.service_id = w.service_id AND c.phone = w.phone"
                 " WHERE c.requested_at > %s AND c.status <> %s",
                 ([s for s, _ in pairs], [p for _, p in pairs], since, CallStatus.REJECTED),
@@ -307,7 +310,7 @@ class Decisions:
         rows = await (
             await conn.execute(
                 "UPDATE proc_calls p SET status = o.status, expires_at = o.expires_at"
-                " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[])"
+                " FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[])"
                 " AS o(id, status, expires_at)"
                 " WHERE p.id = o.id AND p.status = %s"
                 " RETURNING p.id, p.service_id, p.status, p.price",

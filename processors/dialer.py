@@ -19,8 +19,7 @@ from core.call_rules import FailReason
 from core.faults import is_transient
 from core.ids import derived_id
 from processors.carriers import Carrier, DialResult
-from processors.outbox import Outbox
-from producers.event_producer import EventProducer
+from processors.outbox import Outbox, Publisher
 from schemas.codec import Event, new_event
 
 log = logging.getLogger(__name__)
@@ -32,21 +31,23 @@ class Dialer:
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        producer: EventProducer,
+        publisher: Publisher,
         carrier: Carrier,
         concurrency: int,
     ) -> None:
         self._pool = pool
-        self._producer = producer
+        self._publisher = publisher
         self._carrier = carrier
         self._slots = asyncio.Semaphore(concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._claimed: list[Event] = []
         self._outcomes: list[Event] = []
-        self._recording = asyncio.Lock()
+        self._writer: asyncio.Task[None] | None = None
 
-    # The one event type this consumer is delivered.
+    # The one event type this consumer is delivered; a claim is keyed by its call, so a copy
+    # of a command claims (and rings) nothing.
     handles = frozenset({"PlaceCall"})
+    deduplicated: frozenset[str] = frozenset()
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         """Batch handler: claim the call ids never claimed; they are dialled once the batch has
@@ -59,7 +60,7 @@ class Dialer:
         rows = await (
             await conn.execute(
                 "INSERT INTO dials (call_id, service_id)"
-                " SELECT * FROM unnest(%s::uuid[], %s::uuid[])"
+                " SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
                 " ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
                 (list(commands), [c["service_id"] for c in commands.values()]),
             )
@@ -86,29 +87,27 @@ class Dialer:
             task.add_done_callback(self._tasks.discard)
 
     async def _dial(self, command: Event) -> None:
+        """Ask the carrier; the slot is free again as soon as it answered (the outcome is
+        recorded with the others that are waiting, by one writer)."""
         try:
-            try:
-                result = await self._carrier.dial(
-                    command["call_id"], command["phone"], command["caller_number"]
-                )
-            except Exception:
-                log.exception("carrier failed on call %s", command["call_id"])
-                result = None
-            self._outcomes.append(dial_outcome(command, result))
-            await self._record_outcomes()
+            result = await self._carrier.dial(
+                command["call_id"], command["phone"], command["caller_number"]
+            )
         except Exception:
-            # The claim stays open; fail_abandoned gives the call its outcome later.
-            log.exception("could not record the outcome of call %s", command["call_id"])
+            log.exception("carrier failed on call %s", command["call_id"])
+            result = None
         finally:
             self._slots.release()
+        self._outcomes.append(dial_outcome(command, result))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._record_outcomes(), name="dial-outcomes")
 
     async def _record_outcomes(self) -> None:
-        """Record every outcome waiting, in one transaction: the first dial to get the lock
-        records those that finished while the previous batch was being written. While
-        PostgreSQL is away it keeps trying: the phone rang, and that must not be lost."""
-        async with self._recording:
-            if not self._outcomes:
-                return
+        """Record every outcome waiting, a transaction at a time (those that came while one
+        was written go in the next). While PostgreSQL is away it keeps trying: the phone rang,
+        and that must not be lost; if the worker dies meanwhile, fail_abandoned ends the
+        claims."""
+        while self._outcomes:
             outbox = Outbox()
             for event in self._outcomes:
                 outbox.emit(event)
@@ -120,19 +119,20 @@ class Dialer:
                     break
                 except Exception as exc:
                     if not is_transient(exc):
-                        raise
+                        log.exception("could not record %d dial outcomes", len(outbox.events))
+                        return
                     log.warning(
                         "dialer: waiting to record %d outcomes: %r", len(outbox.events), exc
                     )
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
-            await outbox.publish(self._pool, self._producer)
+            await self._publisher.publish(outbox)
 
     async def _write_outcomes(self, outbox: Outbox) -> None:
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(
                 "UPDATE dials d SET outcome = o.outcome"
-                " FROM unnest(%s::uuid[], %s::text[]) AS o(call_id, outcome)"
+                " FROM unnest(%b::uuid[], %b::text[]) AS o(call_id, outcome)"
                 " WHERE d.call_id = o.call_id",
                 (
                     [e["call_id"] for e in outbox.events],
@@ -163,12 +163,14 @@ class Dialer:
                     )
                 )
             await outbox.write(conn)
-        await outbox.publish(self._pool, self._producer)
+        await self._publisher.publish(outbox)
         return len(rows)
 
     async def drain(self) -> None:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
 
 
 def dial_outcome(command: Event, result: DialResult | None) -> Event:

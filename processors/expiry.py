@@ -11,11 +11,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus
 from processors.decisions import code_expired
-from processors.outbox import Outbox
-from producers.event_producer import EventProducer
+from processors.outbox import Outbox, Publisher
 
 
-async def expire_due(pool: AsyncConnectionPool, producer: EventProducer, limit: int = 500) -> int:
+async def expire_due(pool: AsyncConnectionPool, publisher: Publisher, limit: int = 500) -> int:
     """Expire up to `limit` due codes; returns how many."""
     outbox = Outbox()
     async with pool.connection() as conn, conn.transaction():
@@ -31,5 +30,5 @@ async def expire_due(pool: AsyncConnectionPool, producer: EventProducer, limit: 
         for call_id, service_id in rows:
             outbox.emit(code_expired(call_id, service_id))
         await outbox.write(conn)
-    await outbox.publish(pool, producer)
+    await publisher.publish(outbox)
     return len(rows)

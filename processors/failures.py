@@ -40,7 +40,7 @@ from processors.batches import (
     apply_records,
     park_record,
 )
-from producers.event_producer import EventProducer
+from processors.outbox import Publisher
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class Runner:
     """Applies one consumer's batches whatever happens (see the module's docstring)."""
 
     pool: AsyncConnectionPool
-    producer: EventProducer | None
+    publisher: Publisher | None
     name: str
     consumer: Consumer
     policy: Policy
@@ -134,7 +134,7 @@ class Runner:
         while True:
             try:
                 result = await apply_records(
-                    self.pool, self.producer, self.name, records, self.consumer
+                    self.pool, self.publisher, self.name, records, self.consumer
                 )
             except PoisonRecord:
                 raise
@@ -196,7 +196,7 @@ class Runner:
         delay = BACKOFF_START
         while True:
             try:
-                return await park_record(self.pool, self.producer, self.name, record, reason)
+                return await park_record(self.pool, self.publisher, self.name, record, reason)
             except Exception as exc:
                 if not is_transient(exc):
                     raise

@@ -35,7 +35,7 @@ from processors.dialer import CONSUMER as DIALER
 from processors.dialer import Dialer
 from processors.expiry import expire_due
 from processors.failures import Runner
-from processors.outbox import publish_leftovers
+from processors.outbox import BackgroundPublisher, publish_leftovers
 from processors.sip.carrier import SipCarrier
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
@@ -68,6 +68,7 @@ class Runtime:
         self.settings = settings
         self._pool: AsyncConnectionPool | None = None
         self._producer: EventProducer | None = None
+        self._publisher: BackgroundPublisher | None = None
         self._dialer: Dialer | None = None
         self._carrier_pool: AsyncConnectionPool | None = None
         self._sip: SipCarrier | None = None
@@ -98,7 +99,8 @@ class Runtime:
                     self.settings.sim_dial_min_ms,
                     self.settings.sim_dial_max_ms,
                 )
-            self._dialer = Dialer(pool, self._producer, carrier, self.settings.dial_concurrency)
+            self._publisher = BackgroundPublisher(pool, self._producer)
+            self._dialer = Dialer(pool, self._publisher, carrier, self.settings.dial_concurrency)
             self._pool = pool
 
     @property
@@ -112,6 +114,11 @@ class Runtime:
         return self._producer
 
     @property
+    def publisher(self) -> BackgroundPublisher:
+        assert self._publisher is not None
+        return self._publisher
+
+    @property
     def dialer(self) -> Dialer:
         assert self._dialer is not None
         return self._dialer
@@ -119,6 +126,8 @@ class Runtime:
     async def stop(self) -> None:
         if self._dialer is not None:
             await self._dialer.drain()
+        if self._publisher is not None:
+            await self._publisher.close()
         if self._sip is not None:
             await self._sip.close()
         if self._producer is not None:
@@ -215,7 +224,7 @@ def build_app(settings: Settings) -> faust.App:
             ),
             Runner(
                 runtime.pool,
-                runtime.producer,
+                runtime.publisher,
                 name,
                 applier,
                 spec.policy,
@@ -260,7 +269,7 @@ def build_app(settings: Settings) -> faust.App:
 
         @timer(settings.expiry_interval_seconds)
         async def expire() -> None:
-            while await expire_due(runtime.pool, runtime.producer) > 0:
+            while await expire_due(runtime.pool, runtime.publisher) > 0:
                 pass
 
     @timer(60.0)

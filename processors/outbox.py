@@ -8,6 +8,7 @@ publication failed (the broker away) stays and is published by `publish_leftover
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -58,22 +59,71 @@ class Outbox:
         assert row is not None
         self.row = int(row[0])
 
-    async def publish(self, pool: AsyncConnectionPool, producer: EventProducer) -> None:
-        """After the transaction committed: append the events, then delete their row. If the
-        broker or the database is away, the row stays for `publish_leftovers`: the effect is
-        committed, so the batch that made it must not be applied again."""
-        if self.row is None:
+
+class Publisher:
+    """Publishes committed outboxes: appends their events, then deletes their rows. If the
+    broker or the database is away, the rows stay for `publish_leftovers`: the effects are
+    committed, so the batches that made them must not be applied again."""
+
+    def __init__(self, pool: AsyncConnectionPool, producer: EventProducer) -> None:
+        self.pool = pool
+        self.producer = producer
+
+    async def publish(self, outbox: Outbox) -> None:
+        """Publish `outbox` now (the caller waits for the broker)."""
+        await self._publish([outbox])
+
+    async def _publish(self, outboxes: Sequence[Outbox]) -> None:
+        rows = [o.row for o in outboxes if o.row is not None]
+        if not rows:
             return
+        records = [r for o in outboxes if o.row is not None for r in o.records]
         try:
-            await producer.append_records(self.records)
-            async with pool.connection() as conn:
-                await conn.execute("DELETE FROM outbox_batches WHERE id = %s", (self.row,))
+            await self.producer.append_records(records)
+            async with self.pool.connection() as conn:
+                await conn.execute("DELETE FROM outbox_batches WHERE id = ANY(%b)", (rows,))
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            log.warning(
-                "outbox: %d events wait for the broker or database: %r", len(self.records), exc
-            )
+            log.warning("outbox: %d events wait for the broker or database: %r", len(records), exc)
+
+
+class BackgroundPublisher(Publisher):
+    """Publishes committed outboxes in commit order off the consumers' path: a consumer goes
+    on with its next batch while the broker acknowledges the last one's events (outboxes that
+    wait together go out together). At most `waiting` outboxes wait; more holds the caller
+    (backpressure)."""
+
+    def __init__(self, pool: AsyncConnectionPool, producer: EventProducer, waiting: int = 64):
+        super().__init__(pool, producer)
+        self._queue: asyncio.Queue[Outbox] = asyncio.Queue(waiting)
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish(self, outbox: Outbox) -> None:
+        if outbox.row is None:
+            return
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="outbox-publisher")
+        await self._queue.put(outbox)
+
+    async def _run(self) -> None:
+        while True:
+            outboxes = [await self._queue.get()]
+            while not self._queue.empty() and len(outboxes) < 64:
+                outboxes.append(self._queue.get_nowait())
+            try:
+                await self._publish(outboxes)
+            except Exception:  # a bug: the rows stay, and leftovers publish them later
+                log.exception("outbox: could not publish %d batches", len(outboxes))
+
+    async def close(self) -> None:
+        """Publish what waits, then stop."""
+        if self._task is not None:
+            self._task.cancel()
+        outboxes = []
+        while not self._queue.empty():
+            outboxes.append(self._queue.get_nowait())
+        await self._publish(outboxes)
 
 
 def _records(
@@ -118,8 +168,12 @@ async def publish_leftovers(
     if records:
         await producer.append_records(records)
         async with pool.connection() as conn:
-            await conn.execute(
-                "DELETE FROM outbox_batches WHERE id = ANY(%s)", ([r[0] for r in rows],)
-            )
-            await conn.execute("DELETE FROM outbox WHERE id = ANY(%s)", ([r[0] for r in singles],))
+            if rows:
+                await conn.execute(
+                    "DELETE FROM outbox_batches WHERE id = ANY(%b)", ([r[0] for r in rows],)
+                )
+            if singles:
+                await conn.execute(
+                    "DELETE FROM outbox WHERE id = ANY(%b)", ([r[0] for r in singles],)
+                )
     return len(records)

@@ -59,7 +59,7 @@ class ServiceBook:
             return
         rows = await (
             await conn.execute(
-                f"SELECT {COLUMNS} FROM proc_services WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                f"SELECT {COLUMNS} FROM proc_services WHERE id = ANY(%b) ORDER BY id FOR UPDATE",
                 (wanted,),
             )
         ).fetchall()
@@ -85,8 +85,8 @@ class ServiceBook:
             "UPDATE proc_services p SET status = n.status, balance = n.balance,"
             " reserved = n.reserved, credit_limit = n.credit_limit, last_price = n.last_price,"
             " cut_off = n.cut_off, low = n.low, credit_seq = n.credit_seq"
-            " FROM unnest(%s::uuid[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[],"
-            " %s::bigint[], %s::boolean[], %s::boolean[], %s::bigint[])"
+            " FROM unnest(%b::uuid[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[],"
+            " %b::bigint[], %b::boolean[], %b::boolean[], %b::bigint[])"
             " AS n(id, status, balance, reserved, credit_limit, last_price, cut_off, low,"
             " credit_seq) WHERE p.id = n.id",
             (

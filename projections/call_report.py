@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.call_rules import FINISHED
+from schemas.codec import Event, new_event
 
 # The caller number carries the code: shown only once the call is finished.
 REPORT = (
@@ -45,6 +46,20 @@ COLUMNS = (
     "verify_attempts",
     "cost",
 )
+
+
+def report_event(call: dict[str, Any], key_label: str | None) -> Event:
+    """The CallReported of a row of the calls table: what REPORT shows of it."""
+    shown = {name: call[name] for name in COLUMNS if name in call and name != "id"}
+    if call["status"] not in FINISHED:
+        shown["caller_number"] = None
+    return new_event(
+        "CallReported",
+        call_id=call["id"],
+        account_id=call["account_id"],
+        key_label=key_label,
+        **shown,
+    )
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ from psycopg.rows import dict_row
 
 from core.call_rules import STATUS_RANK, CallStatus
 from processors.outbox import Outbox
-from projections.call_report import REPORT
+from projections.call_report import report_event
 from schemas import topics
-from schemas.codec import Event, new_event
+from schemas.codec import Event
 
 CONSUMER = "projection"
 PROJECTED_TOPICS = (
@@ -57,6 +57,8 @@ class Projector:
     def __init__(self, publish_reports: bool = True) -> None:
         # A rebuild replays history into a scratch schema: it must not publish it again.
         self.publish_reports = publish_reports
+        # Key labels (they never change) for the reports, read once each.
+        self._labels: dict[Any, str] = {}
         # Every event type this consumer is delivered, and what applies it: accounts, services
         # and keys at once, in order; calls, the ledger and credit into the batch's set-based
         # writes at its end (they do not depend on the order of their events).
@@ -82,6 +84,11 @@ class Projector:
             "CreditToppedUp": self.on_top_up,
         }
         self.handles = frozenset(self.table)
+        # Updates of accounts and services set values: an old one applied again after a newer
+        # one would undo it. Calls, the ledger and credit are upserts that copies cannot move.
+        self.deduplicated = frozenset(
+            {"AccountUpdated", "AccountTokenRotated", "ServiceUpdated", "AccessKeyRevoked"}
+        )
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         """Apply a batch, then every call it touched in one upsert and the credit in a few,
@@ -92,7 +99,24 @@ class Projector:
         await write_credit(conn, batch)
         changed = await upsert_calls(conn, batch.calls)
         if self.publish_reports:
-            await report_calls(conn, changed, out)
+            await self.report(conn, changed, out)
+
+    async def report(
+        self, conn: psycopg.AsyncConnection, calls: list[dict[str, Any]], out: Outbox
+    ) -> None:
+        """Publish the full, current record of these changed calls (those whose request is
+        projected), as the reports show it."""
+        calls = [c for c in calls if c["service_id"] is not None]
+        missing = [c["key_id"] for c in calls if c["key_id"] not in self._labels]
+        if missing:
+            rows = await (
+                await conn.execute(
+                    "SELECT id, label FROM access_keys WHERE id = ANY(%b)", (list(set(missing)),)
+                )
+            ).fetchall()
+            self._labels.update(dict(rows))
+        for call in calls:
+            out.emit(report_event(call, self._labels.get(call["key_id"])))
 
     async def on_call(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
         change = call_change(e)
@@ -188,8 +212,9 @@ class Projector:
         batch.cut_off(e["service_id"], e["credit_seq"], e["event_type"] == "ServiceCutOff")
         batch.balance(e["service_id"], e["credit_seq"], e["balance"])
 
-    async def on_debit(self, conn: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
-        await self.on_call(conn, e, batch)
+    async def on_debit(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
+        # The call's cost is its price from its delivery on (the rule the debit follows):
+        # the debit itself changes only the ledger and the balance.
         self._ledger(e, batch, "debit", call_id=e["call_id"])
 
     async def on_top_up(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
@@ -231,16 +256,16 @@ async def write_credit(conn: psycopg.AsyncConnection, batch: Batch) -> None:
     if batch.ledger:
         await conn.execute(
             "INSERT INTO ledger (id, service_id, type, amount, balance_after, call_id, reference,"
-            " credit_seq, created_at) SELECT * FROM unnest(%s::uuid[], %s::uuid[], %s::text[],"
-            " %s::bigint[], %s::bigint[], %s::uuid[], %s::text[], %s::bigint[],"
-            " %s::timestamptz[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING",
+            " credit_seq, created_at) SELECT * FROM unnest(%b::uuid[], %b::uuid[], %b::text[],"
+            " %b::bigint[], %b::bigint[], %b::uuid[], %b::text[], %b::bigint[],"
+            " %b::timestamptz[]) ORDER BY 1 ON CONFLICT (id) DO NOTHING",
             [list(column) for column in zip(*batch.ledger, strict=True)],
         )
     if batch.balances:
         ids = sorted(batch.balances)
         await conn.execute(
             "INSERT INTO service_credit (service_id, credit_seq, balance)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[]) ORDER BY 1"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[]) ORDER BY 1"
             " ON CONFLICT (service_id) DO UPDATE SET balance = EXCLUDED.balance,"
             " credit_seq = EXCLUDED.credit_seq"
             " WHERE service_credit.credit_seq < EXCLUDED.credit_seq",
@@ -250,7 +275,7 @@ async def write_credit(conn: psycopg.AsyncConnection, batch: Batch) -> None:
         ids = sorted(batch.cut_offs)
         await conn.execute(
             "INSERT INTO service_credit (service_id, cut_off_seq, cut_off)"
-            " SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::boolean[]) ORDER BY 1"
+            " SELECT * FROM unnest(%b::uuid[], %b::bigint[], %b::boolean[]) ORDER BY 1"
             " ON CONFLICT (service_id) DO UPDATE SET cut_off = EXCLUDED.cut_off,"
             " cut_off_seq = EXCLUDED.cut_off_seq"
             " WHERE service_credit.cut_off_seq < EXCLUDED.cut_off_seq",
@@ -287,14 +312,12 @@ class CallChange:
     status: str = CallStatus.QUEUED
     columns: dict[str, Any] = field(default_factory=dict)
     verify_attempts: int = 0
-    cost: int = 0
 
     def add(
         self,
         status: str | None = None,
         columns: dict[str, Any] | None = None,
         verify_attempts: int = 0,
-        cost: int = 0,
     ) -> None:
         if status is not None and STATUS_RANK[status] > STATUS_RANK[self.status]:
             self.status = status
@@ -302,7 +325,12 @@ class CallChange:
             if self.columns.get(name) is None:
                 self.columns[name] = value
         self.verify_attempts = max(self.verify_attempts, verify_attempts)
-        self.cost = max(self.cost, cost)
+
+    @property
+    def cost(self) -> int:
+        """A call costs its price once delivered (billing rules), as far as this batch says."""
+        delivered = self.columns.get("delivered_at") is not None
+        return int(self.columns.get("price_per_call") or 0) if delivered else 0
 
 
 def call_change(e: Event) -> dict[str, Any] | None:
@@ -331,16 +359,14 @@ def call_change(e: Event) -> dict[str, Any] | None:
         }
     if kind == "CodeExpired":
         return {"status": CallStatus.EXPIRED, "columns": {"expired_at": at}}
-    if kind == "CreditDebited":
-        return {"cost": e["amount"]}
     return None
 
 
 UPSERT_CALLS = (
     "INSERT INTO calls (id, status, status_rank, verify_attempts, cost,"
     f" {', '.join(CALL_COLUMNS)})"
-    " SELECT * FROM unnest(%s::uuid[], %s::text[], %s::int[], %s::int[], %s::bigint[], "
-    + ", ".join(f"%s::{sql_type}[]" for sql_type in CALL_COLUMNS.values())
+    " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int[], %b::int[], %b::bigint[], "
+    + ", ".join(f"%b::{sql_type}[]" for sql_type in CALL_COLUMNS.values())
     # Rows in id order: agents of other topics upsert the same calls, and rows locked in one
     # order everywhere cannot deadlock.
     + ") ORDER BY 1 ON CONFLICT (id) DO UPDATE SET "
@@ -349,21 +375,26 @@ UPSERT_CALLS = (
     " THEN EXCLUDED.status ELSE calls.status END"
     ", status_rank = GREATEST(calls.status_rank, EXCLUDED.status_rank)"
     ", verify_attempts = GREATEST(calls.verify_attempts, EXCLUDED.verify_attempts)"
-    ", cost = GREATEST(calls.cost, EXCLUDED.cost)"
+    # Its price from the delivery on, whichever of the request and the delivery came first.
+    ", cost = CASE WHEN COALESCE(calls.delivered_at, EXCLUDED.delivered_at) IS NOT NULL"
+    " THEN COALESCE(calls.price_per_call, EXCLUDED.price_per_call, 0) ELSE 0 END"
     # Only rows the batch really changes are written (and returned, to be reported).
     " WHERE EXCLUDED.status_rank > calls.status_rank"
-    " OR EXCLUDED.verify_attempts > calls.verify_attempts OR EXCLUDED.cost > calls.cost OR "
+    " OR EXCLUDED.verify_attempts > calls.verify_attempts OR "
     + " OR ".join(f"(calls.{n} IS NULL AND EXCLUDED.{n} IS NOT NULL)" for n in CALL_COLUMNS)
-    + " RETURNING id"
+    + " RETURNING calls.*"
 )
 
 
-async def upsert_calls(conn: psycopg.AsyncConnection, changes: dict[Any, CallChange]) -> list[Any]:
-    """One statement for every call a batch touched; returns the ids of the calls it changed."""
+async def upsert_calls(
+    conn: psycopg.AsyncConnection, changes: dict[Any, CallChange]
+) -> list[dict[str, Any]]:
+    """One statement for every call a batch touched; returns the rows it changed."""
     if not changes:
         return []
     rows = list(changes.items())
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
         UPSERT_CALLS,
         (
             [call_id for call_id, _ in rows],
@@ -374,14 +405,4 @@ async def upsert_calls(conn: psycopg.AsyncConnection, changes: dict[Any, CallCha
             *([c.columns.get(name) for _, c in rows] for name in CALL_COLUMNS),
         ),
     )
-    return [row[0] for row in await cur.fetchall()]
-
-
-async def report_calls(conn: psycopg.AsyncConnection, call_ids: list[Any], out: Outbox) -> None:
-    """Publish the full, current record of these calls (those whose request is projected)."""
-    if not call_ids:
-        return
-    cur = conn.cursor(row_factory=dict_row)
-    await cur.execute(f"SELECT * FROM {REPORT} WHERE id = ANY(%s)", (call_ids,))
-    for row in await cur.fetchall():
-        out.emit(new_event("CallReported", call_id=row.pop("id"), **row))
+    return await cur.fetchall()

@@ -22,6 +22,7 @@ class Recorder:
         self.table = table
 
     handles = frozenset({"DialStarted"})
+    deduplicated = frozenset({"DialStarted"})  # a recorder is not idempotent
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
         for event in events:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -17,7 +18,7 @@ from core.positions import past_end
 from processors import dlq, failures
 from processors.batches import Consumed
 from processors.failures import Policy, Runner
-from processors.outbox import Outbox
+from processors.outbox import Outbox, Publisher
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from schemas import topics
@@ -26,10 +27,11 @@ from tests.support.consumers import FunctionConsumer
 
 
 @pytest.fixture
-def producer(bootstrap: str) -> EventProducer:
+def producer(bootstrap: str, pool: AsyncConnectionPool) -> Iterator[Publisher]:
+    """Publishes what the consumers emit (inline: the test reads it right after)."""
     ensure_topics(bootstrap, 6)  # the dead-letter topic among them
     p = EventProducer(bootstrap, "test-failures")
-    yield p  # type: ignore[misc]
+    yield Publisher(pool, p)
     p.close()
 
 
@@ -57,6 +59,7 @@ class Table:
         self.calls = 0
 
     handles = frozenset({"DialStarted"})
+    deduplicated = frozenset({"DialStarted"})  # a recorder is not idempotent
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], _: Outbox) -> None:
         self.calls += 1
@@ -121,7 +124,7 @@ def dead_letters(bootstrap: str, consumer: str) -> list[dict[str, str]]:
 
 
 async def test_a_bad_record_is_parked_and_the_rest_applied(
-    pool: AsyncConnectionPool, producer: EventProducer, bootstrap: str
+    pool: AsyncConnectionPool, producer: Publisher, bootstrap: str
 ) -> None:
     handler = await table(pool)
     consumer, topic = f"c-{uuid.uuid4().hex[:8]}", "t-park"
@@ -166,7 +169,7 @@ async def test_a_record_no_schema_reads_stops_the_consumer_at_it(
 
 
 async def test_with_the_setting_a_record_no_schema_reads_is_parked(
-    pool: AsyncConnectionPool, producer: EventProducer, bootstrap: str
+    pool: AsyncConnectionPool, producer: Publisher, bootstrap: str
 ) -> None:
     handler = await table(pool)
     consumer, topic = f"c-{uuid.uuid4().hex[:8]}", "t-garbage"
@@ -248,7 +251,7 @@ async def test_a_long_run_of_bad_records_stops_instead_of_parking(
 
 
 async def test_parked_records_are_redriven_to_their_topic(
-    pool: AsyncConnectionPool, producer: EventProducer, bootstrap: str
+    pool: AsyncConnectionPool, producer: Publisher, bootstrap: str
 ) -> None:
     topic = f"t-redrive-{uuid.uuid4().hex[:6]}"
     admin = AdminClient({"bootstrap.servers": bootstrap})

@@ -17,6 +17,7 @@ Apply = Callable[[psycopg.AsyncConnection, list[Event], Outbox], Awaitable[None]
 class FunctionConsumer:
     apply: Apply
     handles: frozenset[str] = frozenset({"DialStarted"})
+    deduplicated: frozenset[str] = frozenset({"DialStarted"})
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         await self.apply(conn, events, out)
