@@ -241,8 +241,8 @@ def dialer_stage(calls: int) -> float:
 
 
 def projection_stage(calls: int) -> float:
-    """Projected events per second: each call's request, dial start, delivery and charge
-    appended, projected by a worker with only this role."""
+    """Projected events per second: each call's request, delivery and charge appended,
+    projected by a worker with only this role."""
     with stage() as s:
         plat = platform(s)
         try:
@@ -251,10 +251,12 @@ def projection_stage(calls: int) -> float:
             now = datetime.now(UTC)
             for i, request in enumerate(requests([uuid.uuid4()], calls, now)):
                 ids = {"call_id": request["call_id"], "service_id": request["service_id"]}
+                delivered = new_event(
+                    "CallDelivered", expires_at=now + timedelta(minutes=5), dialed_at=now, **ids
+                )
                 events += [
                     request,
-                    new_event("DialStarted", **ids),
-                    new_event("CallDelivered", expires_at=now + timedelta(minutes=5), **ids),
+                    delivered,
                     new_event(
                         "CreditDebited",
                         amount=PRICE,

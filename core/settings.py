@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     sim_dial_min_ms: int = Field(100, alias="FLASHCALL_SIM_DIAL_MIN_MS", ge=0)
     sim_dial_max_ms: int = Field(500, alias="FLASHCALL_SIM_DIAL_MAX_MS", ge=0)
     dial_concurrency: int = Field(200, alias="FLASHCALL_DIAL_CONCURRENCY", ge=1)
+    # A dial still going on after this long is told by a DialStarted (shorter ones only by
+    # their outcome, which carries when they began).
+    dialing_notice_ms: int = Field(1000, alias="FLASHCALL_DIALING_NOTICE_MS", ge=0)
     # A dial claimed by a worker that died before the carrier answered ends as carrier_error.
     dial_abandon_seconds: float = Field(180.0, alias="FLASHCALL_DIAL_ABANDON_SECONDS", gt=0)
     default_region: str = Field("IR", alias="FLASHCALL_DEFAULT_REGION")
@@ -68,7 +71,9 @@ class Settings(BaseSettings):
     # How long each consumer remembers the event ids it applied (duplicates published under
     # new offsets, e.g. an outbox row sent twice, arrive within seconds).
     dedup_retention_hours: float = Field(168.0, alias="FLASHCALL_DEDUP_RETENTION_HOURS", gt=0)
-    processor_batch_size: int = Field(500, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)
+    # At most this many records a consumer applies in one transaction (under load; a quiet
+    # consumer applies what has come).
+    processor_batch_size: int = Field(2000, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)
     processor_roles: str = Field(
         "decisions,dialer,expiry,projections", alias="FLASHCALL_PROCESSOR_ROLES"
     )

@@ -1,8 +1,10 @@
 """The dialer: places each PlaceCall through the carrier, at most once per call id.
 
 The claim of a call id is committed with the consumed offset before the carrier is asked, so a
-redelivered command never rings a phone twice; DialStarted leaves through the same transaction.
-Dials run concurrently up to a bound; the agent waits for a free slot (backpressure).
+redelivered command never rings a phone twice. The outcome (CallDelivered or CallFailed) carries
+when the dial began; a dial still going on after `notice_after` seconds is told by a DialStarted
+as well (best effort: most dials end sooner, and their outcome says all). Dials run
+concurrently up to a bound; the agent waits for a free slot (backpressure).
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ class Dialer:
         publisher: Publisher,
         carrier: Carrier,
         concurrency: int,
+        notice_after: float = 1.0,
     ) -> None:
         self._pool = pool
         self._publisher = publisher
         self._carrier = carrier
         self._slots = asyncio.Semaphore(concurrency)
+        self._notice_after = notice_after
         self._tasks: set[asyncio.Task[None]] = set()
         self._claimed: list[Event] = []
         self._outcomes: list[Event] = []
@@ -61,21 +65,11 @@ class Dialer:
             await conn.execute(
                 "INSERT INTO dials (call_id, service_id)"
                 " SELECT * FROM unnest(%b::uuid[], %b::uuid[])"
-                " ON CONFLICT (call_id) DO NOTHING RETURNING call_id",
+                " ON CONFLICT (call_id) DO NOTHING RETURNING call_id, claimed_at",
                 (list(commands), [c["service_id"] for c in commands.values()]),
             )
         ).fetchall()
-        for (call_id,) in rows:
-            command = commands[call_id]
-            out.emit(
-                new_event(
-                    "DialStarted",
-                    event_id=str(derived_id(call_id, "DialStarted")),
-                    call_id=call_id,
-                    service_id=command["service_id"],
-                )
-            )
-            self._claimed.append(command)
+        self._claimed = [{**commands[call_id], "dialed_at": at} for call_id, at in rows]
 
     async def start_claimed(self) -> None:
         """Start the dials claimed by the last committed batch, waiting for free slots."""
@@ -89,10 +83,14 @@ class Dialer:
     async def _dial(self, command: Event) -> None:
         """Ask the carrier; the slot is free again as soon as it answered (the outcome is
         recorded with the others that are waiting, by one writer)."""
+        dial = asyncio.ensure_future(
+            self._carrier.dial(command["call_id"], command["phone"], command["caller_number"])
+        )
         try:
-            result = await self._carrier.dial(
-                command["call_id"], command["phone"], command["caller_number"]
-            )
+            done, _ = await asyncio.wait({dial}, timeout=self._notice_after)
+            if not done:
+                await self._tell_started(command)
+            result = await dial
         except Exception:
             log.exception("carrier failed on call %s", command["call_id"])
             result = None
@@ -101,6 +99,21 @@ class Dialer:
         self._outcomes.append(dial_outcome(command, result))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._record_outcomes(), name="dial-outcomes")
+
+    async def _tell_started(self, command: Event) -> None:
+        """Say that a long dial is under way (not recorded: if it is lost, the outcome tells)."""
+        try:
+            await self._publisher.producer.append(
+                new_event(
+                    "DialStarted",
+                    event_id=str(derived_id(command["call_id"], "DialStarted")),
+                    occurred_at=command["dialed_at"],
+                    call_id=command["call_id"],
+                    service_id=command["service_id"],
+                )
+            )
+        except Exception as exc:
+            log.warning("dialer: could not tell that call %s rings: %r", command["call_id"], exc)
 
     async def _record_outcomes(self) -> None:
         """Record every outcome waiting, a transaction at a time (those that came while one
@@ -149,17 +162,18 @@ class Dialer:
                 await conn.execute(
                     "UPDATE dials SET outcome = 'CallFailed' WHERE outcome IS NULL"
                     " AND claimed_at < now() - make_interval(secs => %s)"
-                    " RETURNING call_id, service_id",
+                    " RETURNING call_id, service_id, claimed_at",
                     (older_than_seconds,),
                 )
             ).fetchall()
-            for call_id, service_id in rows:
+            for call_id, service_id, claimed_at in rows:
                 outbox.emit(
                     outcome_event(
                         "CallFailed",
                         call_id=call_id,
                         service_id=service_id,
                         reason=FailReason.CARRIER_ERROR,
+                        dialed_at=claimed_at,
                     )
                 )
             await outbox.write(conn)
@@ -175,7 +189,11 @@ class Dialer:
 
 def dial_outcome(command: Event, result: DialResult | None) -> Event:
     """CallDelivered (the code is valid from the ring on) or CallFailed for a PlaceCall."""
-    ids = {"call_id": command["call_id"], "service_id": command["service_id"]}
+    ids = {
+        "call_id": command["call_id"],
+        "service_id": command["service_id"],
+        "dialed_at": command.get("dialed_at"),
+    }
     if result is not None and result.failure is None:
         expires_at = result.at + timedelta(seconds=command["code_ttl_seconds"])
         return outcome_event("CallDelivered", occurred_at=result.at, expires_at=expires_at, **ids)

@@ -100,7 +100,13 @@ class Runtime:
                     self.settings.sim_dial_max_ms,
                 )
             self._publisher = BackgroundPublisher(pool, self._producer)
-            self._dialer = Dialer(pool, self._publisher, carrier, self.settings.dial_concurrency)
+            self._dialer = Dialer(
+                pool,
+                self._publisher,
+                carrier,
+                self.settings.dial_concurrency,
+                notice_after=self.settings.dialing_notice_ms / 1000,
+            )
             self._pool = pool
 
     @property

@@ -104,9 +104,14 @@ class Projector:
     async def report(
         self, conn: psycopg.AsyncConnection, calls: list[dict[str, Any]], out: Outbox
     ) -> None:
-        """Publish the full, current record of these changed calls (those whose request is
-        projected), as the reports show it."""
-        calls = [c for c in calls if c["service_id"] is not None]
+        """Publish the full, current record of these changed calls, as the reports show it,
+        once they are delivered or finished (and at every change after that): the passing
+        states of a call in flight (queued, dialling) are not published."""
+        calls = [
+            c
+            for c in calls
+            if c["service_id"] is not None and c["status_rank"] >= STATUS_RANK["delivered"]
+        ]
         missing = [c["key_id"] for c in calls if c["key_id"] not in self._labels]
         if missing:
             rows = await (
@@ -344,10 +349,15 @@ def call_change(e: Event) -> dict[str, Any] | None:
     if kind == "DialStarted":
         return {"status": CallStatus.DIALING, "columns": {"dialed_at": at}}
     if kind == "CallDelivered":
-        columns = {"delivered_at": at, "expires_at": e["expires_at"]}
+        columns = {
+            "delivered_at": at,
+            "expires_at": e["expires_at"],
+            "dialed_at": e.get("dialed_at"),
+        }
         return {"status": CallStatus.DELIVERED, "columns": columns}
     if kind == "CallFailed":
-        return {"status": CallStatus.FAILED, "columns": {"failure_reason": e["reason"]}}
+        columns = {"failure_reason": e["reason"], "dialed_at": e.get("dialed_at")}
+        return {"status": CallStatus.FAILED, "columns": columns}
     if kind == "VerificationJudged" and e["found"]:
         return {"verify_attempts": e["verify_attempts"]}
     if kind == "CodeVerified":
