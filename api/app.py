@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         directory = Directory()
         feed = EventFeed(
-            bootstrap, directory, settings.kafka_fetch_wait_ms, settings.park_undecodable
+            bootstrap, directory, settings.fetch_wait_ms(call_path=False), settings.park_undecodable
         )
         await asyncio.to_thread(feed.start)
         await check_directory_matches_read_models(pool, feed.ends)

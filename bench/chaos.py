@@ -44,7 +44,7 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from bench.load import paced
 from core.db import migrate
 from core.settings import DEV_ADMIN_TOKEN
-from launch.broker import started_broker
+from launch.broker import embedded_settings, started_broker
 from launch.platform import ROOT, Platform
 from launch.ports import free_port
 from producers.topic_admin import ensure_topics
@@ -136,8 +136,9 @@ def stage(server_url: str, log_dir: Path | None = None) -> Iterator[Stage]:
     try:
         with started_broker(None) as (bootstrap, broker):
             migrate(database_url)
-            ensure_topics(bootstrap, 6)
-            platform = Platform(bootstrap, database_url, free_port(), env=ENV, log_dir=log_dir)
+            env = {**(embedded_settings() if broker is not None else {}), **ENV}
+            ensure_topics(bootstrap, int(env.get("FLASHCALL_TOPIC_PARTITIONS", "6")))
+            platform = Platform(bootstrap, database_url, free_port(), env=env, log_dir=log_dir)
             try:
                 platform.start_workers()
                 platform.start_api()

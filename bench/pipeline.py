@@ -25,7 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, Producer, To
 from fastavro import schemaless_reader, schemaless_writer
 
 from core.db import migrate
-from launch.broker import started_broker
+from launch.broker import embedded_settings, started_broker
 from launch.platform import ROOT, WORKER_ROLES, Platform
 from launch.ports import free_port
 from producers.event_producer import EventProducer, Record, to_record
@@ -51,11 +51,12 @@ class Stage:
     bootstrap: str
     database_url: str
     broker: Any
+    env: dict[str, str]  # the settings for this broker (launch/broker.py)
 
 
 @contextlib.contextmanager
-def stage(partitions: int = 2) -> Iterator[Stage]:
-    """A broker and a fresh database, torn down afterwards."""
+def stage() -> Iterator[Stage]:
+    """A broker and a fresh database, torn down afterwards; topics as `make run` makes them."""
     name = f"flashcall_bench_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(SERVER, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -63,8 +64,9 @@ def stage(partitions: int = 2) -> Iterator[Stage]:
     try:
         with started_broker(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) as (bootstrap, broker):
             migrate(url)
-            ensure_topics(bootstrap, partitions)
-            yield Stage(bootstrap, url, broker)
+            env = embedded_settings() if broker is not None else {}
+            ensure_topics(bootstrap, int(env.get("FLASHCALL_TOPIC_PARTITIONS", "6")))
+            yield Stage(bootstrap, url, broker, env)
     finally:
         with psycopg.connect(SERVER, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -143,7 +145,9 @@ def requests(service_ids: list[uuid.UUID], calls: int, at: datetime | None = Non
 
 
 def platform(s: Stage, **env: str) -> Platform:
-    return Platform(s.bootstrap, s.database_url, free_port(), env={**ENV, **env}, log_dir=LOGS)
+    return Platform(
+        s.bootstrap, s.database_url, free_port(), env={**s.env, **ENV, **env}, log_dir=LOGS
+    )
 
 
 # ------------------------------------------------------------------------------ the baseline

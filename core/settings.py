@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -62,7 +62,14 @@ class Settings(BaseSettings):
     reply_timeout_seconds: float = Field(10.0, alias="FLASHCALL_REPLY_TIMEOUT_SECONDS", gt=0)
     # Short group timeouts: group joins wait about half of it (see docs/events.md).
     kafka_session_timeout_ms: int = Field(6000, alias="FLASHCALL_KAFKA_SESSION_TIMEOUT_MS")
-    kafka_fetch_wait_ms: int = Field(10, alias="FLASHCALL_KAFKA_FETCH_WAIT_MS")
+    # How long a consumer's fetch waits for records: consumers on a call's path (decisions,
+    # dialer, the API's answers), and the others (projection). Apache Kafka answers as soon as
+    # a record arrives; the embedded broker only when the wait is over, so launch/broker.py
+    # sets shorter waits there.
+    kafka_fetch_wait_ms: int = Field(500, alias="FLASHCALL_KAFKA_FETCH_WAIT_MS", ge=0)
+    kafka_background_fetch_wait_ms: int | None = Field(
+        None, alias="FLASHCALL_KAFKA_BACKGROUND_FETCH_WAIT_MS", ge=0
+    )
     # An append the broker has not acknowledged within this fails: the API answers 503 (the
     # client asks again), a processor leaves the event in its outbox for later.
     kafka_delivery_timeout_ms: int = Field(
@@ -130,8 +137,9 @@ class Settings(BaseSettings):
             raise ValueError("FLASHCALL_SIM_DIAL_MAX_MS must be >= FLASHCALL_SIM_DIAL_MIN_MS")
         return self
 
-    @property
+    @cached_property
     def pool(self) -> NumberPool:
+        """Parsed once: every call request draws from it."""
         return NumberPool.parse(self.number_pool)
 
     @property
@@ -142,6 +150,12 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set (make run starts an embedded server)")
         return self.database_url
+
+    def fetch_wait_ms(self, call_path: bool) -> int:
+        """The fetch wait of a consumer on a call's path, or of one off it (by default the
+        same)."""
+        background = self.kafka_background_fetch_wait_ms
+        return self.kafka_fetch_wait_ms if call_path or background is None else background
 
     def require_bootstrap(self) -> str:
         if not self.kafka_bootstrap_servers:

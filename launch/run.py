@@ -23,7 +23,7 @@ from types import FrameType
 from core.db import migrate
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import get_settings
-from launch.broker import started_broker
+from launch.broker import embedded_settings, started_broker
 from launch.orphans import die_with_parent
 from launch.platform import ROOT, Platform
 from launch.postgres import database
@@ -51,13 +51,17 @@ def main() -> int:
         bootstrap, tansu = stack.enter_context(started_broker(settings.kafka_bootstrap_servers))
         database_url = stack.enter_context(database(settings.database_url, Path(run_dir, "pg")))
         migrate(database_url)
-        ensure_topics(bootstrap, settings.topic_partitions)
+        env = embedded_settings() if tansu is not None else {}
+        partitions = int(env.get("FLASHCALL_TOPIC_PARTITIONS", settings.topic_partitions))
+        ensure_topics(bootstrap, partitions)
         problems = _inconsistencies(bootstrap, database_url)
         for problem in problems:
             print(f"refusing to start: {problem}", file=sys.stderr)
         if problems:
             return 2
-        platform = Platform(bootstrap, database_url, settings.http_port, log_dir=run_dir / "logs")
+        platform = Platform(
+            bootstrap, database_url, settings.http_port, env=env, log_dir=run_dir / "logs"
+        )
         stack.callback(platform.stop_all)
         try:
             platform.start_workers()

@@ -24,6 +24,9 @@ class ConsumerSpec:
     topics: tuple[topics.Topic, ...]
     policy: Policy
     role: str  # the FLASHCALL_PROCESSOR_ROLES entry that runs it
+    # On a call's path (request → ring → verdict): fetches wait FLASHCALL_KAFKA_FETCH_WAIT_MS;
+    # the others FLASHCALL_KAFKA_BACKGROUND_FETCH_WAIT_MS (docs/benchmarks.md, idle).
+    call_path: bool = True
 
 
 CONSUMERS: dict[str, ConsumerSpec] = {
@@ -33,7 +36,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
         "decisions",
     ),
     DIALER: ConsumerSpec((topics.DIAL_COMMANDS,), Policy.PARK, "dialer"),
-    PROJECTION: ConsumerSpec(PROJECTED_TOPICS, Policy.PARK, "projections"),
+    PROJECTION: ConsumerSpec(PROJECTED_TOPICS, Policy.PARK, "projections", call_path=False),
 }
 SUBSCRIPTIONS: dict[str, tuple[topics.Topic, ...]] = {
     name: spec.topics for name, spec in CONSUMERS.items()

@@ -65,7 +65,7 @@ class PartitionedConsumer:
                 # A position the broker does not have is an error here, never a reset.
                 "auto.offset.reset": "error",
                 "session.timeout.ms": session,
-                "heartbeat.interval.ms": max(100, session // 6),
+                "heartbeat.interval.ms": max(100, session // 3),  # Kafka's own ratio
                 "fetch.wait.max.ms": self.config.fetch_wait_ms,
             }
         )

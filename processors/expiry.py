@@ -2,10 +2,16 @@
 
 It reads only the partial index of delivered codes in expiry order, so it never scans all calls,
 and it works from PostgreSQL, so a restarted worker picks up every code that expired meanwhile.
-SKIP LOCKED and the conditional update let any number of workers run it side by side.
+SKIP LOCKED and the conditional update let any number of workers run it side by side. Between
+expiries it does not ask PostgreSQL (an idle platform stays quiet): it looks again at the
+earliest expiry it knows of, and at least every `horizon` seconds, since a code delivered after
+a look expires no sooner than one TTL unit after its ring.
 """
 
 from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -32,3 +38,34 @@ async def expire_due(pool: AsyncConnectionPool, publisher: Publisher, limit: int
         await outbox.write(conn)
     await publisher.publish(outbox)
     return len(rows)
+
+
+async def next_expiry(pool: AsyncConnectionPool) -> datetime | None:
+    """The earliest expiry of a delivered code, if any (from the partial index)."""
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT min(expires_at) FROM proc_calls WHERE status = %s",
+                (CallStatus.DELIVERED,),
+            )
+        ).fetchone()
+    return row[0] if row else None
+
+
+class Expiry:
+    """Expires due codes when one may be due (see the module's note)."""
+
+    def __init__(self, horizon: float) -> None:
+        self._horizon = horizon
+        self._look_at = 0.0  # time.monotonic() of the next look
+
+    async def tick(self, pool: AsyncConnectionPool, publisher: Publisher) -> None:
+        if time.monotonic() < self._look_at:
+            return
+        while await expire_due(pool, publisher) > 0:
+            pass
+        due = await next_expiry(pool)
+        wait = self._horizon
+        if due is not None:
+            wait = min(wait, max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        self._look_at = time.monotonic() + wait

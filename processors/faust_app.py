@@ -33,7 +33,7 @@ from processors.decisions import CONSUMER as DECISIONS
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import CONSUMER as DIALER
 from processors.dialer import Dialer
-from processors.expiry import expire_due
+from processors.expiry import Expiry
 from processors.failures import Runner
 from processors.outbox import BackgroundPublisher, publish_leftovers
 from processors.sip.carrier import SipCarrier
@@ -225,7 +225,7 @@ def build_app(settings: Settings) -> faust.App:
                 group=f"flashcall-{name}",
                 topics=tuple(t.name for t in spec.topics),
                 batch_size=settings.processor_batch_size,
-                fetch_wait_ms=settings.kafka_fetch_wait_ms,
+                fetch_wait_ms=settings.fetch_wait_ms(spec.call_path),
                 session_timeout_ms=settings.kafka_session_timeout_ms,
             ),
             Runner(
@@ -272,11 +272,12 @@ def build_app(settings: Settings) -> faust.App:
             await runtime.dialer.fail_abandoned(settings.dial_abandon_seconds)
 
     if "expiry" in roles:
+        # A code delivered after a look expires a TTL unit after its ring at the soonest.
+        expiry = Expiry(horizon=settings.ttl_minute_seconds / 4)
 
         @timer(settings.expiry_interval_seconds)
         async def expire() -> None:
-            while await expire_due(runtime.pool, runtime.publisher) > 0:
-                pass
+            await expiry.tick(runtime.pool, runtime.publisher)
 
     @timer(60.0)
     async def prune_applied_events() -> None:

@@ -93,7 +93,7 @@ class EventProducer:
 
     def _poll(self) -> None:
         while not self._stop.is_set():
-            self._producer.poll(0.05)
+            self._producer.poll(0.5)  # returns as soon as a delivery report is due
 
     def _replace_if_fatal(self, err: Any, culprit: Producer) -> None:
         """A fatal error of `culprit`: a new client takes over (that one never produces
