@@ -18,7 +18,6 @@ from api.idempotency import check_key
 from api.limits import retry_after
 from core.call_rules import CallStatus
 from core.ids import derived_id
-from core.number_pool import Allocation
 from core.phones import InvalidPhone, normalise
 from schemas.codec import Event, new_event
 
@@ -36,7 +35,6 @@ PLACING_PROBLEMS = (
 @dataclass(frozen=True)
 class Placed:
     event: Event
-    allocation: Allocation
     service: ServiceView
 
 
@@ -73,6 +71,7 @@ async def place_call(
     phone: str,
     call_id: uuid.UUID,
     retry: dict[str, Any] | None = None,
+    reference: str | None = None,
 ) -> Placed:
     """Check the limits, draw the caller number and append CallRequested."""
     service = active_service(ctx, key)
@@ -83,12 +82,32 @@ async def place_call(
     wait = ctx.phone_rate.take(phone_key)
     if wait:
         raise ApiError("rate_limited", "too many calls to this phone number", retry_after(wait))
+    event = request_event(ctx, key, service, phone, call_id, retry=retry, reference=reference)
+    try:
+        await ctx.append(event)
+    except Exception:
+        ctx.phone_rate.give_back(phone_key)
+        raise
+    return Placed(event, service)
+
+
+def request_event(
+    ctx: Context,
+    key: KeyView,
+    service: ServiceView,
+    phone: str,
+    call_id: uuid.UUID,
+    retry: dict[str, Any] | None = None,
+    reference: str | None = None,
+) -> Event:
+    """The CallRequested of a call that passed the checks: its caller number drawn (a retry's
+    code differs from the previous one's)."""
     previous_code = retry["caller_number"][-retry["code_length"] :] if retry else None
     allocation = ctx.settings.pool.allocate(
         ctx.settings.code_secret, str(call_id), service.code_length, avoid_code=previous_code
     )
     account = ctx.directory.accounts.get(key.account_id)
-    event = new_event(
+    return new_event(
         "CallRequested",
         call_id=call_id,
         service_id=service.id,
@@ -101,13 +120,8 @@ async def place_call(
         attempt=retry["attempt"] + 1 if retry else 1,
         retry_of=retry["id"] if retry else None,
         price_per_call=account.price_per_call if account else ctx.settings.price_per_call,
+        reference=reference,
     )
-    try:
-        await ctx.append(event)
-    except Exception:
-        ctx.phone_rate.give_back(phone_key)
-        raise
-    return Placed(event, allocation, service)
 
 
 def call_body(row: dict[str, Any], service: ServiceView | None) -> dict[str, Any]:
@@ -127,6 +141,7 @@ def call_body(row: dict[str, Any], service: ServiceView | None) -> dict[str, Any
         "dialed_at": row.get("dialed_at"),
         "verified_at": row.get("verified_at"),
         "cost": row.get("cost", 0),
+        "reference": row.get("reference"),
     }
     if service is not None and service.return_code:
         caller = row["caller_number"]

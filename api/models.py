@@ -21,9 +21,11 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
+from core.references import MAX_REFERENCE, reference_problem
 from schemas import text
 
 TEXT_MAX = 200
+MAX_BATCH = 1000
 
 
 def _clean_text(value: str) -> str:
@@ -58,6 +60,25 @@ Money = Annotated[int, Field(ge=0, le=10**15), Integral]
 CodeLength = Annotated[int, Field(ge=MIN_CODE_LENGTH, le=MAX_CODE_LENGTH), Integral]
 TtlMinutes = Annotated[int, Field(ge=1, le=60), Integral]
 T = TypeVar("T")
+
+
+def _reference(value: str) -> str:
+    problem = reference_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("reference", problem)
+    return value
+
+
+# The customer's own id for a call (core/references.py).
+Reference = Annotated[
+    str,
+    AfterValidator(_reference),
+    Field(
+        json_schema_extra={"minLength": 1, "maxLength": MAX_REFERENCE, "pattern": text.PATTERN},
+        description="Your id for the request: unique per service for 24 h; sending it again"
+        " answers the same call and rings no one.",
+    ),
+]
 
 # RFC 3339 as the contract says: a full date, "T", a time and an offset (Z or ±hh:mm). Dates
 # alone, times without an offset and numbers (which pydantic would read as Unix times) are
@@ -205,6 +226,43 @@ class CallCreate(Strict):
             " any script, spaces and + - ( ) . only.",
         ),
     ]
+    reference: Reference | None = None
+
+
+class CallBatchIn(Strict):
+    calls: Annotated[
+        list[Any],
+        Field(
+            min_length=1,
+            max_length=MAX_BATCH,
+            description="Each a call as POST /v1/calls takes it ({phone, reference?}); an item"
+            " that is not one is answered invalid_request in its place.",
+        ),
+    ]
+
+
+class ItemError(BaseModel):
+    code: str
+    detail: str
+
+
+class CallItemResult(BaseModel):
+    """An accepted item has `id` and `status`; a refused one has `error`."""
+
+    index: int
+    reference: str | None
+    id: uuid.UUID | None = None
+    status: str | None = None
+    error: ItemError | None = None
+
+
+class CallBatchOut(BaseModel):
+    results: list[CallItemResult]
+
+
+class StreamsOut(BaseModel):
+    ingress_topic: str
+    results_topic: str
 
 
 class VerifyIn(Strict):
@@ -228,6 +286,7 @@ class Call(BaseModel):
     dialed_at: datetime | None
     verified_at: datetime | None
     cost: int
+    reference: str | None = None
 
 
 class CallOut(Call):

@@ -21,7 +21,7 @@ SERVICES = (
 CALL_COLUMNS = (
     "id, service_id, account_id, key_id, phone, caller_number, code_length, attempt, retry_of,"
     " status, failure_reason, cost, verify_attempts, created_at, dialed_at, delivered_at,"
-    " expires_at, verified_at, expired_at"
+    " expires_at, verified_at, expired_at, reference"
 )
 
 

@@ -34,6 +34,7 @@ PERSIAN_HEADINGS = {
     "expired_at": "زمان منقضی شدن",
     "verify_attempts": "تعداد تلاش تأیید",
     "cost": "هزینه (ریال)",
+    "reference": "مرجع درخواست",
 }
 
 PERSIAN_WORDS = {

@@ -22,9 +22,10 @@ from bench.api_load import api_figures, new_tenant
 from bench.load import median
 from bench.reports import bulk_load, measure
 from bench.sip import sip_figures
+from bench.streaming import streaming_figures
 from launch.orphans import die_with_parent
 
-SECTIONS = ("sip", "pipeline", "latency", "api", "reports", "idle")
+SECTIONS = ("sip", "pipeline", "latency", "api", "streaming", "reports", "idle")
 
 
 def rounds_of(n: int, measure_: Callable[[], float]) -> list[float]:
@@ -47,6 +48,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000, help="records per stage run")
     parser.add_argument("--report-rows", type=int, default=1_000_000)
     parser.add_argument("--sip-dials", type=int, default=2000)
+    parser.add_argument("--stream-calls", type=int, default=20_000, help="calls per streamed round")
+    parser.add_argument("--stream-end-to-end", type=int, default=100_000)
     args = parser.parse_args()
     only = set(args.only.split(","))
     die_with_parent()
@@ -71,6 +74,8 @@ def main() -> None:
         )
     if "api" in only:
         api(args)
+    if "streaming" in only:
+        streaming(args)
     if "reports" in only:
         reports(args)
     if "idle" in only:
@@ -156,6 +161,27 @@ def api(args: argparse.Namespace) -> None:
         f" p99 {median([r.p99 for r in latencies]) * ms:.1f} ms;"
         f" created_at → dialed_at p50 {median([r.dialed_p50 for r in latencies]) * ms:.1f} ms"
         f" p99 {median([r.dialed_p99 for r in latencies]) * ms:.1f} ms",
+        flush=True,
+    )
+
+
+def streaming(args: argparse.Namespace) -> None:
+    rounds, whole = streaming_figures(args.rounds, args.stream_calls, args.stream_end_to_end)
+    show("accepted over one NDJSON stream", [r.http_rate for r in rounds], "calls/s")
+    show("accepted over the Kafka ingress", [r.kafka_rate for r in rounds], "calls/s")
+    show("API CPU per streamed call", [r.stream_cpu_us for r in rounds], "µs")
+    show("API CPU per single POST /v1/calls", [r.single_cpu_us for r in rounds], "µs")
+    ratios = [r.cpu_ratio for r in rounds]
+    print(
+        f"  streamed/single CPU per call {median(ratios):.2f}   (each round: "
+        + ", ".join(f"{x:.2f}" for x in ratios)
+        + ")",
+        flush=True,
+    )
+    print(
+        f"  {whole.calls} calls streamed: all accepted in {whole.accepted_seconds:.1f} s, all"
+        f" delivered with their results published in {whole.seconds:.1f} s:"
+        f" {whole.rate:.0f} calls/s end to end",
         flush=True,
     )
 

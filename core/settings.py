@@ -82,8 +82,11 @@ class Settings(BaseSettings):
     # consumer applies what has come).
     processor_batch_size: int = Field(2000, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)
     processor_roles: str = Field(
-        "decisions,dialer,expiry,projections", alias="FLASHCALL_PROCESSOR_ROLES"
+        "decisions,dialer,expiry,projections,ingress", alias="FLASHCALL_PROCESSOR_ROLES"
     )
+    # How soon the ingress processor reads a newly enabled account's ingress topic (it
+    # subscribes by pattern; librdkafka looks for new topics this often).
+    ingress_discovery_ms: int = Field(5000, alias="FLASHCALL_INGRESS_DISCOVERY_MS", ge=100)
     # The web panel (/panel/): whether anyone may sign up, cookie flags, session length, the
     # time zone its dates are shown in, and how many sign-in attempts an email or an address
     # gets per 15 minutes.

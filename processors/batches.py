@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import psycopg
 from confluent_kafka import Message
@@ -53,6 +53,14 @@ class Consumer(Protocol):
     ) -> None: ...
 
 
+@runtime_checkable
+class ReadsRecords(Protocol):
+    """A consumer that makes its events of records itself (the Kafka ingress: a tenant's
+    record that does not decode is answered, not a poison record)."""
+
+    def read(self, record: Consumed) -> Event: ...
+
+
 @dataclass(frozen=True)
 class Consumed:
     topic: str
@@ -60,6 +68,7 @@ class Consumed:
     offset: int
     value: bytes
     key: bytes | None = None
+    headers: tuple[tuple[str, str | bytes | None], ...] = ()
 
     @classmethod
     def of(cls, msg: Message) -> Consumed:
@@ -67,7 +76,19 @@ class Consumed:
         topic, partition, offset, value = msg.topic(), msg.partition(), msg.offset(), msg.value()
         assert topic is not None and partition is not None and offset is not None
         assert isinstance(value, bytes)
-        return cls(topic, partition, offset, value, msg.key())
+        headers = msg.headers()  # a consumed message's are a list of pairs, or None
+        pairs = tuple(headers) if isinstance(headers, list) else ()
+        return cls(topic, partition, offset, value, msg.key(), pairs)
+
+    def header(self, name: str) -> str | None:
+        """The last value of header `name`, as text (None if absent or not UTF-8)."""
+        for key, value in reversed(self.headers):
+            if key == name and value is not None:
+                try:
+                    return value.decode() if isinstance(value, bytes) else value
+                except UnicodeDecodeError:
+                    return None
+        return None
 
     @property
     def where(self) -> str:
@@ -119,6 +140,7 @@ async def apply_records(
     if not records:
         return result
     outbox = Outbox()
+    reader = consumer.read if isinstance(consumer, ReadsRecords) else None
     # Pipeline mode: statements whose results are not read go out without a round trip each.
     async with pool.connection() as conn, conn.transaction(), conn.pipeline():
         next_offsets = await _lock_offsets(conn, name, records)
@@ -129,7 +151,7 @@ async def apply_records(
                 result.behind.setdefault(key, next_offsets[key])
                 continue
             next_offsets[key] = record.offset + 1
-            event = _event(record, consumer.handles)
+            event = reader(record) if reader else _event(record, consumer.handles)
             if event is not None:
                 fresh.append((record, event))
         events = await _first_sightings(conn, name, fresh, consumer.deduplicated)

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from processors.decisions import CONSUMER as DECISIONS
 from processors.dialer import CONSUMER as DIALER
 from processors.failures import Policy
+from processors.ingress import CONSUMER as INGRESS
+from processors.stream_topics import INGRESS_PATTERN
 from projections.read_models import CONSUMER as PROJECTION
 from projections.read_models import PROJECTED_TOPICS
 from schemas import topics
@@ -27,6 +29,13 @@ class ConsumerSpec:
     # On a call's path (request → ring → verdict): fetches wait FLASHCALL_KAFKA_FETCH_WAIT_MS;
     # the others FLASHCALL_KAFKA_BACKGROUND_FETCH_WAIT_MS (docs/benchmarks.md, idle).
     call_path: bool = True
+    # Subscribed by this pattern instead of `topics` (topics made while it runs: the tenants'
+    # ingress topics).
+    pattern: str | None = None
+
+    @property
+    def subscription(self) -> tuple[str, ...]:
+        return (self.pattern,) if self.pattern else tuple(t.name for t in self.topics)
 
 
 CONSUMERS: dict[str, ConsumerSpec] = {
@@ -37,6 +46,8 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     ),
     DIALER: ConsumerSpec((topics.DIAL_COMMANDS,), Policy.PARK, "dialer"),
     PROJECTION: ConsumerSpec(PROJECTED_TOPICS, Policy.PARK, "projections", call_path=False),
+    # Tenants' requests are independent of one another: one that cannot be applied is parked.
+    INGRESS: ConsumerSpec((), Policy.PARK, "ingress", pattern=INGRESS_PATTERN),
 }
 SUBSCRIPTIONS: dict[str, tuple[topics.Topic, ...]] = {
     name: spec.topics for name, spec in CONSUMERS.items()

@@ -43,6 +43,8 @@ class ConsumerConfig:
     batch_size: int
     fetch_wait_ms: int
     session_timeout_ms: int
+    # For a pattern subscription: how often librdkafka looks for new matching topics.
+    metadata_refresh_ms: int | None = None
 
 
 @dataclass
@@ -67,12 +69,21 @@ class PartitionedConsumer:
                 "session.timeout.ms": session,
                 "heartbeat.interval.ms": max(100, session // 3),  # Kafka's own ratio
                 "fetch.wait.max.ms": self.config.fetch_wait_ms,
+                **(
+                    {"topic.metadata.refresh.interval.ms": self.config.metadata_refresh_ms}
+                    if self.config.metadata_refresh_ms
+                    else {}
+                ),
             }
         )
 
     @property
     def name(self) -> str:
         return self.runner.name
+
+    @property
+    def _by_pattern(self) -> bool:
+        return any(t.startswith("^") for t in self.config.topics)
 
     def highwater(self, topic: str, partition: int) -> int | None:
         """The high watermark of the partition's last Fetch response, if there was one."""
@@ -86,6 +97,10 @@ class PartitionedConsumer:
         self._consumer.subscribe(
             list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
+        if self._by_pattern:
+            # A pattern may match no topic yet (no tenant streams): the group is joined, and
+            # partitions come when topics do.
+            self.assigned.set()
         try:
             while True:
                 messages = await asyncio.to_thread(self._fetch)
@@ -164,6 +179,8 @@ class PartitionedConsumer:
                 reason = str(PositionPastEnd(self.name, {where: (msg.offset() or 0, None)}))
                 log.error("%s", reason)
                 self.runner.stopped[where] = Stopped(int(msg.offset() or 0), reason)
+            elif err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART and self._by_pattern:
+                log.debug("%s: %s", self.name, err)  # no topic matches the pattern yet
             elif err.code() != KafkaError._PARTITION_EOF:
                 log.warning("%s: %s", self.name, err)
         return records

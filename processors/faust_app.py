@@ -20,6 +20,9 @@ import faust
 from faust.app.base import BootStrategy
 from psycopg_pool import AsyncConnectionPool
 
+from api.context import Context
+from api.directory import Directory
+from api.feed import EventFeed
 from core.db import async_pool, migrate
 from core.faults import is_transient
 from core.positions import PositionPastEnd, past_end, stored_positions
@@ -35,6 +38,8 @@ from processors.dialer import CONSUMER as DIALER
 from processors.dialer import Dialer
 from processors.expiry import Expiry
 from processors.failures import Runner
+from processors.ingress import CONSUMER as INGRESS
+from processors.ingress import Ingress
 from processors.outbox import BackgroundPublisher, publish_leftovers
 from processors.sip.carrier import SipCarrier
 from producers.event_producer import EventProducer
@@ -45,7 +50,7 @@ from schemas.codec import use_schemas
 
 log = logging.getLogger(__name__)
 
-ROLES = ("decisions", "dialer", "expiry", "projections")
+ROLES = ("decisions", "dialer", "expiry", "projections", "ingress")
 
 
 class WorkerBoot(BootStrategy):
@@ -72,6 +77,7 @@ class Runtime:
         self._dialer: Dialer | None = None
         self._carrier_pool: AsyncConnectionPool | None = None
         self._sip: SipCarrier | None = None
+        self._context: Context | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
@@ -109,6 +115,20 @@ class Runtime:
             )
             self._pool = pool
 
+    async def front_door(self) -> Context:
+        """What the API checks calls with (directory, rate limits), for the Kafka ingress."""
+        if self._context is None:
+            directory = Directory()
+            feed = EventFeed(
+                self.settings.require_bootstrap(),
+                directory,
+                self.settings.fetch_wait_ms(call_path=False),
+                self.settings.park_undecodable,
+            )
+            await asyncio.to_thread(feed.start)
+            self._context = Context(self.settings, self.pool, self.producer, directory, feed)
+        return self._context
+
     @property
     def pool(self) -> AsyncConnectionPool:
         assert self._pool is not None
@@ -130,6 +150,8 @@ class Runtime:
         return self._dialer
 
     async def stop(self) -> None:
+        if self._context is not None:
+            await asyncio.to_thread(self._context.feed.stop)
         if self._dialer is not None:
             await self._dialer.drain()
         if self._publisher is not None:
@@ -223,10 +245,11 @@ def build_app(settings: Settings) -> faust.App:
                 bootstrap=settings.require_bootstrap(),
                 database_url=settings.require_database_url(),
                 group=f"flashcall-{name}",
-                topics=tuple(t.name for t in spec.topics),
+                topics=spec.subscription,
                 batch_size=settings.processor_batch_size,
                 fetch_wait_ms=settings.fetch_wait_ms(spec.call_path),
                 session_timeout_ms=settings.kafka_session_timeout_ms,
+                metadata_refresh_ms=settings.ingress_discovery_ms if spec.pattern else None,
             ),
             Runner(
                 runtime.pool,
@@ -259,6 +282,8 @@ def build_app(settings: Settings) -> faust.App:
             consumers.append(consumer(DIALER, runtime.dialer, runtime.dialer.start_claimed))
         if "projections" in roles:
             consumers.append(consumer(PROJECTION, Projector()))
+        if "ingress" in roles:
+            consumers.append(consumer(INGRESS, Ingress(await runtime.front_door())))
         running = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
         if settings.ready_file:
             await asyncio.to_thread(lambda: [c.assigned.wait() for c in consumers])

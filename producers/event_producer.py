@@ -138,6 +138,12 @@ class EventProducer:
                 raise outcome
         return [o for o in outcomes if isinstance(o, Appended)]
 
+    async def append_each(self, records: Sequence[Record]) -> list[Appended | KafkaException]:
+        """Append these records together; each one's outcome: where it went, or why not."""
+        if not records:
+            return []
+        return await self._start(records).future
+
     def _start(self, records: Sequence[Record]) -> _Deliveries:
         deliveries = _Deliveries(asyncio.get_running_loop(), len(records), self._replace_if_fatal)
         for index, record in enumerate(records):

@@ -11,18 +11,36 @@ from schemas.topics import ALL_TOPICS
 def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> None:
     """Create every topic that does not exist yet: `partitions` partitions, one for the
     low-volume ones."""
+    create_missing(
+        bootstrap,
+        [
+            NewTopic(
+                t.name,
+                num_partitions=1 if t.low_volume else partitions,
+                replication_factor=1,
+                config=dict(t.config),
+            )
+            for t in ALL_TOPICS
+        ],
+        timeout,
+    )
+
+
+def ensure_named_topics(
+    bootstrap: str, names: list[str], partitions: int, timeout: float = 30.0
+) -> None:
+    """Create these topics (an account's stream topics) unless they exist."""
+    create_missing(
+        bootstrap,
+        [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names],
+        timeout,
+    )
+
+
+def create_missing(bootstrap: str, topics: list[NewTopic], timeout: float) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=timeout).topics)
-    wanted = [
-        NewTopic(
-            t.name,
-            num_partitions=1 if t.low_volume else partitions,
-            replication_factor=1,
-            config=dict(t.config),
-        )
-        for t in ALL_TOPICS
-        if t.name not in existing
-    ]
+    wanted = [t for t in topics if t.topic not in existing]
     if not wanted:
         return
     for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():

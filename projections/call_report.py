@@ -20,7 +20,7 @@ REPORT = (
     " c.status, c.failure_reason, c.attempt, c.retry_of, c.code_length,"
     " CASE WHEN c.status = ANY('{" + ",".join(sorted(FINISHED)) + "}') THEN c.caller_number"
     " END AS caller_number, c.created_at, c.dialed_at, c.delivered_at, c.expires_at,"
-    " c.verified_at, c.expired_at, c.verify_attempts, c.cost"
+    " c.verified_at, c.expired_at, c.verify_attempts, c.cost, c.reference"
     " FROM calls c LEFT JOIN access_keys k ON k.id = c.key_id"
     " WHERE c.service_id IS NOT NULL) AS report"
 )
@@ -45,6 +45,7 @@ COLUMNS = (
     "expired_at",
     "verify_attempts",
     "cost",
+    "reference",
 )
 
 
@@ -69,6 +70,7 @@ class ReportFilter:
     key_id: uuid.UUID | None = None
     status: str | None = None
     phone: str | None = None
+    reference: str | None = None
     start: datetime | None = None
     end: datetime | None = None
 
@@ -81,6 +83,7 @@ class ReportFilter:
             ("key_id", self.key_id),
             ("status", self.status),
             ("phone", self.phone),
+            ("reference", self.reference),
         ):
             if value is not None:
                 clauses.append(f"{column} = %s")

@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 
 from core.call_rules import STATUS_RANK, CallStatus
 from processors.outbox import Outbox
+from processors.stream_topics import call_result_of_report
 from projections.call_report import report_event
 from schemas import topics
 from schemas.codec import Event
@@ -66,6 +67,7 @@ class Projector:
             "AccountCreated": self.on_account_created,
             "AccountUpdated": self.on_account_updated,
             "AccountTokenRotated": self.on_account_token_rotated,
+            "AccountStreamsEnabled": self.on_account_streams_enabled,
             "ServiceCreated": self.on_service_created,
             "ServiceUpdated": self.on_service_updated,
             "ServiceCutOff": self.on_cut_off,
@@ -122,6 +124,24 @@ class Projector:
             self._labels.update(dict(rows))
         for call in calls:
             out.emit(report_event(call, self._labels.get(call["key_id"])))
+        await self.stream_results(conn, calls, out)
+
+    async def stream_results(
+        self, conn: psycopg.AsyncConnection, calls: list[dict[str, Any]], out: Outbox
+    ) -> None:
+        """The same changes for the results topic of accounts that stream (docs/streaming.md)."""
+        accounts = list({c["account_id"] for c in calls})
+        if not accounts:
+            return
+        rows = await (
+            await conn.execute(
+                "SELECT id FROM accounts WHERE id = ANY(%b) AND streams_enabled", (accounts,)
+            )
+        ).fetchall()
+        streaming = {row[0] for row in rows}
+        for call in calls:
+            if call["account_id"] in streaming:
+                out.emit_record(call_result_of_report(call))
 
     async def on_call(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
         change = call_change(e)
@@ -159,6 +179,13 @@ class Projector:
         await conn.execute(
             "UPDATE accounts SET token_hash = %s, updated_at = %s WHERE id = %s",
             (e["token_hash"], e["occurred_at"], e["account_id"]),
+        )
+
+    async def on_account_streams_enabled(
+        self, conn: psycopg.AsyncConnection, e: Event, _: Batch
+    ) -> None:
+        await conn.execute(
+            "UPDATE accounts SET streams_enabled = true WHERE id = %s", (e["account_id"],)
         )
 
     async def on_service_created(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
@@ -307,6 +334,7 @@ CALL_COLUMNS: dict[str, str] = {
     "expires_at": "timestamptz",
     "verified_at": "timestamptz",
     "expired_at": "timestamptz",
+    "reference": "text",
 }
 
 

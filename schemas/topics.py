@@ -23,7 +23,7 @@ class Topic:
 ACCOUNTS = Topic(
     "flashcall.accounts",
     "account_id",
-    ("AccountCreated", "AccountUpdated", "AccountTokenRotated"),
+    ("AccountCreated", "AccountUpdated", "AccountTokenRotated", "AccountStreamsEnabled"),
     low_volume=True,
 )
 SERVICES = Topic(
@@ -93,6 +93,10 @@ ALL_TOPICS: tuple[Topic, ...] = (
 )
 
 TOPIC_OF_EVENT: dict[str, Topic] = {event: t for t in ALL_TOPICS for event in t.events}
+
+# Records of each streaming account's own topics, made when the operator enables streams
+# (flashcall.ingress.<account_id>, flashcall.results.<account_id>; processors/stream_topics.py).
+ACCOUNT_STREAM_RECORDS = ("CallRequest", "CallResult")
 
 # Event types that shared these topics before this layout (2026-11-29) and that some reader of
 # the topic does not handle: their records in existing topics are recognised and have no

@@ -197,6 +197,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "operator.amount": ("مبلغ (ریال)", "Amount (rials)"),
     "operator.reference": ("مرجع پرداخت", "Payment reference"),
     "operator.topped_up": ("اعتبار افزایش یافت.", "Credit topped up."),
+    "operator.streams": ("ورود درخواست‌ها از کافکا", "Requests over Kafka"),
+    "operator.streams_off": (
+        "این حساب هنوز درخواست‌هایش را از کافکا نمی‌فرستد.",
+        "This account does not send its requests over Kafka yet.",
+    ),
+    "operator.streams_enable": ("فعال کردن", "Enable"),
+    "operator.streams_ingress": ("تاپیک ورودی", "Ingress topic"),
+    "operator.streams_results": ("تاپیک نتیجه‌ها", "Results topic"),
+    "operator.streams_enabled": ("ورود از کافکا فعال شد.", "Requests over Kafka enabled."),
 }
 
 

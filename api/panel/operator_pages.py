@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api import queries
+from api import queries, streams
 from api.auth import Caller
 from api.errors import not_found
 from api.models import AccountPatch, ServicePatch, TopUpCreate
@@ -53,6 +53,14 @@ async def edit_account(account_id: uuid.UUID, visit: OperatorVisit) -> Response:
     return await _account(visit, account_id, notice=visit.words.t("service.saved"))
 
 
+@router.post("/accounts/{account_id}/streams")
+async def enable_streams(account_id: uuid.UUID, visit: OperatorVisit) -> Response:
+    await checked_form(visit)
+    await streams.enable(visit.ctx, account_id)
+    notice = visit.words.t("operator.streams_enabled")
+    return await _account(visit, account_id, notice=notice)
+
+
 @router.post("/services/{service_id}/limit")
 async def edit_service_limit(service_id: uuid.UUID, visit: OperatorVisit) -> Response:
     form = await checked_form(visit)
@@ -95,6 +103,9 @@ async def _account(
     account = await queries.account(visit.ctx.pool, account_id)
     if account is None:
         raise not_found("account")
+    streaming = await queries.fetch_one(
+        visit.ctx.pool, "SELECT streams_enabled FROM accounts WHERE id = %s", (account_id,)
+    )
     services = await queries.fetch_all(
         visit.ctx.pool,
         f"SELECT * FROM {queries.SERVICES} WHERE account_id = %s ORDER BY created_at",
@@ -106,6 +117,7 @@ async def _account(
         status,
         account=account,
         services=[queries.public_service(s) for s in services],
+        streams=streams.topics(account_id) if streaming and streaming["streams_enabled"] else None,
         error=error,
         notice=notice,
     )

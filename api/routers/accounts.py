@@ -8,12 +8,19 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api import queries
+from api import queries, streams
 from api.auth import Account, Ctx, Operator
 from api.context import Context, read_back
 from api.errors import not_found
 from api.idempotency import IdempotencyKey, once
-from api.models import AccountCreate, AccountCreated, AccountOut, AccountPatch, TokenOut
+from api.models import (
+    AccountCreate,
+    AccountCreated,
+    AccountOut,
+    AccountPatch,
+    StreamsOut,
+    TokenOut,
+)
 from api.openapi import problems
 from api.secrets import hash_secret, new_account_token
 from schemas.codec import Event, new_event
@@ -97,6 +104,18 @@ async def patch_account(
     )
     row = read_back(await queries.account(ctx.pool, account_id))
     return row
+
+
+@router.post(
+    "/{account_id}/streams",
+    status_code=201,
+    response_model=StreamsOut,
+    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+)
+async def enable_streams(account_id: uuid.UUID, ctx: Ctx, _: Operator) -> dict[str, Any]:
+    """Create the account's ingress and results topics (docs/streaming.md); asking again
+    answers the same topics."""
+    return await streams.enable(ctx, account_id)
 
 
 @own.post(

@@ -20,13 +20,14 @@ from api.calling import (
     placed_body,
     seconds_until,
 )
-from api.context import Context
+from api.context import Context, read_back
 from api.directory import KeyView
 from api.errors import ApiError, invalid, not_found
 from api.idempotency import IdempotencyKey, reused_with_another_body
 from api.limits import retry_after
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from api.openapi import problems
+from api.placing import Item, resolve_references
 from core.call_rules import CallStatus
 from core.ids import derived_id
 from schemas.codec import new_event
@@ -55,6 +56,8 @@ async def create_call(
 ) -> dict[str, Any]:
     phone = parse_phone(ctx, body.phone)
     call_id = idempotent_call_id(key, idempotency_key)
+    if body.reference is not None:
+        return await create_with_reference(ctx, key, phone, body.reference)
     if idempotency_key is not None:
         earlier = await queries.call(ctx.pool, call_id)
         if earlier is not None:
@@ -62,6 +65,22 @@ async def create_call(
                 raise reused_with_another_body()
             return call_body(earlier, ctx.directory.services.get(key.service_id))
     return placed_body(await place_call(ctx, key, phone, call_id))
+
+
+async def create_with_reference(
+    ctx: Context, key: KeyView, phone: str, reference: str
+) -> dict[str, Any]:
+    """A reference names one call for 24 h: the call it already names, or a new one."""
+    item = Item(0, phone, reference)
+    await resolve_references(ctx.pool, key.service_id, [item])
+    if item.error is not None:
+        raise ApiError(*item.error)
+    if item.status is not None:
+        assert item.call_id is not None
+        earlier = await queries.call(ctx.pool, item.call_id)
+        return call_body(read_back(earlier), ctx.directory.services.get(key.service_id))
+    assert item.call_id is not None
+    return placed_body(await place_call(ctx, key, phone, item.call_id, reference=reference))
 
 
 @router.get(

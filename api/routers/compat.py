@@ -23,9 +23,10 @@ router = APIRouter(tags=["seed compatibility"])
 async def seed_call(body: SeedCallIn, ctx: Ctx) -> dict[str, Any]:
     key = key_for_secret(ctx, body.token)
     placed = await place_call(ctx, key, parse_phone(ctx, body.destination), uuid.uuid4())
+    caller, length = placed.event["caller_number"], placed.event["code_length"]
     return {
         "message": "call queued",
-        "code": placed.allocation.code,
+        "code": caller[-length:],
         "tracking_code": placed.event["call_id"],
-        "head_number": placed.allocation.head_number(),
+        "head_number": caller[:-length],
     }

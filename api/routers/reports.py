@@ -25,6 +25,7 @@ from api.openapi import problems
 from api.paging import Cursor, Limit
 from api.report_export import Formatter, csv_lines
 from core.call_rules import CallStatus
+from core.references import MAX_REFERENCE
 from projections.call_report import COLUMNS, REPORT, ReportFilter, summary_sql
 
 router = APIRouter(
@@ -51,6 +52,7 @@ async def report_filter(
     key_id: uuid.UUID | None = None,
     status: CallStatus | None = None,
     phone: Annotated[str | None, Query(max_length=32)] = None,
+    reference: Annotated[str | None, Query(min_length=1, max_length=MAX_REFERENCE)] = None,
     start: Annotated[Rfc3339 | None, Query(alias="from")] = None,
     end: Annotated[Rfc3339 | None, Query(alias="to")] = None,
 ) -> ReportFilter:
@@ -71,6 +73,7 @@ async def report_filter(
         key_id=key_id,
         status=status,
         phone=parse_phone(ctx, phone) if phone is not None else None,
+        reference=reference,
         start=start,
         end=end,
     )

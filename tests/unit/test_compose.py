@@ -49,7 +49,7 @@ def test_environment_names_are_settings() -> None:
 def test_processor_services_cover_every_role() -> None:
     services = compose()["services"]
     roles = set()
-    for name in ("processors", "dialer"):
+    for name in ("processors", "dialer", "ingress"):
         roles |= set(services[name]["environment"]["FLASHCALL_PROCESSOR_ROLES"].split(","))
     assert roles == set(ROLES)
 

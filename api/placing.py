@@ -1,0 +1,242 @@
+"""Placing many calls at once: the batch and NDJSON endpoints and the Kafka ingress.
+
+Each item goes through the checks of `POST /v1/calls` (api/calling.py) and gets its own answer,
+in input order: an id, or an error with the code the single endpoint would have answered. The
+checks are made for a whole chunk of items, and the calls that pass are appended together (one
+produce, one wake-up), which is what makes a streamed call cheap. A reference names one call of
+a service for REFERENCE_HOURS: asking again with it answers that call and rings no one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from api.calling import active_service, request_event
+from api.context import Context
+from api.directory import KeyView
+from api.errors import ApiError
+from core.call_rules import CallStatus
+from core.ids import derived_id
+from core.phones import InvalidPhone, normalise
+from core.references import REFERENCE_HOURS, reference_problem
+from producers.event_producer import Appended, to_record
+from schemas.codec import Event
+
+MAX_PHONE = 32
+MAX_BATCH = 1000
+
+
+class KeyRate(StrEnum):
+    """What an item over the access key's rate gets."""
+
+    PACE = "pace"  # waits for its turn (the stream and the Kafka ingress read more slowly)
+    REFUSE = "refuse"  # rate_limited (the batch endpoint answers at once)
+
+
+@dataclass
+class Item:
+    """One requested call and, once placed, its answer."""
+
+    index: int
+    phone: str | None = None  # as sent, then normalised
+    reference: str | None = None
+    call_id: uuid.UUID | None = None
+    status: str | None = None
+    error: tuple[str, str] | None = None  # (code, detail)
+    event: Event | None = None  # the CallRequested to append, if the item places a call
+    phone_key: tuple[uuid.UUID, str] | None = None  # its take of the phone's rate
+    same_as: Item | None = None  # an earlier item of the chunk with the same reference
+
+    @property
+    def pending(self) -> bool:
+        return self.error is None and self.status is None and self.same_as is None
+
+    def refuse(self, code: str, detail: str) -> None:
+        self.error = (code, detail)
+
+    def body(self) -> dict[str, Any]:
+        """The item's answer as the contract shows it."""
+        if self.error is not None:
+            code, detail = self.error
+            return {
+                "index": self.index,
+                "reference": self.reference,
+                "error": {"code": code, "detail": detail},
+            }
+        return {
+            "index": self.index,
+            "reference": self.reference,
+            "id": str(self.call_id),
+            "status": self.status,
+        }
+
+
+def read_item(index: int, value: object) -> Item:
+    """An item from a decoded JSON value: an object with a `phone` and maybe a `reference`,
+    nothing else (invalid_request otherwise, as for the single endpoint)."""
+    item = Item(index)
+    if not isinstance(value, dict):
+        item.refuse("invalid_request", "each call is a JSON object with a phone")
+        return item
+    reference = value.get("reference")
+    if isinstance(reference, str):
+        item.reference = reference
+    unknown = sorted(set(value) - {"phone", "reference"})
+    phone = value.get("phone")
+    if unknown:
+        item.refuse("invalid_request", f"unknown field {unknown[0]!r}")
+    elif not isinstance(phone, str) or not phone:
+        item.refuse("invalid_request", "phone: a string is required")
+    elif len(phone) > MAX_PHONE:
+        item.refuse("invalid_request", f"phone: at most {MAX_PHONE} characters")
+    else:
+        item.phone = phone
+        problem = reference_problem(reference)
+        if problem is not None:
+            item.refuse("invalid_request", f"reference: {problem}")
+    if item.reference is not None and reference_problem(item.reference) is not None:
+        item.reference = None  # echoed only if it could be stored (it is shown in the answer)
+    return item
+
+
+async def decide(
+    ctx: Context, key: KeyView, items: list[Item], key_rate: KeyRate, *, derive: str | None = None
+) -> None:
+    """Check every pending item as `POST /v1/calls` would; an item that passes gets its id and
+    the CallRequested to append (`event`). `derive` fixes the ids of calls without a
+    reference (the Kafka ingress: the request's position), so that reading a request again
+    places the same call."""
+    pending = [i for i in items if i.pending]
+    for item in pending:
+        try:
+            item.phone = normalise(item.phone or "", ctx.settings.default_region)
+        except InvalidPhone as exc:
+            item.refuse("invalid_phone", str(exc))
+    try:
+        service = active_service(ctx, key)
+    except ApiError as exc:
+        for item in pending:
+            if item.error is None:
+                item.refuse(exc.code, exc.detail)
+        return
+    await resolve_references(ctx.pool, service.id, [i for i in pending if i.error is None])
+    for item in pending:
+        if not item.pending:
+            continue
+        if not await take_key_rate(ctx, key, key_rate):
+            item.refuse("rate_limited", "too many calls for this access key")
+            continue
+        assert item.phone is not None
+        phone_key = (service.id, item.phone)
+        if ctx.phone_rate.take(phone_key):
+            item.refuse("rate_limited", "too many calls to this phone number")
+            continue
+        item.phone_key = phone_key
+        if item.call_id is None:
+            item.call_id = derived_id(derive, item.index) if derive else uuid.uuid4()
+        item.status = CallStatus.QUEUED
+        item.event = request_event(
+            ctx, key, service, item.phone, item.call_id, reference=item.reference
+        )
+
+
+async def take_key_rate(ctx: Context, key: KeyView, mode: KeyRate) -> bool:
+    """One call of the key's rate: waited for (PACE) or refused (REFUSE)."""
+    while True:
+        wait = ctx.key_rate.take(key.id)
+        if not wait:
+            return True
+        if mode is KeyRate.REFUSE:
+            return False
+        await asyncio.sleep(wait)
+
+
+async def resolve_references(
+    pool: AsyncConnectionPool, service_id: uuid.UUID, items: list[Item]
+) -> None:
+    """Give each item with a reference the id it names. A reference already used within
+    REFERENCE_HOURS answers that call (nothing is placed; `call_id` and `status` set, `event`
+    left empty); otherwise the id is derived from the reference (and from the call it named
+    before, if any), so two requests racing with one reference name one call, which the
+    decisions place once. Within a chunk, a reference's later items answer as its first
+    does (`same_as`, settled by `copy_duplicates`)."""
+    named = [i for i in items if i.reference is not None]
+    if not named:
+        return
+    references = sorted({i.reference for i in named if i.reference is not None})
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT DISTINCT ON (reference) reference, id, phone, status, created_at"
+                " FROM calls WHERE service_id = %s AND reference = ANY(%s)"
+                " ORDER BY reference, created_at DESC",
+                (service_id, references),
+            )
+        ).fetchall()
+    latest = {row[0]: row[1:] for row in rows}
+    since = datetime.now(UTC) - timedelta(hours=REFERENCE_HOURS)
+    first: dict[str, Item] = {}
+    for item in named:
+        assert item.reference is not None
+        earlier = first.get(item.reference)
+        if earlier is not None:
+            item.same_as = earlier
+            continue
+        first[item.reference] = item
+        known = latest.get(item.reference)
+        if known is not None and known[3] > since:
+            call_id, phone, status, _ = known
+            answer_as(item, phone, call_id, status)
+        else:
+            item.call_id = derived_id(
+                known[0] if known else service_id, "reference", item.reference
+            )
+
+
+def answer_as(item: Item, phone: str | None, call_id: uuid.UUID | None, status: str) -> None:
+    """Answer `item` with the call its reference already names (same phone only)."""
+    if phone != item.phone:
+        item.refuse("invalid_request", "reference: it already names a call to another phone")
+    else:
+        item.call_id, item.status = call_id, status
+
+
+def copy_duplicates(items: list[Item]) -> None:
+    """Items that repeat an earlier item's reference answer as it did (same phone only)."""
+    for item in items:
+        first = item.same_as
+        if first is None:
+            continue
+        if first.error is not None:
+            item.error = first.error
+        else:
+            answer_as(item, first.phone, first.call_id, CallStatus.QUEUED)
+
+
+async def append_placed(ctx: Context, items: list[Item]) -> None:
+    """Append the calls the items place, together; an item whose call the broker did not
+    take is answered `unavailable` (asking again with its reference is safe)."""
+    placing = [i for i in items if i.event is not None]
+    if not placing:
+        return
+    outcomes = await ctx.producer.append_each([to_record(i.event) for i in placing if i.event])
+    for item, outcome in zip(placing, outcomes, strict=True):
+        if not isinstance(outcome, Appended):
+            if item.phone_key is not None:
+                ctx.phone_rate.give_back(item.phone_key)
+            item.event = item.call_id = item.status = None
+            item.refuse("unavailable", "the broker did not take the call; send it again")
+
+
+async def place_items(ctx: Context, key: KeyView, items: list[Item], key_rate: KeyRate) -> None:
+    """Decide and append a chunk of items (HTTP): each ends with an id or an error."""
+    await decide(ctx, key, items, key_rate)
+    await append_placed(ctx, items)
+    copy_duplicates(items)
