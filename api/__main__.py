@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import create_app
+from core.logs import uvicorn_log_config
 from core.settings import get_settings
 
 
@@ -15,7 +16,8 @@ def main() -> None:
         host=settings.http_host,
         port=settings.http_port,
         log_level="info",
-        access_log=False,
+        access_log=settings.access_log,
+        log_config=uvicorn_log_config(settings.log_format),
     )
 
 

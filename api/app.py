@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, openapi, panel
+from api import errors, observability, openapi, panel
 from api.context import Context
 from api.directory import Directory
 from api.feed import EventFeed, check_directory_matches_read_models
@@ -29,7 +29,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database_url = settings.require_database_url()
         bootstrap = settings.require_bootstrap()
         await asyncio.to_thread(migrate, database_url)
-        await asyncio.to_thread(ensure_topics, bootstrap, settings.topic_partitions)
+        await asyncio.to_thread(
+            ensure_topics, bootstrap, settings.topic_partitions, settings.topic_replication
+        )
         # Requests wait at most a few seconds for a connection: 503 then, while PostgreSQL is away.
         pool = async_pool(database_url, max_size=20, checked=True, wait_seconds=3.0)
         await pool.open()
@@ -62,9 +64,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(accounts.own)
     panel.install(app, settings)
-
-    @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    observability.install(app)
 
     return app

@@ -82,6 +82,11 @@ class EventFeed:
         if not self._ready.wait(timeout):
             raise TimeoutError("the event feed did not catch up in time")
 
+    @property
+    def caught_up(self) -> bool:
+        """The directory holds what its topics held at start, and the feed is still reading."""
+        return self._ready.is_set() and self._thread.is_alive()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)

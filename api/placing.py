@@ -22,6 +22,7 @@ from api.calling import active_service, request_event
 from api.context import Context
 from api.directory import KeyView
 from api.errors import ApiError
+from core import metrics
 from core.call_rules import CallStatus
 from core.ids import derived_id
 from core.phones import InvalidPhone, normalise
@@ -233,6 +234,16 @@ async def append_placed(ctx: Context, items: list[Item]) -> None:
                 ctx.phone_rate.give_back(item.phone_key)
             item.event = item.call_id = item.status = None
             item.refuse("unavailable", "the broker did not take the call; send it again")
+
+
+def count_items(way: str, items: list[Item]) -> None:
+    """The items' outcomes, for flashcall_stream_requests_total."""
+    outcomes: dict[str, int] = {}
+    for item in items:
+        outcome = item.error[0] if item.error is not None else "accepted"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    for outcome, n in outcomes.items():
+        metrics.STREAM_REQUESTS.labels(way, outcome).inc(n)
 
 
 async def place_items(ctx: Context, key: KeyView, items: list[Item], key_rate: KeyRate) -> None:

@@ -24,6 +24,7 @@ async def enable(ctx: Context, account_id: uuid.UUID) -> dict[str, str]:
         ctx.settings.require_bootstrap(),
         list(names.values()),
         ctx.settings.topic_partitions,
+        ctx.settings.topic_replication,
     )
     await ctx.append_and_wait(new_event("AccountStreamsEnabled", account_id=account_id, **names))
     return names

@@ -2,23 +2,60 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from pathlib import Path
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+log = logging.getLogger(__name__)
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def migrate(database_url: str) -> None:
-    """Apply every migration (each is idempotent) in file-name order."""
+# Held while migrating: processes starting together migrate one at a time.
+MIGRATION_LOCK = 727001
+
+
+def migrate(database_url: str) -> list[str]:
+    """Apply the migrations not applied yet, in file-name order, each in one transaction with
+    its row in `schema_migrations`; returns the versions applied.
+
+    A version table of our own rather than a migration tool: the files are plain SQL, each
+    written to be idempotent (databases made before the table existed re-run them once, safely),
+    and the same files migrate scratch schemas for rebuilds (the search path decides where).
+    With nothing to apply, a start reads one small table and takes no lock on any other: an
+    `ALTER TABLE … IF NOT EXISTS` run again would still lock its table (ACCESS EXCLUSIVE)."""
+    applied_now: list[str] = []
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(727001)")
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY,"
+                " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+            done: dict[str, str] = {str(v): str(c) for v, c in rows}
             for path in sorted(MIGRATIONS.glob("*.sql")):
-                conn.execute(path.read_text().encode())
+                text = path.read_text()
+                checksum = hashlib.sha256(text.encode()).hexdigest()
+                if path.stem in done:
+                    if done[path.stem] != checksum:
+                        log.warning("migration %s changed after it was applied", path.name)
+                    continue
+                with conn.transaction():
+                    conn.execute(text.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)",
+                        (path.stem, checksum),
+                    )
+                applied_now.append(path.stem)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(727001)")
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    if applied_now:
+        log.info("applied migrations %s", ", ".join(applied_now))
+    return applied_now
 
 
 def async_pool(

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, alias="DATABASE_URL")
     kafka_bootstrap_servers: str | None = Field(None, alias="KAFKA_BOOTSTRAP_SERVERS")
     topic_partitions: int = Field(6, alias="FLASHCALL_TOPIC_PARTITIONS", ge=1)
+    # Copies of each partition when a topic is created (3 on a production cluster, with the
+    # brokers' min.insync.replicas at 2: docs/operations.md).
+    topic_replication: int = Field(1, alias="FLASHCALL_TOPIC_REPLICATION", ge=1)
     carrier: Literal["sim", "sip"] = Field("sim", alias="FLASHCALL_CARRIER")
     # The SIP carrier (docs/telephony.md): trunks in order of preference, how long a call rings
     # before it is cancelled, and each trunk's limits. T1 is RFC 3261's round-trip estimate.
@@ -104,6 +107,12 @@ class Settings(BaseSettings):
     park_undecodable: bool = Field(False, alias="FLASHCALL_PARK_UNDECODABLE")
     # A processor worker touches this file once it has its partitions (a readiness probe).
     ready_file: str | None = Field(None, alias="FLASHCALL_READY_FILE")
+    # A worker serves /metrics, /healthz and /readyz on this port (none if unset; the API
+    # serves them on its own port).
+    metrics_port: int | None = Field(None, alias="FLASHCALL_METRICS_PORT", ge=1, le=65535)
+    # text for people (make run), json for log collectors (compose).
+    log_format: Literal["text", "json"] = Field("text", alias="FLASHCALL_LOG_FORMAT")
+    access_log: bool = Field(True, alias="FLASHCALL_ACCESS_LOG")
 
     @field_validator("number_pool")
     @classmethod

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from launch.orphans import die_with_parent
+from launch.ports import free_port
 from launch.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,8 @@ class Platform:
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     supervisor: Supervisor | None = None
     _names: dict[int, str] = field(default_factory=dict)
+    # Where each worker serves /metrics, /healthz and /readyz, by name.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     _ready_files: dict[int, Path] = field(default_factory=dict)
     # How each child was started, by name, so the supervisor can start it again.
     _recipes: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
@@ -99,7 +102,12 @@ class Platform:
         settings. With `wait`, returns once the worker has joined its group and holds
         partitions."""
         ready = Path(tempfile.mkdtemp(prefix="flashcall-")) / "ready"
-        extra = {**env, "FLASHCALL_READY_FILE": str(ready)}
+        extra = {
+            "FLASHCALL_METRICS_PORT": str(free_port()),  # /metrics, /healthz, /readyz
+            **env,
+            "FLASHCALL_READY_FILE": str(ready),
+        }
+        self.metrics_ports[name] = int(extra["FLASHCALL_METRICS_PORT"])
         if roles:
             extra["FLASHCALL_PROCESSOR_ROLES"] = roles
         proc = self._spawn(

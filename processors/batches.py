@@ -112,6 +112,10 @@ class PoisonRecord(Exception):
 @dataclass
 class BatchResult:
     applied: int = 0
+    # Events applied by type, and the next offset stored for each partition of the batch.
+    types: dict[str, int] = field(default_factory=dict)
+    stored: dict[tuple[str, int], int] = field(default_factory=dict)
+    emitted: list[Event] = field(default_factory=list)  # what the batch's outbox held
     # Partitions where records below the stored offset were skipped, with that offset: a replay,
     # or a partition recreated empty under a database that remembers more (see failures.py).
     behind: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -158,8 +162,12 @@ async def apply_records(
         if events:
             await consumer.handle(conn, events, outbox)
         result.applied = len(events)
+        for event in events:
+            result.types[event["event_type"]] = result.types.get(event["event_type"], 0) + 1
+        result.stored = next_offsets
         await _store_offsets(conn, name, next_offsets)
         await outbox.write(conn)
+    result.emitted = outbox.events
     if outbox.row is not None:
         assert publisher is not None, f"{name} emitted events but has no publisher"
         await publisher.publish(outbox)

@@ -13,6 +13,7 @@ STOPPED_RETRY_SECONDS.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -22,7 +23,9 @@ from dataclasses import dataclass, field
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
+from core import metrics
 from core.faults import is_transient
+from core.logs import bind
 from core.positions import Position, PositionPastEnd, past_end, stored_positions
 from processors.batches import Consumed
 from processors.failures import Runner, Stopped
@@ -55,6 +58,9 @@ class PartitionedConsumer:
     assigned: threading.Event = field(default_factory=threading.Event)
     _paused: dict[Position, float] = field(default_factory=dict)  # -> when to offer again
     _closing: threading.Event = field(default_factory=threading.Event)
+    _held: set[Position] = field(default_factory=set)  # partitions assigned
+    _measured: float = 0.0
+    last_poll: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         session = self.config.session_timeout_ms
@@ -97,6 +103,10 @@ class PartitionedConsumer:
         self._consumer.subscribe(
             list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
+        with bind(consumer=self.name):
+            await self._consume()
+
+    async def _consume(self) -> None:
         if self._by_pattern:
             # A pattern may match no topic yet (no tenant streams): the group is joined, and
             # partitions come when topics do.
@@ -109,6 +119,7 @@ class PartitionedConsumer:
                     await self.runner.run(records)
                 self._pause_stopped()
                 self._offer_again()
+                self._measure()
         finally:
             self._closing.set()
             await asyncio.to_thread(self._consumer.close)
@@ -116,6 +127,7 @@ class PartitionedConsumer:
     # ------------------------------------------------------------------ in the consumer thread
     def _fetch(self) -> list[Message]:
         """Wait for a record (up to a second), then take what else is already fetched."""
+        self.last_poll = time.monotonic()
         first = self._consumer.poll(1.0)
         if first is None:
             return []
@@ -128,6 +140,9 @@ class PartitionedConsumer:
         consumer.assign(
             [TopicPartition(t, p, stored.get((t, p), OFFSET_BEGINNING)) for t, p in sorted(wanted)]
         )
+        self._held = wanted
+        for where in wanted:
+            self.runner.positions[where] = stored.get(where, 0)
         past = self._past_end({where: stored[where] for where in wanted if where in stored})
         if past:
             reason = str(PositionPastEnd(self.name, past))
@@ -139,6 +154,10 @@ class PartitionedConsumer:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for p in partitions:
+            self._held.discard((p.topic, p.partition))
+            self.runner.positions.pop((p.topic, p.partition), None)
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(self.name, p.topic, str(p.partition))
             self.runner.stopped.pop((p.topic, p.partition), None)
             self._paused.pop((p.topic, p.partition), None)
         consumer.unassign()
@@ -184,6 +203,25 @@ class PartitionedConsumer:
             elif err.code() != KafkaError._PARTITION_EOF:
                 log.warning("%s: %s", self.name, err)
         return records
+
+    def _measure(self) -> None:
+        """Lag per partition held (the high watermark of the last fetch minus the stored
+        offset), at most once a second."""
+        now = time.monotonic()
+        if now - self._measured < 1.0:
+            return
+        self._measured = now
+        metrics.PARTITIONS_STOPPED.labels(self.name).set(len(self.runner.stopped))
+        for topic, partition in list(self._held):
+            high = self.highwater(topic, partition)
+            stored = self.runner.positions.get((topic, partition))
+            if high is not None and stored is not None:
+                lag = max(high - stored, 0)
+                metrics.CONSUMER_LAG.labels(self.name, topic, str(partition)).set(lag)
+
+    def poll_age(self) -> float:
+        """Seconds since this consumer last asked the broker for records."""
+        return time.monotonic() - self.last_poll
 
     def _pause_stopped(self) -> None:
         newly = [where for where in self.runner.stopped if where not in self._paused]

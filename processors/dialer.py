@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from core import metrics
 from core.call_rules import FailReason
 from core.faults import is_transient
 from core.ids import derived_id
@@ -96,7 +97,9 @@ class Dialer:
             result = None
         finally:
             self._slots.release()
-        self._outcomes.append(dial_outcome(command, result))
+        outcome = dial_outcome(command, result)
+        count_outcome(outcome)
+        self._outcomes.append(outcome)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._record_outcomes(), name="dial-outcomes")
 
@@ -199,6 +202,15 @@ def dial_outcome(command: Event, result: DialResult | None) -> Event:
         return outcome_event("CallDelivered", occurred_at=result.at, expires_at=expires_at, **ids)
     failure = result.failure if result is not None else FailReason.CARRIER_ERROR
     return outcome_event("CallFailed", reason=failure, **ids)
+
+
+def count_outcome(outcome: Event) -> None:
+    delivered = outcome["event_type"] == "CallDelivered"
+    kind = "delivered" if delivered else "failed"
+    metrics.DIAL_OUTCOMES.labels(kind, "" if delivered else outcome["reason"]).inc()
+    if outcome.get("dialed_at") is not None:
+        seconds = (outcome["occurred_at"] - outcome["dialed_at"]).total_seconds()
+        metrics.DIAL_TO_OUTCOME.labels(kind).observe(max(seconds, 0.0))
 
 
 def outcome_event(event_type: str, **fields: Any) -> Event:

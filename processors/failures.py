@@ -29,6 +29,7 @@ from enum import StrEnum
 
 from psycopg_pool import AsyncConnectionPool
 
+from core import metrics
 from core.faults import is_transient
 from core.positions import Position, PositionPastEnd, past_end
 from processors.batches import (
@@ -41,6 +42,7 @@ from processors.batches import (
     park_record,
 )
 from processors.outbox import Publisher
+from schemas.codec import Event
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,16 @@ REMIND_EVERY = 30.0
 # This many records parked in a row is no bad record but a systemic fault (a bad deploy, a
 # missing table): the partition stops instead of parking everything.
 PARK_STREAK_LIMIT = 100
+
+
+# What the decisions' committed events count (once the transaction holding them committed).
+COUNTED_WHEN_EMITTED: dict[str, Callable[[Event], None]] = {
+    "PlaceCall": lambda e: metrics.CALLS_DECIDED.labels("admitted", "").inc(),
+    "CallRejected": lambda e: metrics.CALLS_DECIDED.labels("rejected", e["reason"]).inc(),
+    "ServiceCutOff": lambda e: metrics.CREDIT_EVENTS.labels("cut_off").inc(),
+    "ServiceRestored": lambda e: metrics.CREDIT_EVENTS.labels("restored").inc(),
+    "CreditLow": lambda e: metrics.CREDIT_EVENTS.labels("low").inc(),
+}
 
 
 class Policy(StrEnum):
@@ -85,6 +97,8 @@ class Runner:
     park_undecodable: bool = False
     parked: int = 0
     stopped: dict[Position, Stopped] = field(default_factory=dict)
+    # The next offset stored for each partition this runner applied (for the lag).
+    positions: dict[Position, int] = field(default_factory=dict)
     _park_streak: int = 0
 
     async def run(self, records: Sequence[Consumed]) -> None:
@@ -130,6 +144,7 @@ class Runner:
         """One transaction for `records`: transient failures are waited out, a deterministic
         one is tried DETERMINISTIC_TRIES times, then raised."""
         delay, tries, since = BACKOFF_START, 0, time.monotonic()
+        started = since
         reminded = 0.0
         while True:
             try:
@@ -168,10 +183,22 @@ class Runner:
             if reminded:
                 log.warning("%s: going on after %.1f s", self.name, time.monotonic() - since)
             self._park_streak = 0
+            self._count(len(records), time.monotonic() - started, result)
             await self._check_behind(result)
             if self.after_commit is not None:
                 await self.after_commit()
             return
+
+    def _count(self, records: int, seconds: float, result: BatchResult) -> None:
+        metrics.BATCH_SIZE.labels(self.name).observe(records)
+        metrics.BATCH_DURATION.labels(self.name).observe(seconds)
+        for event_type, n in result.types.items():
+            metrics.EVENTS_APPLIED.labels(self.name, event_type).inc(n)
+        for event in result.emitted:
+            count = COUNTED_WHEN_EMITTED.get(event["event_type"])
+            if count is not None:
+                count(event)
+        self.positions.update(result.stored)
 
     async def _set_aside(self, record: Consumed, reason: str, policy: Policy) -> None:
         if policy is Policy.STOP:
@@ -182,6 +209,8 @@ class Runner:
             )
         elif await self._park(record, reason):
             self.parked += 1
+            metrics.RECORDS_PARKED.labels(self.name).inc()
+            self.positions[(record.topic, record.partition)] = record.offset + 1
             self._park_streak += 1
             log.error(
                 "%s parked %s in flashcall.dead-letters: %s (parked so far: %d; re-drive with"

@@ -23,11 +23,14 @@ from psycopg_pool import AsyncConnectionPool
 from api.context import Context
 from api.directory import Directory
 from api.feed import EventFeed
+from core import metrics
 from core.db import async_pool, migrate
 from core.faults import is_transient
+from core.logs import configure as configure_logs
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
 from core.trunks import parse_trunks
+from processors import health
 from processors.batches import Consumer, forget_applied_events
 from processors.carriers import Carrier, SimCarrier
 from processors.consumers import CONSUMERS, SUBSCRIPTIONS
@@ -41,6 +44,7 @@ from processors.failures import Runner
 from processors.ingress import CONSUMER as INGRESS
 from processors.ingress import Ingress
 from processors.outbox import BackgroundPublisher, publish_leftovers
+from processors.outbox import backlog as outbox_backlog
 from processors.sip.carrier import SipCarrier
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
@@ -129,6 +133,9 @@ class Runtime:
             self._context = Context(self.settings, self.pool, self.producer, directory, feed)
         return self._context
 
+    def pool_if_open(self) -> AsyncConnectionPool | None:
+        return self._pool
+
     @property
     def pool(self) -> AsyncConnectionPool:
         assert self._pool is not None
@@ -205,11 +212,14 @@ def build_app(settings: Settings) -> faust.App:
     )
     runtime = Runtime(settings)
     consumers: list[PartitionedConsumer] = []
+    endpoints: list[Any] = []  # the /metrics, /healthz, /readyz server
 
     @app.on_before_configured.connect  # type: ignore[arg-type, untyped-decorator]
     def _prepare(_: Any, **__: Any) -> None:
         migrate(settings.require_database_url())
-        ensure_topics(settings.require_bootstrap(), settings.topic_partitions)
+        ensure_topics(
+            settings.require_bootstrap(), settings.topic_partitions, settings.topic_replication
+        )
         for name, spec in CONSUMERS.items():
             if spec.role in roles:
                 check_positions(settings, name)
@@ -267,6 +277,11 @@ def build_app(settings: Settings) -> faust.App:
 
     @app.task  # type: ignore[untyped-decorator]
     async def consume() -> None:
+        configure_logs(settings.log_format)  # after faust set its handlers up
+        if settings.metrics_port:
+            endpoints.append(
+                await health.serve(settings.metrics_port, consumers, runtime.pool_if_open)
+            )
         await runtime.start()
         if "decisions" in roles:
             decisions = Decisions(
@@ -285,10 +300,13 @@ def build_app(settings: Settings) -> faust.App:
         if "ingress" in roles:
             consumers.append(consumer(INGRESS, Ingress(await runtime.front_door())))
         running = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
-        if settings.ready_file:
-            await asyncio.to_thread(lambda: [c.assigned.wait() for c in consumers])
-            await asyncio.to_thread(Path(settings.ready_file).touch)
-        await asyncio.gather(*running)
+        try:
+            if settings.ready_file:
+                await asyncio.to_thread(lambda: [c.assigned.wait() for c in consumers])
+                await asyncio.to_thread(Path(settings.ready_file).touch)
+            await asyncio.gather(*running)
+        finally:
+            not_ready()
 
     if "dialer" in roles:
 
@@ -312,9 +330,18 @@ def build_app(settings: Settings) -> faust.App:
     @timer(2.0)
     async def outbox_leftovers() -> None:
         await publish_leftovers(runtime.pool, runtime.producer, older_than_seconds=5.0)
+        metrics.OUTBOX_BACKLOG.set(await outbox_backlog(runtime.pool))
+
+    def not_ready() -> None:
+        """A worker that stops consuming is no longer ready (its file says so too)."""
+        if settings.ready_file:
+            Path(settings.ready_file).unlink(missing_ok=True)
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type, untyped-decorator]
     async def _close(_: Any, **__: Any) -> None:
+        not_ready()
+        for runner in endpoints:
+            await runner.cleanup()
         await runtime.stop()
         shutil.rmtree(app.conf.datadir, ignore_errors=True)
 

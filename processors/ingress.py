@@ -28,7 +28,7 @@ from api.auth import key_for_secret
 from api.context import Context
 from api.directory import KeyView
 from api.errors import ApiError
-from api.placing import Item, KeyRate, copy_duplicates, decide, read_item
+from api.placing import Item, KeyRate, copy_duplicates, count_items, decide, read_item
 from core.ids import derived_id
 from processors.batches import Consumed
 from processors.outbox import Outbox
@@ -80,6 +80,7 @@ class Ingress:
         except BaseException:
             self._give_back(requests)  # the batch is applied again: its takes count once
             raise
+        count_items("kafka", [r.item for r in requests])
         for request in requests:
             if request.item.event is not None:
                 out.emit(request.item.event)

@@ -139,6 +139,15 @@ def _records(
     ]
 
 
+async def backlog(pool: AsyncConnectionPool) -> int:
+    """Records committed to the outbox and not yet published."""
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT coalesce(sum(cardinality(topics)), 0) FROM outbox_batches")
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 async def publish_leftovers(
     pool: AsyncConnectionPool, producer: EventProducer, older_than_seconds: float
 ) -> int:

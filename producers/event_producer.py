@@ -172,6 +172,10 @@ class EventProducer:
                     raise
                 self._replace_if_fatal(err, producer)
 
+    def broker_answers(self, timeout: float) -> None:
+        """Ask the broker for its metadata; raises KafkaException if it does not answer."""
+        self._producer.list_topics(timeout=timeout)
+
     def close(self, timeout: float = 10.0) -> None:
         self._producer.flush(timeout)
         self._stop.set()

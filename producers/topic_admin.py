@@ -8,16 +8,18 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from schemas.topics import ALL_TOPICS
 
 
-def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> None:
+def ensure_topics(
+    bootstrap: str, partitions: int, replication: int = 1, timeout: float = 30.0
+) -> None:
     """Create every topic that does not exist yet: `partitions` partitions, one for the
-    low-volume ones."""
+    low-volume ones; `replication` copies of each (FLASHCALL_TOPIC_REPLICATION)."""
     create_missing(
         bootstrap,
         [
             NewTopic(
                 t.name,
                 num_partitions=1 if t.low_volume else partitions,
-                replication_factor=1,
+                replication_factor=replication,
                 config=dict(t.config),
             )
             for t in ALL_TOPICS
@@ -27,12 +29,12 @@ def ensure_topics(bootstrap: str, partitions: int, timeout: float = 30.0) -> Non
 
 
 def ensure_named_topics(
-    bootstrap: str, names: list[str], partitions: int, timeout: float = 30.0
+    bootstrap: str, names: list[str], partitions: int, replication: int = 1, timeout: float = 30.0
 ) -> None:
     """Create these topics (an account's stream topics) unless they exist."""
     create_missing(
         bootstrap,
-        [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names],
+        [NewTopic(n, num_partitions=partitions, replication_factor=replication) for n in names],
         timeout,
     )
 

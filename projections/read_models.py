@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from core import metrics
 from core.call_rules import STATUS_RANK, CallStatus
 from processors.outbox import Outbox
 from processors.stream_topics import call_result_of_report
@@ -100,6 +101,7 @@ class Projector:
             await self.table[event["event_type"]](conn, event, batch)
         await write_credit(conn, batch)
         changed = await upsert_calls(conn, batch.calls)
+        observe_dial_latency(events, changed)
         if self.publish_reports:
             await self.report(conn, changed, out)
 
@@ -422,6 +424,15 @@ UPSERT_CALLS = (
     + " OR ".join(f"(calls.{n} IS NULL AND EXCLUDED.{n} IS NOT NULL)" for n in CALL_COLUMNS)
     + " RETURNING calls.*"
 )
+
+
+def observe_dial_latency(events: list[Event], changed: list[dict[str, Any]]) -> None:
+    """Request → dial for the calls whose dial outcome this batch brought."""
+    dialled = {e["call_id"] for e in events if e["event_type"] in ("CallDelivered", "CallFailed")}
+    for row in changed:
+        if row["id"] in dialled and row["created_at"] and row["dialed_at"]:
+            seconds = (row["dialed_at"] - row["created_at"]).total_seconds()
+            metrics.REQUEST_TO_DIAL.observe(max(seconds, 0.0))
 
 
 async def upsert_calls(

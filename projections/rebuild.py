@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Callable
 
+import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from core.db import async_pool, create_schema
@@ -24,7 +26,13 @@ from schemas.codec import use_schemas
 READ_MODELS = ("accounts", "services", "service_credit", "access_keys", "calls", "ledger")
 
 
-async def rebuild(database_url: str, bootstrap: str, schema: str) -> dict[str, int]:
+# Told (records done, records in all) after every batch.
+Progress = Callable[[int, int], None]
+
+
+async def rebuild(
+    database_url: str, bootstrap: str, schema: str, progress: Progress | None = None
+) -> dict[str, int]:
     """Project every topic into `schema`; returns the rows of each read model."""
     url = await asyncio.to_thread(create_schema, database_url, schema)
     consumer = Consumer(
@@ -43,6 +51,11 @@ async def rebuild(database_url: str, bootstrap: str, schema: str) -> dict[str, i
     ]
     consumer.assign(assignment)
     pending = {(tp.topic, tp.partition) for tp in assignment}
+    total = 0
+    for tp in assignment:
+        low, high = await asyncio.to_thread(consumer.get_watermark_offsets, tp, 10)
+        total += max(high - low, 0)
+    done = 0
     projector = Projector(publish_reports=False)
     pool = async_pool(url, max_size=2)
     await pool.open()
@@ -58,6 +71,9 @@ async def rebuild(database_url: str, bootstrap: str, schema: str) -> dict[str, i
                 else:
                     raise RuntimeError(f"reading {msg.topic()}: {err}")
             await apply_batch(pool, None, CONSUMER, batch, projector)
+            done += len(batch)
+            if progress is not None:
+                progress(done, max(total, done))
         async with pool.connection() as conn:
             return {
                 table: int(
@@ -70,6 +86,23 @@ async def rebuild(database_url: str, bootstrap: str, schema: str) -> dict[str, i
     finally:
         await pool.close()
         consumer.close()
+
+
+async def compare(database_url: str, schema: str) -> dict[str, int]:
+    """Rows that differ between each live read model and its copy in `schema` (rows only in
+    one of them count too)."""
+    differences = {}
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        for table in READ_MODELS:
+            row = await (
+                await conn.execute(
+                    f"SELECT count(*) FROM ((TABLE public.{table} EXCEPT ALL"
+                    f" TABLE {schema}.{table}) UNION ALL (TABLE {schema}.{table}"
+                    f" EXCEPT ALL TABLE public.{table})) AS d"
+                )
+            ).fetchone()
+            differences[table] = int(row[0]) if row else 0
+    return differences
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from api.errors import ApiError
 from api.models import CallBatchIn, CallBatchOut
 from api.ndjson import TooLong, line_groups
 from api.openapi import problems
-from api.placing import Item, KeyRate, place_items, read_item
+from api.placing import Item, KeyRate, count_items, place_items, read_item
 
 router = APIRouter(prefix="/v1/calls", tags=["access key"])
 
@@ -43,6 +43,7 @@ async def create_batch(body: CallBatchIn, ctx: Ctx, key: AccessKey) -> dict[str,
     answered `rate_limited` (send them again later); the others are placed."""
     items = [read_item(index, value) for index, value in enumerate(body.calls)]
     await place_items(ctx, key, items, KeyRate.REFUSE)
+    count_items("batch", items)
     return {"results": [item.body() for item in items]}
 
 
@@ -90,6 +91,7 @@ async def answer_stream(ctx: Context, key: KeyView, request: Request) -> AsyncIt
                     items.append(read_line(index, line))
                     index += 1
                 await place_items(ctx, key, items, KeyRate.PACE)
+                count_items("stream", items)
                 yield b"".join(orjson.dumps(item.body()) + b"\n" for item in items)
     except ClientDisconnect:
         return  # what was answered stands; the rest was never read

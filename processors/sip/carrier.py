@@ -9,8 +9,10 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 
+from core import metrics
 from core.trunks import TrunkAddress
 from processors.carriers import DialResult
 from processors.sip.endpoint import Endpoint
@@ -30,10 +32,26 @@ class Trunk:
     pacer: Pacer
     slots: asyncio.Semaphore
     down_until: float = 0.0
+    dialogs: int = 0
+    invites: deque[float] = field(default_factory=deque)  # when the last second's went out
 
     @property
     def healthy(self) -> bool:
         return time.monotonic() >= self.down_until
+
+    def cps(self) -> float:
+        """INVITEs sent over the last second."""
+        now = time.monotonic()
+        while self.invites and self.invites[0] <= now - 1.0:
+            self.invites.popleft()
+        return float(len(self.invites))
+
+    def export(self) -> None:
+        """The trunk's gauges, read when /metrics is scraped."""
+        name = str(self.address)
+        metrics.SIP_DIALOGS.labels(name).set_function(lambda: self.dialogs)
+        metrics.SIP_TRUNK_UP.labels(name).set_function(lambda: float(self.healthy))
+        metrics.SIP_CPS.labels(name).set_function(self.cps)
 
 
 @dataclass
@@ -60,6 +78,8 @@ class SipCarrier:
         ]
         self.stats = SipStats()
         self._dialogs: set[asyncio.Task[None]] = set()
+        for trunk in self.trunks:
+            trunk.export()
 
     async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
         """Ring `phone` from `caller_number`; returns as soon as the outcome is known (the first
@@ -86,11 +106,14 @@ class SipCarrier:
         except BaseException:
             trunk.slots.release()
             raise
+        trunk.dialogs += 1
+        trunk.invites.append(time.monotonic())
         task = asyncio.create_task(call.run())
         self._dialogs.add(task)
 
         def finished(done: asyncio.Task[None]) -> None:
             self._dialogs.discard(done)
+            trunk.dialogs -= 1
             trunk.slots.release()  # the slot is held for the whole dialog, CANCEL included
             if not done.cancelled() and done.exception() is not None:
                 log.error("SIP dialog failed", exc_info=done.exception())

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client import Counter, Gauge, Histogram
 
+from core import metrics
 from core.settings import Settings
 from processors.faust_app import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = ("api", "processors", "dialer")
+APP_SERVICES = ("api", "processors", "dialer", "ingress")
+WORKERS = ("processors", "dialer", "ingress")
 
 
 def compose() -> dict[str, Any]:
@@ -26,8 +31,12 @@ def setting_names() -> set[str]:
 def test_every_service_is_healthchecked_or_waits_for_healthy_dependencies() -> None:
     services = compose()["services"]
     assert {"kafka", "postgres", *APP_SERVICES} <= set(services)
-    for name in ("kafka", "postgres", "api"):
-        assert "healthcheck" in services[name], name
+    for name, service in services.items():
+        assert "healthcheck" in service, name
+    for name in WORKERS:
+        probe = " ".join(services[name]["healthcheck"]["test"])
+        port = services[name]["environment"]["FLASHCALL_METRICS_PORT"]
+        assert f":{port}/readyz" in probe, name
     for name in APP_SERVICES:
         depends = services[name]["depends_on"]
         assert depends == {
@@ -62,3 +71,45 @@ def test_kafka_runs_in_kraft_mode() -> None:
 def test_every_service_is_started_again_when_it_exits() -> None:
     for name, service in compose()["services"].items():
         assert service.get("restart") == "unless-stopped", name
+
+
+def test_the_broker_keeps_its_topics_on_its_volume() -> None:
+    kafka = compose()["services"]["kafka"]
+    log_dir = kafka["environment"]["KAFKA_LOG_DIRS"]
+    assert any(v.endswith(":" + log_dir) for v in kafka["volumes"])
+
+
+def test_postgres_is_the_version_development_uses() -> None:
+    assert compose()["services"]["postgres"]["image"] == "postgres:18"
+
+
+def exported_series() -> set[str]:
+    """Every series name the platform exports (core/metrics.py), suffixes included."""
+    names = set()
+    for value in vars(metrics).values():
+        if isinstance(value, Counter):
+            names.add(value._name + "_total")
+        elif isinstance(value, Histogram):
+            names |= {value._name + s for s in ("_bucket", "_sum", "_count")}
+        elif isinstance(value, Gauge):
+            names.add(value._name)
+    return names
+
+
+def test_every_metric_the_dashboard_queries_is_exported() -> None:
+    dashboard = json.loads((ROOT / "launch/compose/grafana/dashboards/flashcall.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"flashcall_[a-z_]+", target["expr"])
+    }
+    assert queried and queried <= exported_series(), queried - exported_series()
+
+
+def test_prometheus_scrapes_every_flashcall_service() -> None:
+    config = yaml.safe_load((ROOT / "launch/compose/prometheus.yml").read_text())
+    names = {
+        n for job in config["scrape_configs"] for sd in job["dns_sd_configs"] for n in sd["names"]
+    }
+    assert names == set(APP_SERVICES)

@@ -1,0 +1,112 @@
+"""What operators watch on the API: request metrics, `/metrics`, `/healthz` and `/readyz`
+(docs/operations.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.context import Context
+from core import metrics
+from core.logs import bind
+
+# How long a readiness check waits for PostgreSQL or the broker.
+CHECK_SECONDS = 2.0
+
+
+class RequestMetrics:
+    """Counts each answer by route template and status, and times it to its first byte."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                route = _route(scope)
+                metrics.HTTP_DURATION.labels(route, scope["method"]).observe(
+                    time.perf_counter() - started
+                )
+            await send(message)
+
+        try:
+            with bind(route=scope["path"]):
+                await self.app(scope, receive, sending)
+        finally:
+            metrics.HTTP_REQUESTS.labels(_route(scope), scope["method"], str(status)).inc()
+
+
+def _route(scope: Scope) -> str:
+    """The matched route's template (never the raw path: ids would explode the labels)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+async def readiness(ctx: Context) -> dict[str, Any]:
+    """Each check: PostgreSQL answers, the broker answers, the directory has caught up."""
+    checks: dict[str, Any] = {}
+    try:
+        async with asyncio.timeout(CHECK_SECONDS), ctx.pool.connection() as conn:
+            await conn.execute("SELECT 1")
+        checks["postgres"] = "ok"
+    except Exception as exc:
+        checks["postgres"] = f"unavailable: {exc!r}"
+    try:
+        await asyncio.wait_for(
+            asyncio.to_thread(ctx.producer.broker_answers, CHECK_SECONDS), CHECK_SECONDS + 1
+        )
+        checks["broker"] = "ok"
+    except Exception as exc:
+        checks["broker"] = f"unavailable: {exc!r}"
+    checks["directory"] = "ok" if ctx.feed.caught_up else "catching up"
+    if ctx.feed.stopped:
+        checks["directory"] = f"stopped at {sorted(ctx.feed.stopped)}"
+    return checks
+
+
+def install(app: FastAPI) -> None:
+    app.add_middleware(RequestMetrics)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """200 while the process lives."""
+        return {"status": "ok"}
+
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        responses={503: {"description": "Not ready: a check failed (the body says which)."}},
+    )
+    async def readyz(request: Request) -> JSONResponse:
+        """200 when PostgreSQL and the broker answer and the directory has caught up."""
+        checks = await readiness(request.app.state.context)
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
+    async def prometheus() -> Response:
+        """Prometheus text format."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from typing import Any
+
+from core.logs import JsonFormatter, TextFormatter, bind
+from processors import health
+
+
+def record(message: str, **extra: Any) -> logging.LogRecord:
+    rec = logging.LogRecord("flashcall.test", logging.WARNING, __file__, 1, message, (), None)
+    rec.__dict__.update(extra)
+    return rec
+
+
+def test_a_json_line_carries_the_context_it_was_logged_in() -> None:
+    with bind(consumer="decisions", partition=3):
+        line = json.loads(JsonFormatter().format(record("stopped", call_id="c-1")))
+    assert line["message"] == "stopped" and line["level"] == "warning"
+    assert (line["consumer"], line["partition"], line["call_id"]) == ("decisions", "3", "c-1")
+    assert "consumer" not in json.loads(JsonFormatter().format(record("later")))
+
+
+def test_text_lines_show_the_context_at_their_end() -> None:
+    with bind(call_id="c-2"):
+        assert TextFormatter().format(record("rang")).endswith("rang [call_id=c-2]")
+
+
+class FakeConsumer:
+    def __init__(self, name: str, assigned: bool, age: float) -> None:
+        self.name = name
+        self.assigned = threading.Event()
+        if assigned:
+            self.assigned.set()
+        self.age = age
+
+    def poll_age(self) -> float:
+        return self.age
+
+
+def test_a_worker_is_ready_only_while_each_consumer_polls() -> None:
+    consumers: Any = [
+        FakeConsumer("decisions", True, 0.5),
+        FakeConsumer("dialer", True, health.STALE_SECONDS + 1),
+        FakeConsumer("projection", False, 0.1),
+    ]
+    checks = asyncio.run(health.readiness(consumers, lambda: None))
+    assert checks["decisions"] == "ok"
+    assert checks["dialer"].startswith("has not polled for")
+    assert checks["projection"] == "joining its group"
+    assert checks["postgres"].startswith("unavailable")
+
+
+def test_ops_lag_is_never_negative() -> None:
+    from launch.ops import Lag
+
+    assert Lag("decisions", "t", 0, stored=10, high=7).lag == 0
+    assert Lag("decisions", "t", 0, stored=7, high=10).lag == 3
