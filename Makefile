@@ -24,10 +24,11 @@ $(VENDORED): api/panel/fetch_assets.sh
 	bash api/panel/fetch_assets.sh $(VENDOR)
 
 # Debian packages the browser and SIP tests drive (as root with apt, installed when missing).
-system-packages: ## install chromium and sipp (sip-tester) when missing
+system-packages: ## install chromium, sipp (sip-tester) and kamailio when missing
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
+	command -v kamailio >/dev/null || missing="$$missing kamailio"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

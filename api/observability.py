@@ -13,6 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import Context
+from api.errors import PROBLEM, TITLES, UNAVAILABLE_RETRY_AFTER
+from api.openapi import problems
 from core import metrics
 from core.logs import bind
 
@@ -87,18 +89,27 @@ def install(app: FastAPI) -> None:
         """200 while the process lives."""
         return {"status": "ok"}
 
-    @app.get(
-        "/readyz",
-        tags=["operations"],
-        responses={503: {"description": "Not ready: a check failed (the body says which)."}},
-    )
+    @app.get("/readyz", tags=["operations"], responses=problems())
     async def readyz(request: Request) -> JSONResponse:
-        """200 when PostgreSQL and the broker answer and the directory has caught up."""
+        """200 when PostgreSQL and the broker answer and the directory has caught up; else
+        503 `unavailable`, its `checks` member saying which failed."""
         checks = await readiness(request.app.state.context)
-        ready = all(v == "ok" for v in checks.values())
+        if all(v == "ok" for v in checks.values()):
+            return JSONResponse({"status": "ready", "checks": checks})
+        failed = ", ".join(f"{name}: {state}" for name, state in checks.items() if state != "ok")
         return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "checks": checks},
-            status_code=200 if ready else 503,
+            {
+                "type": "https://flashcall.dev/problems/unavailable",
+                "title": TITLES["unavailable"],
+                "status": 503,
+                "detail": f"not ready ({failed})",
+                "code": "unavailable",
+                "status_text": "not_ready",
+                "checks": checks,
+            },
+            status_code=503,
+            media_type=PROBLEM,
+            headers={"Retry-After": UNAVAILABLE_RETRY_AFTER},
         )
 
     @app.get(

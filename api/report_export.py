@@ -35,6 +35,7 @@ PERSIAN_HEADINGS = {
     "verify_attempts": "تعداد تلاش تأیید",
     "cost": "هزینه (ریال)",
     "reference": "مرجع درخواست",
+    "answered": "پاسخ داده شد",
 }
 
 PERSIAN_WORDS = {
@@ -48,6 +49,7 @@ PERSIAN_WORDS = {
     "busy": "مشغول",
     "unreachable": "در دسترس نیست",
     "invalid_number": "شماره نامعتبر",
+    "declined": "رد شده از سوی گیرنده",
     "carrier_error": "خطای اپراتور",
     "credit_limit_reached": "سقف اعتبار",
     "rate_limited": "محدودیت تعداد",

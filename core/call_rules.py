@@ -42,6 +42,7 @@ class FailReason(StrEnum):
     BUSY = "busy"
     UNREACHABLE = "unreachable"
     INVALID_NUMBER = "invalid_number"
+    DECLINED = "declined"  # 603: the callee's side refused the call before it rang
     CARRIER_ERROR = "carrier_error"
 
 

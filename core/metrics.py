@@ -72,6 +72,10 @@ DIAL_OUTCOMES = Counter(
     "Dials by outcome (delivered, failed) and failure reason.",
     ["outcome", "reason"],
 )
+CALLS_ANSWERED = Counter(
+    "flashcall_calls_answered_total",
+    "Flash calls someone picked up (hung up at once; carriers bill answered seconds).",
+)
 REQUEST_TO_DIAL = Histogram(
     "flashcall_request_to_dial_seconds",
     "From a call's request to the start of its dial.",

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     sip_max_concurrent: int = Field(100, alias="FLASHCALL_SIP_MAX_CONCURRENT", ge=1)
     sip_cps: float = Field(10.0, alias="FLASHCALL_SIP_CPS", gt=0)
     sip_t1_ms: int = Field(500, alias="FLASHCALL_SIP_T1_MS", ge=1)
+    # An answered flash call is hung up after this (answered seconds are billed).
+    sip_answered_hangup_ms: int = Field(0, alias="FLASHCALL_SIP_ANSWERED_HANGUP_MS", ge=0)
+    # host[:port] the carrier reaches us at, for Via and Contact (behind NAT, in a container).
+    sip_public_address: str | None = Field(None, alias="FLASHCALL_SIP_PUBLIC_ADDRESS")
+    # OPTIONS to every trunk this often (0: never); one that does not answer leaves rotation.
+    sip_options_interval_seconds: float = Field(
+        0.0, alias="FLASHCALL_SIP_OPTIONS_INTERVAL_SECONDS", ge=0
+    )
     number_pool: str = Field("+982191xxxxxxxx", alias="FLASHCALL_NUMBER_POOL")
     sim_dial_min_ms: int = Field(100, alias="FLASHCALL_SIM_DIAL_MIN_MS", ge=0)
     sim_dial_max_ms: int = Field(500, alias="FLASHCALL_SIM_DIAL_MAX_MS", ge=0)

@@ -29,6 +29,8 @@ class DialResult:
 
     failure: FailReason | None
     at: datetime
+    # Resolves once the call is over: whether someone picked up (answered seconds are billed).
+    answered: asyncio.Future[bool] | None = None
 
 
 class Carrier(Protocol):

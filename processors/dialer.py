@@ -102,6 +102,36 @@ class Dialer:
         self._outcomes.append(outcome)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._record_outcomes(), name="dial-outcomes")
+        if result is not None and result.answered is not None:
+            await self._record_if_answered(command, result.answered)
+
+    async def _record_if_answered(self, command: Event, answered: asyncio.Future[bool]) -> None:
+        """Once the dialog is over: a call someone picked up is recorded as answered (it costs
+        money). The dial's slot is already free; this only waits."""
+        if not await answered:
+            return
+        metrics.CALLS_ANSWERED.inc()
+        outbox = Outbox()
+        outbox.emit(
+            new_event(
+                "CallAnswered",
+                event_id=str(derived_id(command["call_id"], "CallAnswered")),
+                call_id=command["call_id"],
+                service_id=command["service_id"],
+            )
+        )
+        delay = 0.05
+        while True:
+            try:
+                async with self._pool.connection() as conn, conn.transaction():
+                    await outbox.write(conn)
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        await self._publisher.publish(outbox)
 
     async def _tell_started(self, command: Event) -> None:
         """Say that a long dial is under way (not recorded: if it is lost, the outcome tells)."""

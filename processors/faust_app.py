@@ -191,7 +191,18 @@ def sip_carrier(settings: Settings) -> SipCarrier:
         max_concurrent=settings.sip_max_concurrent,
         cps=settings.sip_cps,
         t1=settings.sip_t1_ms / 1000,
+        hangup_seconds=settings.sip_answered_hangup_ms / 1000,
+        public=public_address(settings.sip_public_address),
+        options_interval=settings.sip_options_interval_seconds,
     )
+
+
+def public_address(text: str | None) -> tuple[str, int | None] | None:
+    """`host` or `host:port` (FLASHCALL_SIP_PUBLIC_ADDRESS)."""
+    if not text:
+        return None
+    host, _, port = text.rpartition(":") if ":" in text else (text, "", "")
+    return (host, int(port)) if port else (text, None)
 
 
 def build_app(settings: Settings) -> faust.App:

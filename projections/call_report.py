@@ -20,7 +20,8 @@ REPORT = (
     " c.status, c.failure_reason, c.attempt, c.retry_of, c.code_length,"
     " CASE WHEN c.status = ANY('{" + ",".join(sorted(FINISHED)) + "}') THEN c.caller_number"
     " END AS caller_number, c.created_at, c.dialed_at, c.delivered_at, c.expires_at,"
-    " c.verified_at, c.expired_at, c.verify_attempts, c.cost, c.reference"
+    " c.verified_at, c.expired_at, c.verify_attempts, c.cost, c.reference,"
+    " COALESCE(c.answered, false) AS answered"
     " FROM calls c LEFT JOIN access_keys k ON k.id = c.key_id"
     " WHERE c.service_id IS NOT NULL) AS report"
 )
@@ -46,6 +47,7 @@ COLUMNS = (
     "verify_attempts",
     "cost",
     "reference",
+    "answered",
 )
 
 
@@ -54,6 +56,7 @@ def report_event(call: dict[str, Any], key_label: str | None) -> Event:
     shown = {name: call[name] for name in COLUMNS if name in call and name != "id"}
     if call["status"] not in FINISHED:
         shown["caller_number"] = None
+    shown["answered"] = bool(call.get("answered"))
     return new_event(
         "CallReported",
         call_id=call["id"],

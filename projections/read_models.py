@@ -78,6 +78,7 @@ class Projector:
             "CallRequested": self.on_call,
             "CallRejected": self.on_call,
             "DialStarted": self.on_call,
+            "CallAnswered": self.on_call,
             "CallDelivered": self.on_call,
             "CallFailed": self.on_call,
             "VerificationJudged": self.on_call,
@@ -337,6 +338,7 @@ CALL_COLUMNS: dict[str, str] = {
     "verified_at": "timestamptz",
     "expired_at": "timestamptz",
     "reference": "text",
+    "answered": "boolean",
 }
 
 
@@ -378,6 +380,8 @@ def call_change(e: Event) -> dict[str, Any] | None:
         return {"status": CallStatus.REJECTED, "columns": {"failure_reason": e["reason"]}}
     if kind == "DialStarted":
         return {"status": CallStatus.DIALING, "columns": {"dialed_at": at}}
+    if kind == "CallAnswered":  # after its delivery; the status stays what it is
+        return {"status": CallStatus.DELIVERED, "columns": {"answered": True}}
     if kind == "CallDelivered":
         columns = {
             "delivered_at": at,

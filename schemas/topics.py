@@ -56,7 +56,7 @@ CALL_DECISIONS = Topic(
 REPLIES = Topic("flashcall.replies", "service_id", ("VerificationJudged", "CreditToppedUp"))
 # Keyed by call, so dials spread over every dialer worker whatever the service.
 DIAL_COMMANDS = Topic("flashcall.dial-commands", "call_id", ("PlaceCall",))
-DIAL_PROGRESS = Topic("flashcall.dial-progress", "service_id", ("DialStarted",))
+DIAL_PROGRESS = Topic("flashcall.dial-progress", "service_id", ("DialStarted", "CallAnswered"))
 DIAL_OUTCOMES = Topic("flashcall.dial-outcomes", "service_id", ("CallDelivered", "CallFailed"))
 CREDIT = Topic("flashcall.credit", "service_id", ("CreditDebited",))
 # Facts no processor acts on today (webhooks and notifications will).

@@ -17,7 +17,7 @@ from core.trunks import TrunkAddress
 from processors.carriers import DialResult
 from processors.sip.endpoint import Endpoint
 from processors.sip.pacing import Pacer
-from processors.sip.uac import FlashCall, Outcome, Timers
+from processors.sip.uac import FlashCall, Outcome, Ping, Timers
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +69,19 @@ class SipCarrier:
         max_concurrent: int,
         cps: float,
         t1: float = 0.5,
+        hangup_seconds: float = 0.0,
+        public: tuple[str, int | None] | None = None,
+        options_interval: float = 0.0,
     ) -> None:
         if not trunks:
             raise ValueError("FLASHCALL_SIP_TRUNKS names no trunk")
-        self.timers = Timers(t1, ring_seconds)
+        self.timers = Timers(t1, ring_seconds, hangup_seconds)
         self.trunks = [
-            Trunk(t, Endpoint(t, t1), Pacer(cps), asyncio.Semaphore(max_concurrent)) for t in trunks
+            Trunk(t, Endpoint(t, t1, public), Pacer(cps), asyncio.Semaphore(max_concurrent))
+            for t in trunks
         ]
+        self._options_interval = options_interval
+        self._keepalive: asyncio.Task[None] | None = None
         self.stats = SipStats()
         self._dialogs: set[asyncio.Task[None]] = set()
         for trunk in self.trunks:
@@ -84,21 +90,63 @@ class SipCarrier:
     async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
         """Ring `phone` from `caller_number`; returns as soon as the outcome is known (the first
         ring), while the dialog (the CANCEL after the ring time) goes on in the background."""
+        self._start_keepalive()
         outcome: Outcome | None = None
-        for trunk in self._in_order():
-            outcome = await self._attempt(trunk, phone, caller_number)
+        answered: asyncio.Future[bool] | None = None
+        trunks = self._in_order()
+        for i, trunk in enumerate(trunks):
+            outcome, answered = await self._attempt(trunk, phone, caller_number)
             if not outcome.trunk_fault:
+                if outcome.failure is not None:
+                    log.info(
+                        "call %s via %s: %s %s (%s)",
+                        call_id,
+                        trunk.address,
+                        outcome.status,
+                        outcome.phrase,
+                        outcome.failure,
+                    )
                 break
-            trunk.down_until = time.monotonic() + COOLDOWN_SECONDS
-            log.warning("trunk %s failed (%s); trying the next", trunk.address, outcome.failure)
+            rest = outcome.rest_seconds if outcome.rest_seconds is not None else COOLDOWN_SECONDS
+            trunk.down_until = time.monotonic() + rest
+            last = i == len(trunks) - 1
+            log.warning(
+                "trunk %s failed on call %s: %s %s; resting it %.0f s%s",
+                trunk.address,
+                call_id,
+                outcome.status if outcome.status is not None else "no answer",
+                outcome.phrase,
+                rest,
+                "" if last else "; trying the next trunk",
+            )
         assert outcome is not None
-        return DialResult(outcome.failure, outcome.at)
+        return DialResult(outcome.failure, outcome.at, answered)
+
+    def _start_keepalive(self) -> None:
+        if self._options_interval > 0 and self._keepalive is None:
+            self._keepalive = asyncio.create_task(self._ping_trunks())
+
+    async def _ping_trunks(self) -> None:
+        """OPTIONS to each trunk every interval: one that does not answer leaves the rotation
+        until it answers again (its flashcall_sip_trunk_up says which)."""
+        while True:
+            for trunk in self.trunks:
+                answered = await Ping(trunk.endpoint, self.timers).run()
+                if answered and trunk.down_until == float("inf"):
+                    trunk.down_until = 0.0
+                    log.info("trunk %s answers OPTIONS again: back in rotation", trunk.address)
+                elif not answered and trunk.down_until != float("inf"):
+                    trunk.down_until = float("inf")
+                    log.warning("trunk %s does not answer OPTIONS: out of rotation", trunk.address)
+            await asyncio.sleep(self._options_interval)
 
     def _in_order(self) -> list[Trunk]:
         """Healthy trunks first, in their configured order; failed ones last, as a last resort."""
         return sorted(self.trunks, key=lambda t: not t.healthy)
 
-    async def _attempt(self, trunk: Trunk, phone: str, caller: str) -> Outcome:
+    async def _attempt(
+        self, trunk: Trunk, phone: str, caller: str
+    ) -> tuple[Outcome, asyncio.Future[bool]]:
         await trunk.slots.acquire()
         try:
             await trunk.pacer.wait()
@@ -121,10 +169,14 @@ class SipCarrier:
                 self.stats.ring_delays.append(call.rang_after)
 
         task.add_done_callback(finished)
-        return await asyncio.shield(call.outcome)
+        return await asyncio.shield(call.outcome), call.answered
 
     async def close(self, within: float = 10.0) -> None:
         """Let dialogs in progress finish (their CANCELs go out), then close the trunks."""
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
         if self._dialogs:
             _, pending = await asyncio.wait(set(self._dialogs), timeout=within)
             for task in pending:

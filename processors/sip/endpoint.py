@@ -20,10 +20,17 @@ Key = tuple[str, str]  # (Via branch, CSeq method)
 
 
 class Endpoint:
-    def __init__(self, trunk: TrunkAddress, t1: float) -> None:
+    def __init__(
+        self, trunk: TrunkAddress, t1: float, public: tuple[str, int | None] | None = None
+    ) -> None:
         self.trunk = trunk
         self.reliable = trunk.transport == "tcp"
         self.local = ("127.0.0.1", 0)
+        # The address the far end can reach us at (FLASHCALL_SIP_PUBLIC_ADDRESS behind NAT or
+        # in a container); our socket's own otherwise.
+        self._public = public
+        # Answered calls still up, by Call-ID: set when the callee's BYE ends them.
+        self._dialogs: dict[str, asyncio.Event] = {}
         self._t1 = t1
         self._waiting: dict[Key, asyncio.Queue[Message]] = {}
         # ACKs of answered calls, resent if the 200 OK is retransmitted (it is until ACKed).
@@ -74,6 +81,21 @@ class Endpoint:
             assert self._udp is not None
             self._udp.sendto(data)
 
+    @property
+    def advertised(self) -> tuple[str, int]:
+        """Host and port for Via and Contact."""
+        if self._public is None:
+            return str(self.local[0]), int(self.local[1])
+        host, port = self._public
+        return host, port if port is not None else int(self.local[1])
+
+    def dialog_ends(self, call_id: str) -> asyncio.Event:
+        """An event set when the far end hangs the answered call `call_id` up."""
+        return self._dialogs.setdefault(call_id, asyncio.Event())
+
+    def dialog_over(self, call_id: str) -> None:
+        self._dialogs.pop(call_id, None)
+
     def expect(self, branch: str, *methods: str) -> asyncio.Queue[Message]:
         queue: asyncio.Queue[Message] = asyncio.Queue()
         for method in methods:
@@ -118,14 +140,20 @@ class Endpoint:
 
     async def _request(self, request: Message) -> None:
         """A BYE (the handset hung up an answered call) or OPTIONS (a keep-alive) is answered
-        200; an ACK needs no answer; anything else is not ours to take."""
+        200; an ACK needs no answer; anything else is not ours to take. The answer copies
+        every Via, in order (a proxy on the way needs its own to relay it back)."""
         if request.method == "ACK":
             return
+        if request.method == "BYE":
+            ended = self._dialogs.get(request.header("call-id") or "")
+            if ended is not None:
+                ended.set()
         status = (
             "200 OK" if request.method in ("BYE", "OPTIONS", "CANCEL") else "501 Not Implemented"
         )
-        names = ("Via", "From", "To", "Call-ID", "CSeq")
-        headers = [(name, request.header(name) or "") for name in names]
+        headers = [("Via", via) for via in request.all("via")]
+        headers += [(name, request.header(name) or "") for name in ("From", "To", "Call-ID")]
+        headers.append(("CSeq", request.header("cseq") or ""))
         await self.send(render(f"SIP/2.0 {status}", headers))
 
     async def _read_stream(self, reader: asyncio.StreamReader) -> None:

@@ -42,6 +42,12 @@ class Message:
         return int(self.start.split(" ", 2)[1])
 
     @property
+    def phrase(self) -> str:
+        """A response's reason phrase ("Busy Here")."""
+        parts = self.start.split(" ", 2)
+        return parts[2] if len(parts) > 2 else ""
+
+    @property
     def method(self) -> str:
         return self.start.split(" ", 1)[0]
 
@@ -80,6 +86,26 @@ def param(header: str, name: str) -> str | None:
         if key.lower() == name:
             return value.strip().strip('"')
     return None
+
+
+def values(headers: list[str]) -> list[str]:
+    """Each value of headers that may hold several, comma-separated (Record-Route, Via), in
+    order; commas inside <...> or quotes do not separate."""
+    found: list[str] = []
+    for header in headers:
+        depth, quoted, start = 0, False, 0
+        for i, ch in enumerate(header):
+            if ch == '"':
+                quoted = not quoted
+            elif not quoted and ch == "<":
+                depth += 1
+            elif not quoted and ch == ">":
+                depth -= 1
+            elif ch == "," and depth == 0 and not quoted:
+                found.append(header[start:i].strip())
+                start = i + 1
+        found.append(header[start:].strip())
+    return [v for v in found if v]
 
 
 def uri_of(header: str) -> str:

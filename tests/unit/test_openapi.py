@@ -26,8 +26,13 @@ def test_every_role_is_a_bearer_scheme_and_every_operation_says_which() -> None:
         "accessKey": "bearer",
     }
     unsecured = {label for label, op in OPERATIONS if not op.get("security")}
-    # The seed's endpoint takes its key in the body; health is public.
-    assert unsecured == {"POST /services/call/call/", "GET /healthz"}
+    # The seed's endpoint takes its key in the body; health, readiness and metrics are public.
+    assert unsecured == {
+        "POST /services/call/call/",
+        "GET /healthz",
+        "GET /readyz",
+        "GET /metrics",
+    }
     assert next(op for label, op in OPERATIONS if label == "GET /v1/calls/{call_id}")[
         "security"
     ] == [{"accessKey": []}, {"account": []}]
@@ -35,7 +40,7 @@ def test_every_role_is_a_bearer_scheme_and_every_operation_says_which() -> None:
 
 def test_every_error_is_problem_json_with_its_codes() -> None:
     for label, op in OPERATIONS:
-        if label == "GET /healthz":
+        if label in ("GET /healthz", "GET /metrics"):  # answered while the process lives
             continue
         errors = {int(s): r for s, r in op["responses"].items() if int(s) >= 400}
         assert 503 in errors, label  # PostgreSQL or the broker away

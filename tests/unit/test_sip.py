@@ -7,8 +7,8 @@ import pytest
 from core.call_rules import FailReason
 from core.trunks import TrunkAddress, parse_trunks
 from processors.sip.digest import authorization
-from processors.sip.message import frame_length, parse, uri_of
-from processors.sip.uac import failure_for, is_trunk_fault
+from processors.sip.message import Message, frame_length, parse, uri_of, values
+from processors.sip.uac import dialog_of, failure_for, is_trunk_fault, retry_after
 
 
 @pytest.mark.parametrize(
@@ -22,13 +22,80 @@ from processors.sip.uac import failure_for, is_trunk_fault
         (408, FailReason.UNREACHABLE),
         (480, FailReason.UNREACHABLE),
         (403, FailReason.CARRIER_ERROR),
+        (488, FailReason.CARRIER_ERROR),
+        (302, FailReason.CARRIER_ERROR),
         (503, FailReason.CARRIER_ERROR),
-        (603, FailReason.CARRIER_ERROR),
+        (603, FailReason.DECLINED),
     ],
 )
 def test_final_responses_map_to_failures(status: int, failure: FailReason) -> None:
     assert failure_for(status) == failure
-    assert is_trunk_fault(status) == (failure == FailReason.CARRIER_ERROR)
+
+
+@pytest.mark.parametrize(
+    ("status", "trunk_fault"),
+    [
+        (500, True),
+        (503, True),
+        (407, True),
+        (401, True),
+        (403, False),
+        (488, False),
+        (603, False),
+        (600, False),
+        (486, False),
+        (404, False),
+        (302, False),
+    ],
+)
+def test_only_the_trunks_own_failures_rest_it(status: int, trunk_fault: bool) -> None:
+    """One callee's decline, or a destination the carrier refuses, never takes a trunk out."""
+    assert is_trunk_fault(status) is trunk_fault
+
+
+def test_a_503_says_how_long_the_trunk_rests() -> None:
+    busy = parse(b"SIP/2.0 503 Service Unavailable\r\nRetry-After: 120 (maintenance)\r\n\r\n")
+    assert retry_after(busy) == 120.0
+    assert retry_after(parse(b"SIP/2.0 503 Service Unavailable\r\n\r\n")) is None
+    assert busy.phrase == "Service Unavailable"
+
+
+def ok_with(*headers: str) -> Message:
+    return parse(("SIP/2.0 200 OK\r\n" + "".join(h + "\r\n" for h in headers) + "\r\n").encode())
+
+
+def test_in_dialog_requests_follow_the_record_route_reversed() -> None:
+    ok = ok_with(
+        "Record-Route: <sip:10.0.0.2;lr>, <sip:10.0.0.3;lr;ftag=x>",
+        "Record-Route: <sip:10.0.0.4;lr>",
+        "To: <sip:+98912@x>;tag=abc",
+        "Contact: <sip:handset@192.0.2.9:5062;transport=tcp>",
+    )
+    dialog = dialog_of(ok, "sip:fallback@x")
+    assert dialog.request_uri == "sip:handset@192.0.2.9:5062;transport=tcp"
+    assert dialog.routes == ("<sip:10.0.0.4;lr>", "<sip:10.0.0.3;lr;ftag=x>", "<sip:10.0.0.2;lr>")
+    assert dialog.to_tag == "abc"
+
+
+def test_a_strict_router_takes_the_request_uri_and_the_target_goes_last() -> None:
+    ok = ok_with("Record-Route: <sip:10.0.0.2;lr>, <sip:10.0.0.5>", "Contact: <sip:h@192.0.2.9>")
+    dialog = dialog_of(ok, "sip:fallback@x")
+    assert dialog.request_uri == "sip:10.0.0.5"
+    assert dialog.routes == ("<sip:10.0.0.2;lr>", "<sip:h@192.0.2.9>")
+
+
+def test_without_record_route_the_contact_is_the_target() -> None:
+    dialog = dialog_of(ok_with("Contact: <sip:h@192.0.2.9>"), "sip:fallback@x")
+    assert (dialog.request_uri, dialog.routes) == ("sip:h@192.0.2.9", ())
+    assert dialog_of(ok_with(), "sip:fallback@x").request_uri == "sip:fallback@x"
+
+
+def test_header_values_split_on_commas_outside_brackets_and_quotes() -> None:
+    assert values(['"a, b" <sip:x;lr>, <sip:y,z>', "<sip:w>"]) == [
+        '"a, b" <sip:x;lr>',
+        "<sip:y,z>",
+        "<sip:w>",
+    ]
 
 
 def test_trunks_parse_with_and_without_credentials() -> None:
