@@ -24,11 +24,13 @@ $(VENDORED): api/panel/fetch_assets.sh
 	bash api/panel/fetch_assets.sh $(VENDOR)
 
 # Debian packages the browser and SIP tests drive (as root with apt, installed when missing).
-system-packages: ## install chromium, sipp (sip-tester) and kamailio when missing
+system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS) and dnsmasq when missing
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	command -v kamailio >/dev/null || missing="$$missing kamailio"; \
+	test -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so || missing="$$missing kamailio-tls-modules"; \
+	command -v dnsmasq >/dev/null || test -x /usr/sbin/dnsmasq || missing="$$missing dnsmasq-base"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

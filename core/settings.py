@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     sip_answered_hangup_ms: int = Field(0, alias="FLASHCALL_SIP_ANSWERED_HANGUP_MS", ge=0)
     # host[:port] the carrier reaches us at, for Via and Contact (behind NAT, in a container).
     sip_public_address: str | None = Field(None, alias="FLASHCALL_SIP_PUBLIC_ADDRESS")
+    # TLS trunks: the CA file that signs the carrier's certificate (a private CA); the
+    # system's trusted CAs otherwise. Certificates are always verified.
+    sip_tls_ca_file: str | None = Field(None, alias="FLASHCALL_SIP_TLS_CA_FILE")
+    # host:port of the DNS server trunks are located with (RFC 3263); the system's otherwise.
+    sip_dns_server: str | None = Field(None, alias="FLASHCALL_SIP_DNS_SERVER")
     # OPTIONS to every trunk this often (0: never); one that does not answer leaves rotation.
     sip_options_interval_seconds: float = Field(
         0.0, alias="FLASHCALL_SIP_OPTIONS_INTERVAL_SECONDS", ge=0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -46,6 +47,7 @@ from processors.ingress import Ingress
 from processors.outbox import BackgroundPublisher, publish_leftovers
 from processors.outbox import backlog as outbox_backlog
 from processors.sip.carrier import SipCarrier
+from processors.sip.locate import Locator
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from projections.read_models import CONSUMER as PROJECTION
@@ -194,7 +196,16 @@ def sip_carrier(settings: Settings) -> SipCarrier:
         hangup_seconds=settings.sip_answered_hangup_ms / 1000,
         public=public_address(settings.sip_public_address),
         options_interval=settings.sip_options_interval_seconds,
+        tls=ssl.create_default_context(cafile=settings.sip_tls_ca_file),
+        locator=Locator(dns_server(settings.sip_dns_server)),
     )
+
+
+def dns_server(text: str | None) -> tuple[str, int] | None:
+    if not text:
+        return None
+    host, _, port = text.partition(":")
+    return host, int(port or 53)
 
 
 def public_address(text: str | None) -> tuple[str, int | None] | None:

@@ -7,15 +7,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from core import metrics
+from core.call_rules import FailReason
 from core.trunks import TrunkAddress
 from processors.carriers import DialResult
 from processors.sip.endpoint import Endpoint
+from processors.sip.locate import Locator, Target
 from processors.sip.pacing import Pacer
 from processors.sip.uac import FlashCall, Outcome, Ping, Timers
 
@@ -28,9 +32,11 @@ COOLDOWN_SECONDS = 30.0
 @dataclass
 class Trunk:
     address: TrunkAddress
-    endpoint: Endpoint
     pacer: Pacer
     slots: asyncio.Semaphore
+    # One endpoint per target the trunk was located at (an IP trunk has one), made on demand.
+    endpoints: dict[Target, Endpoint] = field(default_factory=dict)
+    target_down: dict[Target, float] = field(default_factory=dict)  # -> rested until
     down_until: float = 0.0
     dialogs: int = 0
     invites: deque[float] = field(default_factory=deque)  # when the last second's went out
@@ -72,14 +78,17 @@ class SipCarrier:
         hangup_seconds: float = 0.0,
         public: tuple[str, int | None] | None = None,
         options_interval: float = 0.0,
+        tls: ssl.SSLContext | None = None,
+        locator: Locator | None = None,
     ) -> None:
         if not trunks:
             raise ValueError("FLASHCALL_SIP_TRUNKS names no trunk")
         self.timers = Timers(t1, ring_seconds, hangup_seconds)
-        self.trunks = [
-            Trunk(t, Endpoint(t, t1, public), Pacer(cps), asyncio.Semaphore(max_concurrent))
-            for t in trunks
-        ]
+        self.trunks = [Trunk(t, Pacer(cps), asyncio.Semaphore(max_concurrent)) for t in trunks]
+        self._t1 = t1
+        self._public = public
+        self._tls = tls
+        self.locator = locator or Locator()
         self._options_interval = options_interval
         self._keepalive: asyncio.Task[None] | None = None
         self.stats = SipStats()
@@ -95,32 +104,61 @@ class SipCarrier:
         answered: asyncio.Future[bool] | None = None
         trunks = self._in_order()
         for i, trunk in enumerate(trunks):
-            outcome, answered = await self._attempt(trunk, phone, caller_number)
+            outcome, answered = await self._on_trunk(call_id, trunk, phone, caller_number)
             if not outcome.trunk_fault:
-                if outcome.failure is not None:
-                    log.info(
-                        "call %s via %s: %s %s (%s)",
-                        call_id,
-                        trunk.address,
-                        outcome.status,
-                        outcome.phrase,
-                        outcome.failure,
-                    )
                 break
             rest = outcome.rest_seconds if outcome.rest_seconds is not None else COOLDOWN_SECONDS
             trunk.down_until = time.monotonic() + rest
-            last = i == len(trunks) - 1
-            log.warning(
-                "trunk %s failed on call %s: %s %s; resting it %.0f s%s",
-                trunk.address,
-                call_id,
-                outcome.status if outcome.status is not None else "no answer",
-                outcome.phrase,
-                rest,
-                "" if last else "; trying the next trunk",
-            )
+            if i < len(trunks) - 1:
+                log.warning(
+                    "trunk %s failed on call %s; trying the next trunk", trunk.address, call_id
+                )
         assert outcome is not None
         return DialResult(outcome.failure, outcome.at, answered)
+
+    async def _on_trunk(
+        self, call_id: uuid.UUID, trunk: Trunk, phone: str, caller: str
+    ) -> tuple[Outcome, asyncio.Future[bool] | None]:
+        """Try the trunk's targets in order (healthy ones first) until one answers for the
+        call; a target that fails rests, and the next one takes the dial."""
+        try:
+            targets = await self.locator.targets(trunk.address)
+        except Exception as exc:  # no DNS answer: the trunk cannot be reached now
+            log.warning("trunk %s cannot be located: %r", trunk.address, exc)
+            return Outcome(FailReason.CARRIER_ERROR, datetime.now(UTC), trunk_fault=True), None
+        now = time.monotonic()
+        ordered = sorted(targets, key=lambda t: trunk.target_down.get(t, 0.0) > now)
+        outcome: Outcome | None = None
+        answered: asyncio.Future[bool] | None = None
+        for target in ordered:
+            outcome, answered = await self._attempt(
+                trunk, self._endpoint(trunk, target), phone, caller
+            )
+            if not outcome.trunk_fault:
+                if outcome.failure is not None:
+                    log.info(
+                        "call %s via %s (%s:%s): %s %s (%s)",
+                        call_id, trunk.address, target.host, target.port,
+                        outcome.status, outcome.phrase, outcome.failure,
+                    )  # fmt: skip
+                return outcome, answered
+            rest = outcome.rest_seconds if outcome.rest_seconds is not None else COOLDOWN_SECONDS
+            trunk.target_down[target] = time.monotonic() + rest
+            log.warning(
+                "trunk %s at %s:%s (%s) failed on call %s: %s %s; resting it %.0f s",
+                trunk.address, target.host, target.port, target.transport, call_id,
+                outcome.status if outcome.status is not None else "no answer",
+                outcome.phrase, rest,
+            )  # fmt: skip
+        assert outcome is not None
+        return outcome, answered
+
+    def _endpoint(self, trunk: Trunk, target: Target) -> Endpoint:
+        endpoint = trunk.endpoints.get(target)
+        if endpoint is None:
+            endpoint = Endpoint(trunk.address, self._t1, self._public, target, self._tls)
+            trunk.endpoints[target] = endpoint
+        return endpoint
 
     def _start_keepalive(self) -> None:
         if self._options_interval > 0 and self._keepalive is None:
@@ -131,7 +169,7 @@ class SipCarrier:
         until it answers again (its flashcall_sip_trunk_up says which)."""
         while True:
             for trunk in self.trunks:
-                answered = await Ping(trunk.endpoint, self.timers).run()
+                answered = await self._ping(trunk)
                 if answered and trunk.down_until == float("inf"):
                     trunk.down_until = 0.0
                     log.info("trunk %s answers OPTIONS again: back in rotation", trunk.address)
@@ -140,17 +178,28 @@ class SipCarrier:
                     log.warning("trunk %s does not answer OPTIONS: out of rotation", trunk.address)
             await asyncio.sleep(self._options_interval)
 
+    async def _ping(self, trunk: Trunk) -> bool:
+        """Whether any target of the trunk answers an OPTIONS."""
+        try:
+            targets = await self.locator.targets(trunk.address)
+        except Exception:
+            return False
+        for target in targets:
+            if await Ping(self._endpoint(trunk, target), self.timers).run():
+                return True
+        return False
+
     def _in_order(self) -> list[Trunk]:
         """Healthy trunks first, in their configured order; failed ones last, as a last resort."""
         return sorted(self.trunks, key=lambda t: not t.healthy)
 
     async def _attempt(
-        self, trunk: Trunk, phone: str, caller: str
+        self, trunk: Trunk, endpoint: Endpoint, phone: str, caller: str
     ) -> tuple[Outcome, asyncio.Future[bool]]:
         await trunk.slots.acquire()
         try:
             await trunk.pacer.wait()
-            call = FlashCall(trunk.endpoint, self.timers, phone, caller)
+            call = FlashCall(endpoint, self.timers, phone, caller)
         except BaseException:
             trunk.slots.release()
             raise
@@ -184,4 +233,5 @@ class SipCarrier:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         for trunk in self.trunks:
-            await trunk.endpoint.close()
+            for endpoint in trunk.endpoints.values():
+                await endpoint.close()

@@ -1,5 +1,6 @@
-"""One connection to a trunk — a UDP socket connected to it, or a TCP stream — that hands each
-response to the transaction waiting for it and answers the few requests a trunk sends us."""
+"""One connection to a trunk's target — a UDP socket connected to it, a TCP stream, or TLS over
+TCP — that hands each response to the transaction waiting for it and answers the few requests
+a trunk sends us."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Coroutine
 from typing import Any
 
-from core.trunks import TrunkAddress
+from core.trunks import DEFAULT_PORT, TrunkAddress
+from processors.sip.locate import Target
 from processors.sip.message import Message, frame_length, parse, render
 
 log = logging.getLogger(__name__)
@@ -21,10 +24,24 @@ Key = tuple[str, str]  # (Via branch, CSeq method)
 
 class Endpoint:
     def __init__(
-        self, trunk: TrunkAddress, t1: float, public: tuple[str, int | None] | None = None
+        self,
+        trunk: TrunkAddress,
+        t1: float,
+        public: tuple[str, int | None] | None = None,
+        target: Target | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.trunk = trunk
-        self.reliable = trunk.transport == "tcp"
+        # Where it connects: a target the trunk was located at (an IP trunk is its own).
+        self.target = target or Target(
+            "udp" if trunk.transport == "auto" else trunk.transport,
+            trunk.host,
+            trunk.port or DEFAULT_PORT["udp"],
+            trunk.host,
+        )
+        self.transport = self.target.transport
+        self.reliable = self.transport in ("tcp", "tls")
+        self._tls = tls
         self.local = ("127.0.0.1", 0)
         # The address the far end can reach us at (FLASHCALL_SIP_PUBLIC_ADDRESS behind NAT or
         # in a container); our socket's own otherwise.
@@ -46,15 +63,19 @@ class Endpoint:
             if self.reliable:
                 if self._writer is not None and not self._writer.is_closing():
                     return
+                secure = self.transport == "tls"
                 reader, self._writer = await asyncio.open_connection(
-                    self.trunk.host, self.trunk.port
+                    self.target.host,
+                    self.target.port,
+                    ssl=(self._tls or ssl.create_default_context()) if secure else None,
+                    server_hostname=self.target.server_name if secure else None,
                 )
                 self.local = self._writer.get_extra_info("sockname")[:2]
                 self._reader_task = asyncio.create_task(self._read_stream(reader))
             elif self._udp is None:
                 loop = asyncio.get_running_loop()
                 self._udp, _ = await loop.create_datagram_endpoint(
-                    lambda: _Datagrams(self), remote_addr=(self.trunk.host, self.trunk.port)
+                    lambda: _Datagrams(self), remote_addr=(self.target.host, self.target.port)
                 )
                 self.local = self._udp.get_extra_info("sockname")[:2]
                 _enlarge_receive_buffer(self._udp.get_extra_info("socket"))

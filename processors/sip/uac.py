@@ -95,6 +95,21 @@ class Timers:
     hangup_seconds: float = 0.0  # how long an answered call stays up before our BYE
 
 
+def request_uri(endpoint: Endpoint, user: str | None) -> str:
+    """The Request-URI for the trunk: its host (a domain stays a domain: the carrier routes on
+    it), its port if it names one, and the transport unless UDP."""
+    trunk, transport = endpoint.trunk, endpoint.transport
+    port = f":{trunk.port}" if trunk.port else ""
+    at = f"{user}@" if user else ""
+    suffix = "" if transport == "udp" else f";transport={transport}"
+    return f"sip:{at}{trunk.host}{port}{suffix}"
+
+
+def via(endpoint: Endpoint, branch: str) -> str:
+    host, port = endpoint.advertised
+    return f"SIP/2.0/{endpoint.transport.upper()} {host}:{port};branch={branch};rport"
+
+
 class FlashCall:
     """Rings `phone` from `caller` through one endpoint. `outcome` resolves as soon as the call's
     fate is known (the first 180/183 is `delivered`); `run` goes on until the dialog is over."""
@@ -102,10 +117,7 @@ class FlashCall:
     def __init__(self, endpoint: Endpoint, timers: Timers, phone: str, caller: str) -> None:
         self.endpoint = endpoint
         self.timers = timers
-        trunk = endpoint.trunk
-        self.uri = f"sip:{phone}@{trunk.host}:{trunk.port}"
-        if trunk.transport == "tcp":
-            self.uri += ";transport=tcp"
+        self.uri = request_uri(endpoint, phone)
         self.caller = caller
         self.call_id = f"{new_tag()}{new_tag()}@flashcall"
         self.from_tag = new_tag()
@@ -121,13 +133,11 @@ class FlashCall:
         return str(self.endpoint.advertised[0])
 
     def _via(self, branch: str) -> str:
-        host, port = self.endpoint.advertised
-        transport = self.endpoint.trunk.transport.upper()
-        return f"SIP/2.0/{transport} {host}:{port};branch={branch};rport"
+        return via(self.endpoint, branch)
 
     def _contact(self) -> str:
         host, port = self.endpoint.advertised
-        transport = self.endpoint.trunk.transport
+        transport = self.endpoint.transport
         suffix = "" if transport == "udp" else f";transport={transport}"
         return f"<sip:{self.caller}@{host}:{port}{suffix}>"
 
@@ -389,16 +399,13 @@ class Ping:
             await self.endpoint.open()
         except OSError:
             return False
-        trunk = self.endpoint.trunk
-        host, port = self.endpoint.advertised
+        host, _ = self.endpoint.advertised
         branch = new_branch()
-        uri = f"sip:{trunk.host}:{trunk.port}" + (
-            "" if trunk.transport == "udp" else ";transport=tcp"
-        )
+        uri = request_uri(self.endpoint, None)
         request = render(
             f"OPTIONS {uri} SIP/2.0",
             [
-                ("Via", f"SIP/2.0/{trunk.transport.upper()} {host}:{port};branch={branch};rport"),
+                ("Via", via(self.endpoint, branch)),
                 ("Max-Forwards", "70"),
                 ("From", f"<sip:flashcall@{host}>;tag={new_tag()}"),
                 ("To", f"<{uri}>"),

@@ -5,6 +5,7 @@ declines and keep-alives, over UDP and TCP."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import uuid
 from pathlib import Path
 
@@ -12,10 +13,12 @@ import pytest
 
 from core.call_rules import FailReason
 from core.trunks import parse_trunks
+from launch.dnsmasq import dns_server
 from launch.kamailio import proxy
 from launch.sipp import header, uas
 from processors.carriers import DialResult
 from processors.sip.carrier import SipCarrier
+from processors.sip.locate import Locator
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -142,3 +145,75 @@ async def test_keepalives_take_a_silent_trunk_out_and_back(tmp_path: Path) -> No
             await asyncio.sleep(0.05)
         assert not trunk.healthy
         await sip.close()
+
+
+# ---------------------------------------------------------------------- TLS and DNS
+
+
+async def test_a_tls_trunk_verifies_the_proxys_certificate_and_rings(tmp_path: Path) -> None:
+    with (
+        uas("ring_cancel", tmp_path, "tcp") as far,
+        proxy(tmp_path, far.port, "tcp", tls=True) as p,
+    ):
+        assert p.certificate is not None
+        trusted = ssl.create_default_context(cafile=str(p.certificate))
+        sip = SipCarrier(parse_trunks(p.trunk("tls")), 0.3, 10, 100.0, t1=T1, tls=trusted)
+        result, answered = await dial(sip)
+        assert result.failure is None and not answered
+        invite = far.invites()[-1]
+        assert invite.startswith(f"INVITE sip:{PHONE}@127.0.0.1:{p.tls_port};transport=tls")
+        assert "SIP/2.0/TLS" in invite  # our Via, below the proxy's
+        assert header(invite, "Contact").endswith(";transport=tls>")
+        # A certificate nobody vouches for is refused: no call, and the trunk rests.
+        untrusted = SipCarrier(parse_trunks(p.trunk("tls")), 0.3, 10, 100.0, t1=T1)
+        result, _ = await dial(untrusted)
+        assert result.failure == FailReason.CARRIER_ERROR
+        assert not untrusted.trunks[0].healthy
+
+
+async def test_srv_records_locate_the_trunk_and_fail_over(tmp_path: Path) -> None:
+    with uas("server_error", tmp_path) as broken, uas("ring_cancel", tmp_path) as working:
+        records = [
+            "--host-record=sbc1.carrier.test,127.0.0.1",
+            "--host-record=sbc2.carrier.test,127.0.0.1",
+            f"--srv-host=_sip._udp.carrier.test,sbc1.carrier.test,{broken.port},0,10",
+            f"--srv-host=_sip._udp.carrier.test,sbc2.carrier.test,{working.port},10,10",
+        ]
+        with dns_server(tmp_path, records) as nameserver:
+            locator = Locator(nameserver)
+            sip = SipCarrier(
+                parse_trunks("udp:carrier.test"), 0.3, 10, 100.0, t1=T1, locator=locator
+            )
+            result, _ = await dial(sip)
+            assert result.failure is None  # the second target rang after the first's 503
+            assert broken.invites() and working.invites()
+            assert working.invites()[-1].startswith(f"INVITE sip:{PHONE}@carrier.test SIP/2.0")
+            trunk = sip.trunks[0]
+            assert trunk.healthy  # one target failed, not the trunk
+            assert [t.port for t in trunk.target_down] == [broken.port]
+            asked = locator.lookups
+            assert await locator.targets(trunk.address)  # answered from the cache (TTL 60)
+            assert locator.lookups == asked
+
+
+async def test_naptr_chooses_the_transport_of_an_auto_trunk(tmp_path: Path) -> None:
+    with uas("ring_cancel", tmp_path, "tcp") as far:
+        records = [
+            "--host-record=sbc.carrier.test,127.0.0.1",
+            "--naptr-record=carrier.test,10,10,S,SIP+D2T,,_sip._tcp.carrier.test",
+            "--naptr-record=carrier.test,20,10,S,SIP+D2U,,_sip._udp.carrier.test",
+            f"--srv-host=_sip._tcp.carrier.test,sbc.carrier.test,{far.port},0,10",
+        ]
+        with dns_server(tmp_path, records) as nameserver:
+            sip = SipCarrier(
+                parse_trunks("auto:carrier.test"),
+                0.3,
+                10,
+                100.0,
+                t1=T1,
+                locator=Locator(nameserver),
+            )
+            result, _ = await dial(sip)
+            assert result.failure is None
+            invite = far.invites()[-1]
+            assert invite.startswith(f"INVITE sip:{PHONE}@carrier.test;transport=tcp SIP/2.0")

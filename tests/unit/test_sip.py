@@ -7,6 +7,7 @@ import pytest
 from core.call_rules import FailReason
 from core.trunks import TrunkAddress, parse_trunks
 from processors.sip.digest import authorization
+from processors.sip.locate import srv_order
 from processors.sip.message import Message, frame_length, parse, uri_of, values
 from processors.sip.uac import dialog_of, failure_for, is_trunk_fault, retry_after
 
@@ -105,9 +106,24 @@ def test_trunks_parse_with_and_without_credentials() -> None:
     ]
     (trunk,) = parse_trunks("udp:alice:pa:ss@w0rd@sbc:5060")
     assert (trunk.username, trunk.password, trunk.host) == ("alice", "pa:ss@w0rd", "sbc")
-    for bad in ("sctp:h:5060", "udp:h", "udp:h:99999", "udp::5060"):
+    for bad in ("sctp:h:5060", "udp:h:99999", "udp::5060", "auto:h:5060", "udp:h:x"):
         with pytest.raises(ValueError):
             parse_trunks(bad)
+
+
+def test_a_trunk_without_a_port_is_located_by_dns() -> None:
+    assert parse_trunks("tls:u:p@carrier.example, auto:carrier.example") == [
+        TrunkAddress("tls", "carrier.example", None, "u", "p"),
+        TrunkAddress("auto", "carrier.example", None),
+    ]
+    assert str(TrunkAddress("tls", "carrier.example", None)) == "tls:carrier.example"
+
+
+def test_srv_records_go_by_priority_then_weight() -> None:
+    records = [(20, 0, 5062, "backup"), (10, 60, 5060, "a"), (10, 40, 5061, "b")]
+    firsts = {srv_order(records)[0][1] for _ in range(200)}
+    assert firsts == {"a", "b"}  # weighted among the lowest priority
+    assert all(srv_order(records)[-1] == (5062, "backup") for _ in range(50))
 
 
 def test_digest_matches_rfc_2617_example() -> None:
