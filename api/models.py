@@ -368,6 +368,9 @@ class ReportRow(Call):
     delivered_at: datetime | None
     expired_at: datetime | None
     verify_attempts: int
+    answered: bool = Field(
+        False, description="Someone picked up (hung up at once; carriers bill answered seconds)."
+    )
 
 
 class SummaryBucket(BaseModel):

@@ -78,3 +78,46 @@ def test_a_hundred_concurrent_verifications_through_sip(api: Api, sip_trunk: Uas
         lambda: all(api.call(tenant.key, c["id"])["status"] == "verified" for c in calls),
         what="every call to be verified",
     )
+
+
+@pytest.fixture
+def answering_trunk(platform: Platform, tmp_path: Path) -> Iterator[Uas]:
+    """The dialer on the SIP carrier, with a handset that picks up (sipp's answer scenario)."""
+    with uas("answer", tmp_path) as far:
+        for proc in platform.running("worker"):
+            platform.stop(proc)
+        sip = platform.start_worker(
+            "worker-sip-answer",
+            FLASHCALL_CARRIER="sip",
+            FLASHCALL_SIP_TRUNKS=far.trunk,
+            FLASHCALL_SIP_T1_MS="100",
+            FLASHCALL_DIAL_ABANDON_SECONDS="60",
+        )
+        try:
+            yield far
+        finally:
+            platform.stop(sip)
+            platform.start_worker()
+
+
+def test_an_answered_call_is_reported_as_answered(api: Api, answering_trunk: Uas) -> None:
+    """Someone picked up: the call is delivered (the number was shown), hung up at once, and
+    reports and the report's export say it was answered (carriers bill answered seconds)."""
+    tenant = api.tenant(code_length=5)
+    call = api.place(tenant.key, random_phone())
+    api.wait_status(tenant.key, call["id"], {"delivered"}, timeout=60)
+    wait_for(lambda: answering_trunk.received("BYE"), timeout=20, what="our BYE")
+
+    def answered() -> dict[str, object] | None:
+        page = api.ok(
+            api.http.get(
+                "/v1/reports/calls",
+                params={"service_id": tenant.service_id},
+                headers={"Authorization": f"Bearer {tenant.token}"},
+            )
+        )
+        (row,) = page["items"]
+        return row if row.get("answered") else None
+
+    row = wait_for(answered, timeout=20, what="the report to say answered")
+    assert row["id"] == call["id"] and row["status"] == "delivered"
