@@ -22,6 +22,9 @@ from schemas.codec import Event
 
 T = TypeVar("T")
 
+# How long a read of something just written waits for the projection before answering 503.
+READ_YOUR_WRITES_SECONDS = 5.0
+
 
 def behind() -> ApiError:
     return ApiError("unavailable", "accepted, but the read model is behind; read it again shortly")
@@ -66,6 +69,30 @@ class Context:
             ) from exc
         finally:
             self.feed.forget(request_id)
+
+    async def projected_up_to_now(
+        self, topic: str, within: float = READ_YOUR_WRITES_SECONDS
+    ) -> bool:
+        """Wait until the projection has applied everything `topic` held when this was called
+        (so a read after a 201 on any instance sees the write); False if not within `within`."""
+        ends = await asyncio.to_thread(self.producer.high_watermarks, topic)
+        deadline = time.monotonic() + within
+        async with self.pool.connection() as conn:
+            while True:
+                rows = await (
+                    await conn.execute(
+                        "SELECT partition, next_offset FROM consumed_offsets"
+                        " WHERE consumer = %s AND topic = %s",
+                        (PROJECTION, topic),
+                    )
+                ).fetchall()
+                await conn.rollback()
+                stored = {int(p): int(o) for p, o in rows}
+                if all(stored.get(p, 0) >= high for p, high in ends.items()):
+                    return True
+                if time.monotonic() > deadline:
+                    return False
+                await asyncio.sleep(0.01)
 
     async def append_and_wait(self, event: Event, within: float = 10.0) -> Appended:
         """Append, then wait until the projection has applied it (read-your-writes for

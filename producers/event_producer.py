@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from schemas.codec import HEADER_EVENT_TYPE, Event, encode
 from schemas.topics import TOPIC_OF_EVENT
@@ -85,6 +85,7 @@ class EventProducer:
             "message.timeout.ms": delivery_timeout_ms,
         }
         self._producer = Producer(self._config)
+        self._watermarks: Consumer | None = None  # made on first use (read-your-writes)
         self._coalesced: list[tuple[Record, asyncio.Future[Appended]]] = []
         self._swap = threading.Lock()
         self._stop = threading.Event()
@@ -172,11 +173,31 @@ class EventProducer:
                     raise
                 self._replace_if_fatal(err, producer)
 
+    def high_watermarks(self, topic: str, timeout: float = 5.0) -> dict[int, int]:
+        """Each partition's high watermark (the offset the next record will get) now."""
+        with self._swap:
+            if self._watermarks is None:
+                self._watermarks = Consumer(
+                    {
+                        "bootstrap.servers": self._config["bootstrap.servers"],
+                        "group.id": "flashcall-watermarks",
+                        "enable.auto.commit": False,
+                    }
+                )
+            client = self._watermarks
+        partitions = client.list_topics(topic, timeout=timeout).topics[topic].partitions
+        return {
+            p: int(client.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1])
+            for p in partitions
+        }
+
     def broker_answers(self, timeout: float) -> None:
         """Ask the broker for its metadata; raises KafkaException if it does not answer."""
         self._producer.list_topics(timeout=timeout)
 
     def close(self, timeout: float = 10.0) -> None:
+        if self._watermarks is not None:
+            self._watermarks.close()
         self._producer.flush(timeout)
         self._stop.set()
         self._poller.join(timeout=1.0)

@@ -20,7 +20,7 @@ from api.calling import (
     placed_body,
     seconds_until,
 )
-from api.context import Context, read_back
+from api.context import Context, behind, read_back
 from api.directory import KeyView
 from api.errors import ApiError, invalid, not_found
 from api.idempotency import IdempotencyKey, reused_with_another_body
@@ -31,6 +31,7 @@ from api.placing import Item, resolve_references
 from core.call_rules import CallStatus
 from core.ids import derived_id
 from schemas.codec import new_event
+from schemas.topics import CALL_REQUESTS
 
 router = APIRouter(prefix="/v1/calls", tags=["access key"])
 
@@ -90,6 +91,12 @@ async def create_with_reference(
 )
 async def get_call(call_id: uuid.UUID, ctx: Ctx, caller: KeyOrAccount) -> dict[str, Any]:
     row = await queries.call(ctx.pool, call_id)
+    if row is None:
+        # Placed a moment ago, perhaps through another instance: once the projection has
+        # applied every request the broker holds, a call still missing does not exist.
+        if not await ctx.projected_up_to_now(CALL_REQUESTS.name):
+            raise behind()
+        row = await queries.call(ctx.pool, call_id)
     if isinstance(caller, KeyView):
         allowed = row is not None and row["service_id"] == caller.service_id
     else:

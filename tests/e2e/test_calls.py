@@ -346,3 +346,21 @@ def test_openapi_documents_the_contract(platform: Platform, api: Api) -> None:
         "/services/call/call/",
     ):
         assert path in paths, path
+
+
+def test_a_call_is_readable_at_once_on_any_instance(
+    api: Api, second_api: Api, tenant: Tenant
+) -> None:
+    """Read-your-writes: the GET right after the 201, on the other instance too, never 404s."""
+    for i in range(40):
+        call = api.place(tenant.key, random_phone())
+        reader = second_api if i % 2 else api
+        r = reader.http.get(f"/v1/calls/{call['id']}", headers=bearer(tenant.key))
+        assert r.status_code == 200, (i, r.status_code, r.text)
+        assert r.json()["id"] == call["id"] and r.json()["status"] in {
+            "queued",
+            "dialing",
+            "delivered",
+        }
+    missing = api.http.get(f"/v1/calls/{uuid.uuid4()}", headers=bearer(tenant.key))
+    assert_problem(missing, 404, "not_found")
