@@ -12,7 +12,17 @@ from api import errors, observability, openapi, panel
 from api.context import Context
 from api.directory import Directory
 from api.feed import EventFeed, check_directory_matches_read_models
-from api.routers import accounts, call_batches, calls, compat, credit, reports, services, sim
+from api.routers import (
+    accounts,
+    call_batches,
+    calls,
+    compat,
+    credit,
+    reports,
+    services,
+    sim,
+    webhooks,
+)
 from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
 from producers.event_producer import EventProducer
@@ -60,7 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app, html=(f"{panel.PREFIX}/", panel.error_page))
     openapi.install(app)
-    for module in (accounts, services, credit, call_batches, calls, reports, sim, compat):
+    routers = (accounts, services, credit, call_batches, calls, reports, webhooks, sim, compat)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(accounts.own)
     panel.install(app, settings)

@@ -260,6 +260,58 @@ class CallBatchOut(BaseModel):
     results: list[CallItemResult]
 
 
+WebhookEvent = Literal[
+    "call.delivered",
+    "call.failed",
+    "call.verified",
+    "call.expired",
+    "call.rejected",
+    "credit.low",
+    "service.cut_off",
+    "service.restored",
+]
+WebhookUrl = Annotated[str, StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://")]
+
+
+class WebhookCreate(Strict):
+    url: WebhookUrl
+    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=8)]
+    service_id: uuid.UUID | None = None
+
+
+class WebhookPatch(Patch):
+    url: WebhookUrl | None = None
+    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=8)] | None = None
+    status: Literal["enabled", "disabled"] | None = None
+
+
+class WebhookOut(BaseModel):
+    id: uuid.UUID
+    url: str
+    events: list[str]
+    service_id: uuid.UUID | None
+    status: str
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="whsec_…: shown only here and on rotation.")
+
+
+class WebhookSecret(BaseModel):
+    secret: str
+
+
+class WebhookDelivery(BaseModel):
+    id: uuid.UUID
+    event_type: str
+    status: str
+    attempts: int
+    response_status: int | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
 class StreamsOut(BaseModel):
     ingress_topic: str
     results_topic: str

@@ -103,6 +103,12 @@ STREAM_REQUESTS = Counter(
     ["way", "outcome"],
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "flashcall_webhook_attempts_total",
+    "Webhook delivery attempts, by result (delivered, failed_attempt).",
+    ["result"],
+)
+
 SIP_DIALOGS = Gauge(
     "flashcall_sip_dialogs_in_progress",
     "SIP dialogs in progress per trunk.",

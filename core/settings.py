@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     # consumer applies what has come).
     processor_batch_size: int = Field(2000, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)
     processor_roles: str = Field(
-        "decisions,dialer,expiry,projections,ingress", alias="FLASHCALL_PROCESSOR_ROLES"
+        "decisions,dialer,expiry,projections,ingress,webhooks", alias="FLASHCALL_PROCESSOR_ROLES"
     )
     # How soon the ingress processor reads a newly enabled account's ingress topic (it
     # subscribes by pattern; librdkafka looks for new topics this often).
@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     panel_secure_cookies: bool = Field(True, alias="FLASHCALL_PANEL_SECURE_COOKIES")
     panel_session_hours: float = Field(12.0, alias="FLASHCALL_PANEL_SESSION_HOURS", gt=0)
     panel_timezone: str = Field("Asia/Tehran", alias="FLASHCALL_PANEL_TIMEZONE")
+    # Webhooks (docs/webhooks.md): targets on private, loopback or link-local addresses are
+    # refused unless allowed; attempt n waits the schedule's n-th step × the base; a delivery
+    # still failing after the retry window is failed; an endpoint failing that long and more
+    # is disabled.
+    webhook_allow_private: bool = Field(False, alias="FLASHCALL_WEBHOOK_ALLOW_PRIVATE")
+    webhook_retry_base_seconds: float = Field(
+        5.0, alias="FLASHCALL_WEBHOOK_RETRY_BASE_SECONDS", gt=0
+    )
+    webhook_retry_hours: float = Field(24.0, alias="FLASHCALL_WEBHOOK_RETRY_HOURS", gt=0)
+    webhook_disable_after_hours: float = Field(
+        72.0, alias="FLASHCALL_WEBHOOK_DISABLE_AFTER_HOURS", gt=0
+    )
+    webhook_timeout_seconds: float = Field(10.0, alias="FLASHCALL_WEBHOOK_TIMEOUT_SECONDS", gt=0)
     panel_signin_attempts: int = Field(10, alias="FLASHCALL_PANEL_SIGNIN_ATTEMPTS", ge=1)
     data_dir: str = Field("var", alias="FLASHCALL_DATA_DIR")
     # Where the event schemas are read from (holding events/ and released/); by default the

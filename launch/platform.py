@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # How `make run` and the bench deploy the roles: one process each for the decisions (with
 # expiry), the dialer and the projection, so they use more than one core between them.
-WORKER_ROLES = ("decisions,expiry", "dialer", "projections", "ingress")
+WORKER_ROLES = ("decisions,expiry", "dialer", "projections,webhooks", "ingress")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from processors.dialer import CONSUMER as DIALER
 from processors.failures import Policy
 from processors.ingress import CONSUMER as INGRESS
 from processors.stream_topics import INGRESS_PATTERN
+from processors.webhooks import CONSUMER as WEBHOOKS
 from projections.read_models import CONSUMER as PROJECTION
 from projections.read_models import PROJECTED_TOPICS
 from schemas import topics
@@ -46,6 +47,13 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     ),
     DIALER: ConsumerSpec((topics.DIAL_COMMANDS,), Policy.PARK, "dialer"),
     PROJECTION: ConsumerSpec(PROJECTED_TOPICS, Policy.PARK, "projections", call_path=False),
+    # Each event's deliveries stand alone: one that cannot be made is parked.
+    WEBHOOKS: ConsumerSpec(
+        (topics.CALL_REPORTS, topics.NOTICES, topics.SERVICE_STATUS),
+        Policy.PARK,
+        "webhooks",
+        call_path=False,
+    ),
     # Tenants' requests are independent of one another: one that cannot be applied is parked.
     INGRESS: ConsumerSpec((), Policy.PARK, "ingress", pattern=INGRESS_PATTERN),
 }

@@ -14,6 +14,7 @@ import shutil
 import ssl
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ from processors.outbox import BackgroundPublisher, publish_leftovers
 from processors.outbox import backlog as outbox_backlog
 from processors.sip.carrier import SipCarrier
 from processors.sip.locate import Locator
+from processors.webhooks import CONSUMER as WEBHOOKS
+from processors.webhooks import SenderRules, WebhookFanout, WebhookSender
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from projections.read_models import CONSUMER as PROJECTION
@@ -56,7 +59,7 @@ from schemas.codec import use_schemas
 
 log = logging.getLogger(__name__)
 
-ROLES = ("decisions", "dialer", "expiry", "projections", "ingress")
+ROLES = ("decisions", "dialer", "expiry", "projections", "ingress", "webhooks")
 
 
 class WorkerBoot(BootStrategy):
@@ -321,12 +324,27 @@ def build_app(settings: Settings) -> faust.App:
             consumers.append(consumer(PROJECTION, Projector()))
         if "ingress" in roles:
             consumers.append(consumer(INGRESS, Ingress(await runtime.front_door())))
+        extra: list[asyncio.Task[None]] = []
+        if "webhooks" in roles:
+            sender = WebhookSender(
+                runtime.pool,
+                settings.require_database_url(),
+                SenderRules(
+                    allow_private=settings.webhook_allow_private,
+                    retry_base_seconds=settings.webhook_retry_base_seconds,
+                    retry_window=timedelta(hours=settings.webhook_retry_hours),
+                    disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+                    timeout_seconds=settings.webhook_timeout_seconds,
+                ),
+            )
+            consumers.append(consumer(WEBHOOKS, WebhookFanout(sender.notify)))
+            extra.append(asyncio.create_task(sender.run(), name="webhook-sender"))
         running = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
         try:
             if settings.ready_file:
                 await asyncio.to_thread(lambda: [c.assigned.wait() for c in consumers])
                 await asyncio.to_thread(Path(settings.ready_file).touch)
-            await asyncio.gather(*running)
+            await asyncio.gather(*running, *extra)
         finally:
             not_ready()
 

@@ -28,6 +28,9 @@ TEST_ENV = {
     "FLASHCALL_EXPIRY_INTERVAL_SECONDS": "0.1",
     # Hops of a few milliseconds keep the suite quick (make run uses 50 on this broker).
     "FLASHCALL_KAFKA_FETCH_WAIT_MS": "10",
+    # The tests' webhook receivers listen on loopback; retries seconds apart, not minutes.
+    "FLASHCALL_WEBHOOK_ALLOW_PRIVATE": "true",
+    "FLASHCALL_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
 }
 
 

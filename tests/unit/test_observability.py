@@ -59,3 +59,31 @@ def test_ops_lag_is_never_negative() -> None:
 
     assert Lag("decisions", "t", 0, stored=10, high=7).lag == 0
     assert Lag("decisions", "t", 0, stored=7, high=10).lag == 3
+
+
+def test_webhook_targets_on_private_addresses_are_refused() -> None:
+    import pytest
+
+    from core.webhooks import RefusedTarget, check_url
+
+    for url in (
+        "http://127.0.0.1/x",
+        "http://10.0.0.5/x",
+        "http://169.254.169.254/latest/meta-data",
+        "http://[::1]/x",
+        "http://192.168.1.1:8080/x",
+    ):
+        with pytest.raises(RefusedTarget):
+            check_url(url, allow_private=False)
+        check_url(url, allow_private=True)
+    check_url("https://93.184.216.34/hook", allow_private=False)
+    for bad in ("ftp://93.184.216.34/x", "http://user:pw@93.184.216.34/x", "https:///x"):
+        with pytest.raises(RefusedTarget):
+            check_url(bad, allow_private=True)
+
+
+def test_retries_back_off_to_hours() -> None:
+    from core.webhooks import retry_delay
+
+    first, later = retry_delay(1, 5.0).total_seconds(), retry_delay(6, 5.0).total_seconds()
+    assert 4 <= first <= 6 and later >= 8 * 3600

@@ -1,0 +1,170 @@
+"""Webhooks against a real HTTP receiver the test starts: signed per Standard Webhooks (verified
+with the same library), retried with a stable webhook-id while the receiver fails, logged per
+endpoint, re-sent and tested on demand, secrets rotated with an overlap."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
+from tests.support.waiting import wait_for
+
+
+class Receiver:
+    """Records every request; answers 500 to the first `failures` of them."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver.lock:
+                    receiver.requests.append((dict(self.headers.items()), body))
+                    failing = receiver.failures > 0
+                    receiver.failures -= 1
+                self.send_response(500 if failing else 204)
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def of(self, kind: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        with self.lock:
+            found = [(h, json.loads(b)) for h, b in self.requests]
+        return [(h, b) for h, b in found if b["type"] == kind]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver(failures=2)
+    yield r
+    r.close()
+
+
+def create(api: Api, tenant: Tenant, url: str, events: list[str], **extra: Any) -> Any:
+    body = {"url": url, "events": events, **extra}
+    return api.ok(api.http.post("/v1/webhooks", json=body, headers=bearer(tenant.token)), 201)
+
+
+def test_call_events_are_signed_retried_and_logged(
+    api: Api, tenant: Tenant, receiver: Receiver
+) -> None:
+    endpoint = create(api, tenant, receiver.url, ["call.delivered", "call.verified"])
+    assert endpoint["secret"].startswith("whsec_") and endpoint["status"] == "enabled"
+    shown = api.ok(api.http.get(f"/v1/webhooks/{endpoint['id']}", headers=bearer(tenant.token)))
+    assert "secret" not in shown and shown["events"] == ["call.delivered", "call.verified"]
+    phone = random_phone()
+    call = api.place(tenant.key, phone)
+    api.wait_status(tenant.key, call["id"], {"delivered"})
+    assert api.verify(tenant.key, call["id"], api.code_for(phone, 5))["verified"]
+
+    delivered = wait_for(lambda: receiver.of("call.delivered")[2:] or None, timeout=30)
+    attempts = receiver.of("call.delivered")
+    assert len(attempts) == 3  # two 500s, then 204; one webhook-id for all three
+    assert len({h["webhook-id"] for h, _ in attempts}) == 1
+    headers, body = delivered[0]
+    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    assert Webhook(endpoint["secret"]).verify(raw, headers) == body
+    assert body["data"]["id"] == call["id"] and body["data"]["status"] == "delivered"
+    assert "code" not in body["data"]  # the service does not return codes
+    verified = wait_for(lambda: receiver.of("call.verified") or None, timeout=30)
+    assert verified[0][1]["data"]["status"] == "verified"
+
+    def logged() -> list[dict[str, Any]] | None:
+        rows = api.ok(
+            api.http.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=bearer(tenant.token))
+        )
+        done = [r for r in rows if r["status"] == "delivered"]
+        return rows if len(done) == 2 else None
+
+    rows = wait_for(logged, timeout=30, what="both deliveries to be logged as delivered")
+    first = next(r for r in rows if r["event_type"] == "call.delivered")
+    assert (first["attempts"], first["response_status"]) == (3, 204)
+    assert first["id"] == attempts[0][0]["webhook-id"]
+
+    # Sent again on demand, with the same webhook-id.
+    api.ok(
+        api.http.post(
+            f"/v1/webhooks/{endpoint['id']}/deliveries/{first['id']}/resend",
+            headers=bearer(tenant.token),
+        ),
+        202,
+    )
+    wait_for(lambda: len(receiver.of("call.delivered")) == 4, timeout=30, what="the re-send")
+    assert receiver.of("call.delivered")[-1][0]["webhook-id"] == first["id"]
+
+
+def test_a_test_event_and_a_rotated_secret(api: Api, tenant: Tenant) -> None:
+    receiver = Receiver()
+    try:
+        endpoint = create(api, tenant, receiver.url, ["credit.low"])
+        rotated = api.ok(
+            api.http.post(
+                f"/v1/webhooks/{endpoint['id']}/rotate-secret", headers=bearer(tenant.token)
+            )
+        )
+        assert rotated["secret"] != endpoint["secret"]
+        api.ok(
+            api.http.post(f"/v1/webhooks/{endpoint['id']}/test", headers=bearer(tenant.token)),
+            202,
+        )
+        (headers, body), *_ = wait_for(lambda: receiver.of("webhook.test") or None, timeout=30)
+        assert len(headers["webhook-signature"].split(" ")) == 2  # both secrets sign, a day long
+        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        for secret in (endpoint["secret"], rotated["secret"]):
+            assert Webhook(secret).verify(raw, headers) == body
+    finally:
+        receiver.close()
+
+
+def test_endpoints_are_the_accounts_own_and_checked(api: Api, tenant: Tenant) -> None:
+    endpoint = create(api, tenant, "http://127.0.0.1:9/x", ["call.failed"])
+    stranger = api.tenant()
+    r = api.http.get(f"/v1/webhooks/{endpoint['id']}", headers=bearer(stranger.token))
+    assert_problem(r, 404, "not_found")
+    r = api.http.post(
+        "/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/x", "events": ["call.failed"]},
+        headers=bearer(tenant.key),
+    )
+    assert_problem(r, 403, "forbidden")
+    for bad in (
+        {"url": "ftp://example.com/x", "events": ["call.failed"]},
+        {"url": "http://127.0.0.1:9/x", "events": ["call.unknown"]},
+        {"url": "http://127.0.0.1:9/x", "events": []},
+        {"url": "http://127.0.0.1:9/x", "events": ["call.failed"], "service_id": str(uuid.uuid4())},
+    ):
+        r = api.http.post("/v1/webhooks", json=bad, headers=bearer(tenant.token))
+        assert r.status_code in (404, 422), (bad, r.text)
+    patched = api.ok(
+        api.http.patch(
+            f"/v1/webhooks/{endpoint['id']}",
+            json={"status": "disabled", "events": ["call.expired"]},
+            headers=bearer(tenant.token),
+        )
+    )
+    assert (patched["status"], patched["events"]) == ("disabled", ["call.expired"])
+    r = api.http.delete(f"/v1/webhooks/{endpoint['id']}", headers=bearer(tenant.token))
+    assert r.status_code == 204
+    listed = api.ok(api.http.get("/v1/webhooks", headers=bearer(tenant.token)))
+    assert endpoint["id"] not in {e["id"] for e in listed}
