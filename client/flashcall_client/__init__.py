@@ -1,0 +1,42 @@
+"""flashcall's Python client: `Flashcall` (sync), `AsyncFlashcall`, typed errors, webhook
+signature checks. `pip install ./client` from the flashcall repository."""
+
+from flashcall_client.client import AsyncFlashcall, Flashcall
+from flashcall_client.errors import (
+    CodeStillValid,
+    CreditLimitReached,
+    FlashcallError,
+    Forbidden,
+    InvalidPhone,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    RetryLimitReached,
+    ServiceDisabled,
+    Unauthorized,
+    Unavailable,
+)
+from flashcall_client.models import Call, ItemResult, Verification
+from flashcall_client.webhooks import InvalidSignature, verify_webhook
+
+__all__ = [
+    "AsyncFlashcall",
+    "Call",
+    "CodeStillValid",
+    "CreditLimitReached",
+    "Flashcall",
+    "FlashcallError",
+    "Forbidden",
+    "InvalidPhone",
+    "InvalidRequest",
+    "InvalidSignature",
+    "ItemResult",
+    "NotFound",
+    "RateLimited",
+    "RetryLimitReached",
+    "ServiceDisabled",
+    "Unauthorized",
+    "Unavailable",
+    "Verification",
+    "verify_webhook",
+]
