@@ -22,6 +22,7 @@ class AccountView:
     id: uuid.UUID
     price_per_call: int
     credit_limit: int
+    time_zone: str | None = None  # None: the platform's
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Directory:
         if kind == "AccountCreated":
             if e["account_id"] not in self.accounts:
                 self.accounts[e["account_id"]] = AccountView(
-                    e["account_id"], e["price_per_call"], e["credit_limit"]
+                    e["account_id"], e["price_per_call"], e["credit_limit"], e.get("time_zone")
                 )
                 self._set_token(e["account_id"], e["token_hash"], e["occurred_at"])
         elif kind == "AccountTokenRotated":
@@ -73,6 +74,7 @@ class Directory:
                 a,
                 price_per_call=_first(e["price_per_call"], a.price_per_call),
                 credit_limit=_first(e["credit_limit"], a.credit_limit),
+                time_zone=_first(e.get("time_zone"), a.time_zone),
             )
         elif kind == "ServiceCreated":
             self.services.setdefault(

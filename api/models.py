@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -137,16 +138,37 @@ class Patch(Strict):
         return self
 
 
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise PydanticCustomError(
+            "time_zone", "must be an IANA time zone, e.g. Asia/Tehran"
+        ) from exc
+    return value
+
+
+TimeZone = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_+\-/]+$"),
+    AfterValidator(_time_zone),
+]
+
+
 class AccountCreate(Strict):
     name: Text
     price_per_call: Money | None = None
     credit_limit: Money | None = None
+    time_zone: TimeZone | None = Field(
+        None, description="Exports and the panel show times in it (default the platform's)."
+    )
 
 
 class AccountPatch(Patch):
     name: Text | None = None
     price_per_call: Money | None = None
     credit_limit: Money | None = None
+    time_zone: TimeZone | None = None
 
 
 class AccountOut(BaseModel):
@@ -154,6 +176,7 @@ class AccountOut(BaseModel):
     name: str
     price_per_call: int
     credit_limit: int
+    time_zone: str
     created_at: datetime
 
 

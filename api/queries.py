@@ -63,7 +63,8 @@ async def fetch_page(
 async def account(pool: AsyncConnectionPool, account_id: uuid.UUID) -> dict[str, Any] | None:
     return await fetch_one(
         pool,
-        "SELECT id, name, price_per_call, credit_limit, created_at FROM accounts WHERE id = %s",
+        "SELECT id, name, price_per_call, credit_limit, time_zone, created_at FROM accounts"
+        " WHERE id = %s",
         (account_id,),
     )
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jdatetime
 
@@ -68,25 +69,38 @@ def neutralise(text: str) -> str:
     return text
 
 
+TIME_COLUMNS = frozenset(
+    {"created_at", "dialed_at", "delivered_at", "expires_at", "verified_at", "expired_at"}
+)
+
+
 class Formatter:
-    def __init__(self, lang: str, calendar: str) -> None:
+    def __init__(self, lang: str, calendar: str, zone: str = "UTC") -> None:
         self.persian = lang == "fa"
         self.jalali = calendar == "jalali"
+        self.zone_name = zone
+        self.zone = ZoneInfo(zone)
 
     def headings(self) -> list[str]:
-        return [PERSIAN_HEADINGS[c] if self.persian else c for c in COLUMNS]
+        """Column names; a time column says the zone its times are in."""
+        names = [PERSIAN_HEADINGS[c] if self.persian else c for c in COLUMNS]
+        return [
+            f"{name} ({self.zone_name})" if column in TIME_COLUMNS else name
+            for name, column in zip(names, COLUMNS, strict=True)
+        ]
 
     def cell(self, column: str, value: Any) -> Any:
-        """A value for a spreadsheet: words translated, times in the chosen calendar (UTC),
-        text neutralised; numbers stay numbers."""
+        """A value for a spreadsheet: words translated, times in the account's zone and the
+        chosen calendar, text neutralised; numbers stay numbers."""
         if value is None:
             return ""
         if isinstance(value, datetime):
+            local = value.astimezone(self.zone)
             if self.jalali:
-                return jdatetime.datetime.fromgregorian(datetime=value).strftime(
+                return jdatetime.datetime.fromgregorian(datetime=local).strftime(
                     "%Y/%m/%d %H:%M:%S"
                 )
-            return value.isoformat()
+            return local.isoformat()
         if isinstance(value, bool | int):
             return value
         text = str(value)

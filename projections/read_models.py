@@ -155,7 +155,7 @@ class Projector:
     async def on_account_created(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
             "INSERT INTO accounts (id, name, token_hash, price_per_call, credit_limit,"
-            " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " time_zone, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (id) DO NOTHING",
             (
                 e["account_id"],
@@ -163,6 +163,7 @@ class Projector:
                 e["token_hash"],
                 e["price_per_call"],
                 e["credit_limit"],
+                e.get("time_zone"),
                 e["occurred_at"],
                 e["occurred_at"],
             ),
@@ -172,8 +173,16 @@ class Projector:
         await conn.execute(
             "UPDATE accounts SET name = COALESCE(%s, name),"
             " price_per_call = COALESCE(%s, price_per_call),"
-            " credit_limit = COALESCE(%s, credit_limit), updated_at = %s WHERE id = %s",
-            (e["name"], e["price_per_call"], e["credit_limit"], e["occurred_at"], e["account_id"]),
+            " credit_limit = COALESCE(%s, credit_limit), time_zone = COALESCE(%s, time_zone),"
+            " updated_at = %s WHERE id = %s",
+            (
+                e["name"],
+                e["price_per_call"],
+                e["credit_limit"],
+                e.get("time_zone"),
+                e["occurred_at"],
+                e["account_id"],
+            ),
         )
 
     async def on_account_token_rotated(

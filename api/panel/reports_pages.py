@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api import queries
+from api import queries, report_service
 from api.errors import ApiError
 from api.panel.i18n import parse_day
 from api.panel.web import PREFIX, Customer, Visit, account_of, finish, parse_uuid, render
+from api.report_export import Formatter
 from api.routers import credit as credit_api
 from api.routers import reports as api
 from core.call_rules import CallStatus
@@ -56,8 +57,8 @@ async def reports_page(visit: Customer) -> Response:
             raise
         return render(visit, "reports.html", exc.status, error=exc.detail, **shared)
     cursor = visit.request.query_params.get("cursor") or None
-    calls = await api.report_calls(visit.ctx, report, limit=PAGE_SIZE, cursor=cursor)
-    summary = await api.report_summary(visit.ctx, report, bucket="day")
+    calls = await report_service.page(visit.ctx, report, PAGE_SIZE, cursor)
+    summary = await report_service.summary(visit.ctx, report, "day")
     query = urlencode(values)
     return render(
         visit,
@@ -76,14 +77,16 @@ async def reports_page(visit: Customer) -> Response:
 async def download_csv(visit: Customer) -> Response:
     report = await _report_filter(visit, _filter_values(visit.request))
     lang, calendar = _export_style(visit)
-    return finish(visit, await api.report_csv(visit.ctx, report, lang, calendar))
+    formatter = Formatter(lang, calendar, visit.words.timezone)
+    return finish(visit, report_service.csv_download(visit.ctx, report, formatter))
 
 
 @router.get("/reports/calls.xlsx")
 async def download_xlsx(visit: Customer) -> Response:
     report = await _report_filter(visit, _filter_values(visit.request))
     lang, calendar = _export_style(visit)
-    return finish(visit, await api.report_xlsx(visit.ctx, report, lang, calendar))
+    formatter = Formatter(lang, calendar, visit.words.timezone)
+    return finish(visit, await report_service.xlsx_download(visit.ctx, report, formatter))
 
 
 @router.get("/credit")
@@ -117,7 +120,7 @@ async def _report_filter(visit: Visit, values: dict[str, str]) -> ReportFilter:
     if status is not None and status not in {s.value for s in CallStatus}:
         label = visit.words.t("reports.status")
         raise ApiError("invalid_request", visit.words.t("error.field", field=label))
-    zone = ZoneInfo(visit.ctx.settings.panel_timezone)
+    zone = ZoneInfo(visit.words.timezone)
     start = _day(visit, values.get("from"), zone, "reports.from")
     end = _day(visit, values.get("to"), zone, "reports.to")
     return await api.report_filter(

@@ -67,7 +67,11 @@ async def get_visit(request: Request, ctx: Ctx) -> Visit:
     else:
         cookie = request.cookies.get(CSRF_COOKIE)
         csrf, fresh = (cookie, False) if cookie else (secrets.token_urlsafe(32), True)
-    return Visit(request, ctx, Words(lang, ctx.settings.panel_timezone), session, csrf, fresh)
+    zone = ctx.settings.panel_timezone
+    if session is not None and session.account_id is not None:
+        account = ctx.directory.accounts.get(session.account_id)
+        zone = (account.time_zone if account else None) or zone
+    return Visit(request, ctx, Words(lang, zone), session, csrf, fresh)
 
 
 Visitor = Annotated[Visit, Depends(get_visit)]

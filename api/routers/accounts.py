@@ -42,10 +42,12 @@ async def create_account(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     async def make() -> dict[str, Any]:
-        event, token = opening(ctx, body.name, body.price_per_call, body.credit_limit)
+        event, token = opening(
+            ctx, body.name, body.price_per_call, body.credit_limit, time_zone=body.time_zone
+        )
         await ctx.append_and_wait(event)
         row = read_back(await queries.account(ctx.pool, event["account_id"]))
-        return {**row, "token": token}
+        return {**with_zone(ctx, row), "token": token}
 
     return await once(ctx, "accounts", idempotency_key, body, make)
 
@@ -56,6 +58,7 @@ def opening(
     price_per_call: int | None = None,
     credit_limit: int | None = None,
     account_id: uuid.UUID | None = None,
+    time_zone: str | None = None,
 ) -> tuple[Event, str]:
     """The event that opens an account (the platform's defaults fill what is not given), and
     the account's token, which exists only in this answer."""
@@ -67,8 +70,14 @@ def opening(
         token_hash=hash_secret(token),
         price_per_call=_default(price_per_call, ctx.settings.price_per_call),
         credit_limit=_default(credit_limit, ctx.settings.default_credit_limit),
+        time_zone=time_zone,
     )
     return event, token
+
+
+def with_zone(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
+    """An account as shown: its time zone, or the platform's where it chose none."""
+    return {**row, "time_zone": row.get("time_zone") or ctx.settings.panel_timezone}
 
 
 @router.get(
@@ -80,7 +89,7 @@ async def get_account(account_id: uuid.UUID, ctx: Ctx, _: Operator) -> dict[str,
     row = await queries.account(ctx.pool, account_id)
     if row is None:
         raise not_found("account")
-    return row
+    return with_zone(ctx, row)
 
 
 @router.patch(
@@ -100,10 +109,11 @@ async def patch_account(
             name=body.name,
             price_per_call=body.price_per_call,
             credit_limit=body.credit_limit,
+            time_zone=body.time_zone,
         )
     )
     row = read_back(await queries.account(ctx.pool, account_id))
-    return row
+    return with_zone(ctx, row)
 
 
 @router.post(

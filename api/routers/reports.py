@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
 
-import psycopg
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
-from openpyxl import Workbook
-from psycopg.rows import dict_row
 
-from api import queries
+from api import report_service
 from api.auth import Account, Ctx
 from api.calling import parse_phone
-from api.context import Context
 from api.errors import ApiError, not_found
 from api.models import Page, ReportRow, Rfc3339, Summary
 from api.openapi import problems
 from api.paging import Cursor, Limit
-from api.report_export import Formatter, csv_lines
+from api.report_export import Formatter
 from core.call_rules import CallStatus
 from core.references import MAX_REFERENCE
-from projections.call_report import COLUMNS, REPORT, ReportFilter, summary_sql
+from projections.call_report import ReportFilter
 
 router = APIRouter(
     prefix="/v1/reports",
@@ -40,9 +32,6 @@ router = APIRouter(
         "invalid_request",
     ),
 )
-
-EXPORT_BATCH = 2000
-CSV_BOM = "\ufeff"  # so Excel opens the UTF-8 file as UTF-8 (Persian text)
 
 
 async def report_filter(
@@ -80,6 +69,8 @@ async def report_filter(
 
 
 Filter = Annotated[ReportFilter, Depends(report_filter)]
+
+
 Lang = Annotated[Literal["en", "fa"], Query()]
 Calendar = Annotated[Literal["gregorian", "jalali"], Query()]
 
@@ -88,15 +79,7 @@ Calendar = Annotated[Literal["gregorian", "jalali"], Query()]
 async def report_calls(
     ctx: Ctx, report: Filter, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
-    where, params = report.where()
-    items, next_cursor = await queries.fetch_page(
-        ctx.pool, f"SELECT * FROM {REPORT}{where}", params, cursor, limit
-    )
-    return {"items": items, "next_cursor": next_cursor}
-
-
-CSV_TYPE = "text/csv; charset=utf-8"
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return await report_service.page(ctx, report, limit, cursor)
 
 
 def _download(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
@@ -111,92 +94,33 @@ def _download(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
 @router.get(
     "/calls.csv",
     response_class=StreamingResponse,
-    responses=_download(CSV_TYPE, "The report's rows as CSV (UTF-8 with BOM), header row first."),
+    responses=_download(
+        report_service.CSV_TYPE, "The report's rows as CSV (UTF-8 with BOM), header row first."
+    ),
 )
 async def report_csv(
-    ctx: Ctx, report: Filter, lang: Lang = "en", calendar: Calendar = "gregorian"
+    ctx: Ctx, account: Account, report: Filter, lang: Lang = "en", calendar: Calendar = "gregorian"
 ) -> StreamingResponse:
-    formatter = Formatter(lang, calendar)
-
-    async def lines() -> AsyncIterator[str]:
-        yield CSV_BOM + csv_lines([formatter.headings()])
-        async for rows in _rows(ctx, report):
-            yield csv_lines(formatter.row(r) for r in rows)
-
-    return StreamingResponse(
-        lines(),
-        media_type=CSV_TYPE,
-        headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
-    )
+    """Times in the account's time zone (named in the header row), in either calendar."""
+    formatter = Formatter(lang, calendar, report_service.zone_of(ctx, account))
+    return report_service.csv_download(ctx, report, formatter)
 
 
 @router.get(
     "/calls.xlsx",
     response_class=StreamingResponse,
-    responses=_download(XLSX_TYPE, "The report's rows as an Excel workbook."),
+    responses=_download(report_service.XLSX_TYPE, "The report's rows as an Excel workbook."),
 )
 async def report_xlsx(
-    ctx: Ctx, report: Filter, lang: Lang = "en", calendar: Calendar = "gregorian"
+    ctx: Ctx, account: Account, report: Filter, lang: Lang = "en", calendar: Calendar = "gregorian"
 ) -> StreamingResponse:
-    path = await asyncio.to_thread(
-        _write_workbook, ctx.settings.require_database_url(), report, Formatter(lang, calendar)
-    )
-    return StreamingResponse(
-        _read_and_remove(path),
-        media_type=XLSX_TYPE,
-        headers={"Content-Disposition": 'attachment; filename="calls.xlsx"'},
-    )
+    """Times in the account's time zone (named in the header row), in either calendar."""
+    formatter = Formatter(lang, calendar, report_service.zone_of(ctx, account))
+    return await report_service.xlsx_download(ctx, report, formatter)
 
 
 @router.get("/summary", response_model=Summary)
 async def report_summary(
     ctx: Ctx, report: Filter, bucket: Literal["hour", "day"] = "day"
 ) -> dict[str, Any]:
-    where, params = report.where()
-    async with ctx.pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(summary_sql(bucket, where), params)
-        buckets = await cur.fetchall()
-    for b in buckets:
-        b["conversion"] = round(b["verified"] / b["delivered"], 4) if b["delivered"] else None
-    return {"buckets": buckets}
-
-
-async def _rows(ctx: Context, report: ReportFilter) -> AsyncIterator[list[dict[str, Any]]]:
-    """The report's rows in batches, newest first, through a server-side cursor."""
-    where, params = report.where()
-    sql = f"SELECT {', '.join(COLUMNS)} FROM {REPORT}{where} ORDER BY created_at DESC, id DESC"
-    async with ctx.pool.connection() as conn, conn.transaction():
-        cur = conn.cursor(name="report_export", row_factory=dict_row)
-        await cur.execute(sql, params)
-        while rows := await cur.fetchmany(EXPORT_BATCH):
-            yield rows
-
-
-def _write_workbook(database_url: str, report: ReportFilter, formatter: Formatter) -> str:
-    """Write the report to a temporary .xlsx (openpyxl's write-only mode keeps rows out of
-    memory) and return its path."""
-    where, params = report.where()
-    sql = f"SELECT {', '.join(COLUMNS)} FROM {REPORT}{where} ORDER BY created_at DESC, id DESC"
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("calls")
-    sheet.append(formatter.headings())
-    with psycopg.connect(database_url) as conn, conn.transaction():
-        cur = conn.cursor(name="report_xlsx", row_factory=dict_row)
-        cur.execute(sql, params)
-        while rows := cur.fetchmany(EXPORT_BATCH):
-            for row in rows:
-                sheet.append(formatter.row(row))
-    handle, path = tempfile.mkstemp(suffix=".xlsx")
-    os.close(handle)
-    workbook.save(path)
-    return path
-
-
-def _read_and_remove(path: str) -> Iterator[bytes]:
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 16):
-                yield chunk
-    finally:
-        os.remove(path)
+    return await report_service.summary(ctx, report, bucket)

@@ -8,7 +8,9 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import jdatetime
 import openpyxl
 import pytest
 
@@ -177,7 +179,7 @@ def test_persian_headings_and_jalali_dates(api: Api, book: dict[str, Any]) -> No
     assert header[0] == "شناسه تماس" and "وضعیت" in header
     statuses = {r[header.index("وضعیت")] for r in table[1:]}
     assert statuses == {"تأیید شده", "تحویل شده", "ناموفق", "منقضی شده"}
-    created = table[1][header.index("زمان درخواست")]
+    created = table[1][header.index("زمان درخواست (Asia/Tehran)")]
     assert created.startswith("14") and created[4] == "/"  # the Jalali year, 14xx
 
 
@@ -231,3 +233,32 @@ def test_reports_are_private(api: Api, book: dict[str, Any]) -> None:
         "/v1/reports/summary",
     ):
         assert_problem(api.http.get(path, headers=key), 403, "forbidden")
+
+
+def test_exports_show_times_in_the_accounts_time_zone(api: Api) -> None:
+    """The API stays in UTC; exports (and the panel) use the account's zone, and say which."""
+    for zone, offset in (("Asia/Tehran", "+03:30"), ("Europe/London", None)):
+        account = api.new_account(time_zone=zone) if zone != "Asia/Tehran" else api.new_account()
+        assert account["time_zone"] == zone  # Asia/Tehran: the platform's default
+        service = api.new_service(account["token"])
+        key = api.new_key(account["token"], service["id"])
+        call = api.place(key["key"], random_phone())
+        assert call["created_at"].endswith("Z") or call["created_at"].endswith("+00:00")
+        api.wait_status(key["key"], call["id"], {"delivered"})
+        csv = api.http.get(
+            "/v1/reports/calls.csv", headers=bearer(account["token"]), params={"calendar": "jalali"}
+        )
+        header, row, *_ = csv.content.decode("utf-8-sig").splitlines()
+        assert f"created_at ({zone})" in header
+        local = datetime.fromisoformat(call["created_at"].replace("Z", "+00:00")).astimezone(
+            ZoneInfo(zone)
+        )
+        jalali = jdatetime.datetime.fromgregorian(datetime=local).strftime("%Y/%m/%d %H:%M")
+        assert jalali in row, (jalali, row)
+        if offset:
+            gregorian = api.http.get("/v1/reports/calls.csv", headers=bearer(account["token"]))
+            assert offset in gregorian.content.decode("utf-8-sig").splitlines()[1]
+    r = api.http.post(
+        "/v1/accounts", json={"name": "x", "time_zone": "Mars/Olympus"}, headers=api.admin
+    )
+    assert_problem(r, 422, "invalid_request")

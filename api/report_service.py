@@ -1,0 +1,119 @@
+"""Call reports as the API and the panel both serve them: a page, the summary, CSV and Excel
+downloads (times in the account's zone). The routers and the panel's pages call this; the SQL
+is the report's own (projections/call_report.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import psycopg
+from fastapi.responses import StreamingResponse
+from openpyxl import Workbook
+from psycopg.rows import dict_row
+
+from api import queries
+from api.context import Context
+from api.directory import AccountView
+from api.report_export import Formatter, csv_lines
+from projections.call_report import COLUMNS, REPORT, ReportFilter, summary_sql
+
+EXPORT_BATCH = 2000
+CSV_BOM = "\ufeff"  # so Excel opens the UTF-8 file as UTF-8 (Persian text)
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def zone_of(ctx: Context, account: AccountView) -> str:
+    """The account's time zone, or the platform's (FLASHCALL_PANEL_TIMEZONE)."""
+    return account.time_zone or ctx.settings.panel_timezone
+
+
+async def page(
+    ctx: Context, report: ReportFilter, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    where, params = report.where()
+    items, next_cursor = await queries.fetch_page(
+        ctx.pool, f"SELECT * FROM {REPORT}{where}", params, cursor, limit
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+async def summary(ctx: Context, report: ReportFilter, bucket: str) -> dict[str, Any]:
+    where, params = report.where()
+    async with ctx.pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(summary_sql(bucket, where), params)
+        buckets = await cur.fetchall()
+    for b in buckets:
+        b["conversion"] = round(b["verified"] / b["delivered"], 4) if b["delivered"] else None
+    return {"buckets": buckets}
+
+
+def csv_download(ctx: Context, report: ReportFilter, formatter: Formatter) -> StreamingResponse:
+    async def lines() -> AsyncIterator[str]:
+        yield CSV_BOM + csv_lines([formatter.headings()])
+        async for rows in _rows(ctx, report):
+            yield csv_lines(formatter.row(r) for r in rows)
+
+    return StreamingResponse(
+        lines(),
+        media_type=CSV_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
+    )
+
+
+async def xlsx_download(
+    ctx: Context, report: ReportFilter, formatter: Formatter
+) -> StreamingResponse:
+    path = await asyncio.to_thread(
+        _write_workbook, ctx.settings.require_database_url(), report, formatter
+    )
+    return StreamingResponse(
+        _read_and_remove(path),
+        media_type=XLSX_TYPE,
+        headers={"Content-Disposition": 'attachment; filename="calls.xlsx"'},
+    )
+
+
+async def _rows(ctx: Context, report: ReportFilter) -> AsyncIterator[list[dict[str, Any]]]:
+    """The report's rows in batches, newest first, through a server-side cursor."""
+    where, params = report.where()
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {REPORT}{where} ORDER BY created_at DESC, id DESC"
+    async with ctx.pool.connection() as conn, conn.transaction():
+        cur = conn.cursor(name="report_export", row_factory=dict_row)
+        await cur.execute(sql, params)
+        while rows := await cur.fetchmany(EXPORT_BATCH):
+            yield rows
+
+
+def _write_workbook(database_url: str, report: ReportFilter, formatter: Formatter) -> str:
+    """Write the report to a temporary .xlsx (openpyxl's write-only mode keeps rows out of
+    memory) and return its path."""
+    where, params = report.where()
+    sql = f"SELECT {', '.join(COLUMNS)} FROM {REPORT}{where} ORDER BY created_at DESC, id DESC"
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("calls")
+    sheet.append(formatter.headings())
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        cur = conn.cursor(name="report_xlsx", row_factory=dict_row)
+        cur.execute(sql, params)
+        while rows := cur.fetchmany(EXPORT_BATCH):
+            for row in rows:
+                sheet.append(formatter.row(row))
+    handle, path = tempfile.mkstemp(suffix=".xlsx")
+    os.close(handle)
+    workbook.save(path)
+    return path
+
+
+def _read_and_remove(path: str) -> Iterator[bytes]:
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 16):
+                yield chunk
+    finally:
+        os.remove(path)
