@@ -65,8 +65,23 @@ async def once(
     status: int = 201,
 ) -> JSONResponse:
     """Run `make` unless this (scope, key) already answered; replay that answer if so."""
+    answer, replayed = await remembered(ctx, scope, key, body, make, status)
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(answer, status_code=status, headers=headers)
+
+
+async def remembered(
+    ctx: Context,
+    scope: str,
+    key: str | None,
+    body: Any,
+    make: Callable[[], Awaitable[Any]],
+    status: int = 201,
+) -> tuple[Any, bool]:
+    """What `make` answers (as JSON-ready values), or what it answered the first time this
+    (scope, key) was used with the same body; and whether it is that replay."""
     if key is None:
-        return JSONResponse(jsonable_encoder(await make()), status_code=status)
+        return jsonable_encoder(await make()), False
     check_key(key)
     digest = body_hash(body)
     async with ctx.pool.connection() as conn:
@@ -80,7 +95,7 @@ async def once(
     if row is not None:
         if row[0] != digest:
             raise reused_with_another_body()
-        return JSONResponse(row[2], status_code=row[1], headers={"Idempotent-Replayed": "true"})
+        return row[2], True
     response = jsonable_encoder(await make())
     async with ctx.pool.connection() as conn:
         await conn.execute(
@@ -91,4 +106,4 @@ async def once(
             " WHERE idempotency_keys.created_at <= now() - make_interval(hours => %s)",
             (scope, key, digest, status, Jsonb(response), IDEMPOTENCY_HOURS),
         )
-    return JSONResponse(response, status_code=status)
+    return response, False

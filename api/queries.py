@@ -98,3 +98,102 @@ async def retry_of(pool: AsyncConnectionPool, call_id: uuid.UUID) -> dict[str, A
         f"SELECT {CALL_COLUMNS} FROM calls WHERE retry_of = %s AND service_id IS NOT NULL",
         (call_id,),
     )
+
+
+async def services_page(
+    pool: AsyncConnectionPool, account_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    return await fetch_page(
+        pool, f"SELECT * FROM {SERVICES} WHERE account_id = %s", [account_id], cursor, limit
+    )
+
+
+async def services_of(pool: AsyncConnectionPool, account_id: uuid.UUID) -> list[dict[str, Any]]:
+    return await fetch_all(
+        pool,
+        f"SELECT * FROM {SERVICES} WHERE account_id = %s ORDER BY created_at, id",
+        (account_id,),
+    )
+
+
+async def keys_page(
+    pool: AsyncConnectionPool, service_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    return await fetch_page(
+        pool,
+        # Last use is derived from the calls (index calls_key_created), never stored twice.
+        "SELECT k.id, k.label, k.prefix, k.created_at, k.revoked_at,"
+        " (SELECT max(c.created_at) FROM calls c WHERE c.key_id = k.id) AS last_used_at"
+        " FROM access_keys k WHERE k.service_id = %s",
+        [service_id],
+        cursor,
+        limit,
+    )
+
+
+async def ledger_page(
+    pool: AsyncConnectionPool, service_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    return await fetch_page(
+        pool,
+        "SELECT id, type, amount, balance_after, call_id, reference, created_at FROM ledger"
+        " WHERE service_id = %s",
+        [service_id],
+        cursor,
+        limit,
+    )
+
+
+async def keys_with_services(
+    pool: AsyncConnectionPool, account_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """The account's keys, each with its service's name (the reports' key filter)."""
+    return await fetch_all(
+        pool,
+        "SELECT k.id, k.label, k.prefix, s.name AS service FROM access_keys k"
+        " JOIN services s ON s.id = k.service_id WHERE k.account_id = %s"
+        " ORDER BY s.name, k.created_at",
+        (account_id,),
+    )
+
+
+async def service_names(pool: AsyncConnectionPool, account_id: uuid.UUID) -> list[dict[str, Any]]:
+    return await fetch_all(
+        pool,
+        "SELECT id, name FROM services WHERE account_id = %s ORDER BY created_at",
+        (account_id,),
+    )
+
+
+async def accounts_overview(pool: AsyncConnectionPool) -> list[dict[str, Any]]:
+    """The operator's list: the newest 500 accounts with their sign-in email, number of
+    services and total balance."""
+    return await fetch_all(
+        pool,
+        "SELECT a.id, a.name, a.price_per_call, a.credit_limit, a.created_at, u.email,"
+        " count(s.id) AS services, coalesce(sum(c.balance), 0) AS balance"
+        " FROM accounts a LEFT JOIN panel_users u ON u.account_id = a.id"
+        " LEFT JOIN services s ON s.account_id = a.id"
+        " LEFT JOIN service_credit c ON c.service_id = s.id"
+        " GROUP BY a.id, u.email ORDER BY a.created_at DESC LIMIT 500",
+        (),
+    )
+
+
+async def streams_enabled(pool: AsyncConnectionPool, account_id: uuid.UUID) -> bool:
+    row = await fetch_one(pool, "SELECT streams_enabled FROM accounts WHERE id = %s", (account_id,))
+    return bool(row and row["streams_enabled"])
+
+
+async def handset_calls(
+    pool: AsyncConnectionPool, phone: str, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """What a simulated handset showed, newest first."""
+    return await fetch_page(
+        pool,
+        "SELECT * FROM (SELECT call_id AS id, caller_number, rang_at, rang_at AS created_at"
+        " FROM sim_handset_calls WHERE phone = %s) handset WHERE true",
+        [phone],
+        cursor,
+        limit,
+    )

@@ -8,32 +8,21 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api import queries, streams
+from api import queries
 from api.auth import Caller
 from api.errors import not_found
 from api.models import AccountPatch, ServicePatch, TopUpCreate
 from api.panel.forms import FormError, parse
 from api.panel.web import PREFIX, OperatorVisit, Visit, checked_form, once_key, render
-from api.routers import accounts as accounts_api
-from api.routers import credit as credit_api
-from api.routers import services as services_api
+from api.service_layer import accounts, credit, services, streams
 
 router = APIRouter(prefix=f"{PREFIX}/operator", include_in_schema=False)
-
-ACCOUNTS = (
-    "SELECT a.id, a.name, a.price_per_call, a.credit_limit, a.created_at, u.email,"
-    " count(s.id) AS services, coalesce(sum(c.balance), 0) AS balance"
-    " FROM accounts a LEFT JOIN panel_users u ON u.account_id = a.id"
-    " LEFT JOIN services s ON s.account_id = a.id"
-    " LEFT JOIN service_credit c ON c.service_id = s.id"
-    " GROUP BY a.id, u.email ORDER BY a.created_at DESC LIMIT 500"
-)
 
 
 @router.get("")
 async def accounts_page(visit: OperatorVisit) -> Response:
-    accounts = await queries.fetch_all(visit.ctx.pool, ACCOUNTS, ())
-    return render(visit, "operator.html", accounts=accounts)
+    overview = await queries.accounts_overview(visit.ctx.pool)
+    return render(visit, "operator.html", accounts=overview)
 
 
 @router.get("/accounts/{account_id}")
@@ -49,7 +38,7 @@ async def edit_account(account_id: uuid.UUID, visit: OperatorVisit) -> Response:
         body = parse(AccountPatch, form, fields, visit.words)
     except FormError as exc:
         return await _account(visit, account_id, 422, error=exc.message)
-    await accounts_api.patch_account(account_id, body, visit.ctx, None)
+    await accounts.update(visit.ctx, account_id, body)
     return await _account(visit, account_id, notice=visit.words.t("service.saved"))
 
 
@@ -69,7 +58,9 @@ async def edit_service_limit(service_id: uuid.UUID, visit: OperatorVisit) -> Res
         body = parse(ServicePatch, form, {"credit_limit": "int"}, visit.words)
     except FormError as exc:
         return await _account(visit, service["account_id"], 422, error=exc.message)
-    await services_api.patch_service(service_id, body, visit.ctx, Caller(True, None))
+    await services.update(
+        visit.ctx, Caller(True, None), service_id, body.model_dump(exclude_unset=True)
+    )
     return await _account(visit, service["account_id"], notice=visit.words.t("service.saved"))
 
 
@@ -81,7 +72,7 @@ async def top_up(service_id: uuid.UUID, visit: OperatorVisit) -> Response:
         body = parse(TopUpCreate, form, {"amount": "int", "reference": "text"}, visit.words)
     except FormError as exc:
         return await _account(visit, service["account_id"], 422, error=exc.message)
-    await credit_api.top_up(service_id, body, visit.ctx, None, once_key(form))
+    await credit.top_up(visit.ctx, service_id, body, once_key(form))
     notice = visit.words.t("operator.topped_up")
     return await _account(visit, service["account_id"], notice=notice)
 
@@ -103,21 +94,15 @@ async def _account(
     account = await queries.account(visit.ctx.pool, account_id)
     if account is None:
         raise not_found("account")
-    streaming = await queries.fetch_one(
-        visit.ctx.pool, "SELECT streams_enabled FROM accounts WHERE id = %s", (account_id,)
-    )
-    services = await queries.fetch_all(
-        visit.ctx.pool,
-        f"SELECT * FROM {queries.SERVICES} WHERE account_id = %s ORDER BY created_at",
-        (account_id,),
-    )
+    streaming = await queries.streams_enabled(visit.ctx.pool, account_id)
+    rows = await queries.services_of(visit.ctx.pool, account_id)
     return render(
         visit,
         "operator_account.html",
         status,
         account=account,
-        services=[queries.public_service(s) for s in services],
-        streams=streams.topics(account_id) if streaming and streaming["streams_enabled"] else None,
+        services=[queries.public_service(s) for s in rows],
+        streams=streams.topics(account_id) if streaming else None,
         error=error,
         notice=notice,
     )

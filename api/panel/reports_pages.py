@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api import queries, report_service
+from api import queries
 from api.errors import ApiError
 from api.panel.i18n import parse_day
 from api.panel.web import PREFIX, Customer, Visit, account_of, finish, parse_uuid, render
 from api.report_export import Formatter
-from api.routers import credit as credit_api
-from api.routers import reports as api
+from api.service_layer import credit
+from api.service_layer import reports as report_service
 from core.call_rules import CallStatus
 from projections.call_report import ReportFilter
 
@@ -32,18 +32,8 @@ OUTCOMES = ("verified", "expired", "waiting", "failed", "rejected")
 @router.get("/reports")
 async def reports_page(visit: Customer) -> Response:
     values = _filter_values(visit.request)
-    keys = await queries.fetch_all(
-        visit.ctx.pool,
-        "SELECT k.id, k.label, k.prefix, s.name AS service FROM access_keys k"
-        " JOIN services s ON s.id = k.service_id WHERE k.account_id = %s"
-        " ORDER BY s.name, k.created_at",
-        (account_of(visit).id,),
-    )
-    services = await queries.fetch_all(
-        visit.ctx.pool,
-        "SELECT id, name FROM services WHERE account_id = %s ORDER BY created_at",
-        (account_of(visit).id,),
-    )
+    keys = await queries.keys_with_services(visit.ctx.pool, account_of(visit).id)
+    services = await queries.service_names(visit.ctx.pool, account_of(visit).id)
     shared: dict[str, Any] = {
         "values": values,
         "keys": keys,
@@ -92,12 +82,12 @@ async def download_xlsx(visit: Customer) -> Response:
 @router.get("/credit")
 async def credit_page(visit: Customer, service_id: str | None = None) -> Response:
     account = account_of(visit)
-    balance = await credit_api.balance(visit.ctx, account)
+    balance = await credit.balance(visit.ctx, account)
     services = balance["services"]
     chosen = parse_uuid(service_id) or (services[0]["id"] if services else None)
     ledger: list[dict[str, Any]] = []
     if chosen is not None:  # the ledger answers 404 for another account's service
-        page = await credit_api.ledger(chosen, visit.ctx, account, limit=200, cursor=None)
+        page = await credit.ledger(visit.ctx, account, chosen, 200, None)
         ledger = page["items"]
     return render(
         visit,
@@ -123,7 +113,7 @@ async def _report_filter(visit: Visit, values: dict[str, str]) -> ReportFilter:
     zone = ZoneInfo(visit.words.timezone)
     start = _day(visit, values.get("from"), zone, "reports.from")
     end = _day(visit, values.get("to"), zone, "reports.to")
-    return await api.report_filter(
+    return report_service.report_filter(
         visit.ctx,
         account_of(visit),
         service_id=_uuid(visit, values.get("service_id"), "reports.service"),

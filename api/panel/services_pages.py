@@ -1,8 +1,7 @@
-"""Services and their access keys, through the API's own handlers."""
+"""Services and their access keys, through the service layer the API uses too."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -23,7 +22,7 @@ from api.panel.web import (
     redirect,
     render,
 )
-from api.routers import services as api
+from api.service_layer import services
 
 router = APIRouter(prefix=f"{PREFIX}/services", include_in_schema=False)
 
@@ -45,14 +44,14 @@ async def create_service(visit: Customer) -> Response:
     form = await checked_form(visit)
     try:
         body = parse(ServiceCreate, form, SERVICE_FIELDS, visit.words)
-        created = await api.create_service(body, visit.ctx, account_of(visit), once_key(form))
+        created, _ = await services.create(visit.ctx, account_of(visit), body, once_key(form))
     except FormError as exc:
         return await _list(visit, 422, exc.message, dict(form))
     except ApiError as exc:
         if exc.status != 422:
             raise
         return await _list(visit, 422, exc.detail, dict(form))
-    service_id = json.loads(bytes(created.body))["id"]
+    service_id = created["id"]
     return redirect(visit, f"{PREFIX}/services/{service_id}")
 
 
@@ -67,7 +66,8 @@ async def edit_service(service_id: uuid.UUID, visit: Customer) -> Response:
     fields = SERVICE_FIELDS if "name" in form else {"status": "text"}
     try:
         body = parse(ServicePatch, form, fields, visit.words)
-        await api.patch_service(service_id, body, visit.ctx, Caller(False, account_of(visit)))
+        fields_set = body.model_dump(exclude_unset=True)
+        await services.update(visit.ctx, Caller(False, account_of(visit)), service_id, fields_set)
     except FormError as exc:
         return await _detail(visit, service_id, 422, error=exc.message)
     except ApiError as exc:
@@ -84,22 +84,24 @@ async def issue_key(service_id: uuid.UUID, visit: Customer) -> Response:
         body = parse(KeyCreate, form, {"label": "text"}, visit.words)
     except FormError as exc:
         return await _detail(visit, service_id, 422, error=exc.message)
-    issued = await api.create_key(service_id, body, visit.ctx, account_of(visit), once_key(form))
+    issued, _ = await services.issue_key(
+        visit.ctx, account_of(visit), service_id, body, once_key(form)
+    )
     # Rendered, not redirected to: the secret is shown once and never lands in a URL.
-    return await _detail(visit, service_id, new_key=json.loads(bytes(issued.body)))
+    return await _detail(visit, service_id, new_key=issued)
 
 
 @router.post("/{service_id}/keys/{key_id}/revoke")
 async def revoke_key(service_id: uuid.UUID, key_id: uuid.UUID, visit: Customer) -> Response:
     await checked_form(visit)
-    await api.revoke_key(service_id, key_id, visit.ctx, account_of(visit))
+    await services.revoke_key(visit.ctx, account_of(visit), service_id, key_id)
     return redirect(visit, f"{PREFIX}/services/{service_id}")
 
 
 async def _list(
     visit: Visit, status: int = 200, error: str | None = None, values: dict[str, Any] | None = None
 ) -> Response:
-    page = await api.list_services(visit.ctx, account_of(visit), limit=1000, cursor=None)
+    page = await services.listing(visit.ctx, account_of(visit), 1000, None)
     return render(
         visit,
         "services.html",
@@ -119,8 +121,8 @@ async def _detail(
     new_key: dict[str, Any] | None = None,
 ) -> Response:
     account = account_of(visit)
-    service = await api.owned_service(visit.ctx, account, service_id)
-    keys = await api.list_keys(service_id, visit.ctx, account, limit=1000, cursor=None)
+    service = await services.owned(visit.ctx, account, service_id)
+    keys = await services.keys(visit.ctx, account, service_id, 1000, None)
     return render(
         visit,
         "service.html",

@@ -31,7 +31,7 @@ from api.panel.web import (
     safe_next,
     set_cookie,
 )
-from api.routers.accounts import opening, rotate_token
+from api.service_layer.accounts import opening, rotate_token
 from schemas import text
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)

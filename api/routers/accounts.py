@@ -1,4 +1,4 @@
-"""Operator: accounts."""
+"""Operator: accounts (the service layer: api/service_layer/accounts.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api import queries, streams
 from api.auth import Account, Ctx, Operator
-from api.context import Context, read_back
-from api.errors import not_found
-from api.idempotency import IdempotencyKey, once
+from api.idempotency import IdempotencyKey
 from api.models import (
     AccountCreate,
     AccountCreated,
@@ -22,8 +19,7 @@ from api.models import (
     TokenOut,
 )
 from api.openapi import problems
-from api.secrets import hash_secret, new_account_token
-from schemas.codec import Event, new_event
+from api.service_layer import accounts, streams
 
 router = APIRouter(prefix="/v1/accounts", tags=["operator"])
 own = APIRouter(prefix="/v1/account", tags=["account"])
@@ -41,43 +37,10 @@ async def create_account(
     _: Operator,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    async def make() -> dict[str, Any]:
-        event, token = opening(
-            ctx, body.name, body.price_per_call, body.credit_limit, time_zone=body.time_zone
-        )
-        await ctx.append_and_wait(event)
-        row = read_back(await queries.account(ctx.pool, event["account_id"]))
-        return {**with_zone(ctx, row), "token": token}
-
-    return await once(ctx, "accounts", idempotency_key, body, make)
-
-
-def opening(
-    ctx: Context,
-    name: str,
-    price_per_call: int | None = None,
-    credit_limit: int | None = None,
-    account_id: uuid.UUID | None = None,
-    time_zone: str | None = None,
-) -> tuple[Event, str]:
-    """The event that opens an account (the platform's defaults fill what is not given), and
-    the account's token, which exists only in this answer."""
-    token = new_account_token()
-    event = new_event(
-        "AccountCreated",
-        account_id=account_id or uuid.uuid4(),
-        name=name,
-        token_hash=hash_secret(token),
-        price_per_call=_default(price_per_call, ctx.settings.price_per_call),
-        credit_limit=_default(credit_limit, ctx.settings.default_credit_limit),
-        time_zone=time_zone,
+    answer, replayed = await accounts.create(ctx, body, idempotency_key)
+    return JSONResponse(
+        answer, status_code=201, headers={"Idempotent-Replayed": "true"} if replayed else None
     )
-    return event, token
-
-
-def with_zone(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
-    """An account as shown: its time zone, or the platform's where it chose none."""
-    return {**row, "time_zone": row.get("time_zone") or ctx.settings.panel_timezone}
 
 
 @router.get(
@@ -86,10 +49,7 @@ def with_zone(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
     responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
 )
 async def get_account(account_id: uuid.UUID, ctx: Ctx, _: Operator) -> dict[str, Any]:
-    row = await queries.account(ctx.pool, account_id)
-    if row is None:
-        raise not_found("account")
-    return with_zone(ctx, row)
+    return await accounts.get(ctx, account_id)
 
 
 @router.patch(
@@ -100,20 +60,7 @@ async def get_account(account_id: uuid.UUID, ctx: Ctx, _: Operator) -> dict[str,
 async def patch_account(
     account_id: uuid.UUID, body: AccountPatch, ctx: Ctx, _: Operator
 ) -> dict[str, Any]:
-    if await queries.account(ctx.pool, account_id) is None:
-        raise not_found("account")
-    await ctx.append_and_wait(
-        new_event(
-            "AccountUpdated",
-            account_id=account_id,
-            name=body.name,
-            price_per_call=body.price_per_call,
-            credit_limit=body.credit_limit,
-            time_zone=body.time_zone,
-        )
-    )
-    row = read_back(await queries.account(ctx.pool, account_id))
-    return with_zone(ctx, row)
+    return await accounts.update(ctx, account_id, body)
 
 
 @router.post(
@@ -136,11 +83,4 @@ async def enable_streams(account_id: uuid.UUID, ctx: Ctx, _: Operator) -> dict[s
 )
 async def rotate_token(ctx: Ctx, account: Account) -> dict[str, Any]:
     """A new API token for the calling account, shown only here; the old one stops working."""
-    token = new_account_token()
-    event = new_event("AccountTokenRotated", account_id=account.id, token_hash=hash_secret(token))
-    await ctx.append_and_wait(event)
-    return {"token": token, "created_at": event["occurred_at"]}
-
-
-def _default(value: int | None, default: int) -> int:
-    return default if value is None else value
+    return await accounts.rotate_token(ctx, account)

@@ -8,14 +8,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from api import report_service
 from api.auth import Account, Ctx
-from api.calling import parse_phone
-from api.errors import ApiError, not_found
 from api.models import Page, ReportRow, Rfc3339, Summary
 from api.openapi import problems
 from api.paging import Cursor, Limit
 from api.report_export import Formatter
+from api.service_layer import reports as report_service
 from core.call_rules import CallStatus
 from core.references import MAX_REFERENCE
 from projections.call_report import ReportFilter
@@ -34,7 +32,7 @@ router = APIRouter(
 )
 
 
-async def report_filter(
+def report_filter(
     ctx: Ctx,
     account: Account,
     service_id: uuid.UUID | None = None,
@@ -45,26 +43,9 @@ async def report_filter(
     start: Annotated[Rfc3339 | None, Query(alias="from")] = None,
     end: Annotated[Rfc3339 | None, Query(alias="to")] = None,
 ) -> ReportFilter:
-    """The report's filters; another account's service or key is answered as missing."""
-    if start is not None and end is not None and start > end:
-        raise ApiError("invalid_time_range", "`from` must not be after `to`")
-    if service_id is not None:
-        service = ctx.directory.services.get(service_id)
-        if service is None or service.account_id != account.id:
-            raise not_found("service")
-    if key_id is not None:
-        key = ctx.directory.keys.get(key_id)
-        if key is None or key.account_id != account.id:
-            raise not_found("access key")
-    return ReportFilter(
-        account_id=account.id,
-        service_id=service_id,
-        key_id=key_id,
-        status=status,
-        phone=parse_phone(ctx, phone) if phone is not None else None,
-        reference=reference,
-        start=start,
-        end=end,
+    """The report's filters from the query (api/service_layer/reports.py checks them)."""
+    return report_service.report_filter(
+        ctx, account, service_id, key_id, status, phone, reference, start, end
     )
 
 

@@ -1,4 +1,5 @@
-"""Account: services and their access keys (the operator may also set a service's credit_limit)."""
+"""Account: services and their access keys (the operator may also set a service's credit_limit).
+The service layer: api/service_layer/services.py."""
 
 from __future__ import annotations
 
@@ -8,37 +9,19 @@ from typing import Any
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from api import queries
 from api.auth import Account, Ctx, OperatorOrAccount
-from api.context import Context, read_back
-from api.directory import AccountView
-from api.errors import ApiError, invalid, not_found
-from api.idempotency import IdempotencyKey, once
+from api.idempotency import IdempotencyKey
 from api.models import KeyCreate, KeyCreated, KeyOut, Page, ServiceCreate, ServiceOut, ServicePatch
 from api.openapi import problems
 from api.paging import Cursor, Limit
-from api.secrets import hash_secret, new_access_key
-from schemas.codec import new_event
+from api.service_layer import services
 
 router = APIRouter(prefix="/v1/services", tags=["account"])
 
 
-def _check_code_length(ctx: Context, code_length: int | None) -> None:
-    if code_length is not None and code_length > ctx.settings.pool.max_code_length:
-        raise invalid(
-            f"code_length {code_length} exceeds the caller-number pool's"
-            f" {ctx.settings.pool.max_code_length} free digits"
-        )
-
-
-async def owned_service(
-    ctx: Context, account: AccountView, service_id: uuid.UUID
-) -> dict[str, Any]:
-    """The account's service; another account's id is answered exactly like a missing one."""
-    row = await queries.service(ctx.pool, service_id)
-    if row is None or row["account_id"] != account.id:
-        raise not_found("service")
-    return row
+def created(answer: Any, replayed: bool) -> JSONResponse:
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(answer, status_code=201, headers=headers)
 
 
 @router.post(
@@ -53,24 +36,7 @@ async def create_service(
     account: Account,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    _check_code_length(ctx, body.code_length)
-
-    async def make() -> dict[str, Any]:
-        event = new_event(
-            "ServiceCreated",
-            service_id=uuid.uuid4(),
-            account_id=account.id,
-            name=body.name,
-            code_length=body.code_length,
-            code_ttl_minutes=body.code_ttl_minutes,
-            return_code=body.return_code,
-            credit_limit=account.credit_limit,
-        )
-        await ctx.append_and_wait(event)
-        row = read_back(await queries.service(ctx.pool, event["service_id"]))
-        return ServiceOut.model_validate(row).model_dump()
-
-    return await once(ctx, f"services:{account.id}", idempotency_key, body, make)
+    return created(*await services.create(ctx, account, body, idempotency_key))
 
 
 @router.get(
@@ -81,14 +47,7 @@ async def create_service(
 async def list_services(
     ctx: Ctx, account: Account, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
-    items, next_cursor = await queries.fetch_page(
-        ctx.pool,
-        f"SELECT * FROM {queries.SERVICES} WHERE account_id = %s",
-        [account.id],
-        cursor,
-        limit,
-    )
-    return {"items": [queries.public_service(r) for r in items], "next_cursor": next_cursor}
+    return await services.listing(ctx, account, limit, cursor)
 
 
 @router.get(
@@ -97,7 +56,7 @@ async def list_services(
     responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
 )
 async def get_service(service_id: uuid.UUID, ctx: Ctx, account: Account) -> dict[str, Any]:
-    return await owned_service(ctx, account, service_id)
+    return await services.owned(ctx, account, service_id)
 
 
 @router.patch(
@@ -108,35 +67,7 @@ async def get_service(service_id: uuid.UUID, ctx: Ctx, account: Account) -> dict
 async def patch_service(
     service_id: uuid.UUID, body: ServicePatch, ctx: Ctx, caller: OperatorOrAccount
 ) -> dict[str, Any]:
-    fields = body.model_dump(exclude_unset=True)
-    if caller.operator:
-        if set(fields) - {"credit_limit"}:
-            raise ApiError("forbidden", "the operator may only change credit_limit")
-        row = await queries.service(ctx.pool, service_id)
-        if row is None:
-            raise not_found("service")
-    else:
-        assert caller.account is not None
-        if "credit_limit" in fields:
-            raise ApiError("forbidden", "only the operator may set credit_limit")
-        row = await owned_service(ctx, caller.account, service_id)
-    _check_code_length(ctx, fields.get("code_length"))
-    if fields:
-        await ctx.append_and_wait(
-            new_event(
-                "ServiceUpdated",
-                service_id=service_id,
-                account_id=row["account_id"],
-                name=fields.get("name"),
-                code_length=fields.get("code_length"),
-                code_ttl_minutes=fields.get("code_ttl_minutes"),
-                return_code=fields.get("return_code"),
-                status=fields.get("status"),
-                credit_limit=fields.get("credit_limit"),
-            )
-        )
-        row = read_back(await queries.service(ctx.pool, service_id))
-    return row
+    return await services.update(ctx, caller, service_id, body.model_dump(exclude_unset=True))
 
 
 @router.post(
@@ -152,30 +83,7 @@ async def create_key(
     account: Account,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    await owned_service(ctx, account, service_id)
-
-    async def make() -> dict[str, Any]:
-        secret, prefix = new_access_key()
-        event = new_event(
-            "AccessKeyIssued",
-            key_id=uuid.uuid4(),
-            service_id=service_id,
-            account_id=account.id,
-            label=body.label,
-            prefix=prefix,
-            key_hash=hash_secret(secret),
-        )
-        await ctx.append_and_wait(event)
-        return {
-            "id": event["key_id"],
-            "service_id": service_id,
-            "label": body.label,
-            "key": secret,
-            "prefix": prefix,
-            "created_at": event["occurred_at"],
-        }
-
-    return await once(ctx, f"keys:{service_id}", idempotency_key, body, make)
+    return created(*await services.issue_key(ctx, account, service_id, body, idempotency_key))
 
 
 @router.get(
@@ -186,18 +94,7 @@ async def create_key(
 async def list_keys(
     service_id: uuid.UUID, ctx: Ctx, account: Account, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
-    await owned_service(ctx, account, service_id)
-    items, next_cursor = await queries.fetch_page(
-        ctx.pool,
-        # Last use is derived from the calls (index calls_key_created), never stored twice.
-        "SELECT k.id, k.label, k.prefix, k.created_at, k.revoked_at,"
-        " (SELECT max(c.created_at) FROM calls c WHERE c.key_id = k.id) AS last_used_at"
-        " FROM access_keys k WHERE k.service_id = %s",
-        [service_id],
-        cursor,
-        limit,
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    return await services.keys(ctx, account, service_id, limit, cursor)
 
 
 @router.delete(
@@ -208,14 +105,5 @@ async def list_keys(
 async def revoke_key(
     service_id: uuid.UUID, key_id: uuid.UUID, ctx: Ctx, account: Account
 ) -> Response:
-    await owned_service(ctx, account, service_id)
-    key = ctx.directory.keys.get(key_id)
-    if key is None or key.service_id != service_id:
-        raise not_found("access key")
-    if key.revoked_at is None:
-        await ctx.append_and_wait(
-            new_event(
-                "AccessKeyRevoked", key_id=key_id, service_id=service_id, account_id=account.id
-            )
-        )
+    await services.revoke_key(ctx, account, service_id, key_id)
     return Response(status_code=204)

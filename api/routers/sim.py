@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from api import queries
 from api.auth import Ctx, Operator
 from api.calling import parse_phone
 from api.models import HandsetCall, Page
 from api.openapi import problems
 from api.paging import Cursor, Limit
-from api.queries import fetch_page
 
 router = APIRouter(prefix="/v1/sim", tags=["simulated carrier"])
 
@@ -24,12 +24,7 @@ router = APIRouter(prefix="/v1/sim", tags=["simulated carrier"])
 async def handset_calls(
     phone: str, ctx: Ctx, _: Operator, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
-    items, next_cursor = await fetch_page(
-        ctx.pool,
-        "SELECT * FROM (SELECT call_id AS id, caller_number, rang_at, rang_at AS created_at"
-        " FROM sim_handset_calls WHERE phone = %s) handset WHERE true",
-        [parse_phone(ctx, phone)],
-        cursor,
-        limit,
+    items, next_cursor = await queries.handset_calls(
+        ctx.pool, parse_phone(ctx, phone), cursor, limit
     )
     return {"items": items, "next_cursor": next_cursor}

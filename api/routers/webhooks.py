@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api import webhooks
 from api.auth import Account, Ctx
 from api.models import (
     WebhookCreate,
@@ -18,6 +17,7 @@ from api.models import (
     WebhookSecret,
 )
 from api.openapi import problems
+from api.service_layer import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["account"])
 ONE = problems("unauthorized", "forbidden", "not_found", "invalid_request")

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -16,15 +18,52 @@ from openpyxl import Workbook
 from psycopg.rows import dict_row
 
 from api import queries
+from api.calling import parse_phone
 from api.context import Context
 from api.directory import AccountView
+from api.errors import ApiError, not_found
 from api.report_export import Formatter, csv_lines
+from core.call_rules import CallStatus
 from projections.call_report import COLUMNS, REPORT, ReportFilter, summary_sql
 
 EXPORT_BATCH = 2000
 CSV_BOM = "\ufeff"  # so Excel opens the UTF-8 file as UTF-8 (Persian text)
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def report_filter(
+    ctx: Context,
+    account: AccountView,
+    service_id: uuid.UUID | None = None,
+    key_id: uuid.UUID | None = None,
+    status: CallStatus | None = None,
+    phone: str | None = None,
+    reference: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> ReportFilter:
+    """The report's filters; another account's service or key is answered as missing."""
+    if start is not None and end is not None and start > end:
+        raise ApiError("invalid_time_range", "`from` must not be after `to`")
+    if service_id is not None:
+        service = ctx.directory.services.get(service_id)
+        if service is None or service.account_id != account.id:
+            raise not_found("service")
+    if key_id is not None:
+        key = ctx.directory.keys.get(key_id)
+        if key is None or key.account_id != account.id:
+            raise not_found("access key")
+    return ReportFilter(
+        account_id=account.id,
+        service_id=service_id,
+        key_id=key_id,
+        status=status,
+        phone=parse_phone(ctx, phone) if phone is not None else None,
+        reference=reference,
+        start=start,
+        end=end,
+    )
 
 
 def zone_of(ctx: Context, account: AccountView) -> str:

@@ -1,0 +1,91 @@
+"""Accounts: opening one, changing it, its token."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from api import queries
+from api.context import Context, read_back
+from api.directory import AccountView
+from api.errors import not_found
+from api.idempotency import remembered
+from api.models import AccountCreate, AccountPatch
+from api.secrets import hash_secret, new_account_token
+from schemas.codec import Event, new_event
+
+
+def opening(
+    ctx: Context,
+    name: str,
+    price_per_call: int | None = None,
+    credit_limit: int | None = None,
+    account_id: uuid.UUID | None = None,
+    time_zone: str | None = None,
+) -> tuple[Event, str]:
+    """The event that opens an account (the platform's defaults fill what is not given), and
+    the account's token, which exists only in this answer."""
+    token = new_account_token()
+    event = new_event(
+        "AccountCreated",
+        account_id=account_id or uuid.uuid4(),
+        name=name,
+        token_hash=hash_secret(token),
+        price_per_call=_default(price_per_call, ctx.settings.price_per_call),
+        credit_limit=_default(credit_limit, ctx.settings.default_credit_limit),
+        time_zone=time_zone,
+    )
+    return event, token
+
+
+def with_zone(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
+    """An account as shown: its time zone, or the platform's where it chose none."""
+    return {**row, "time_zone": row.get("time_zone") or ctx.settings.panel_timezone}
+
+
+async def create(
+    ctx: Context, body: AccountCreate, idempotency_key: str | None
+) -> tuple[dict[str, Any], bool]:
+    async def make() -> dict[str, Any]:
+        event, token = opening(
+            ctx, body.name, body.price_per_call, body.credit_limit, time_zone=body.time_zone
+        )
+        await ctx.append_and_wait(event)
+        row = read_back(await queries.account(ctx.pool, event["account_id"]))
+        return {**with_zone(ctx, row), "token": token}
+
+    return await remembered(ctx, "accounts", idempotency_key, body, make)
+
+
+async def get(ctx: Context, account_id: uuid.UUID) -> dict[str, Any]:
+    row = await queries.account(ctx.pool, account_id)
+    if row is None:
+        raise not_found("account")
+    return with_zone(ctx, row)
+
+
+async def update(ctx: Context, account_id: uuid.UUID, body: AccountPatch) -> dict[str, Any]:
+    await get(ctx, account_id)
+    await ctx.append_and_wait(
+        new_event(
+            "AccountUpdated",
+            account_id=account_id,
+            name=body.name,
+            price_per_call=body.price_per_call,
+            credit_limit=body.credit_limit,
+            time_zone=body.time_zone,
+        )
+    )
+    return with_zone(ctx, read_back(await queries.account(ctx.pool, account_id)))
+
+
+async def rotate_token(ctx: Context, account: AccountView) -> dict[str, Any]:
+    """A new API token for the account, shown only here; the old one stops working."""
+    token = new_account_token()
+    event = new_event("AccountTokenRotated", account_id=account.id, token_hash=hash_secret(token))
+    await ctx.append_and_wait(event)
+    return {"token": token, "created_at": event["occurred_at"]}
+
+
+def _default(value: int | None, default: int) -> int:
+    return default if value is None else value

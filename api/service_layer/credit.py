@@ -1,0 +1,69 @@
+"""Credit: top-ups, an account's balances, a service's ledger."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from api import queries
+from api.context import Context
+from api.directory import AccountView
+from api.errors import not_found
+from api.idempotency import remembered
+from api.models import TopUpCreate
+from api.service_layer.services import owned
+from core.ids import derived_id
+from schemas.codec import new_event
+
+
+async def top_up(
+    ctx: Context, service_id: uuid.UUID, body: TopUpCreate, idempotency_key: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Credit a service (the operator's); answered once the decisions applied it."""
+    if await queries.service(ctx.pool, service_id) is None:
+        raise not_found("service")
+
+    async def make() -> dict[str, Any]:
+        # With an Idempotency-Key the top-up id is fixed by it, so the processor applies it once
+        # even if the first answer was lost before it was stored.
+        topup_id = (
+            derived_id(service_id, "topup", idempotency_key) if idempotency_key else uuid.uuid4()
+        )
+        done = await ctx.ask(
+            new_event(
+                "TopUpCredit",
+                topup_id=topup_id,
+                service_id=service_id,
+                amount=body.amount,
+                reference=body.reference,
+            ),
+            topup_id,
+        )
+        return {
+            "id": topup_id,
+            "service_id": service_id,
+            "amount": done["amount"],
+            "reference": done["reference"],
+            "balance": done["balance_after"],
+            "created_at": done["occurred_at"],
+        }
+
+    return await remembered(ctx, f"topups:{service_id}", idempotency_key, body, make)
+
+
+async def balance(ctx: Context, account: AccountView) -> dict[str, Any]:
+    services = [
+        queries.public_service(row) for row in await queries.services_of(ctx.pool, account.id)
+    ]
+    return {
+        "total": sum(s["balance"] for s in services),
+        "services": [{**s, "service_id": s["id"]} for s in services],
+    }
+
+
+async def ledger(
+    ctx: Context, account: AccountView, service_id: uuid.UUID, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    await owned(ctx, account, service_id)
+    items, next_cursor = await queries.ledger_page(ctx.pool, service_id, cursor, limit)
+    return {"items": items, "next_cursor": next_cursor}

@@ -1,0 +1,155 @@
+"""Services and their access keys."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from api import queries
+from api.auth import Caller
+from api.context import Context, read_back
+from api.directory import AccountView
+from api.errors import ApiError, invalid, not_found
+from api.idempotency import remembered
+from api.models import KeyCreate, ServiceCreate, ServiceOut
+from api.secrets import hash_secret, new_access_key
+from schemas.codec import new_event
+
+
+def check_code_length(ctx: Context, code_length: int | None) -> None:
+    if code_length is not None and code_length > ctx.settings.pool.max_code_length:
+        raise invalid(
+            f"code_length {code_length} exceeds the caller-number pool's"
+            f" {ctx.settings.pool.max_code_length} free digits"
+        )
+
+
+async def owned(ctx: Context, account: AccountView, service_id: uuid.UUID) -> dict[str, Any]:
+    """The account's service; another account's id is answered exactly like a missing one."""
+    row = await queries.service(ctx.pool, service_id)
+    if row is None or row["account_id"] != account.id:
+        raise not_found("service")
+    return row
+
+
+async def create(
+    ctx: Context, account: AccountView, body: ServiceCreate, idempotency_key: str | None
+) -> tuple[dict[str, Any], bool]:
+    """The new service (or, for a repeated Idempotency-Key, the first answer), and whether it
+    is that replay."""
+    check_code_length(ctx, body.code_length)
+
+    async def make() -> dict[str, Any]:
+        event = new_event(
+            "ServiceCreated",
+            service_id=uuid.uuid4(),
+            account_id=account.id,
+            name=body.name,
+            code_length=body.code_length,
+            code_ttl_minutes=body.code_ttl_minutes,
+            return_code=body.return_code,
+            credit_limit=account.credit_limit,
+        )
+        await ctx.append_and_wait(event)
+        row = read_back(await queries.service(ctx.pool, event["service_id"]))
+        return ServiceOut.model_validate(row).model_dump()
+
+    return await remembered(ctx, f"services:{account.id}", idempotency_key, body, make)
+
+
+async def listing(
+    ctx: Context, account: AccountView, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    items, next_cursor = await queries.services_page(ctx.pool, account.id, cursor, limit)
+    return {"items": [queries.public_service(r) for r in items], "next_cursor": next_cursor}
+
+
+async def update(
+    ctx: Context, caller: Caller, service_id: uuid.UUID, fields: dict[str, Any]
+) -> dict[str, Any]:
+    """The operator changes credit_limit only; the account everything else."""
+    if caller.operator:
+        if set(fields) - {"credit_limit"}:
+            raise ApiError("forbidden", "the operator may only change credit_limit")
+        row = await queries.service(ctx.pool, service_id)
+        if row is None:
+            raise not_found("service")
+    else:
+        assert caller.account is not None
+        if "credit_limit" in fields:
+            raise ApiError("forbidden", "only the operator may set credit_limit")
+        row = await owned(ctx, caller.account, service_id)
+    check_code_length(ctx, fields.get("code_length"))
+    if fields:
+        await ctx.append_and_wait(
+            new_event(
+                "ServiceUpdated",
+                service_id=service_id,
+                account_id=row["account_id"],
+                name=fields.get("name"),
+                code_length=fields.get("code_length"),
+                code_ttl_minutes=fields.get("code_ttl_minutes"),
+                return_code=fields.get("return_code"),
+                status=fields.get("status"),
+                credit_limit=fields.get("credit_limit"),
+            )
+        )
+        row = read_back(await queries.service(ctx.pool, service_id))
+    return row
+
+
+async def issue_key(
+    ctx: Context,
+    account: AccountView,
+    service_id: uuid.UUID,
+    body: KeyCreate,
+    idempotency_key: str | None,
+) -> tuple[dict[str, Any], bool]:
+    """A new access key (its secret only in this answer)."""
+    await owned(ctx, account, service_id)
+
+    async def make() -> dict[str, Any]:
+        secret, prefix = new_access_key()
+        event = new_event(
+            "AccessKeyIssued",
+            key_id=uuid.uuid4(),
+            service_id=service_id,
+            account_id=account.id,
+            label=body.label,
+            prefix=prefix,
+            key_hash=hash_secret(secret),
+        )
+        await ctx.append_and_wait(event)
+        return {
+            "id": event["key_id"],
+            "service_id": service_id,
+            "label": body.label,
+            "key": secret,
+            "prefix": prefix,
+            "created_at": event["occurred_at"],
+        }
+
+    return await remembered(ctx, f"keys:{service_id}", idempotency_key, body, make)
+
+
+async def keys(
+    ctx: Context, account: AccountView, service_id: uuid.UUID, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    await owned(ctx, account, service_id)
+    items, next_cursor = await queries.keys_page(ctx.pool, service_id, cursor, limit)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+async def revoke_key(
+    ctx: Context, account: AccountView, service_id: uuid.UUID, key_id: uuid.UUID
+) -> None:
+    await owned(ctx, account, service_id)
+    key = ctx.directory.keys.get(key_id)
+    if key is None or key.service_id != service_id:
+        raise not_found("access key")
+    if key.revoked_at is None:
+        await ctx.append_and_wait(
+            new_event(
+                "AccessKeyRevoked", key_id=key_id, service_id=service_id, account_id=account.id
+            )
+        )
