@@ -259,3 +259,42 @@ def test_credit_page_warns_before_and_at_the_cut_off(platform: Platform, panel: 
         expect(panel.locator("#balances")).to_contain_text("cut off (credit)")
     finally:
         api.close()
+
+
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_webhooks_are_added_tested_and_sent_again_from_the_panel(
+    panel: Page, shots: Path, lang: Lang
+) -> None:
+    from tests.e2e.test_webhooks import Receiver
+
+    receiver = Receiver()
+    try:
+        sign_up(panel, lang, f"hooks-{uuid.uuid4().hex[:8]}@example.com")
+        words = Words(lang, "UTC")
+        panel.goto("/panel/webhooks")
+        check_page(panel)
+        panel.get_by_label(words.t("webhooks.url")).fill(receiver.url)
+        panel.get_by_role("button", name=words.t("webhooks.create")).click()
+        secret = panel.locator("code").inner_text()
+        assert secret.startswith("whsec_")  # shown once, on the page it was made on
+        action = panel.locator("form[action$='/test']").get_attribute("action")
+        assert action is not None
+        detail = action.removesuffix("/test")
+        panel.get_by_role("button", name=words.t("webhooks.test")).click()
+        expect(panel.get_by_role("status")).to_have_text(words.t("webhooks.test_sent"))
+        wait_for(lambda: receiver.of("webhook.test") or None, timeout=30, what="the test event")
+
+        def logged() -> bool:
+            panel.goto(detail)  # not a reload: that would post the test again
+            cell = panel.get_by_role("cell", name=words.t("webhooks.d_delivered"), exact=True)
+            return cell.count() == 1
+
+        wait_for(logged, timeout=30, what="the delivery in the log")
+        check_page(panel)
+        shoot(panel, shots, f"{lang}-webhook")
+        panel.get_by_role("button", name=words.t("webhooks.resend")).click()
+        wait_for(lambda: len(receiver.of("webhook.test")) == 2, timeout=30, what="the re-send")
+        ids = {h["webhook-id"] for h, _ in receiver.of("webhook.test")}
+        assert len(ids) == 1  # sent again with the same webhook-id
+    finally:
+        receiver.close()
