@@ -3,7 +3,10 @@ digest authentication, record-routing, loose routing (tests/sip/kamailio/proxy.c
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -101,6 +104,7 @@ def proxy(tmp: Path, uas_port: int, uas_transport: str, tls: bool = False) -> It
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its workers go with it (killpg below)
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 15
@@ -116,9 +120,11 @@ def proxy(tmp: Path, uas_port: int, uas_transport: str, tls: bool = False) -> It
             time.sleep(0.02)
         yield Proxy(port, log, tls_port, certificate)
     finally:
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
