@@ -76,6 +76,21 @@ class Context:
         """Wait until the projection has applied everything `topic` held when this was called
         (so a read after a 201 on any instance sees the write); False if not within `within`."""
         ends = await asyncio.to_thread(self.producer.high_watermarks, topic)
+        return await self._projected(topic, ends, within)
+
+    async def append_and_wait(self, event: Event, within: float = 10.0) -> Appended:
+        """Append, then wait until the projection has applied it (read-your-writes for
+        management endpoints; the call path never waits for the database)."""
+        appended = await self.append(event)
+        if not await self._projected(
+            appended.topic, {appended.partition: appended.offset + 1}, within
+        ):
+            raise behind()
+        return appended
+
+    async def _projected(self, topic: str, ends: dict[int, int], within: float) -> bool:
+        """Whether the projection's stored offsets reach `ends` (partition → offset) within
+        `within` seconds."""
         deadline = time.monotonic() + within
         async with self.pool.connection() as conn:
             while True:
@@ -88,29 +103,8 @@ class Context:
                 ).fetchall()
                 await conn.rollback()
                 stored = {int(p): int(o) for p, o in rows}
-                if all(stored.get(p, 0) >= high for p, high in ends.items()):
+                if all(stored.get(p, 0) >= end for p, end in ends.items()):
                     return True
                 if time.monotonic() > deadline:
                     return False
-                await asyncio.sleep(0.01)
-
-    async def append_and_wait(self, event: Event, within: float = 10.0) -> Appended:
-        """Append, then wait until the projection has applied it (read-your-writes for
-        management endpoints; the call path never waits for the database)."""
-        appended = await self.append(event)
-        deadline = time.monotonic() + within
-        async with self.pool.connection() as conn:
-            while True:
-                row = await (
-                    await conn.execute(
-                        "SELECT next_offset FROM consumed_offsets"
-                        " WHERE consumer = %s AND topic = %s AND partition = %s",
-                        (PROJECTION, appended.topic, appended.partition),
-                    )
-                ).fetchone()
-                await conn.rollback()
-                if row is not None and int(row[0]) > appended.offset:
-                    return appended
-                if time.monotonic() > deadline:
-                    raise behind()
                 await asyncio.sleep(0.005)
