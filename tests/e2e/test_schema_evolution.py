@@ -257,9 +257,10 @@ def test_a_record_no_schema_reads_stops_the_consumers_then_with_the_setting_is_p
         assert "eeeeeeeeeeeeeeee" in log.read_text()  # the fingerprint is named
         for consumer in ("decisions", "projection"):
             assert stored(stage.database_url, consumer, at.split("[")[0], partition) == offset
-        # The request behind the record is not applied: not even projected.
+        # The request behind the record is not applied: not even projected, and the API says
+        # the read model is behind (503) rather than that the accepted call does not exist.
         missing = api.http.get(f"/v1/calls/{call['id']}", headers=bearer(tenant.key))
-        assert missing.status_code == 404
+        assert missing.status_code == 503 and missing.json()["code"] == "unavailable"
         worker = plat.running("worker")[0]
         plat.stop(worker)
         plat.start_worker(FLASHCALL_PARK_UNDECODABLE="true")
