@@ -17,7 +17,7 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -209,10 +209,16 @@ class WebhookSender:
             listening = asyncio.create_task(self._listen())
             try:
                 while True:
-                    claimed = await self._with_retries(self._claim)
-                    if claimed:
-                        await asyncio.gather(*(self._deliver(session, d) for d in claimed))
-                        continue
+                    try:
+                        claimed = await self._claim()
+                        if claimed:
+                            await asyncio.gather(*(self._deliver(session, d) for d in claimed))
+                            continue
+                    except Exception as exc:
+                        # PostgreSQL away, a pool exhausted, a bug: the claimed rows come due
+                        # again after their lease; the sender goes on.
+                        log.warning("webhooks: sending failed, trying again: %r", exc)
+                        await asyncio.sleep(1.0)
                     self.wake.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.wake.wait(), IDLE_WAIT)
@@ -232,16 +238,6 @@ class WebhookSender:
             except psycopg.Error as exc:
                 log.warning("webhooks: listening again after %r", exc)
                 await asyncio.sleep(1.0)
-
-    async def _with_retries(self, work: Callable[[], Awaitable[list[dict[str, Any]]]]) -> Any:
-        delay = 0.1
-        while True:
-            try:
-                return await work()
-            except (psycopg.OperationalError, psycopg.errors.DeadlockDetected) as exc:
-                log.warning("webhooks: waiting for PostgreSQL: %r", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def _claim(self) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:

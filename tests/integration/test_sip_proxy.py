@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 PHONE = "+989121234567"
 CALLER = "+982191234567"
-T1 = 0.05
+T1 = 0.2  # retransmissions a loaded machine does not provoke (Timer B: 12.8 s)
 
 
 def carrier(trunk: str, **options: float) -> SipCarrier:
@@ -34,7 +34,7 @@ def carrier(trunk: str, **options: float) -> SipCarrier:
         ring_seconds=options.get("ring_seconds", 0.3),
         max_concurrent=10,
         cps=100.0,
-        t1=T1,
+        t1=options.get("t1", T1),
         hangup_seconds=options.get("hangup_seconds", 0.0),
         options_interval=options.get("options_interval", 0.0),
     )
@@ -131,7 +131,7 @@ async def test_wrong_credentials_at_the_proxy_are_a_trunk_fault(tmp_path: Path) 
 async def test_keepalives_take_a_silent_trunk_out_and_back(tmp_path: Path) -> None:
     with uas("ring_cancel", tmp_path) as far:
         with proxy(tmp_path, far.port, "udp") as p:
-            sip = carrier(p.trunk("udp"), options_interval=0.2)
+            sip = carrier(p.trunk("udp"), options_interval=0.2, t1=0.05)  # Timer F 3.2 s
             sip._start_keepalive()
             await asyncio.sleep(0)  # the first round starts
             trunk = sip.trunks[0]
