@@ -25,13 +25,10 @@ from api.errors import ApiError
 from core import metrics
 from core.call_rules import CallStatus
 from core.ids import derived_id
-from core.phones import InvalidPhone, normalise
+from core.phones import MAX_INPUT, InvalidPhone, normalise
 from core.references import REFERENCE_HOURS, reference_problem
 from producers.event_producer import Appended, to_record
 from schemas.codec import Event
-
-MAX_PHONE = 32
-MAX_BATCH = 1000
 
 
 class KeyRate(StrEnum):
@@ -95,8 +92,8 @@ def read_item(index: int, value: object) -> Item:
         item.refuse("invalid_request", f"unknown field {unknown[0]!r}")
     elif not isinstance(phone, str) or not phone:
         item.refuse("invalid_request", "phone: a string is required")
-    elif len(phone) > MAX_PHONE:
-        item.refuse("invalid_request", f"phone: at most {MAX_PHONE} characters")
+    elif len(phone) > MAX_INPUT:
+        item.refuse("invalid_request", f"phone: at most {MAX_INPUT} characters")
     else:
         item.phone = phone
         problem = reference_problem(reference)
