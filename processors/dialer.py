@@ -21,6 +21,7 @@ from core import metrics
 from core.call_rules import FailReason
 from core.faults import is_transient
 from core.ids import derived_id
+from core.logs import bind
 from processors.carriers import Carrier, DialResult
 from processors.outbox import Outbox, Publisher
 from schemas.codec import Event, new_event
@@ -83,7 +84,12 @@ class Dialer:
 
     async def _dial(self, command: Event) -> None:
         """Ask the carrier; the slot is free again as soon as it answered (the outcome is
-        recorded with the others that are waiting, by one writer)."""
+        recorded with the others that are waiting, by one writer). Lines logged meanwhile (the
+        carrier's too) carry the call and its service."""
+        with bind(call_id=command["call_id"], service_id=command["service_id"]):
+            await self._dial_bound(command)
+
+    async def _dial_bound(self, command: Event) -> None:
         dial = asyncio.ensure_future(
             self._carrier.dial(command["call_id"], command["phone"], command["caller_number"])
         )
