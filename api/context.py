@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -77,6 +78,15 @@ class Context:
         (so a read after a 201 on any instance sees the write); False if not within `within`."""
         ends = await asyncio.to_thread(self.producer.high_watermarks, topic)
         return await self._projected(topic, ends, within)
+
+    async def eventually(self, read: Callable[[], Awaitable[T | None]], within: float) -> T | None:
+        """`read()` until it finds something, for at most `within` seconds."""
+        deadline = time.monotonic() + within
+        while True:
+            found = await read()
+            if found is not None or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.02)
 
     async def append_and_wait(self, event: Event, within: float = 10.0) -> Appended:
         """Append, then wait until the projection has applied it (read-your-writes for

@@ -352,6 +352,14 @@ def test_a_call_is_readable_at_once_on_any_instance(
     api: Api, second_api: Api, tenant: Tenant
 ) -> None:
     """Read-your-writes: the GET right after the 201, on the other instance too, never 404s."""
+    # The other instance learns a new key from its topic (eventually, like every directory).
+    wait_for(
+        lambda: (
+            second_api.http.get(f"/v1/calls/{uuid.uuid4()}", headers=bearer(tenant.key)).status_code
+            == 404
+        ),
+        what="the second instance to know the key",
+    )
     for i in range(40):
         call = api.place(tenant.key, random_phone())
         reader = second_api if i % 2 else api
