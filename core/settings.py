@@ -133,6 +133,10 @@ class Settings(BaseSettings):
     park_undecodable: bool = Field(False, alias="FLASHCALL_PARK_UNDECODABLE")
     # A processor worker touches this file once it has its partitions (a readiness probe).
     ready_file: str | None = Field(None, alias="FLASHCALL_READY_FILE")
+    # A call the projection should already have (it applied every request the broker's high
+    # watermarks cover) is looked for this much longer before a 404: 0 on Apache Kafka; the
+    # embedded broker answers ListOffsets wrongly (too low), and needs it.
+    read_grace_ms: int = Field(0, alias="FLASHCALL_READ_GRACE_MS", ge=0, le=10_000)
     # A worker serves /metrics, /healthz and /readyz on this port (none if unset; the API
     # serves them on its own port).
     metrics_port: int | None = Field(None, alias="FLASHCALL_METRICS_PORT", ge=1, le=65535)

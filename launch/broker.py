@@ -52,6 +52,8 @@ EMBEDDED_DEFAULTS = {
     "FLASHCALL_KAFKA_FETCH_WAIT_MS": "100",
     "FLASHCALL_KAFKA_BACKGROUND_FETCH_WAIT_MS": "500",
     "FLASHCALL_TOPIC_PARTITIONS": "2",
+    # Tansu answers ListOffsets with too low a high watermark (docs/events.md).
+    "FLASHCALL_READ_GRACE_MS": "1000",
 }
 
 

@@ -28,6 +28,7 @@ TEST_ENV = {
     "FLASHCALL_EXPIRY_INTERVAL_SECONDS": "0.1",
     # Hops of a few milliseconds keep the suite quick (make run uses 50 on this broker).
     "FLASHCALL_KAFKA_FETCH_WAIT_MS": "10",
+    "FLASHCALL_READ_GRACE_MS": "1000",  # Tansu's ListOffsets (launch/broker.py)
     # The tests' webhook receivers listen on loopback; retries seconds apart, not minutes.
     "FLASHCALL_WEBHOOK_ALLOW_PRIVATE": "true",
     "FLASHCALL_WEBHOOK_RETRY_BASE_SECONDS": "0.2",

@@ -37,8 +37,6 @@ router = APIRouter(prefix="/v1/calls", tags=["access key"])
 
 # How long verify asks again while the decisions catch up with a call's request or ring.
 CATCH_UP_SECONDS = 2.0
-# How long a read of a call the projection should have looks again before answering 404.
-READ_GRACE_SECONDS = 1.0
 
 
 async def key_call(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, Any]:
@@ -100,10 +98,11 @@ async def get_call(call_id: uuid.UUID, ctx: Ctx, caller: KeyOrAccount) -> dict[s
         # Placed a moment ago, perhaps through another instance: once the projection has
         # applied every request the broker holds, a call still missing does not exist. The
         # broker's high watermarks come from ListOffsets, which Tansu answers wrongly (too
-        # low), so the row is looked for a moment longer before the 404.
+        # low): there the row is looked for FLASHCALL_READ_GRACE_MS longer before the 404.
         if not await ctx.projected_up_to_now(CALL_REQUESTS.name):
             raise behind()
-        row = await ctx.eventually(lambda: queries.call(ctx.pool, call_id), READ_GRACE_SECONDS)
+        grace = ctx.settings.read_grace_ms / 1000
+        row = await ctx.eventually(lambda: queries.call(ctx.pool, call_id), grace)
     if isinstance(caller, KeyView):
         allowed = row is not None and row["service_id"] == caller.service_id
     else:
