@@ -5,9 +5,9 @@ The consumer joins its group (`flashcall-<name>`; librdkafka does the rebalancin
 every assignment, starts each partition at the offset PostgreSQL stored with the effects of
 the last record applied: never at an offset the broker remembers, so nothing is skipped
 whatever was committed, acknowledged or lost elsewhere. Records are applied through the
-Runner (processors/failures.py). A partition the Runner stops is paused here, other
-partitions go on, and it is offered again from its stored offset every
-STOPPED_RETRY_SECONDS.
+Runner (processors/failures.py). A partition the Runner stops or holds is paused here, other
+partitions go on, and it is offered again from its stopped record when its time comes
+(failures.STOPPED_RETRY_SECONDS for a stop; a moment for a record that waits for another topic).
 """
 
 from __future__ import annotations
@@ -31,10 +31,6 @@ from processors.batches import Consumed
 from processors.failures import Runner, Stopped
 
 log = logging.getLogger(__name__)
-
-# A stopped partition is tried again this often (a fix in the data, or a build that reads
-# the record, frees it).
-STOPPED_RETRY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -211,7 +207,9 @@ class PartitionedConsumer:
         if now - self._measured < 1.0:
             return
         self._measured = now
-        metrics.PARTITIONS_STOPPED.labels(self.name).set(len(self.runner.stopped))
+        metrics.PARTITIONS_STOPPED.labels(self.name).set(
+            sum(not s.waiting for s in self.runner.stopped.values())
+        )
         for topic, partition in list(self._held):
             high = self.highwater(topic, partition)
             stored = self.runner.positions.get((topic, partition))
@@ -228,7 +226,7 @@ class PartitionedConsumer:
         if newly:
             self._consumer.pause([TopicPartition(t, p) for t, p in newly])
             for where in newly:
-                self._paused[where] = time.monotonic() + STOPPED_RETRY_SECONDS
+                self._paused[where] = time.monotonic() + self.runner.stopped[where].retry_in
 
     def _offer_again(self) -> None:
         """Stopped partitions whose time has come start again at their stopped record."""

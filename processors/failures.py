@@ -1,8 +1,10 @@
 """What a consumer does when a batch cannot be applied, as Kafka Connect's error handling has it:
 
-- a **transient** failure (PostgreSQL restarting or unreachable, a deadlock, the broker away, an
-  event of another topic not applied yet) is retried with backoff, without limit: the worker
-  heals by itself when the dependency is back;
+- a **transient** failure (PostgreSQL restarting or unreachable, a deadlock, the broker away) is
+  retried with backoff, without limit: the worker heals by itself when the dependency is back;
+- a record that **waits for an event of another topic** not applied yet (RetryLater) is retried
+  for a moment; if it still waits, its partition is **held** at it for a short while and the
+  other partitions go on: the event it waits for may be in one of them, on this very consumer;
 - a **deterministic** failure (a data error, a violated constraint, a bug) is retried a few
   times, then the batch is split until the failing record is alone, and that record is either
   **parked** (set aside in the dead-letter topic, counted and logged; the consumer goes on) or
@@ -56,6 +58,14 @@ REMIND_EVERY = 30.0
 # This many records parked in a row is no bad record but a systemic fault (a bad deploy, a
 # missing table): the partition stops instead of parking everything.
 PARK_STREAK_LIMIT = 100
+# A batch that waits for an event of another topic is retried whole this long (the other
+# topic's consumer, maybe another worker, is usually about to apply it); then the waiting
+# record's partition is held for HOLD_SECONDS while the others go on.
+RETRY_LATER_PATIENCE = 0.2
+HOLD_SECONDS = 0.25
+# A stopped partition is tried again this often (a fix in the data, or a build that reads
+# the record, frees it).
+STOPPED_RETRY_SECONDS = 60.0
 
 
 # What the decisions' committed events count (once the transaction holding them committed).
@@ -65,6 +75,9 @@ COUNTED_WHEN_EMITTED: dict[str, Callable[[Event], None]] = {
     "ServiceCutOff": lambda e: metrics.CREDIT_EVENTS.labels("cut_off").inc(),
     "ServiceRestored": lambda e: metrics.CREDIT_EVENTS.labels("restored").inc(),
     "CreditLow": lambda e: metrics.CREDIT_EVENTS.labels("low").inc(),
+    "AccountCutOff": lambda e: metrics.CREDIT_EVENTS.labels("account_cut_off").inc(),
+    "AccountRestored": lambda e: metrics.CREDIT_EVENTS.labels("account_restored").inc(),
+    "AccountCreditLow": lambda e: metrics.CREDIT_EVENTS.labels("account_low").inc(),
 }
 
 
@@ -75,10 +88,13 @@ class Policy(StrEnum):
 
 @dataclass(frozen=True)
 class Stopped:
-    """A partition held at `offset` (the next record to apply), and why."""
+    """A partition held at `offset` (the next record to apply), and why; offered again after
+    `retry_in` seconds. A `waiting` one waits for another topic (no fault of its own)."""
 
     offset: int
     reason: str
+    retry_in: float = STOPPED_RETRY_SECONDS
+    waiting: bool = False
 
 
 @dataclass
@@ -100,6 +116,10 @@ class Runner:
     # The next offset stored for each partition this runner applied (for the lag).
     positions: dict[Position, int] = field(default_factory=dict)
     _park_streak: int = 0
+    # How long a batch that waits for another topic is retried whole before its waiting record
+    # is looked for and held.
+    _patience: float = RETRY_LATER_PATIENCE
+    _held_logged: dict[Position, float] = field(default_factory=dict)
 
     async def run(self, records: Sequence[Consumed]) -> None:
         """Apply `records` in order; returns once each is applied, parked, or held in a
@@ -108,6 +128,16 @@ class Runner:
         while records:
             try:
                 await self._attempt(records)
+                return
+            except RetryLater as exc:
+                # Still waiting after a moment: find the record that waits, hold its partition
+                # and let the others go on (the event it waits for may be among them).
+                if len(records) == 1:
+                    self.hold(records[0], exc)
+                    return
+                middle = len(records) // 2
+                await self._run_impatient(records[:middle])
+                await self._run_impatient(self._not_stopped(records[middle:]))
                 return
             except PoisonRecord as poison:
                 at = records.index(poison.record)
@@ -125,6 +155,24 @@ class Runner:
                 middle = len(records) // 2
                 await self.run(records[:middle])
                 records = self._not_stopped(records[middle:])
+
+    async def _run_impatient(self, records: Sequence[Consumed]) -> None:
+        """`run` without the moment's patience for RetryLater (the search for the record that
+        waits costs a rolled-back transaction per halving, not a wait)."""
+        patience, self._patience = self._patience, 0.0
+        try:
+            await self.run(records)
+        finally:
+            self._patience = patience
+
+    def hold(self, record: Consumed, exc: RetryLater) -> None:
+        """Hold `record`'s partition at it for HOLD_SECONDS: it waits for another topic."""
+        where = (record.topic, record.partition)
+        self.stopped[where] = Stopped(record.offset, repr(exc), HOLD_SECONDS, waiting=True)
+        now = time.monotonic()
+        if now - self._held_logged.get(where, -REMIND_EVERY) >= REMIND_EVERY:
+            self._held_logged[where] = now
+            log.warning("%s holds %s a moment: it waits for %r", self.name, record.where, exc)
 
     def stop(self, record: Consumed, reason: str) -> None:
         """Hold `record`'s partition at it (order is part of exactness)."""
@@ -155,6 +203,8 @@ class Runner:
                 raise
             except Exception as exc:
                 waited = time.monotonic() - since
+                if isinstance(exc, RetryLater) and waited >= self._patience:
+                    raise
                 if isinstance(exc, RetryLater) or is_transient(exc):
                     if waited - reminded >= REMIND_EVERY or reminded == 0.0:
                         reminded = max(waited, 1e-9)

@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.positions import past_end
 from processors import dlq, failures
-from processors.batches import Consumed
+from processors.batches import Consumed, RetryLater
 from processors.failures import Policy, Runner
 from processors.outbox import Outbox, Publisher
 from producers.event_producer import EventProducer
@@ -211,6 +211,40 @@ async def test_a_stopping_consumer_holds_the_partition_at_the_bad_record_until_i
     await runner.run(mine[3:])
     assert sorted(await handler.rows(pool)) == sorted(ids(mine + other))
     assert not runner.stopped and dlq.parked(pool.conninfo, consumer) == []
+
+
+async def test_a_record_waiting_for_another_partition_holds_only_its_own(
+    pool: AsyncConnectionPool, bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request whose service is created by a record later in the same batch (another
+    partition, this consumer): the batch cannot wait whole for it, as it never would come."""
+    monkeypatch.setattr(failures, "RETRY_LATER_PATIENCE", 0.05)
+    handler = await table(pool)
+    consumer, topic = f"c-{uuid.uuid4().hex[:8]}", "t-wait"
+    requests, creations = records(topic, 4), records(topic, 2, partition=1)
+    waiting = decode(requests[2].value)["event_id"]
+    created = decode(creations[1].value)["event_id"]
+
+    async def needs_creation(
+        conn: psycopg.AsyncConnection, events: list[Event], out: Outbox
+    ) -> None:
+        if any(e["event_id"] == waiting for e in events) and created not in await handler.rows(
+            pool
+        ):
+            raise RetryLater("the service of the request is not known yet")
+        await handler.handle(conn, events, out)
+
+    runner = Runner(pool, None, consumer, FunctionConsumer(needs_creation), Policy.STOP, bootstrap)
+    await asyncio.wait_for(runner.run(requests + creations), 30)
+    held = runner.stopped[(topic, 0)]
+    assert (held.offset, held.waiting) == (2, True) and held.retry_in < 5
+    assert sorted(await handler.rows(pool)) == sorted(ids(requests[:2] + creations))
+    assert await stored_offset(pool, consumer, topic, 0) == 2
+    # Offered again (as the consumer does once the hold is over): it applies, in order.
+    runner.stopped.clear()
+    await asyncio.wait_for(runner.run(requests[2:]), 30)
+    assert sorted(await handler.rows(pool)) == sorted(ids(requests + creations))
+    assert not runner.stopped and await stored_offset(pool, consumer, topic, 0) == 4
 
 
 async def test_a_lost_connection_is_waited_out_and_applies_once(
