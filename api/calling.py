@@ -53,7 +53,16 @@ def active_service(ctx: Context, key: KeyView) -> ServiceView:
         raise ApiError("service_disabled", "the service is disabled")
     if service.cut_off:
         raise ApiError(
-            "credit_limit_reached", "the service has reached its credit limit; top it up"
+            "credit_limit_reached",
+            "the service has reached its credit limit; top it up",
+            extra={"limit": "service"},
+        )
+    account = ctx.directory.accounts.get(service.account_id)
+    if account is not None and account.cut_off:
+        raise ApiError(
+            "credit_limit_reached",
+            "the account has reached its total credit limit; top up any of its services",
+            extra={"limit": "account"},
         )
     return service
 

@@ -23,6 +23,8 @@ class AccountView:
     price_per_call: int
     credit_limit: int
     time_zone: str | None = None  # None: the platform's
+    cut_off: bool = False  # the account-wide limit is reached: every service refuses calls
+    cut_off_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,12 @@ class Directory:
             if e["credit_seq"] > s.cut_off_seq:
                 self.services[s.id] = replace(
                     s, cut_off=kind == "ServiceCutOff", cut_off_seq=e["credit_seq"]
+                )
+        elif kind in ("AccountCutOff", "AccountRestored") and e["account_id"] in self.accounts:
+            a = self.accounts[e["account_id"]]
+            if e["credit_seq"] > a.cut_off_seq:
+                self.accounts[a.id] = replace(
+                    a, cut_off=kind == "AccountCutOff", cut_off_seq=e["credit_seq"]
                 )
         elif kind == "AccessKeyIssued":
             self.keys.setdefault(

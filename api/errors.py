@@ -71,12 +71,14 @@ class ApiError(Exception):
         detail: str | None = None,
         headers: dict[str, str] | None = None,
         status: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail or code)
         self.status = status or STATUS[code]
         self.code = code
         self.detail = detail or TITLES.get(code, code)
         self.headers = headers or {}
+        self.extra = extra or {}  # members of the problem besides the standard ones
 
 
 def not_found(what: str = "resource") -> ApiError:
@@ -88,7 +90,11 @@ def invalid(detail: str) -> ApiError:
 
 
 def problem(
-    status: int, code: str, detail: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://flashcall.dev/problems/{code}",
@@ -96,6 +102,7 @@ def problem(
         "status": status,
         "detail": detail,
         "code": code,
+        **(extra or {}),
     }
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
@@ -110,7 +117,7 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
     async def _api_error(request: Request, exc: ApiError) -> Response:
         if html is not None and request.url.path.startswith(html[0]):
             return await html[1](request, exc)
-        return problem(exc.status, exc.code, exc.detail, exc.headers)
+        return problem(exc.status, exc.code, exc.detail, exc.headers, exc.extra)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -25,7 +25,13 @@ from schemas.codec import Event, Undecodable, decode
 
 log = logging.getLogger(__name__)
 
-BOOTSTRAP_TOPICS = (topics.ACCOUNTS, topics.SERVICES, topics.SERVICE_STATUS, topics.ACCESS_KEYS)
+BOOTSTRAP_TOPICS = (
+    topics.ACCOUNTS,
+    topics.SERVICES,
+    topics.SERVICE_STATUS,
+    topics.ACCOUNT_STATUS,
+    topics.ACCESS_KEYS,
+)
 REPLY_TOPICS = (topics.REPLIES,)
 # Reply events, and the field naming the request they answer.
 REPLIES = {"VerificationJudged": "attempt_id", "CreditToppedUp": "topup_id"}

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
 from core.references import MAX_REFERENCE, reference_problem
+from core.webhooks import EVENT_TYPES, EventType
 from schemas import text
 
 TEXT_MAX = 200
@@ -155,10 +156,17 @@ TimeZone = Annotated[
 ]
 
 
+TOTAL_CREDIT_LIMIT = (
+    "How far below zero the sum of the account's service balances may go, counting calls"
+    " accepted and not finished (default FLASHCALL_DEFAULT_TOTAL_CREDIT_LIMIT)."
+)
+
+
 class AccountCreate(Strict):
     name: Text
     price_per_call: Money | None = None
-    credit_limit: Money | None = None
+    credit_limit: Money | None = Field(None, description="The default for new services.")
+    total_credit_limit: Money | None = Field(None, description=TOTAL_CREDIT_LIMIT)
     time_zone: TimeZone | None = Field(
         None, description="Exports and the panel show times in it (default the platform's)."
     )
@@ -168,6 +176,7 @@ class AccountPatch(Patch):
     name: Text | None = None
     price_per_call: Money | None = None
     credit_limit: Money | None = None
+    total_credit_limit: Money | None = None
     time_zone: TimeZone | None = None
 
 
@@ -176,6 +185,7 @@ class AccountOut(BaseModel):
     name: str
     price_per_call: int
     credit_limit: int
+    total_credit_limit: int
     time_zone: str
     created_at: datetime
 
@@ -283,28 +293,21 @@ class CallBatchOut(BaseModel):
     results: list[CallItemResult]
 
 
-WebhookEvent = Literal[
-    "call.delivered",
-    "call.failed",
-    "call.verified",
-    "call.expired",
-    "call.rejected",
-    "credit.low",
-    "service.cut_off",
-    "service.restored",
-]
 WebhookUrl = Annotated[str, StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://")]
 
 
 class WebhookCreate(Strict):
     url: WebhookUrl
-    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=8)]
-    service_id: uuid.UUID | None = None
+    events: Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES))]
+    # A JSON string, so not strict (strict wants a UUID object).
+    service_id: Annotated[uuid.UUID, Field(strict=False)] | None = None
 
 
 class WebhookPatch(Patch):
     url: WebhookUrl | None = None
-    events: Annotated[list[WebhookEvent], Field(min_length=1, max_length=8)] | None = None
+    events: Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES))] | None = (
+        None
+    )
     status: Literal["enabled", "disabled"] | None = None
 
 
@@ -423,7 +426,13 @@ class ServiceBalance(BaseModel):
 
 
 class BalanceOut(BaseModel):
-    total: int
+    total: int = Field(description="The sum of the services' balances.")
+    total_credit_limit: int = Field(description=TOTAL_CREDIT_LIMIT)
+    status: Literal["active", "cut_off"] = Field(
+        description="cut_off: the total reached -total_credit_limit; every service refuses"
+        " calls until a top-up of any of them brings it back."
+    )
+    low_balance: bool = Field(description="80 % of the total credit limit is used.")
     services: list[ServiceBalance]
 
 

@@ -63,8 +63,9 @@ async def fetch_page(
 async def account(pool: AsyncConnectionPool, account_id: uuid.UUID) -> dict[str, Any] | None:
     return await fetch_one(
         pool,
-        "SELECT id, name, price_per_call, credit_limit, time_zone, created_at FROM accounts"
-        " WHERE id = %s",
+        "SELECT a.id, a.name, a.price_per_call, a.credit_limit, a.total_credit_limit,"
+        " a.time_zone, a.created_at, coalesce(c.cut_off, false) AS cut_off FROM accounts a"
+        " LEFT JOIN account_credit c ON c.account_id = a.id WHERE a.id = %s",
         (account_id,),
     )
 

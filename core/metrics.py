@@ -94,7 +94,8 @@ CALLS_DECIDED = Counter(
 )
 CREDIT_EVENTS = Counter(
     "flashcall_credit_events_total",
-    "Services cut off, restored, and crossing into the last 20 % of their limit (low).",
+    "Services and accounts (account_*) cut off, restored, and crossing into the last 20 % of"
+    " their limit (low).",
     ["event"],
 )
 STREAM_REQUESTS = Counter(

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     default_region: str = Field("IR", alias="FLASHCALL_DEFAULT_REGION")
     price_per_call: int = Field(1000, alias="FLASHCALL_PRICE_PER_CALL", ge=0)
     default_credit_limit: int = Field(1_000_000, alias="FLASHCALL_DEFAULT_CREDIT_LIMIT", ge=0)
+    # How far below zero the sum of an account's service balances may go, for accounts whose
+    # operator has not set their own total_credit_limit (docs/billing.md).
+    default_total_credit_limit: int = Field(
+        5_000_000, alias="FLASHCALL_DEFAULT_TOTAL_CREDIT_LIMIT", ge=0
+    )
     phone_calls_per_hour: int = Field(5, alias="FLASHCALL_PHONE_CALLS_PER_HOUR", ge=1)
     key_calls_per_second: int = Field(1000, alias="FLASHCALL_KEY_CALLS_PER_SECOND", ge=1)
     retry_chain_max: int = Field(4, alias="FLASHCALL_RETRY_CHAIN_MAX", ge=1)

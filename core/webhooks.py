@@ -10,6 +10,7 @@ import secrets
 import socket
 import uuid
 from datetime import datetime, timedelta
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from standardwebhooks.webhooks import Webhook
@@ -23,7 +24,22 @@ CALL_EVENTS = {
     "expired": "call.expired",
     "rejected": "call.rejected",
 }
-EVENT_TYPES = (*CALL_EVENTS.values(), "credit.low", "service.cut_off", "service.restored")
+EventType = Literal[
+    "call.delivered",
+    "call.failed",
+    "call.verified",
+    "call.expired",
+    "call.rejected",
+    "credit.low",
+    "service.cut_off",
+    "service.restored",
+    # The account-wide limit (docs/billing.md): sent to the account's endpoints, those scoped
+    # to one service included (an account cut off stops every service).
+    "account.credit_low",
+    "account.cut_off",
+    "account.restored",
+]
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 TEST_EVENT = "webhook.test"
 SECRET_PREFIX = "whsec_"
 

@@ -41,7 +41,13 @@ class ConsumerSpec:
 
 CONSUMERS: dict[str, ConsumerSpec] = {
     DECISIONS: ConsumerSpec(
-        (topics.SERVICES, topics.CALL_REQUESTS, topics.COMMANDS, topics.DIAL_OUTCOMES),
+        (
+            topics.ACCOUNTS,
+            topics.SERVICES,
+            topics.CALL_REQUESTS,
+            topics.COMMANDS,
+            topics.DIAL_OUTCOMES,
+        ),
         Policy.STOP,
         "decisions",
     ),
@@ -49,7 +55,7 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     PROJECTION: ConsumerSpec(PROJECTED_TOPICS, Policy.PARK, "projections", call_path=False),
     # Each event's deliveries stand alone: one that cannot be made is parked.
     WEBHOOKS: ConsumerSpec(
-        (topics.CALL_REPORTS, topics.NOTICES, topics.SERVICE_STATUS),
+        (topics.CALL_REPORTS, topics.NOTICES, topics.SERVICE_STATUS, topics.ACCOUNT_STATUS),
         Policy.PARK,
         "webhooks",
         call_path=False,

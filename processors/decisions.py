@@ -36,6 +36,7 @@ class DecisionRules:
     retry_chain_max: int
     verify_max_attempts: int
     ttl_minute_seconds: float
+    default_total_credit_limit: int  # for accounts whose operator set none
 
 
 def derived(event_type: str, source: Event, **fields: Any) -> Event:
@@ -67,6 +68,11 @@ class Decisions:
         # Every event type this consumer is delivered, and what applies it. Requests and dial
         # outcomes are decided a run at a time, in a few set-based statements.
         self.table: dict[str, RunHandler] = {
+            "AccountCreated": each(self.on_account_limit),
+            "AccountUpdated": each(self.on_account_limit),
+            # On the accounts' topic, and nothing to do with credit.
+            "AccountTokenRotated": ignore,
+            "AccountStreamsEnabled": ignore,
             "ServiceCreated": each(self.on_service_created),
             "ServiceUpdated": each(self.on_service_updated),
             "CallRequested": self.admit,
@@ -76,24 +82,37 @@ class Decisions:
             "CallFailed": self.record_outcomes,
         }
         self.handles = frozenset(self.table)
-        # An attempt applied twice would count twice; an old service update applied again
-        # after a newer one would undo it. The rest is idempotent by the call or top-up id.
-        self.deduplicated = frozenset({"VerificationAttempted", "ServiceUpdated"})
+        # An attempt applied twice would count twice; an old service or account update applied
+        # again after a newer one would undo it. The rest is idempotent by the call or top-up id.
+        self.deduplicated = frozenset(
+            {"VerificationAttempted", "ServiceUpdated", "AccountCreated", "AccountUpdated"}
+        )
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         """Apply a batch in order, a run of events of one handler at a time."""
-        book = ServiceBook()
-        # Every service whose credit the batch may change is locked at once, in id order:
-        # locking them handler by handler could take two batches' locks in opposite orders, and
-        # a deadlock costs a second before PostgreSQL detects it.
+        book = ServiceBook(self.rules.default_total_credit_limit)
+        # Every account and service whose credit the batch may change is locked at once, in id
+        # order (accounts first): locking them handler by handler could take two batches' locks
+        # in opposite orders, and a deadlock costs a second before PostgreSQL detects it.
         await book.lock(
             conn,
             {e["service_id"] for e in events if e["event_type"] in CREDIT_EVENTS},
             missing_ok=True,
+            account_ids=frozenset(
+                e["account_id"] for e in events if e["event_type"] in ACCOUNT_EVENTS
+            ),
         )
         for handler, run in itertools.groupby(events, key=lambda e: self.table[e["event_type"]]):
             await handler(conn, list(run), out, book)
         await book.save(conn, out)
+
+    async def on_account_limit(
+        self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
+    ) -> None:
+        """The account's own limit, when the event sets one (older AccountCreated do not)."""
+        await book.lock_accounts(conn, {e["account_id"]})
+        if e.get("total_credit_limit") is not None:
+            book.set_total_limit(e["account_id"], e["total_credit_limit"])
 
     async def on_service_created(
         self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
@@ -203,6 +222,7 @@ class Decisions:
             request = Request(e["occurred_at"], e["attempt"], e["price_per_call"])
             reason = refusal(self.admission, request, service.status, earlier, service.credit)
             service.last_price = e["price_per_call"]
+            service.account.last_price = e["price_per_call"]
             if reason is None:
                 earlier.append(e["occurred_at"])
             decided.append((e, reason))
@@ -420,7 +440,13 @@ class Decisions:
             out.emit(code_expired(e["call_id"], e["service_id"]))
 
 
-# Events that may change a service's credit (and so lock its row).
+async def ignore(*_: Any) -> None:
+    """Delivered with events this consumer needs, and nothing to it."""
+
+
+# Events that may change an account's credit state (and so lock its row).
+ACCOUNT_EVENTS = frozenset({"AccountCreated", "AccountUpdated", "ServiceCreated"})
+# Events that may change a service's credit (and so lock its row and its account's).
 CREDIT_EVENTS = frozenset(
     {
         "ServiceCreated",

@@ -315,6 +315,7 @@ def build_app(settings: Settings) -> faust.App:
                     retry_chain_max=settings.retry_chain_max,
                     verify_max_attempts=settings.verify_max_attempts,
                     ttl_minute_seconds=settings.ttl_minute_seconds,
+                    default_total_credit_limit=settings.default_total_credit_limit,
                 )
             )
             consumers.append(consumer(DECISIONS, decisions))

@@ -1,6 +1,6 @@
-"""The decisions processor's view of its services within one transaction: rows locked in id
-order, credit changed in memory, then written back with the events the changes call for
-(cut off, restored, credit low)."""
+"""The decisions processor's view of its services and their accounts within one transaction:
+rows locked in id order (accounts first), credit changed in memory, then written back with the
+events the changes call for (cut off, restored, credit low; of a service or of an account)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ class ServiceNotYetKnown(RetryLater):
 
 
 @dataclass
-class ServiceState:
+class Holder:
+    """What the book keeps of one holder of credit (a service, or an account over all of its
+    services): its credit and the lines it has crossed."""
+
     id: Any
-    status: str
     credit: Credit
     last_price: int | None
     cut_off: bool
@@ -32,105 +34,235 @@ class ServiceState:
     credit_seq: int
 
     def next_seq(self) -> int:
-        """Number the next change of this service's credit (readers keep the highest)."""
+        """Number the next change of this holder's credit (readers keep the highest)."""
         self.credit_seq += 1
         return self.credit_seq
 
     @property
     def next_price(self) -> int:
-        # Before its first call a service is judged at the smallest price: is anything left?
+        # Before its first call a holder is judged at the smallest price: is anything left?
         return self.last_price if self.last_price is not None else 1
 
 
-COLUMNS = "id, status, balance, reserved, credit_limit, last_price, cut_off, low, credit_seq"
+@dataclass
+class ServiceState(Holder):
+    status: str
+    account: AccountState
+
+
+@dataclass
+class AccountState(Holder):
+    total_limit: int | None  # as the operator set it (None: the platform's default)
+
+
+SERVICE_COLUMNS = (
+    "id, status, balance, reserved, credit_limit, last_price, cut_off, low, credit_seq, account_id"
+)
+ACCOUNT_COLUMNS = "id, total_limit, balance, reserved, last_price, cut_off, low, credit_seq"
 
 
 class ServiceBook:
-    def __init__(self) -> None:
+    """The services and accounts one batch changes. An account's row is locked before any of
+    its services' rows, every lock in id order, so that one writer at a time changes an account
+    (its admissions across all of its services, whichever partitions they come from)."""
+
+    def __init__(self, default_total_limit: int) -> None:
+        self.default_total_limit = default_total_limit
         self.services: dict[Any, ServiceState] = {}
+        self.accounts: dict[Any, AccountState] = {}
 
     async def lock(
-        self, conn: psycopg.AsyncConnection, service_ids: set[Any], missing_ok: bool = False
+        self,
+        conn: psycopg.AsyncConnection,
+        service_ids: set[Any],
+        missing_ok: bool = False,
+        account_ids: frozenset[Any] = frozenset(),
     ) -> None:
-        """Lock and load these services (those not loaded yet); unknown ones raise unless
-        `missing_ok`."""
+        """Lock and load these services (those not loaded yet) and their accounts, with
+        `account_ids` besides; unknown services raise unless `missing_ok`."""
         wanted = sorted(service_ids - set(self.services))
+        owners = set(account_ids)
+        if wanted:
+            rows = await (
+                await conn.execute(
+                    "SELECT account_id FROM proc_services WHERE id = ANY(%b)", (wanted,)
+                )
+            ).fetchall()
+            owners.update(row[0] for row in rows)
+        await self.lock_accounts(conn, owners)
         if not wanted:
             return
         rows = await (
             await conn.execute(
-                f"SELECT {COLUMNS} FROM proc_services WHERE id = ANY(%b) ORDER BY id FOR UPDATE",
+                f"SELECT {SERVICE_COLUMNS} FROM proc_services WHERE id = ANY(%b)"
+                " ORDER BY id FOR UPDATE",
                 (wanted,),
             )
         ).fetchall()
-        for sid, status, balance, reserved, limit, last_price, cut_off, low, seq in rows:
+        for sid, status, balance, reserved, limit, price, cut_off, low, seq, owner in rows:
+            # A service created after the lookup above belongs to an account locked by its
+            # creation (processors/decisions.py).
+            account = self.accounts.get(owner) or await self._lock_late(conn, owner)
             self.services[sid] = ServiceState(
-                sid, status, Credit(balance, reserved, limit), last_price, cut_off, low, seq
+                sid,
+                Credit(balance, reserved, limit, account.credit),
+                price,
+                cut_off,
+                low,
+                seq,
+                status,
+                account,
             )
         missing = set(wanted) - set(self.services)
         if missing and not missing_ok:
             raise ServiceNotYetKnown(sorted(map(str, missing)))
 
+    async def lock_accounts(self, conn: psycopg.AsyncConnection, account_ids: set[Any]) -> None:
+        """Lock and load these accounts, in id order; one not known yet is added (its services
+        or its creation may be applied first: they come from different topics)."""
+        wanted = sorted(set(account_ids) - set(self.accounts))
+        if not wanted:
+            return
+        rows = await self._select_accounts(conn, wanted)
+        missing = sorted(set(wanted) - {row[0] for row in rows})
+        if missing:
+            await conn.execute(
+                "INSERT INTO proc_accounts (id) SELECT unnest(%b::uuid[]) ORDER BY 1"
+                " ON CONFLICT (id) DO NOTHING",
+                (missing,),
+            )
+            rows += await self._select_accounts(conn, missing)
+        for aid, total_limit, balance, reserved, price, cut_off, low, seq in rows:
+            limit = self.default_total_limit if total_limit is None else total_limit
+            self.accounts[aid] = AccountState(
+                aid, Credit(balance, reserved, limit), price, cut_off, low, seq, total_limit
+            )
+
+    @staticmethod
+    async def _select_accounts(conn: psycopg.AsyncConnection, ids: list[Any]) -> list[Any]:
+        return await (
+            await conn.execute(
+                f"SELECT {ACCOUNT_COLUMNS} FROM proc_accounts WHERE id = ANY(%b)"
+                " ORDER BY id FOR UPDATE",
+                (ids,),
+            )
+        ).fetchall()
+
+    async def _lock_late(self, conn: psycopg.AsyncConnection, account_id: Any) -> AccountState:
+        await self.lock_accounts(conn, {account_id})
+        return self.accounts[account_id]
+
+    def set_total_limit(self, account_id: Any, total_limit: int | None) -> None:
+        """The operator's account-wide limit (None: the platform's default)."""
+        account = self.accounts[account_id]
+        account.total_limit = total_limit
+        account.credit.limit = self.default_total_limit if total_limit is None else total_limit
+
     def __getitem__(self, service_id: Any) -> ServiceState:
         return self.services[service_id]
 
     async def save(self, conn: psycopg.AsyncConnection, out: Outbox) -> None:
-        """Emit what crossed a line, then write every loaded service back."""
+        """Emit what crossed a line, then write every loaded service and account back."""
         for state in self.services.values():
-            _emit_crossings(state, out)
-        if not self.services:
-            return
-        rows = list(self.services.values())
-        await conn.execute(
-            "UPDATE proc_services p SET status = n.status, balance = n.balance,"
-            " reserved = n.reserved, credit_limit = n.credit_limit, last_price = n.last_price,"
-            " cut_off = n.cut_off, low = n.low, credit_seq = n.credit_seq"
-            " FROM unnest(%b::uuid[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[],"
-            " %b::bigint[], %b::boolean[], %b::boolean[], %b::bigint[])"
-            " AS n(id, status, balance, reserved, credit_limit, last_price, cut_off, low,"
-            " credit_seq) WHERE p.id = n.id",
-            (
-                [s.id for s in rows],
-                [s.status for s in rows],
-                [s.credit.balance for s in rows],
-                [s.credit.reserved for s in rows],
-                [s.credit.limit for s in rows],
-                [s.last_price for s in rows],
-                [s.cut_off for s in rows],
-                [s.low for s in rows],
-                [s.credit_seq for s in rows],
-            ),
-        )
+            _emit_crossings(state, out, SERVICE_LINES)
+        for account in self.accounts.values():
+            _emit_crossings(account, out, ACCOUNT_LINES)
+        if self.services:
+            await _save_services(conn, list(self.services.values()))
+        if self.accounts:
+            await _save_accounts(conn, list(self.accounts.values()))
 
 
-def _emit_crossings(state: ServiceState, out: Outbox) -> None:
-    cut_off = state.credit.cut_off(state.next_price)
-    if cut_off != state.cut_off:
-        state.cut_off = cut_off
-        seq = state.next_seq()
+async def _save_services(conn: psycopg.AsyncConnection, rows: list[ServiceState]) -> None:
+    await conn.execute(
+        "UPDATE proc_services p SET status = n.status, balance = n.balance,"
+        " reserved = n.reserved, credit_limit = n.credit_limit, last_price = n.last_price,"
+        " cut_off = n.cut_off, low = n.low, credit_seq = n.credit_seq"
+        " FROM unnest(%b::uuid[], %b::text[], %b::bigint[], %b::bigint[], %b::bigint[],"
+        " %b::bigint[], %b::boolean[], %b::boolean[], %b::bigint[])"
+        " AS n(id, status, balance, reserved, credit_limit, last_price, cut_off, low,"
+        " credit_seq) WHERE p.id = n.id",
+        (
+            [s.id for s in rows],
+            [s.status for s in rows],
+            [s.credit.balance for s in rows],
+            [s.credit.reserved for s in rows],
+            [s.credit.limit for s in rows],
+            [s.last_price for s in rows],
+            [s.cut_off for s in rows],
+            [s.low for s in rows],
+            [s.credit_seq for s in rows],
+        ),
+    )
+
+
+async def _save_accounts(conn: psycopg.AsyncConnection, rows: list[AccountState]) -> None:
+    await conn.execute(
+        "UPDATE proc_accounts p SET total_limit = n.total_limit, balance = n.balance,"
+        " reserved = n.reserved, last_price = n.last_price, cut_off = n.cut_off, low = n.low,"
+        " credit_seq = n.credit_seq"
+        " FROM unnest(%b::uuid[], %b::bigint[], %b::bigint[], %b::bigint[], %b::bigint[],"
+        " %b::boolean[], %b::boolean[], %b::bigint[])"
+        " AS n(id, total_limit, balance, reserved, last_price, cut_off, low, credit_seq)"
+        " WHERE p.id = n.id",
+        (
+            [a.id for a in rows],
+            [a.total_limit for a in rows],
+            [a.credit.balance for a in rows],
+            [a.credit.reserved for a in rows],
+            [a.last_price for a in rows],
+            [a.cut_off for a in rows],
+            [a.low for a in rows],
+            [a.credit_seq for a in rows],
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class Lines:
+    """The events a holder's crossings are told by, and how they name it."""
+
+    cut_off: str
+    restored: str
+    low: str
+    id_field: str
+    limit_field: str
+
+
+SERVICE_LINES = Lines("ServiceCutOff", "ServiceRestored", "CreditLow", "service_id", "credit_limit")
+ACCOUNT_LINES = Lines(
+    "AccountCutOff", "AccountRestored", "AccountCreditLow", "account_id", "total_credit_limit"
+)
+
+
+def _emit_crossings(holder: Holder, out: Outbox, lines: Lines) -> None:
+    named = {lines.id_field: holder.id, lines.limit_field: holder.credit.limit}
+    cut_off = holder.credit.cut_off(holder.next_price)
+    if cut_off != holder.cut_off:
+        holder.cut_off = cut_off
+        seq = holder.next_seq()
         out.emit(
             new_event(
-                "ServiceCutOff" if cut_off else "ServiceRestored",
-                event_id=str(derived_id(state.id, "cut-off", seq)),
-                service_id=state.id,
-                balance=state.credit.balance,
-                reserved=state.credit.reserved,
-                credit_limit=state.credit.limit,
+                lines.cut_off if cut_off else lines.restored,
+                event_id=str(derived_id(holder.id, "cut-off", seq)),
+                balance=holder.credit.balance,
+                reserved=holder.credit.reserved,
                 credit_seq=seq,
+                **named,
             )
         )
-    low = state.credit.low
-    if low and not state.low:
+    low = holder.credit.low
+    if low and not holder.low:
         out.emit(
             new_event(
-                "CreditLow",
-                event_id=str(derived_id(state.id, "low", state.credit_seq)),
-                service_id=state.id,
-                balance=state.credit.balance,
-                credit_limit=state.credit.limit,
+                lines.low,
+                # Numbered like a change: a holder may go low, be topped up and go low again.
+                event_id=str(derived_id(holder.id, "low", holder.next_seq())),
+                balance=holder.credit.balance,
+                **named,
             )
         )
-    state.low = low
+    holder.low = low
 
 
 def credit_event(event_type: str, cause: Any, state: ServiceState, **fields: Any) -> Event:

@@ -64,6 +64,13 @@ def call_data(e: Event, return_code: bool) -> dict[str, Any]:
     return data
 
 
+ACCOUNT_EVENTS = {
+    "AccountCutOff": "account.cut_off",
+    "AccountRestored": "account.restored",
+    "AccountCreditLow": "account.credit_low",
+}
+
+
 @dataclass(frozen=True)
 class Fact:
     """An event an endpoint may want: its type, the account and service, its id, its data."""
@@ -89,6 +96,9 @@ class WebhookFanout:
             "CreditReleased": None,  # shares the notices topic; no webhook for it
             "ServiceCutOff": self.on_service_status,
             "ServiceRestored": self.on_service_status,
+            "AccountCutOff": self.on_account_credit,
+            "AccountRestored": self.on_account_credit,
+            "AccountCreditLow": self.on_account_credit,
         }
         self.handles = frozenset(self.table)
         self._return_code: dict[Any, bool] = {}
@@ -118,6 +128,15 @@ class WebhookFanout:
         }
         return Fact(kind, None, e["service_id"], e["event_id"], e["occurred_at"], data)
 
+    def on_account_credit(self, e: Event) -> Fact | None:
+        data = {
+            "account_id": str(e["account_id"]),
+            "balance": e["balance"],
+            "total_credit_limit": e["total_credit_limit"],
+        }
+        kind = ACCOUNT_EVENTS[e["event_type"]]
+        return Fact(kind, e["account_id"], None, e["event_id"], e["occurred_at"], data)
+
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         facts = [f for e in events if (read := self.table[e["event_type"]]) and (f := read(e))]
         if not facts:
@@ -144,7 +163,7 @@ class WebhookFanout:
             for endpoint_id, endpoint_account, service_id, kinds_wanted in endpoints:
                 if endpoint_account != account or fact.kind not in kinds_wanted:
                     continue
-                if service_id is not None and service_id != fact.service_id:
+                if service_id not in (None, fact.service_id) and fact.service_id is not None:
                     continue
                 data = fact.data
                 if fact.kind.startswith("call."):

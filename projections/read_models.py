@@ -26,6 +26,7 @@ PROJECTED_TOPICS = (
     topics.ACCOUNTS,
     topics.SERVICES,
     topics.SERVICE_STATUS,
+    topics.ACCOUNT_STATUS,
     topics.ACCESS_KEYS,
     topics.CALL_REQUESTS,
     topics.CALL_DECISIONS,
@@ -73,6 +74,10 @@ class Projector:
             "ServiceUpdated": self.on_service_updated,
             "ServiceCutOff": self.on_cut_off,
             "ServiceRestored": self.on_cut_off,
+            "AccountCutOff": self.on_account_cut_off,
+            "AccountRestored": self.on_account_cut_off,
+            # A warning for the webhooks and the metrics; the balance shows where it stands.
+            "AccountCreditLow": self.ignore,
             "AccessKeyIssued": self.on_access_key_issued,
             "AccessKeyRevoked": self.on_access_key_revoked,
             "CallRequested": self.on_call,
@@ -155,14 +160,15 @@ class Projector:
     async def on_account_created(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
             "INSERT INTO accounts (id, name, token_hash, price_per_call, credit_limit,"
-            " time_zone, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO NOTHING",
+            " total_credit_limit, time_zone, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (
                 e["account_id"],
                 e["name"],
                 e["token_hash"],
                 e["price_per_call"],
                 e["credit_limit"],
+                e.get("total_credit_limit"),
                 e.get("time_zone"),
                 e["occurred_at"],
                 e["occurred_at"],
@@ -174,12 +180,14 @@ class Projector:
             "UPDATE accounts SET name = COALESCE(%s, name),"
             " price_per_call = COALESCE(%s, price_per_call),"
             " credit_limit = COALESCE(%s, credit_limit), time_zone = COALESCE(%s, time_zone),"
+            " total_credit_limit = COALESCE(%s, total_credit_limit),"
             " updated_at = %s WHERE id = %s",
             (
                 e["name"],
                 e["price_per_call"],
                 e["credit_limit"],
                 e.get("time_zone"),
+                e.get("total_credit_limit"),
                 e["occurred_at"],
                 e["account_id"],
             ),
@@ -255,6 +263,18 @@ class Projector:
     async def on_cut_off(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
         batch.cut_off(e["service_id"], e["credit_seq"], e["event_type"] == "ServiceCutOff")
         batch.balance(e["service_id"], e["credit_seq"], e["balance"])
+
+    async def on_account_cut_off(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        await conn.execute(
+            "INSERT INTO account_credit (account_id, cut_off, cut_off_seq) VALUES (%s, %s, %s)"
+            " ON CONFLICT (account_id) DO UPDATE SET cut_off = EXCLUDED.cut_off,"
+            " cut_off_seq = EXCLUDED.cut_off_seq"
+            " WHERE account_credit.cut_off_seq < EXCLUDED.cut_off_seq",
+            (e["account_id"], e["event_type"] == "AccountCutOff", e["credit_seq"]),
+        )
+
+    async def ignore(self, *_: Any) -> None:
+        """Delivered with events this consumer needs, and nothing to it."""
 
     async def on_debit(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
         # The call's cost is its price from its delivery on (the rule the debit follows):

@@ -23,7 +23,15 @@ from processors.batches import Consumed, apply_batch
 from projections.read_models import CONSUMER, PROJECTED_TOPICS, Projector
 from schemas.codec import use_schemas
 
-READ_MODELS = ("accounts", "services", "service_credit", "access_keys", "calls", "ledger")
+READ_MODELS = (
+    "accounts",
+    "services",
+    "service_credit",
+    "account_credit",
+    "access_keys",
+    "calls",
+    "ledger",
+)
 
 
 # Told (records done, records in all) after every batch.

@@ -36,6 +36,14 @@ SERVICE_STATUS = Topic(
     ("ServiceCutOff", "ServiceRestored"),
     low_volume=True,
 )
+# The same for an account's total: every service of a cut-off account answers 402. The low
+# warning travels here too (its readers are the webhooks and the metrics).
+ACCOUNT_STATUS = Topic(
+    "flashcall.account-status",
+    "account_id",
+    ("AccountCutOff", "AccountRestored", "AccountCreditLow"),
+    low_volume=True,
+)
 ACCESS_KEYS = Topic(
     "flashcall.access-keys",
     "service_id",
@@ -78,6 +86,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     ACCOUNTS,
     SERVICES,
     SERVICE_STATUS,
+    ACCOUNT_STATUS,
     ACCESS_KEYS,
     CALL_REQUESTS,
     COMMANDS,

@@ -22,6 +22,7 @@ def opening(
     credit_limit: int | None = None,
     account_id: uuid.UUID | None = None,
     time_zone: str | None = None,
+    total_credit_limit: int | None = None,
 ) -> tuple[Event, str]:
     """The event that opens an account (the platform's defaults fill what is not given), and
     the account's token, which exists only in this answer."""
@@ -33,14 +34,22 @@ def opening(
         token_hash=hash_secret(token),
         price_per_call=_default(price_per_call, ctx.settings.price_per_call),
         credit_limit=_default(credit_limit, ctx.settings.default_credit_limit),
+        total_credit_limit=_default(total_credit_limit, ctx.settings.default_total_credit_limit),
         time_zone=time_zone,
     )
     return event, token
 
 
-def with_zone(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
-    """An account as shown: its time zone, or the platform's where it chose none."""
-    return {**row, "time_zone": row.get("time_zone") or ctx.settings.panel_timezone}
+def shown(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
+    """An account as shown: its time zone and total credit limit, or the platform's where it
+    has none (accounts opened before there was a total limit)."""
+    return {
+        **row,
+        "time_zone": row.get("time_zone") or ctx.settings.panel_timezone,
+        "total_credit_limit": _default(
+            row.get("total_credit_limit"), ctx.settings.default_total_credit_limit
+        ),
+    }
 
 
 async def create(
@@ -48,11 +57,16 @@ async def create(
 ) -> tuple[dict[str, Any], bool]:
     async def make() -> dict[str, Any]:
         event, token = opening(
-            ctx, body.name, body.price_per_call, body.credit_limit, time_zone=body.time_zone
+            ctx,
+            body.name,
+            body.price_per_call,
+            body.credit_limit,
+            time_zone=body.time_zone,
+            total_credit_limit=body.total_credit_limit,
         )
         await ctx.append_and_wait(event)
         row = read_back(await queries.account(ctx.pool, event["account_id"]))
-        return {**with_zone(ctx, row), "token": token}
+        return {**shown(ctx, row), "token": token}
 
     return await remembered(ctx, "accounts", idempotency_key, body, make)
 
@@ -61,7 +75,7 @@ async def get(ctx: Context, account_id: uuid.UUID) -> dict[str, Any]:
     row = await queries.account(ctx.pool, account_id)
     if row is None:
         raise not_found("account")
-    return with_zone(ctx, row)
+    return shown(ctx, row)
 
 
 async def update(ctx: Context, account_id: uuid.UUID, body: AccountPatch) -> dict[str, Any]:
@@ -73,10 +87,11 @@ async def update(ctx: Context, account_id: uuid.UUID, body: AccountPatch) -> dic
             name=body.name,
             price_per_call=body.price_per_call,
             credit_limit=body.credit_limit,
+            total_credit_limit=body.total_credit_limit,
             time_zone=body.time_zone,
         )
     )
-    return with_zone(ctx, read_back(await queries.account(ctx.pool, account_id)))
+    return shown(ctx, read_back(await queries.account(ctx.pool, account_id)))
 
 
 async def rotate_token(ctx: Context, account: AccountView) -> dict[str, Any]:

@@ -6,12 +6,14 @@ import uuid
 from typing import Any
 
 from api import queries
-from api.context import Context
+from api.context import Context, read_back
 from api.directory import AccountView
 from api.errors import not_found
 from api.idempotency import remembered
 from api.models import TopUpCreate
+from api.service_layer import accounts
 from api.service_layer.services import owned
+from core.credit import Credit
 from core.ids import derived_id
 from schemas.codec import new_event
 
@@ -52,11 +54,17 @@ async def top_up(
 
 
 async def balance(ctx: Context, account: AccountView) -> dict[str, Any]:
+    """The account's total beside each service's balance: the total limit binds them all."""
     services = [
         queries.public_service(row) for row in await queries.services_of(ctx.pool, account.id)
     ]
+    row = accounts.shown(ctx, read_back(await queries.account(ctx.pool, account.id)))
+    total = sum(s["balance"] for s in services)
     return {
-        "total": sum(s["balance"] for s in services),
+        "total": total,
+        "total_credit_limit": row["total_credit_limit"],
+        "status": "cut_off" if row["cut_off"] else "active",
+        "low_balance": Credit(total, 0, row["total_credit_limit"]).low,
         "services": [{**s, "service_id": s["id"]} for s in services],
     }
 

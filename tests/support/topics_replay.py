@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
 from schemas.topics import ALL_TOPICS
 
+# Which records to take: (topic, key) -> whether.
+Keep = Callable[[str, bytes], bool]
 
-def read_everything(bootstrap: str) -> list[tuple[str, int, int, bytes, bytes, list[Any]]]:
-    """Every record in the platform's topics: (topic, partition, offset, key, value, headers)."""
+
+def read_everything(
+    bootstrap: str, keep: Keep | None = None
+) -> list[tuple[str, int, int, bytes, bytes, list[Any]]]:
+    """Every record in the platform's topics (those `keep` says): (topic, partition, offset,
+    key, value, headers)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -35,6 +42,8 @@ def read_everything(bootstrap: str) -> list[tuple[str, int, int, bytes, bytes, l
             assert msg.error().code() == KafkaError._PARTITION_EOF, msg.error()
             pending.discard((msg.topic(), msg.partition()))
             continue
+        if keep is not None and not keep(msg.topic(), msg.key()):
+            continue
         copies.append(
             (msg.topic(), msg.partition(), msg.offset(), msg.key(), msg.value(), msg.headers())
         )
@@ -50,12 +59,12 @@ def end_offsets(bootstrap: str) -> dict[tuple[str, int], int]:
     return ends
 
 
-def reappend_everything(bootstrap: str) -> dict[tuple[str, int], int]:
-    """Append a copy of every record now in the topics to its own partition.
+def reappend_everything(bootstrap: str, keep: Keep | None = None) -> dict[tuple[str, int], int]:
+    """Append a copy of every record now in the topics (those `keep` says) to its own partition.
 
     Returns the end offset of each partition after the copies (what consumers must reach).
     """
-    copies = read_everything(bootstrap)
+    copies = read_everything(bootstrap, keep)
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all"})
     ends: dict[tuple[str, int], int] = {}
 

@@ -39,3 +39,37 @@ def test_low_once_80_percent_of_the_limit_is_used() -> None:
     assert Credit(balance=-8000, reserved=0, limit=10_000).low
     assert Credit(balance=0, reserved=0, limit=0).low  # nothing at all left
     assert not Credit(balance=500, reserved=0, limit=0).low
+
+
+def test_a_service_reserves_within_its_own_limit_and_its_accounts() -> None:
+    account = Credit(balance=0, reserved=0, limit=2500)
+    a = Credit(balance=0, reserved=0, limit=10_000, account=account)
+    b = Credit(balance=0, reserved=0, limit=10_000, account=account)
+    assert [a.reserve(1000), b.reserve(1000), a.reserve(1000), b.reserve(1000)] == [
+        True,
+        True,
+        False,  # the account's room is 500
+        False,
+    ]
+    assert (account.reserved, a.reserved, b.reserved) == (2000, 1000, 1000)
+    assert a.room == 9000 and account.room == 500
+    assert account.cut_off(1000) and not a.cut_off(1000)  # the account is, its services not
+
+
+def test_every_change_of_a_service_moves_its_account() -> None:
+    account = Credit(balance=500, reserved=0, limit=2000)
+    a = Credit(balance=500, reserved=0, limit=1000, account=account)
+    b = Credit(balance=0, reserved=0, limit=1000, account=account)
+    assert a.reserve(1000) and b.reserve(1000)
+    a.debit(1000)
+    b.release(1000)
+    assert (account.balance, account.reserved) == (-500, 0)
+    b.top_up(3000)
+    assert (account.balance, b.balance, a.balance) == (2500, 3000, -500)
+
+
+def test_the_service_limit_still_holds_inside_a_roomy_account() -> None:
+    account = Credit(balance=0, reserved=0, limit=1_000_000)
+    a = Credit(balance=0, reserved=0, limit=1500, account=account)
+    assert a.reserve(1000) and not a.reserve(1000)
+    assert account.reserved == 1000
