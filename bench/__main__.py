@@ -115,12 +115,20 @@ def processors(args: argparse.Namespace) -> None:
         "events/s",
         base,
     )
-    show(
-        "decisions, 200 services",
-        rounds_of(n, lambda: pipeline.decisions_stage(events, 200)),
-        "events/s",
-        base,
-    )
+    # The account-wide limit's cost (docs/billing.md): every decision about any of one
+    # account's services locks the account's row; with two workers they take turns on it.
+    for workers in (1, 2):
+        for one_account in (False, True):
+            show(
+                f"decisions, 200 services of {'one account' if one_account else '200 accounts'},"
+                f" {workers} worker(s)",
+                rounds_of(
+                    n,
+                    lambda w=workers, o=one_account: pipeline.decisions_stage(events, 200, o, w),
+                ),
+                "events/s",
+                base,
+            )
     show("dialer", rounds_of(n, lambda: pipeline.dialer_stage(events)), "events/s", base)
     show("projection", rounds_of(n, lambda: pipeline.projection_stage(events)), "events/s", base)
     for workers in (1, 2):

@@ -41,6 +41,7 @@ SERVER = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432
 ENV = {
     "FLASHCALL_DIAL_CONCURRENCY": "3000",
     "FLASHCALL_DEFAULT_CREDIT_LIMIT": str(10**12),
+    "FLASHCALL_DEFAULT_TOTAL_CREDIT_LIMIT": str(10**15),
     "FLASHCALL_KEY_CALLS_PER_SECOND": "1000000",
     "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000",
 }
@@ -98,16 +99,20 @@ def append(bootstrap: str, events: list[Event]) -> None:
         producer.close()
 
 
-def services(bootstrap: str, database_url: str, count_: int) -> list[uuid.UUID]:
-    """Services the decisions know, with credit for any number of calls."""
+def services(
+    bootstrap: str, database_url: str, count_: int, one_account: bool = False
+) -> list[uuid.UUID]:
+    """Services the decisions know, with credit for any number of calls; each of its own
+    account, or all of one (whose row every decision about any of them then locks)."""
     ids = [uuid.uuid4() for _ in range(count_)]
+    account = uuid.uuid4()
     append(
         bootstrap,
         [
             new_event(
                 "ServiceCreated",
                 service_id=sid,
-                account_id=sid,
+                account_id=account if one_account else sid,
                 name="bench",
                 code_length=5,
                 code_ttl_minutes=5,
@@ -200,13 +205,16 @@ def lean_hop(records: int) -> float:
 
 
 # ------------------------------------------------------------------------------- the stages
-def decisions_stage(calls: int, services_: int = 1) -> float:
-    """Decisions per second: requests appended, decided by a worker with only this role."""
+def decisions_stage(
+    calls: int, services_: int = 1, one_account: bool = False, workers: int = 1
+) -> float:
+    """Decisions per second: requests appended, decided by workers with only this role."""
     with stage() as s:
         plat = platform(s)
         try:
-            plat.start_worker("decisions", roles="decisions")
-            sids = services(s.bootstrap, s.database_url, services_)
+            for i in range(workers):
+                plat.start_worker(f"decisions-{i}", roles="decisions")
+            sids = services(s.bootstrap, s.database_url, services_, one_account)
             wait_count(s.database_url, "SELECT count(*) FROM proc_services", services_)
             events = requests(sids, calls)
             started = time.monotonic()

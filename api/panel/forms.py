@@ -19,6 +19,7 @@ FIELD_LABELS = {
     "label": "keys.label",
     "price_per_call": "operator.price",
     "credit_limit": "service.limit",
+    "total_credit_limit": "operator.total_limit",
     "amount": "operator.amount",
     "reference": "operator.reference",
 }

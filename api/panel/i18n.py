@@ -158,6 +158,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.rejected": ("رد شده", "Rejected"),
     "credit.title": ("اعتبار", "Credit"),
     "credit.total": ("مانده کل", "Total balance"),
+    "credit.total_limit": ("سقف بدهی کل", "Total credit limit"),
+    "credit.account_status": ("وضعیت حساب", "Account status"),
+    "credit.account_cut_off": (
+        "بدهی کل حساب به سقف رسیده است؛"
+        " تماس‌های همه سرویس‌ها تا افزایش اعتبار یکی از آن‌ها متوقف است.",
+        "The account's total reached its credit limit; calls of every service stop until a"
+        " top-up of any of them.",
+    ),
+    "credit.account_low": (
+        "اعتبار کل حساب رو به پایان است.",
+        "The account's total credit is running low.",
+    ),
     "credit.ledger": ("دفتر حساب", "Ledger"),
     "credit.no_entries": ("تراکنشی ثبت نشده است.", "No entries yet."),
     "credit.type": ("نوع", "Type"),
@@ -191,7 +203,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "account.continue": ("ادامه", "Continue"),
     "operator.accounts": ("حساب‌ها", "Accounts"),
     "operator.price": ("قیمت هر تماس", "Price per call"),
-    "operator.default_limit": ("سقف بدهی پیش‌فرض", "Default credit limit"),
+    "operator.default_limit": ("سقف بدهی پیش‌فرض سرویس‌ها", "Default credit limit of services"),
+    "operator.total_limit": ("سقف بدهی کل حساب", "Account-wide credit limit"),
     "operator.services": ("سرویس‌ها", "Services"),
     "operator.topup": ("افزایش اعتبار", "Top up"),
     "operator.amount": ("مبلغ (ریال)", "Amount (rials)"),

@@ -33,7 +33,12 @@ async def account_page(account_id: uuid.UUID, visit: OperatorVisit) -> Response:
 @router.post("/accounts/{account_id}")
 async def edit_account(account_id: uuid.UUID, visit: OperatorVisit) -> Response:
     form = await checked_form(visit)
-    fields = {"name": "text", "price_per_call": "int", "credit_limit": "int"}
+    fields = {
+        "name": "text",
+        "price_per_call": "int",
+        "credit_limit": "int",
+        "total_credit_limit": "int",
+    }
     try:
         body = parse(AccountPatch, form, fields, visit.words)
     except FormError as exc:
@@ -91,9 +96,8 @@ async def _account(
     error: str | None = None,
     notice: str | None = None,
 ) -> Response:
-    account = await queries.account(visit.ctx.pool, account_id)
-    if account is None:
-        raise not_found("account")
+    account = await accounts.get(visit.ctx, account_id)
+    total = await credit.balance(visit.ctx, account_id)
     streaming = await queries.streams_enabled(visit.ctx.pool, account_id)
     rows = await queries.services_of(visit.ctx.pool, account_id)
     return render(
@@ -101,6 +105,7 @@ async def _account(
         "operator_account.html",
         status,
         account=account,
+        total=total,
         services=[queries.public_service(s) for s in rows],
         streams=streams.topics(account_id) if streaming else None,
         error=error,

@@ -82,7 +82,7 @@ async def download_xlsx(visit: Customer) -> Response:
 @router.get("/credit")
 async def credit_page(visit: Customer, service_id: str | None = None) -> Response:
     account = account_of(visit)
-    balance = await credit.balance(visit.ctx, account)
+    balance = await credit.balance(visit.ctx, account.id)
     services = balance["services"]
     chosen = parse_uuid(service_id) or (services[0]["id"] if services else None)
     ledger: list[dict[str, Any]] = []
@@ -93,6 +93,7 @@ async def credit_page(visit: Customer, service_id: str | None = None) -> Respons
         visit,
         "credit.html",
         total=balance["total"],
+        account=balance,
         services=services,
         chosen=chosen,
         ledger=ledger,

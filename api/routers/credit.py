@@ -41,7 +41,7 @@ async def top_up(
     "/v1/balance", response_model=BalanceOut, responses=problems("unauthorized", "forbidden")
 )
 async def balance(ctx: Ctx, account: Account) -> dict[str, Any]:
-    return await credit.balance(ctx, account)
+    return await credit.balance(ctx, account.id)
 
 
 @router.get(

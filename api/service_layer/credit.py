@@ -53,12 +53,12 @@ async def top_up(
     return await remembered(ctx, f"topups:{service_id}", idempotency_key, body, make)
 
 
-async def balance(ctx: Context, account: AccountView) -> dict[str, Any]:
+async def balance(ctx: Context, account_id: uuid.UUID) -> dict[str, Any]:
     """The account's total beside each service's balance: the total limit binds them all."""
     services = [
-        queries.public_service(row) for row in await queries.services_of(ctx.pool, account.id)
+        queries.public_service(row) for row in await queries.services_of(ctx.pool, account_id)
     ]
-    row = accounts.shown(ctx, read_back(await queries.account(ctx.pool, account.id)))
+    row = accounts.shown(ctx, read_back(await queries.account(ctx.pool, account_id)))
     total = sum(s["balance"] for s in services)
     return {
         "total": total,

@@ -13,6 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jdatetime
+import psycopg
 import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
@@ -216,6 +217,10 @@ def test_operator_console_tops_up_a_service(
     operator.get_by_label("Payment reference").fill("INV-7")
     operator.get_by_role("button", name="Top up").click()
     expect(operator.get_by_role("status")).to_have_text("Credit topped up.")
+    expect(operator.locator("#account-status")).to_have_text("active")
+    operator.get_by_label("Account-wide credit limit").fill("3000")
+    operator.get_by_role("button", name="Save").first.click()
+    expect(operator.get_by_label("Account-wide credit limit")).to_have_value("3000")
     operator.goto("/panel/operator")
     expect(operator.locator("#accounts tr", has_text=email)).to_contain_text("25,000 rials")
     shoot(operator, shots, "en-operator")
@@ -225,6 +230,7 @@ def test_operator_console_tops_up_a_service(
 
     panel.goto(f"/panel/credit?service_id={service_id}")
     expect(panel.locator("#total-balance")).to_have_text("25,000 rials")
+    expect(panel.locator("#total-limit")).to_have_text("3,000 rials")
     expect(panel.locator("#ledger tbody tr.topup")).to_contain_text("INV-7")
 
 
@@ -257,6 +263,27 @@ def test_credit_page_warns_before_and_at_the_cut_off(platform: Platform, panel: 
             panel.goto("/panel/credit")
             expect(banners).to_contain_text(expected)
         expect(panel.locator("#balances")).to_contain_text("cut off (credit)")
+        # The account as a whole: a total limit of what it owes cuts every service off.
+        with psycopg.connect(platform.database_url) as conn:
+            [[account_id]] = conn.execute(
+                "SELECT account_id FROM services WHERE id = %s", (service["id"],)
+            ).fetchall()
+        api.ok(
+            api.http.patch(
+                f"/v1/accounts/{account_id}",
+                json={"total_credit_limit": 5000},
+                headers=api.admin,
+            )
+        )
+        wait_for(
+            lambda: (
+                api.ok(api.http.get("/v1/balance", headers=bearer(token)))["status"] == "cut_off"
+            ),
+            what="the account to be cut off",
+        )
+        panel.goto("/panel/credit")
+        expect(panel.locator("#account-cut-off")).to_contain_text("calls of every service stop")
+        expect(panel.locator("#account-status")).to_have_text("cut off (credit)")
     finally:
         api.close()
 
@@ -265,7 +292,7 @@ def test_credit_page_warns_before_and_at_the_cut_off(platform: Platform, panel: 
 def test_webhooks_are_added_tested_and_sent_again_from_the_panel(
     panel: Page, shots: Path, lang: Lang
 ) -> None:
-    from tests.e2e.test_webhooks import Receiver
+    from tests.support.webhooks import Receiver
 
     receiver = Receiver()
     try:

@@ -1,7 +1,8 @@
 """The event contract evolves without losing history.
 
 History is written with the released schemas (accounts, services, keys, calls verified, failed
-and expired, verification attempts, top-ups, debits, a rotated token, a revoked key); then
+and expired, verification attempts, top-ups, debits, a rotated token, a revoked key, an account
+cut off and restored); then
 every schema gains an optional field in a scratch copy, released as a new version, and the
 platform starts on the same broker and database with it: old keys and tokens still
 authenticate, old calls still read, new calls work, and a rebuild reproduces the live read
@@ -138,6 +139,20 @@ def history(stage: Stage) -> History:
         token = api.ok(api.http.post("/v1/account/token", headers=bearer(tenant.token)), 201)[
             "token"
         ]
+        # An account cut off by a zero total limit, then restored by a raised one.
+        other = api.new_account(total_credit_limit=0)
+        wait_for(
+            lambda: (
+                api.ok(api.http.get("/v1/balance", headers=bearer(other["token"])))["status"]
+                == "cut_off"
+            ),
+            what="the account to be cut off",
+        )
+        api.ok(
+            api.http.patch(
+                f"/v1/accounts/{other['id']}", json={"total_credit_limit": 1000}, headers=api.admin
+            )
+        )
         verified = api.place(tenant.key, random_phone())
         failed = api.place(tenant.key, random_phone("1111"))
         expired = api.place(tenant.key, random_phone())
