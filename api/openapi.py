@@ -26,6 +26,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "status": {"type": "integer"},
         "detail": {"type": "string"},
         "code": {"type": "string", "enum": sorted(TITLES)},
+        "limit": {
+            "type": "string",
+            "enum": ["service", "account"],
+            "description": "credit_limit_reached only: the service's limit or the account's"
+            " total_credit_limit (docs/billing.md).",
+        },
     },
 }
 RETRY_AFTER = {

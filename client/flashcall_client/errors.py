@@ -41,7 +41,15 @@ class NotFound(FlashcallError):
 
 
 class CreditLimitReached(FlashcallError):
+    """The service's credit limit, or the account's total one, is reached: `limit` says which
+    ("service" or "account"); a top-up lifts it."""
+
     code = "credit_limit_reached"
+
+    @property
+    def limit(self) -> str | None:
+        value = self.body.get("limit")
+        return value if isinstance(value, str) else None
 
 
 class ServiceDisabled(FlashcallError):
