@@ -84,7 +84,11 @@ def is_public(address: str) -> bool:
 def check_url(url: str, allow_private: bool) -> None:
     """http(s) only; and unless `allow_private`, a host whose every address is public (no
     private, loopback or link-local target: the metadata service, the database)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parsed on access: "http://h:x/" raises here
+    except ValueError as exc:  # "http://[/", a port out of range
+        raise RefusedTarget(f"url is not a valid URL: {exc}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise RefusedTarget("url must be an http or https URL with a host")
     if parts.username or parts.password:
@@ -92,7 +96,7 @@ def check_url(url: str, allow_private: bool) -> None:
     if allow_private:
         return
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+        infos = socket.getaddrinfo(parts.hostname, port or 443, proto=socket.IPPROTO_TCP)
     except socket.gaierror as exc:
         raise RefusedTarget(f"url's host does not resolve: {exc}") from exc
     for *_, sockaddr in infos:
