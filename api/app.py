@@ -18,6 +18,7 @@ from api.routers import (
     calls,
     compat,
     credit,
+    fraud,
     reports,
     services,
     sim,
@@ -70,7 +71,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app, html=(f"{panel.PREFIX}/", panel.error_page))
     openapi.install(app)
-    routers = (accounts, services, credit, call_batches, calls, reports, webhooks, sim, compat)
+    routers = (
+        accounts,
+        services,
+        fraud,
+        credit,
+        call_batches,
+        calls,
+        reports,
+        webhooks,
+        sim,
+        compat,
+    )
     for module in routers:
         app.include_router(module.router)
     app.include_router(accounts.own)

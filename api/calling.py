@@ -17,6 +17,7 @@ from api.errors import ApiError
 from api.idempotency import check_key
 from api.limits import retry_after
 from core.call_rules import CallStatus
+from core.destinations import Destinations
 from core.ids import derived_id
 from core.phones import InvalidPhone, normalise
 from schemas.codec import Event, new_event
@@ -27,6 +28,7 @@ PLACING_PROBLEMS = (
     "unauthorized",
     "credit_limit_reached",
     "service_disabled",
+    "destination_not_allowed",
     "invalid_request",
     "rate_limited",
 )
@@ -67,6 +69,16 @@ def active_service(ctx: Context, key: KeyView) -> ServiceView:
     return service
 
 
+def check_destination(ctx: Context, service: ServiceView, phone: str) -> None:
+    """403 destination_not_allowed for a number the service may not ring (docs/fraud.md)."""
+    rule = Destinations.of(
+        service.allowed_regions, service.blocked_number_types, ctx.settings.default_region
+    )
+    reason = rule.refusal(phone)
+    if reason is not None:
+        raise ApiError("destination_not_allowed", reason)
+
+
 def idempotent_call_id(key: KeyView, idempotency_key: str | None) -> uuid.UUID:
     if idempotency_key is None:
         return uuid.uuid4()
@@ -84,6 +96,7 @@ async def place_call(
 ) -> Placed:
     """Check the limits, draw the caller number and append CallRequested."""
     service = active_service(ctx, key)
+    check_destination(ctx, service, phone)
     wait = ctx.key_rate.take(key.id)
     if wait:
         raise ApiError("rate_limited", "too many calls for this access key", retry_after(wait))

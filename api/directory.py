@@ -37,6 +37,9 @@ class ServiceView:
     status: str
     cut_off: bool = False
     cut_off_seq: int = 0
+    # As set (None: the platform's defaults; core/destinations.py).
+    allowed_regions: tuple[str, ...] | None = None
+    blocked_number_types: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ class Directory:
                     e["code_ttl_minutes"],
                     e["return_code"],
                     "active",
+                    allowed_regions=_tuple(e.get("allowed_regions")),
+                    blocked_number_types=_tuple(e.get("blocked_number_types")),
                 ),
             )
         elif kind == "ServiceUpdated" and e["service_id"] in self.services:
@@ -98,6 +103,10 @@ class Directory:
                 code_ttl_minutes=_first(e["code_ttl_minutes"], s.code_ttl_minutes),
                 return_code=_first(e["return_code"], s.return_code),
                 status=_first(e["status"], s.status),
+                allowed_regions=_first(_tuple(e.get("allowed_regions")), s.allowed_regions),
+                blocked_number_types=_first(
+                    _tuple(e.get("blocked_number_types")), s.blocked_number_types
+                ),
             )
         elif kind in ("ServiceCutOff", "ServiceRestored") and e["service_id"] in self.services:
             s = self.services[e["service_id"]]
@@ -139,3 +148,7 @@ class Directory:
 
 def _first(new: T | None, old: T) -> T:
     return old if new is None else new
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return None if values is None else tuple(values)

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from core.destinations import NUMBER_TYPES, REGIONS
 from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
 from core.references import MAX_REFERENCE, reference_problem
 from core.webhooks import EVENT_TYPES, EventType
@@ -199,11 +200,48 @@ class TokenOut(BaseModel):
     created_at: datetime
 
 
+def _region(value: str) -> str:
+    if value not in REGIONS:
+        raise PydanticCustomError("region", "must be an ISO 3166-1 alpha-2 region code, e.g. IR")
+    return value
+
+
+def _number_type(value: str) -> str:
+    if value not in NUMBER_TYPES:
+        raise PydanticCustomError(
+            "number_type", "must be one of " + ", ".join(sorted(NUMBER_TYPES))
+        )
+    return value
+
+
+Region = Annotated[str, StringConstraints(min_length=2, max_length=3), AfterValidator(_region)]
+NumberType = Annotated[str, StringConstraints(max_length=32), AfterValidator(_number_type)]
+AllowedRegions = Annotated[
+    list[Region],
+    Field(
+        min_length=1,
+        max_length=len(REGIONS),
+        description="Regions (ISO 3166-1 alpha-2) the service may ring; default the platform's"
+        " (FLASHCALL_DEFAULT_REGION).",
+    ),
+]
+BlockedNumberTypes = Annotated[
+    list[NumberType],
+    Field(
+        max_length=len(NUMBER_TYPES),
+        description="Number types (phonenumbers', lower case) the service refuses; default"
+        " premium_rate, shared_cost and unknown.",
+    ),
+]
+
+
 class ServiceCreate(Strict):
     name: Text
     code_length: CodeLength
     code_ttl_minutes: TtlMinutes
     return_code: bool = False
+    allowed_regions: AllowedRegions | None = None
+    blocked_number_types: BlockedNumberTypes | None = None
 
 
 class ServicePatch(Patch):
@@ -213,6 +251,8 @@ class ServicePatch(Patch):
     return_code: bool | None = None
     status: Literal["active", "disabled"] | None = None
     credit_limit: Money | None = None
+    allowed_regions: AllowedRegions | None = None
+    blocked_number_types: BlockedNumberTypes | None = None
 
 
 class ServiceOut(BaseModel):
@@ -225,6 +265,8 @@ class ServiceOut(BaseModel):
     balance: int
     credit_limit: int
     low_balance: bool = Field(description="80 % of the credit limit is used.")
+    allowed_regions: list[str]
+    blocked_number_types: list[str]
     created_at: datetime
 
 
@@ -471,3 +513,23 @@ class SummaryBucket(BaseModel):
 
 class Summary(BaseModel):
     buckets: list[SummaryBucket]
+
+
+class FraudBlock(BaseModel):
+    prefix: str
+    blocked_at: datetime
+    until: datetime
+    requests: int = Field(description="Admitted requests to the prefix in the window.")
+    verified: int = Field(description="Of them, verified.")
+
+
+class FraudAllow(Strict):
+    prefix: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")] = Field(
+        description="+<country code><first digits of the national number>, e.g. +989121234."
+    )
+
+
+class FraudAllowed(BaseModel):
+    service_id: uuid.UUID
+    prefix: str
+    allowed_at: datetime

@@ -18,7 +18,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from api.calling import active_service, request_event
+from api.calling import active_service, check_destination, request_event
 from api.context import Context
 from api.directory import KeyView
 from api.errors import ApiError
@@ -128,10 +128,15 @@ async def decide(
     for item in pending:
         if not item.pending:
             continue
+        assert item.phone is not None
+        try:
+            check_destination(ctx, service, item.phone)
+        except ApiError as exc:
+            item.refuse(exc.code, exc.detail)
+            continue
         if not await take_key_rate(ctx, key, key_rate):
             item.refuse("rate_limited", "too many calls for this access key")
             continue
-        assert item.phone is not None
         phone_key = (service.id, item.phone)
         if ctx.phone_rate.take(phone_key):
             item.refuse("rate_limited", "too many calls to this phone number")

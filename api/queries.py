@@ -10,12 +10,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.paging import keyset, page
 from core.credit import Credit
+from core.destinations import Destinations
+from core.settings import get_settings
 
 # A service's settings with its credit (a service without credit events has balance 0).
 SERVICES = (
     "(SELECT s.id, s.account_id, s.name, s.code_length, s.code_ttl_minutes, s.return_code,"
     " s.status, COALESCE(c.cut_off, false) AS cut_off, COALESCE(c.balance, 0) AS balance,"
-    " s.credit_limit, s.created_at FROM services s"
+    " s.credit_limit, s.allowed_regions, s.blocked_number_types, s.created_at FROM services s"
     " LEFT JOIN service_credit c ON c.service_id = s.id) AS services"
 )
 CALL_COLUMNS = (
@@ -76,12 +78,24 @@ async def service(pool: AsyncConnectionPool, service_id: uuid.UUID) -> dict[str,
 
 
 def public_service(row: dict[str, Any]) -> dict[str, Any]:
-    """The contract's status (`cut_off` when credit stops calls) and the low-balance flag."""
+    """The contract's status (`cut_off` when credit stops calls), the low-balance flag and the
+    destinations with the platform's defaults filled in."""
     status = row["status"]
     if status == "active" and row["cut_off"]:
         status = "cut_off"
     credit = Credit(row["balance"], 0, row["credit_limit"])
-    return {**row, "status": status, "low_balance": credit.low}
+    rule = Destinations.of(
+        row.get("allowed_regions"),
+        row.get("blocked_number_types"),
+        get_settings().default_region,
+    )
+    return {
+        **row,
+        "status": status,
+        "low_balance": credit.low,
+        "allowed_regions": list(rule.allowed_regions),
+        "blocked_number_types": list(rule.blocked_number_types),
+    }
 
 
 async def call(pool: AsyncConnectionPool, call_id: uuid.UUID) -> dict[str, Any] | None:
@@ -197,4 +211,17 @@ async def handset_calls(
         [phone],
         cursor,
         limit,
+    )
+
+
+async def active_fraud_blocks(
+    pool: AsyncConnectionPool, service_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """Blocks not lifted and not past their cool-off, newest first."""
+    return await fetch_all(
+        pool,
+        "SELECT prefix, blocked_at, until, requests, verified FROM fraud_blocks"
+        " WHERE service_id = %s AND lifted_at IS NULL AND until > now()"
+        " ORDER BY blocked_at DESC",
+        (service_id,),
     )

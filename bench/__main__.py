@@ -4,7 +4,8 @@ Sections (`--only` picks some): the SIP carrier against sipp; the processors (a 
 baseline, each stage alone and its ratio to the hop, the whole pipeline with one and with two
 workers per role); latency at 1,000 calls/s appended to the broker; the API over HTTP against
 a bare endpoint (its ratio, whether the processors keep up, latency at 100 calls/s); reports
-over a million calls; the idle platform's CPU. docs/benchmarks.md explains each figure.
+over a million calls; the idle platform's CPU; pumping detection simulated over a day.
+docs/benchmarks.md explains each figure.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import httpx
 
 from bench import pipeline
 from bench.api_load import api_figures, new_tenant
+from bench.fraud import fraud_figures
 from bench.load import median
 from bench.reports import bulk_load, measure
 from bench.sip import sip_figures
 from bench.streaming import streaming_figures
 from launch.orphans import die_with_parent
 
-SECTIONS = ("sip", "pipeline", "latency", "api", "streaming", "reports", "idle")
+SECTIONS = ("sip", "pipeline", "latency", "api", "streaming", "reports", "idle", "fraud")
 
 
 def rounds_of(n: int, measure_: Callable[[], float]) -> list[float]:
@@ -78,6 +80,9 @@ def main() -> None:
         streaming(args)
     if "reports" in only:
         reports(args)
+    if "fraud" in only:
+        print("pumping detection (simulated, the platform's rule):", flush=True)
+        print(f"  {fraud_figures()}", flush=True)
     if "idle" in only:
         idle = [pipeline.idle_cpu() for _ in range(args.rounds)]
         totals = [sum(i.values()) for i in idle]

@@ -3,7 +3,7 @@ with nothing but the facts it has gathered (no I/O; processors/decisions.py gath
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,9 +30,12 @@ def refusal(
     service_status: str,
     earlier_calls_to_phone: Iterable[datetime],
     credit: Credit,
+    suspected: Callable[[], bool] = lambda: False,
 ) -> RejectReason | None:
     """Why the request is refused (None: admitted). On admission its price is reserved on
-    `credit`. `earlier_calls_to_phone` are the service's admitted calls to the same phone."""
+    `credit`. `earlier_calls_to_phone` are the service's admitted calls to the same phone;
+    `suspected` says whether its number prefix is blocked as pumped (asked only of a request
+    the limits let through)."""
     if service_status != "active":
         return RejectReason.SERVICE_DISABLED
     if request.attempt > rules.retry_chain_max:
@@ -41,6 +44,8 @@ def refusal(
     recent = sum(1 for at in earlier_calls_to_phone if at > since)
     if recent >= rules.phone_calls_per_hour:
         return RejectReason.RATE_LIMITED
+    if suspected():
+        return RejectReason.FRAUD_SUSPECTED
     if not credit.reserve(request.price):
         return RejectReason.CREDIT_LIMIT_REACHED
     return None

@@ -36,6 +36,7 @@ class RejectReason(StrEnum):
     CREDIT_LIMIT_REACHED = "credit_limit_reached"
     RATE_LIMITED = "rate_limited"
     SERVICE_DISABLED = "service_disabled"
+    FRAUD_SUSPECTED = "fraud_suspected"  # its number prefix is blocked (docs/fraud.md)
 
 
 class FailReason(StrEnum):

@@ -125,3 +125,8 @@ SIP_CPS = Gauge(
     "INVITEs sent per second per trunk over the last second (its CPS in use).",
     ["trunk"],
 )
+
+FRAUD_BLOCKS = Counter(
+    "flashcall_fraud_blocks_total",
+    "Number prefixes blocked as pumped (FraudSuspected; docs/fraud.md).",
+)

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
         5_000_000, alias="FLASHCALL_DEFAULT_TOTAL_CREDIT_LIMIT", ge=0
     )
     phone_calls_per_hour: int = Field(5, alias="FLASHCALL_PHONE_CALLS_PER_HOUR", ge=1)
+    # Call-pumping detection (core/fraud.py, docs/fraud.md).
+    fraud_prefix_digits: int = Field(7, alias="FLASHCALL_FRAUD_PREFIX_DIGITS", ge=1, le=12)
+    fraud_window_seconds: float = Field(600.0, alias="FLASHCALL_FRAUD_WINDOW_SECONDS", gt=0)
+    fraud_baseline_seconds: float = Field(86_400.0, alias="FLASHCALL_FRAUD_BASELINE_SECONDS", gt=0)
+    fraud_min_unverified: int = Field(30, alias="FLASHCALL_FRAUD_MIN_UNVERIFIED", ge=1)
+    fraud_max_conversion: float = Field(0.05, alias="FLASHCALL_FRAUD_MAX_CONVERSION", ge=0, le=1)
+    fraud_surge: float = Field(10.0, alias="FLASHCALL_FRAUD_SURGE", ge=1)
+    fraud_cool_off_seconds: float = Field(3600.0, alias="FLASHCALL_FRAUD_COOL_OFF_SECONDS", gt=0)
     key_calls_per_second: int = Field(1000, alias="FLASHCALL_KEY_CALLS_PER_SECOND", ge=1)
     retry_chain_max: int = Field(4, alias="FLASHCALL_RETRY_CHAIN_MAX", ge=1)
     verify_max_attempts: int = Field(5, alias="FLASHCALL_VERIFY_MAX_ATTEMPTS", ge=1)

@@ -38,6 +38,8 @@ EventType = Literal[
     "account.credit_low",
     "account.cut_off",
     "account.restored",
+    # A number prefix of the service blocked as pumped (docs/fraud.md).
+    "fraud.suspected",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 TEST_EVENT = "webhook.test"

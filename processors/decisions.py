@@ -7,6 +7,7 @@ credit, verification); this module gathers their facts and writes their outcome.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,8 +18,11 @@ import psycopg
 
 from core.admission import AdmissionRules, Request, refusal
 from core.call_rules import PHONE_WINDOW_SECONDS, CallStatus, RejectReason
+from core.fraud import FraudRules, prefix_of
 from core.ids import derived_id
 from core.verification import CallForVerify, judge
+from processors import fraud_book
+from processors.fraud_book import FraudBook
 from processors.outbox import Outbox
 from processors.service_book import ServiceBook, credit_event
 from schemas.codec import Event, new_event
@@ -37,6 +41,7 @@ class DecisionRules:
     verify_max_attempts: int
     ttl_minute_seconds: float
     default_total_credit_limit: int  # for accounts whose operator set none
+    fraud: FraudRules
 
 
 def derived(event_type: str, source: Event, **fields: Any) -> Event:
@@ -74,6 +79,8 @@ class Decisions:
             "AccountTokenRotated": ignore,
             "AccountStreamsEnabled": ignore,
             "ServiceCreated": each(self.on_service_created),
+            "FraudBlockLifted": each(self.on_fraud_lifted),
+            "FraudPrefixAllowed": each(self.on_fraud_allowed),
             "ServiceUpdated": each(self.on_service_updated),
             "CallRequested": self.admit,
             "VerificationAttempted": each(self.on_verification_attempted),
@@ -85,7 +92,13 @@ class Decisions:
         # An attempt applied twice would count twice; an old service or account update applied
         # again after a newer one would undo it. The rest is idempotent by the call or top-up id.
         self.deduplicated = frozenset(
-            {"VerificationAttempted", "ServiceUpdated", "AccountCreated", "AccountUpdated"}
+            {
+                "VerificationAttempted",
+                "ServiceUpdated",
+                "AccountCreated",
+                "AccountUpdated",
+                "FraudBlockLifted",
+            }
         )
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
@@ -113,6 +126,16 @@ class Decisions:
         await book.lock_accounts(conn, {e["account_id"]})
         if e.get("total_credit_limit") is not None:
             book.set_total_limit(e["account_id"], e["total_credit_limit"])
+
+    async def on_fraud_lifted(
+        self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
+    ) -> None:
+        await fraud_book.lift(conn, e)
+
+    async def on_fraud_allowed(
+        self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
+    ) -> None:
+        await fraud_book.allow(conn, e)
 
     async def on_service_created(
         self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
@@ -215,22 +238,36 @@ class Decisions:
         await book.lock(conn, {e["service_id"] for e in fresh})
         roots = await self._chain_roots(conn, fresh)
         window = await self._phone_window(conn, fresh)
+        digits = self.rules.fraud.prefix_digits
+        prefixes = {e["call_id"]: (e["service_id"], prefix_of(e["phone"], digits)) for e in fresh}
+        fraud = FraudBook(self.rules.fraud)
+        await fraud.load(conn, set(prefixes.values()), fresh[0]["occurred_at"])
         decided: list[tuple[Event, RejectReason | None]] = []
         for e in fresh:
             service = book[e["service_id"]]
             earlier = window.setdefault((e["service_id"], e["phone"]), [])
             request = Request(e["occurred_at"], e["attempt"], e["price_per_call"])
-            reason = refusal(self.admission, request, service.status, earlier, service.credit)
+            prefix = prefixes[e["call_id"]]
+            reason = refusal(
+                self.admission,
+                request,
+                service.status,
+                earlier,
+                service.credit,
+                functools.partial(fraud.blocked, prefix, e, out),
+            )
             service.last_price = e["price_per_call"]
             service.account.last_price = e["price_per_call"]
             if reason is None:
                 earlier.append(e["occurred_at"])
+                fraud.admitted(prefix)
             decided.append((e, reason))
+        await fraud.save(conn)
         await conn.execute(
             "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
-            " code_length, status, requested_at, price) SELECT * FROM unnest(%b::uuid[],"
+            " code_length, status, requested_at, price, prefix) SELECT * FROM unnest(%b::uuid[],"
             " %b::uuid[], %b::text[], %b::uuid[], %b::int[], %b::text[], %b::int[], %b::text[],"
-            " %b::timestamptz[], %b::bigint[]) ON CONFLICT (id) DO NOTHING",
+            " %b::timestamptz[], %b::bigint[], %b::text[]) ON CONFLICT (id) DO NOTHING",
             (
                 [e["call_id"] for e, _ in decided],
                 [e["service_id"] for e, _ in decided],
@@ -242,6 +279,7 @@ class Decisions:
                 [ADMITTED if r is None else CallStatus.REJECTED for _, r in decided],
                 [e["occurred_at"] for e, _ in decided],
                 [e["price_per_call"] for e, _ in decided],
+                [prefixes[e["call_id"]][1] for e, _ in decided],
             ),
         )
         for e, reason in decided:

@@ -78,6 +78,7 @@ COUNTED_WHEN_EMITTED: dict[str, Callable[[Event], None]] = {
     "AccountCutOff": lambda e: metrics.CREDIT_EVENTS.labels("account_cut_off").inc(),
     "AccountRestored": lambda e: metrics.CREDIT_EVENTS.labels("account_restored").inc(),
     "AccountCreditLow": lambda e: metrics.CREDIT_EVENTS.labels("account_low").inc(),
+    "FraudSuspected": lambda e: metrics.FRAUD_BLOCKS.inc(),
 }
 
 

@@ -28,6 +28,7 @@ from api.feed import EventFeed
 from core import metrics
 from core.db import async_pool, migrate
 from core.faults import is_transient
+from core.fraud import FraudRules
 from core.logs import configure as configure_logs
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
@@ -316,6 +317,15 @@ def build_app(settings: Settings) -> faust.App:
                     verify_max_attempts=settings.verify_max_attempts,
                     ttl_minute_seconds=settings.ttl_minute_seconds,
                     default_total_credit_limit=settings.default_total_credit_limit,
+                    fraud=FraudRules(
+                        prefix_digits=settings.fraud_prefix_digits,
+                        window_seconds=settings.fraud_window_seconds,
+                        baseline_seconds=settings.fraud_baseline_seconds,
+                        min_unverified=settings.fraud_min_unverified,
+                        max_conversion=settings.fraud_max_conversion,
+                        surge=settings.fraud_surge,
+                        cool_off_seconds=settings.fraud_cool_off_seconds,
+                    ),
                 )
             )
             consumers.append(consumer(DECISIONS, decisions))

@@ -96,6 +96,7 @@ class WebhookFanout:
             "CreditReleased": None,  # shares the notices topic; no webhook for it
             "ServiceCutOff": self.on_service_status,
             "ServiceRestored": self.on_service_status,
+            "FraudSuspected": self.on_fraud_suspected,
             "AccountCutOff": self.on_account_credit,
             "AccountRestored": self.on_account_credit,
             "AccountCreditLow": self.on_account_credit,
@@ -127,6 +128,17 @@ class WebhookFanout:
             "credit_limit": e["credit_limit"],
         }
         return Fact(kind, None, e["service_id"], e["event_id"], e["occurred_at"], data)
+
+    def on_fraud_suspected(self, e: Event) -> Fact | None:
+        data = {
+            "service_id": str(e["service_id"]),
+            "prefix": e["prefix"],
+            "requests": e["requests"],
+            "verified": e["verified"],
+            "until": e["until"].isoformat(),
+        }
+        at = e["occurred_at"]
+        return Fact("fraud.suspected", None, e["service_id"], e["event_id"], at, data)
 
     def on_account_credit(self, e: Event) -> Fact | None:
         data = {

@@ -74,6 +74,9 @@ class Projector:
             "ServiceUpdated": self.on_service_updated,
             "ServiceCutOff": self.on_cut_off,
             "ServiceRestored": self.on_cut_off,
+            "FraudSuspected": self.on_fraud_suspected,
+            "FraudBlockLifted": self.on_fraud_lifted,
+            "FraudPrefixAllowed": self.on_fraud_allowed,
             "AccountCutOff": self.on_account_cut_off,
             "AccountRestored": self.on_account_cut_off,
             # A warning for the webhooks and the metrics; the balance shows where it stands.
@@ -211,8 +214,10 @@ class Projector:
     async def on_service_created(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
             "INSERT INTO services (id, account_id, name, code_length, code_ttl_minutes,"
-            " return_code, status, credit_limit, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, 'active', %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            " return_code, status, credit_limit, allowed_regions, blocked_number_types,"
+            " created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, 'active', %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO NOTHING",
             (
                 e["service_id"],
                 e["account_id"],
@@ -221,6 +226,8 @@ class Projector:
                 e["code_ttl_minutes"],
                 e["return_code"],
                 e["credit_limit"],
+                e.get("allowed_regions"),
+                e.get("blocked_number_types"),
                 e["occurred_at"],
                 e["occurred_at"],
             ),
@@ -232,7 +239,10 @@ class Projector:
             " code_length = COALESCE(%s, code_length),"
             " code_ttl_minutes = COALESCE(%s, code_ttl_minutes),"
             " return_code = COALESCE(%s, return_code), status = COALESCE(%s, status),"
-            " credit_limit = COALESCE(%s, credit_limit), updated_at = %s WHERE id = %s",
+            " credit_limit = COALESCE(%s, credit_limit),"
+            " allowed_regions = COALESCE(%s, allowed_regions),"
+            " blocked_number_types = COALESCE(%s, blocked_number_types),"
+            " updated_at = %s WHERE id = %s",
             (
                 e["name"],
                 e["code_length"],
@@ -240,6 +250,8 @@ class Projector:
                 e["return_code"],
                 e["status"],
                 e["credit_limit"],
+                e.get("allowed_regions"),
+                e.get("blocked_number_types"),
                 e["occurred_at"],
                 e["service_id"],
             ),
@@ -271,6 +283,35 @@ class Projector:
             " cut_off_seq = EXCLUDED.cut_off_seq"
             " WHERE account_credit.cut_off_seq < EXCLUDED.cut_off_seq",
             (e["account_id"], e["event_type"] == "AccountCutOff", e["credit_seq"]),
+        )
+
+    async def on_fraud_suspected(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        await conn.execute(
+            "INSERT INTO fraud_blocks (service_id, prefix, blocked_at, until, requests, verified)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (
+                e["service_id"],
+                e["prefix"],
+                e["occurred_at"],
+                e["until"],
+                e["requests"],
+                e["verified"],
+            ),
+        )
+
+    async def on_fraud_lifted(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        await conn.execute(
+            "UPDATE fraud_blocks SET lifted_at = %s WHERE service_id = %s AND prefix = %s"
+            " AND lifted_at IS NULL AND blocked_at <= %s",
+            (e["occurred_at"], e["service_id"], e["prefix"], e["occurred_at"]),
+        )
+
+    async def on_fraud_allowed(self, conn: psycopg.AsyncConnection, e: Event, b: Batch) -> None:
+        await self.on_fraud_lifted(conn, e, b)
+        await conn.execute(
+            "INSERT INTO fraud_allowed (service_id, prefix, allowed_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (e["service_id"], e["prefix"], e["occurred_at"]),
         )
 
     async def ignore(self, *_: Any) -> None:

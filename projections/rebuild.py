@@ -28,6 +28,8 @@ READ_MODELS = (
     "services",
     "service_credit",
     "account_credit",
+    "fraud_blocks",
+    "fraud_allowed",
     "access_keys",
     "calls",
     "ledger",

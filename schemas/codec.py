@@ -111,7 +111,8 @@ def encode(event: Event) -> bytes:
     """Encode an event made by `new_event` with its type's current schema."""
     event_type = event["event_type"]
     for name, value in event.items():
-        if isinstance(value, str) and forbidden_character(value) is not None:
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and forbidden_character(t) is not None for t in texts):
             raise UnstorableEvent(f"{event_type}.{name} holds a control character")
     catalog = _catalog()
     out = io.BytesIO()

@@ -27,13 +27,17 @@ ACCOUNTS = Topic(
     low_volume=True,
 )
 SERVICES = Topic(
-    "flashcall.services", "service_id", ("ServiceCreated", "ServiceUpdated"), low_volume=True
+    "flashcall.services",
+    "service_id",
+    ("ServiceCreated", "ServiceUpdated", "FraudBlockLifted", "FraudPrefixAllowed"),
+    low_volume=True,
 )
-# The credit state that decides 402s, for the API's directory and the projection.
+# The credit state that decides 402s, for the API's directory and the projection; and the
+# blocks of pumped prefixes (docs/fraud.md).
 SERVICE_STATUS = Topic(
     "flashcall.service-status",
     "service_id",
-    ("ServiceCutOff", "ServiceRestored"),
+    ("ServiceCutOff", "ServiceRestored", "FraudSuspected"),
     low_volume=True,
 )
 # The same for an account's total: every service of a cut-off account answers 402. The low

@@ -49,6 +49,8 @@ async def create(
             code_ttl_minutes=body.code_ttl_minutes,
             return_code=body.return_code,
             credit_limit=account.credit_limit,
+            allowed_regions=body.allowed_regions,
+            blocked_number_types=body.blocked_number_types,
         )
         await ctx.append_and_wait(event)
         row = read_back(await queries.service(ctx.pool, event["service_id"]))
@@ -92,6 +94,8 @@ async def update(
                 return_code=fields.get("return_code"),
                 status=fields.get("status"),
                 credit_limit=fields.get("credit_limit"),
+                allowed_regions=fields.get("allowed_regions"),
+                blocked_number_types=fields.get("blocked_number_types"),
             )
         )
         row = read_back(await queries.service(ctx.pool, service_id))

@@ -14,7 +14,9 @@ def sample(schema: dict[str, Any]) -> dict[str, Any]:
         kind = field["type"]
         if isinstance(kind, list):
             kind = next(k for k in kind if k != "null")
-        if isinstance(kind, dict):
+        if isinstance(kind, dict) and kind.get("type") == "array":
+            values[field["name"]] = ["x", "y"]
+        elif isinstance(kind, dict):
             logical = kind.get("logicalType")
             values[field["name"]] = (
                 uuid.uuid4() if logical == "uuid" else datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from core.fraud import FraudRules, PrefixCounts, prefix_of, pumped
+
+RULES = FraudRules(
+    prefix_digits=7,
+    window_seconds=600,
+    baseline_seconds=86_400,
+    min_unverified=30,
+    max_conversion=0.05,
+    surge=10,
+    cool_off_seconds=3600,
+)
+
+
+def test_the_prefix_is_the_country_code_and_the_first_digits_of_the_national_number() -> None:
+    assert prefix_of("+989121234567", 7) == "+989121234"
+    assert prefix_of("+14155552671", 3) == "+1415"
+
+
+def test_a_range_nobody_verifies_is_pumped_once_thirty_wait() -> None:
+    assert not pumped(PrefixCounts(requests=29, verified=0, earlier=0), RULES)
+    assert pumped(PrefixCounts(requests=30, verified=0, earlier=0), RULES)
+
+
+def test_normal_conversion_is_never_pumped_by_volume_alone() -> None:
+    assert not pumped(PrefixCounts(requests=10_000, verified=8_000, earlier=0), RULES)
+    assert not pumped(PrefixCounts(requests=1_000, verified=51, earlier=0), RULES)  # 5.1 %
+    assert pumped(PrefixCounts(requests=1_000, verified=50, earlier=0), RULES)
+
+
+def test_a_busy_range_is_judged_against_its_own_usual_volume() -> None:
+    # 144 windows of history with 100 requests each: 100 per window is usual, 999 is not 10×.
+    usual = 100 * int((86_400 - 600) / 600)
+    assert not pumped(PrefixCounts(requests=999, verified=0, earlier=usual), RULES)
+    assert pumped(PrefixCounts(requests=1_001, verified=0, earlier=usual), RULES)
+
+
+def test_a_simulated_day_part_blocks_every_attack_early_and_refuses_no_real_user() -> None:
+    from bench.fraud import simulate
+
+    out = simulate(hours=4, legit_per_second=2.0, seed=3)
+    assert out.legit > 20_000 and out.legit_refused == 0
+    assert len(out.admitted_per_attack) == out.attacks == 2
+    assert max(out.admitted_per_attack) <= 50
