@@ -20,6 +20,8 @@ FIELD_LABELS = {
     "price_per_call": "operator.price",
     "credit_limit": "service.limit",
     "total_credit_limit": "operator.total_limit",
+    "allowed_regions": "service.allowed_regions",
+    "blocked_number_types": "service.blocked_types",
     "amount": "operator.amount",
     "reference": "operator.reference",
 }
@@ -32,13 +34,16 @@ class FormError(Exception):
 
 
 def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) -> M:
-    """`fields` maps each form field to its kind: "text", "int" or "check" (a checkbox). Empty
-    optional fields are left out, so a PATCH changes only what was filled in."""
+    """`fields` maps each form field to its kind: "text", "int", "check" (a checkbox) or "list"
+    (values separated by commas or spaces). Empty optional fields are left out, so a PATCH
+    changes only what was filled in."""
     values: dict[str, Any] = {}
     for name, kind in fields.items():
         raw = form.get(name)
         if kind == "check":
             values[name] = raw is not None
+        elif kind == "list" and isinstance(raw, str) and raw.strip() != "":
+            values[name] = [v for v in raw.replace(",", " ").split() if v]
         elif isinstance(raw, str) and raw.strip() != "":
             values[name] = raw.strip()
     try:

@@ -22,7 +22,7 @@ from api.panel.web import (
     redirect,
     render,
 )
-from api.service_layer import services
+from api.service_layer import fraud, services
 
 router = APIRouter(prefix=f"{PREFIX}/services", include_in_schema=False)
 
@@ -31,6 +31,8 @@ SERVICE_FIELDS = {
     "code_length": "int",
     "code_ttl_minutes": "int",
     "return_code": "check",
+    "allowed_regions": "list",
+    "blocked_number_types": "list",
 }
 
 
@@ -75,6 +77,19 @@ async def edit_service(service_id: uuid.UUID, visit: Customer) -> Response:
             raise
         return await _detail(visit, service_id, 422, error=exc.detail)
     return await _detail(visit, service_id, notice=visit.words.t("service.saved"))
+
+
+@router.post("/{service_id}/fraud")
+async def fraud_block(service_id: uuid.UUID, visit: Customer) -> Response:
+    """Lift a block, or allow-list its prefix for good (docs/fraud.md)."""
+    form = await checked_form(visit)
+    caller = Caller(False, account_of(visit))
+    prefix = str(form.get("prefix", ""))
+    if form.get("action") == "allow":
+        await fraud.allow(visit.ctx, caller, service_id, prefix)
+        return await _detail(visit, service_id, notice=visit.words.t("fraud.allowed"))
+    await fraud.lift(visit.ctx, caller, service_id, prefix)
+    return await _detail(visit, service_id, notice=visit.words.t("fraud.lifted"))
 
 
 @router.post("/{service_id}/keys")
@@ -123,12 +138,14 @@ async def _detail(
     account = account_of(visit)
     service = await services.owned(visit.ctx, account, service_id)
     keys = await services.keys(visit.ctx, account, service_id, 1000, None)
+    blocks = await fraud.blocks(visit.ctx, Caller(False, account), service_id)
     return render(
         visit,
         "service.html",
         status,
         service=service,
         keys=keys["items"],
+        blocks=blocks,
         error=error,
         notice=notice,
         new_key=new_key,

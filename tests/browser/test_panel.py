@@ -325,3 +325,29 @@ def test_webhooks_are_added_tested_and_sent_again_from_the_panel(
         assert len(ids) == 1  # sent again with the same webhook-id
     finally:
         receiver.close()
+
+
+def test_a_pumped_prefix_shows_on_its_service_page_and_is_lifted_there(
+    platform: Platform, panel: Page, shots: Path
+) -> None:
+    token = sign_up(panel, "en", f"{uuid.uuid4().hex[:10]}@example.com")
+    api = Api(platform.url)
+    try:
+        service = api.new_service(token, code_length=5)
+        key = api.new_key(token, service["id"])["key"]
+        for i in range(31):  # FLASHCALL_FRAUD_MIN_UNVERIFIED's default is 30
+            api.place(key, f"+989125552{i:03d}")
+        path = f"/v1/services/{service['id']}/fraud/blocks"
+        wait_for(lambda: api.ok(api.http.get(path, headers=bearer(token))), what="the block")
+        panel.goto(f"/panel/services/{service['id']}")
+        expect(panel.locator("main .banner.error")).to_contain_text("+989125552")
+        expect(panel.get_by_label("Allowed regions (two-letter codes, e.g. IR)")).to_have_value(
+            "IR"
+        )
+        check_page(panel)
+        shoot(panel, shots, "en-service-fraud")
+        panel.get_by_role("button", name="Lift the block").click()
+        expect(panel.get_by_role("status")).to_have_text("Block lifted.")
+        expect(panel.locator("main .banner.error")).to_have_count(0)
+    finally:
+        api.close()
