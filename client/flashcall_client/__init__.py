@@ -5,6 +5,7 @@ from flashcall_client.client import AsyncFlashcall, Flashcall
 from flashcall_client.errors import (
     CodeStillValid,
     CreditLimitReached,
+    DestinationNotAllowed,
     FlashcallError,
     Forbidden,
     InvalidPhone,
@@ -24,6 +25,7 @@ __all__ = [
     "Call",
     "CodeStillValid",
     "CreditLimitReached",
+    "DestinationNotAllowed",
     "Flashcall",
     "FlashcallError",
     "Forbidden",

@@ -56,6 +56,12 @@ class ServiceDisabled(FlashcallError):
     code = "service_disabled"
 
 
+class DestinationNotAllowed(FlashcallError):
+    """The service may not ring this number: its region or its type (docs/fraud.md)."""
+
+    code = "destination_not_allowed"
+
+
 class RateLimited(FlashcallError):
     """Too many calls for the key or the phone: `retry_after` seconds."""
 
@@ -86,6 +92,7 @@ BY_CODE: dict[str, type[FlashcallError]] = {
         NotFound,
         CreditLimitReached,
         ServiceDisabled,
+        DestinationNotAllowed,
         RateLimited,
         CodeStillValid,
         RetryLimitReached,
