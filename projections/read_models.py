@@ -286,9 +286,12 @@ class Projector:
         )
 
     async def on_fraud_suspected(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        # Lifted already if a lifting at or after it was projected first (another topic).
         await conn.execute(
-            "INSERT INTO fraud_blocks (service_id, prefix, blocked_at, until, requests, verified)"
-            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            "INSERT INTO fraud_blocks (service_id, prefix, blocked_at, until, requests, verified,"
+            " lifted_at) SELECT %s, %s, %s, %s, %s, %s, (SELECT min(lifted_at) FROM fraud_lifts"
+            "   WHERE service_id = %s AND prefix = %s AND lifted_at >= %s)"
+            " ON CONFLICT DO NOTHING",
             (
                 e["service_id"],
                 e["prefix"],
@@ -296,14 +299,24 @@ class Projector:
                 e["until"],
                 e["requests"],
                 e["verified"],
+                e["service_id"],
+                e["prefix"],
+                e["occurred_at"],
             ),
         )
 
     async def on_fraud_lifted(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        """A lifting ends every block of the prefix made before it (the first lifting wins)."""
+        ids = (e["service_id"], e["prefix"], e["occurred_at"])
+        await conn.execute(
+            "INSERT INTO fraud_lifts (service_id, prefix, lifted_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            ids,
+        )
         await conn.execute(
             "UPDATE fraud_blocks SET lifted_at = %s WHERE service_id = %s AND prefix = %s"
-            " AND lifted_at IS NULL AND blocked_at <= %s",
-            (e["occurred_at"], e["service_id"], e["prefix"], e["occurred_at"]),
+            " AND blocked_at <= %s AND (lifted_at IS NULL OR lifted_at > %s)",
+            (e["occurred_at"], *ids, e["occurred_at"]),
         )
 
     async def on_fraud_allowed(self, conn: psycopg.AsyncConnection, e: Event, b: Batch) -> None:

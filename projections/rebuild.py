@@ -30,6 +30,7 @@ READ_MODELS = (
     "account_credit",
     "fraud_blocks",
     "fraud_allowed",
+    "fraud_lifts",
     "access_keys",
     "calls",
     "ledger",

@@ -33,3 +33,11 @@ CREATE TABLE IF NOT EXISTS fraud_allowed (
     allowed_at  timestamptz NOT NULL,
     PRIMARY KEY (service_id, prefix)
 );
+-- Lifts (and allow-listings) as the projection saw them: a block projected after its lifting
+-- (they come by different topics) is lifted all the same.
+CREATE TABLE IF NOT EXISTS fraud_lifts (
+    service_id  uuid        NOT NULL,
+    prefix      text        NOT NULL,
+    lifted_at   timestamptz NOT NULL,
+    PRIMARY KEY (service_id, prefix, lifted_at)
+);

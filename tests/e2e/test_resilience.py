@@ -13,6 +13,7 @@ import pytest
 from launch.platform import Platform
 from tests.conftest import TTL_MINUTE
 from tests.support.client import FINISHED, Api, Tenant, bearer, random_phone
+from tests.support.histories import cut_off_and_restore_an_account, pump_lift_and_allow
 from tests.support.read_models import assert_rebuild_matches_live, settled, snapshot
 from tests.support.topics_replay import end_offsets, reappend_everything
 from tests.support.waiting import wait_for
@@ -186,6 +187,8 @@ def test_rebuilding_the_projection_yields_the_same_rows(
 ) -> None:
     tenant = api.tenant()
     check_each_call_has_one_outcome(api, stream_calls(api, [tenant], 7))
+    cut_off_and_restore_an_account(api)  # so that every read model has rows to compare
+    pump_lift_and_allow(api, "+989125554")
     wait_for(
         lambda: settled(database_url, end_offsets(platform.bootstrap)),
         what="the platform to settle",

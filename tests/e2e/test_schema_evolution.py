@@ -2,7 +2,7 @@
 
 History is written with the released schemas (accounts, services, keys, calls verified, failed
 and expired, verification attempts, top-ups, debits, a rotated token, a revoked key, an account
-cut off and restored); then
+cut off and restored, a number range blocked as pumped, lifted and allow-listed); then
 every schema gains an optional field in a scratch copy, released as a new version, and the
 platform starts on the same broker and database with it: old keys and tokens still
 authenticate, old calls still read, new calls work, and a rebuild reproduces the live read
@@ -34,6 +34,7 @@ from schemas import release, topics
 from schemas.registry import PACKAGE_DIR, Registry, fingerprint_of
 from tests.conftest import TEST_ENV
 from tests.support.client import Api, Tenant, bearer, random_phone
+from tests.support.histories import cut_off_and_restore_an_account, pump_lift_and_allow
 from tests.support.read_models import assert_rebuild_matches_live, settled
 from tests.support.topics_replay import end_offsets
 from tests.support.waiting import wait_for
@@ -139,20 +140,8 @@ def history(stage: Stage) -> History:
         token = api.ok(api.http.post("/v1/account/token", headers=bearer(tenant.token)), 201)[
             "token"
         ]
-        # An account cut off by a zero total limit, then restored by a raised one.
-        other = api.new_account(total_credit_limit=0)
-        wait_for(
-            lambda: (
-                api.ok(api.http.get("/v1/balance", headers=bearer(other["token"])))["status"]
-                == "cut_off"
-            ),
-            what="the account to be cut off",
-        )
-        api.ok(
-            api.http.patch(
-                f"/v1/accounts/{other['id']}", json={"total_credit_limit": 1000}, headers=api.admin
-            )
-        )
+        cut_off_and_restore_an_account(api)
+        pump_lift_and_allow(api, "+989125553")
         verified = api.place(tenant.key, random_phone())
         failed = api.place(tenant.key, random_phone("1111"))
         expired = api.place(tenant.key, random_phone())
