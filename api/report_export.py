@@ -42,7 +42,7 @@ PERSIAN_HEADINGS = {
 PERSIAN_WORDS = {
     "queued": "در صف",
     "dialing": "در حال شماره‌گیری",
-    "delivered": "تحویل شده",
+    "delivered": "زنگ خورد",
     "verified": "تأیید شده",
     "expired": "منقضی شده",
     "failed": "ناموفق",
@@ -55,6 +55,7 @@ PERSIAN_WORDS = {
     "credit_limit_reached": "سقف اعتبار",
     "rate_limited": "محدودیت تعداد",
     "service_disabled": "سرویس غیرفعال",
+    "fraud_suspected": "مشکوک به تقلب",
 }
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -68,7 +68,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "services.create": ("ساخت سرویس", "Create a service"),
     "service.name": ("نام سرویس", "Service name"),
     "service.code_length": ("طول کد (۴ تا ۸ رقم)", "Code length (4 to 8 digits)"),
-    "service.ttl": ("اعتبار کد (دقیقه، ۱ تا ۶۰)", "Code validity (minutes, 1 to 60)"),
+    "service.ttl": ("مدت اعتبار کد (دقیقه، ۱ تا ۶۰)", "Code validity (minutes, 1 to 60)"),
     "service.return_code": (
         "کد در پاسخ API برگردد (برای بررسی کد در سمت شما)",
         "Return the code in API responses (you check codes yourself)",
@@ -76,7 +76,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "service.status": ("وضعیت", "Status"),
     "service.balance": ("مانده", "Balance"),
     "service.limit": ("سقف بدهی", "Credit limit"),
-    "service.created": ("ساخته شده", "Created"),
+    "service.created": ("تاریخ ایجاد", "Created"),
     "service.save": ("ذخیره", "Save"),
     "service.edit": ("ویرایش سرویس", "Edit service"),
     "service.disable": ("غیرفعال کردن سرویس", "Disable service"),
@@ -99,7 +99,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "service.open": ("باز کردن", "Open"),
     "status.active": ("فعال", "active"),
     "status.disabled": ("غیرفعال", "disabled"),
-    "status.cut_off": ("قطع به علت اعتبار", "cut off (credit)"),
+    "status.cut_off": ("قطع (سقف بدهی)", "cut off (credit)"),
     "keys.title": ("کلیدهای دسترسی", "Access keys"),
     "keys.none": ("کلیدی صادر نشده است.", "No keys issued."),
     "keys.label": ("برچسب کلید", "Key label"),
@@ -113,9 +113,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Your new key; it is shown only this once:",
     ),
     "keys.test": ("آزمایش با این کلید", "Test with this key"),
-    "copy": ("رونوشت", "Copy"),
-    "copied": ("رونوشت شد", "Copied"),
-    "never": ("هرگز", "never"),
+    "copy": ("کپی", "Copy"),
+    "copied": ("کپی شد", "Copied"),
+    "never": ("هنوز استفاده نشده", "never"),
     "test.title": ("آزمایش سرویس", "Test a service"),
     "test.intro": (
         "یک کلید دسترسی و شماره تلفن وارد کنید. با آن شماره تماس کوتاهی گرفته می‌شود؛"
@@ -188,7 +188,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "credit.no_entries": ("تراکنشی ثبت نشده است.", "No entries yet."),
     "credit.type": ("نوع", "Type"),
     "credit.amount": ("مبلغ", "Amount"),
-    "credit.after": ("مانده پس از آن", "Balance after"),
+    "credit.after": ("مانده پس از تراکنش", "Balance after"),
     "credit.reference": ("مرجع", "Reference"),
     "credit.debit": ("کسر بابت تماس", "call debit"),
     "credit.topup": ("افزایش اعتبار", "top-up"),
@@ -201,6 +201,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Service “{name}” reached its credit limit; its calls stop until a top-up.",
     ),
     "rials": ("ریال", "rials"),
+    "debtor": ("بدهکار", "owed"),
     "account.title": ("حساب", "Account"),
     "account.token": ("توکن API", "API token"),
     "account.token_intro": (
@@ -313,7 +314,12 @@ class Words:
         return text.replace(",", "٬").translate(PERSIAN_DIGITS) if self.lang == "fa" else text
 
     def money(self, value: int | None) -> str:
-        return f"{self.num(value)} {self.t('rials')}" if value is not None else "—"
+        if value is None:
+            return "—"
+        if value < 0 and self.lang == "fa":
+            # «۸٬۰۰۰-» puts the minus on the wrong side in a right-to-left line: say it.
+            return f"{self.num(-value)} {self.t('rials')} {self.t('debtor')}"
+        return f"{self.num(value)} {self.t('rials')}"
 
     def word(self, value: str | None) -> str:
         """A status or failure reason."""

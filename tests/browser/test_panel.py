@@ -351,3 +351,31 @@ def test_a_pumped_prefix_shows_on_its_service_page_and_is_lifted_there(
         expect(panel.locator("main .banner.error")).to_have_count(0)
     finally:
         api.close()
+
+
+def test_a_double_click_on_the_test_page_places_and_judges_once(
+    platform: Platform, panel: Page
+) -> None:
+    token = sign_up(panel, "en", f"{uuid.uuid4().hex[:10]}@example.com")
+    api = Api(platform.url)
+    try:
+        service = api.new_service(token, code_length=5)
+        key = api.new_key(token, service["id"])["key"]
+        panel.goto("/panel/test")
+        panel.get_by_label("Access key").fill(key)
+        phone = random_phone()
+        panel.get_by_label("Phone number").fill(phone)
+        panel.get_by_role("button", name="Get code").dblclick()
+        expect(panel.locator("#handset")).to_be_visible()
+        caller = panel.locator("#caller-number").inner_text()
+        panel.get_by_label("The last digits of the calling number").fill(caller[-5:])
+        panel.get_by_role("button", name="Verify").dblclick()
+        expect(panel.locator("#verify-result")).to_have_text("The number is verified.")
+        calls = api.ok(
+            api.http.get("/v1/reports/calls", params={"phone": phone}, headers=bearer(token))
+        )["items"]
+        assert len(calls) == 1, calls  # one call placed, one billed
+        assert len(api.handset(phone)) == 1
+        assert calls[0]["status"] == "verified" and calls[0]["verify_attempts"] == 1
+    finally:
+        api.close()

@@ -178,7 +178,7 @@ def test_persian_headings_and_jalali_dates(api: Api, book: dict[str, Any]) -> No
     header = table[0]
     assert header[0] == "شناسه تماس" and "وضعیت" in header
     statuses = {r[header.index("وضعیت")] for r in table[1:]}
-    assert statuses == {"تأیید شده", "تحویل شده", "ناموفق", "منقضی شده"}
+    assert statuses == {"تأیید شده", "زنگ خورد", "ناموفق", "منقضی شده"}
     created = table[1][header.index("زمان درخواست (Asia/Tehran)")]
     assert created.startswith("14") and created[4] == "/"  # the Jalali year, 14xx
 

@@ -26,7 +26,7 @@ def test_an_impossible_day_is_refused(typed: str) -> None:
 def test_persian_writes_persian_digits_and_jalali_dates() -> None:
     fa, en = Words("fa", "Asia/Tehran"), Words("en", "Asia/Tehran")
     assert fa.num(1234567) == "۱٬۲۳۴٬۵۶۷" and en.num(1234567) == "1,234,567"
-    assert fa.money(-1000) == "-۱٬۰۰۰ ریال" and en.money(-1000) == "-1,000 rials"
+    assert fa.money(-1000) == "۱٬۰۰۰ ریال بدهکار" and en.money(-1000) == "-1,000 rials"
     noon = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)  # 12:00 in Tehran
     assert fa.when(noon) == "۱۴۰۵/۰۹/۰۶ ۱۲:۰۰:۰۰" and en.when(noon) == "2026-11-27 12:00:00"
     assert fa.dir == "rtl" and en.dir == "ltr"

@@ -36,10 +36,13 @@ function chart() {
   });
 }
 
-async function api(path, key, body, missing) {
+async function api(path, key, body, missing, idempotencyKey) {
+  const headers = { Authorization: `Bearer ${key}`, "Content-Type": "application/json" };
+  // One key per attempt: a request sent again (a lost answer) places or judges nothing twice.
+  if (idempotencyKey) headers["Idempotency-Key"] = idempotencyKey;
   const response = await fetch(path, {
     method: body === undefined ? "GET" : "POST",
-    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   // A call is readable a moment after it is accepted: pollers may treat 404 as "not yet".
@@ -55,6 +58,21 @@ async function until(read, done, ms = 20000) {
     const value = await read();
     if (done(value) || Date.now() > deadline) return value;
     await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+// While a form's request is in flight its submit buttons are disabled: a double click sends
+// one request, never two (two calls placed and billed, two verification attempts spent).
+async function inFlight(form, work) {
+  const buttons = form.querySelectorAll("button[type=submit], button:not([type])");
+  if (form.dataset.busy === "yes") return;
+  form.dataset.busy = "yes";
+  buttons.forEach((b) => { b.disabled = true; });
+  try {
+    await work();
+  } finally {
+    form.dataset.busy = "";
+    buttons.forEach((b) => { b.disabled = false; });
   }
 }
 
@@ -90,15 +108,20 @@ function testService() {
     detailsCard.hidden = false;
   }
 
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
+    inFlight(form, placeCall);
+  });
+
+  async function placeCall() {
     const key = keyInput.value.trim();
     handset.hidden = true;
     verifyCard.hidden = true;
     result.textContent = "";
     status.textContent = words.waiting;
     try {
-      call = await api("/v1/calls", key, { phone: document.getElementById("test-phone").value });
+      const phone = document.getElementById("test-phone").value;
+      call = await api("/v1/calls", key, { phone }, undefined, crypto.randomUUID());
       const placed = call;
       call = await until(() => api(`/v1/calls/${placed.id}`, key, undefined, placed),
         (c) => !["queued", "dialing"].includes(c.status));
@@ -130,27 +153,32 @@ function testService() {
     } catch (error) {
       status.textContent = error.message;
     }
+  }
+
+  verifyForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (call) inFlight(verifyForm, verify);
   });
 
-  verifyForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!call) return;
+  async function verify() {
     const key = keyInput.value.trim();
     try {
       const code = document.getElementById("test-code").value.trim();
       const verdict = await api(`/v1/calls/${call.id}/verify`, key, { code });
-      result.textContent = verdict.verified
+      // Verified already (by this page a moment ago): that is a success, not a failure.
+      const verified = verdict.verified || verdict.reason === "already_verified";
+      result.textContent = verified
         ? words.verified
         : `${words.not_verified}: ${verdict.reason} · ${verdict.attempts_left} ${words.attempts_left}`;
-      result.className = verdict.verified ? "banner ok" : "banner error";
+      result.className = verified ? "banner ok" : "banner error";
       // The call's record catches up with the verdict a moment later.
       show(await until(() => api(`/v1/calls/${call.id}`, key),
-        (c) => !verdict.verified || c.status === "verified", 5000));
+        (c) => !verified || c.status === "verified", 5000));
     } catch (error) {
       result.textContent = error.message;
       result.className = "banner error";
     }
-  });
+  }
 }
 
 onReady(() => {
