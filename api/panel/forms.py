@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -42,6 +43,8 @@ def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) 
         raw = form.get(name)
         if kind == "check":
             values[name] = raw is not None
+        elif kind == "int" and isinstance(raw, str) and raw.strip() != "":
+            values[name] = plain_number(raw)
         elif kind == "list" and isinstance(raw, str) and raw.strip() != "":
             values[name] = [v for v in raw.replace(",", " ").split() if v]
         elif isinstance(raw, str) and raw.strip() != "":
@@ -52,3 +55,16 @@ def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) 
         field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
         label = words.t(FIELD_LABELS[field]) if field in FIELD_LABELS else field
         raise FormError(words.t("error.field", field=label)) from exc
+
+
+# What people type between the digits of a number: spaces and the Latin, Persian and Arabic
+# thousands separators (١٬٠٠٠، 1,000).
+GROUPING = str.maketrans("", "", " ,_\u066c\u060c\u00a0\u202f")
+
+
+def plain_number(raw: str) -> str:
+    """`raw` with Persian or Arabic-Indic digits in ASCII and grouping taken out (۲۵٬۰۰۰ →
+    25000); anything else is left for the validation to refuse."""
+    return "".join(
+        str(unicodedata.decimal(c)) if c.isdecimal() else c for c in raw.strip().translate(GROUPING)
+    )
