@@ -13,6 +13,45 @@ import jdatetime
 from api.report_export import PERSIAN_WORDS
 
 Lang = Literal["fa", "en"]
+
+# The panel's words for the API's problem codes and verdict reasons (shown instead of the
+# API's English detail on a Persian page). One table, English beside it.
+PROBLEMS: dict[str, tuple[str, str]] = {
+    "invalid_phone": ("شماره‌ی تلفن معتبر نیست.", "The phone number is not valid."),
+    "unauthorized": ("کلید دسترسی نامعتبر است یا باطل شده.", "Unknown or revoked access key."),
+    "forbidden": ("اجازه‌ی این کار را ندارید.", "You may not do this."),
+    "credit_limit_reached": (
+        "بدهی به سقف رسیده است؛ اعتبار را افزایش دهید.",
+        "The credit limit is reached; top up.",
+    ),
+    "service_disabled": ("سرویس غیرفعال است.", "The service is disabled."),
+    "destination_not_allowed": (
+        "این سرویس اجازه‌ی تماس با این شماره را ندارد.",
+        "The service may not ring this number.",
+    ),
+    "rate_limited": (
+        "تماس‌ها بیش از حد مجاز است؛ کمی بعد دوباره بکوشید.",
+        "Too many calls; try again shortly.",
+    ),
+    "not_found": ("پیدا نشد.", "Not found."),
+    "code_still_valid": ("کد قبلی هنوز معتبر است.", "The previous code is still valid."),
+    "retry_limit_reached": ("تلاش دوباره بیش از حد مجاز است.", "Too many retries."),
+    "invalid_request": ("درخواست نامعتبر است.", "The request is not valid."),
+    "invalid_time_range": ("بازه‌ی زمانی نامعتبر است.", "The time range is not valid."),
+    "unsupported_media_type": ("نوع محتوا پشتیبانی نمی‌شود.", "Unsupported content type."),
+    "method_not_allowed": ("این روش مجاز نیست.", "Method not allowed."),
+    "unavailable": (
+        "سامانه لحظه‌ای در دسترس نیست؛ دوباره بکوشید.",
+        "Briefly unavailable; try again.",
+    ),
+    "internal_error": ("خطای داخلی رخ داد.", "An internal error occurred."),
+    # Verdicts
+    "invalid_code": ("کد نادرست است", "wrong code"),
+    "expired": ("کد منقضی شده است", "the code expired"),
+    "too_many_attempts": ("تلاش‌ها تمام شده است", "no attempts left"),
+    "not_delivered": ("تماس هنوز برقرار نشده است", "the call has not rung yet"),
+    "already_verified": ("پیش‌تر تأیید شده است", "verified already"),
+}
 LANGS: tuple[Lang, ...] = ("fa", "en")
 DEFAULT_LANG: Lang = "fa"
 PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
@@ -320,6 +359,11 @@ class Words:
             # «۸٬۰۰۰-» puts the minus on the wrong side in a right-to-left line: say it.
             return f"{self.num(-value)} {self.t('rials')} {self.t('debtor')}"
         return f"{self.num(value)} {self.t('rials')}"
+
+    def problems(self) -> dict[str, str]:
+        """Every problem code and verdict reason in this language."""
+        index = LANGS.index(self.lang)
+        return {code: words[index] for code, words in PROBLEMS.items()}
 
     def word(self, value: str | None) -> str:
         """A status or failure reason."""

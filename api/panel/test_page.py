@@ -12,13 +12,20 @@ from fastapi.responses import JSONResponse, Response
 from api import queries
 from api.errors import not_found
 from api.panel.web import PREFIX, Customer, account_of, finish, render
+from core.call_rules import FailReason, RejectReason
 
 router = APIRouter(prefix=f"{PREFIX}/test", include_in_schema=False)
 
 
 @router.get("")
 async def test_page(visit: Customer) -> Response:
-    return render(visit, "test.html")
+    failures = [*FailReason, *RejectReason]
+    return render(
+        visit,
+        "test.html",
+        problems=visit.words.problems(),
+        reasons={str(r): visit.words.word(str(r)) for r in failures},
+    )
 
 
 @router.get("/handset/{call_id}")

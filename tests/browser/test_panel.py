@@ -379,3 +379,15 @@ def test_a_double_click_on_the_test_page_places_and_judges_once(
         assert calls[0]["status"] == "verified" and calls[0]["verify_attempts"] == 1
     finally:
         api.close()
+
+
+def test_the_persian_test_page_speaks_persian_when_the_api_refuses(panel: Page) -> None:
+    from api.panel.i18n import PROBLEMS
+
+    sign_up(panel, "fa", f"{uuid.uuid4().hex[:10]}@example.com")
+    panel.goto("/panel/test")
+    w = Words("fa", "UTC")
+    panel.get_by_label(w.t("test.key")).fill("fck_not_a_key")
+    panel.get_by_label(w.t("test.phone")).fill("09121234567")
+    panel.get_by_role("button", name=w.t("test.get_code")).click()
+    expect(panel.locator("#test-status")).to_have_text(PROBLEMS["unauthorized"][0])

@@ -31,3 +31,13 @@ def test_persian_writes_persian_digits_and_jalali_dates() -> None:
     assert fa.when(noon) == "۱۴۰۵/۰۹/۰۶ ۱۲:۰۰:۰۰" and en.when(noon) == "2026-11-27 12:00:00"
     assert fa.dir == "rtl" and en.dir == "ltr"
     assert fa.word("busy") == "مشغول" and en.word("invalid_number") == "invalid number"
+
+
+def test_every_problem_code_and_verdict_has_panel_words_in_both_languages() -> None:
+    from api.errors import TITLES
+    from api.panel.i18n import PROBLEMS
+    from core.call_rules import VerifyReason
+
+    assert set(TITLES) | {str(r) for r in VerifyReason} <= set(PROBLEMS)
+    for fa, en in PROBLEMS.values():
+        assert fa and en and not any("a" <= c <= "z" for c in fa), fa

@@ -48,7 +48,11 @@ async function api(path, key, body, missing, idempotencyKey) {
   // A call is readable a moment after it is accepted: pollers may treat 404 as "not yet".
   if (response.status === 404 && missing !== undefined) return missing;
   const json = await response.json();
-  if (!response.ok) throw new Error(json.detail || json.title || response.statusText);
+  if (!response.ok) {
+    const error = new Error(json.detail || json.title || response.statusText);
+    error.code = json.code;
+    throw error;
+  }
   return json;
 }
 
@@ -127,7 +131,8 @@ function testService() {
         (c) => !["queued", "dialing"].includes(c.status));
       show(call);
       if (call.status !== "delivered") {
-        const reason = call.failure_reason ? ` (${call.failure_reason})` : "";
+        const why = call.failure_reason;
+        const reason = why ? ` (${words.reasons[why] || why})` : "";
         status.textContent = `${words.failed}: ${words.statuses[call.status] || call.status}${reason}`;
         return;
       }
@@ -151,7 +156,7 @@ function testService() {
       }
       document.getElementById("test-code").focus();
     } catch (error) {
-      status.textContent = error.message;
+      status.textContent = words.problems[error.code] || error.message;
     }
   }
 
@@ -169,13 +174,14 @@ function testService() {
       const verified = verdict.verified || verdict.reason === "already_verified";
       result.textContent = verified
         ? words.verified
-        : `${words.not_verified}: ${verdict.reason} · ${verdict.attempts_left} ${words.attempts_left}`;
+        : `${words.not_verified}: ${words.problems[verdict.reason] || verdict.reason}`
+          + ` · ${verdict.attempts_left} ${words.attempts_left}`;
       result.className = verified ? "banner ok" : "banner error";
       // The call's record catches up with the verdict a moment later.
       show(await until(() => api(`/v1/calls/${call.id}`, key),
         (c) => !verified || c.status === "verified", 5000));
     } catch (error) {
-      result.textContent = error.message;
+      result.textContent = words.problems[error.code] || error.message;
       result.className = "banner error";
     }
   }
