@@ -70,6 +70,7 @@ def neutralise(text: str) -> str:
     return text
 
 
+PHONE_COLUMNS = frozenset({"phone", "caller_number"})
 TIME_COLUMNS = frozenset(
     {"created_at", "dialed_at", "delivered_at", "expires_at", "verified_at", "expired_at"}
 )
@@ -110,7 +111,30 @@ class Formatter:
         return neutralise(text)
 
     def row(self, record: dict[str, Any]) -> list[Any]:
-        return [self.cell(c, record[c]) for c in COLUMNS]
+        return [self.text_cell(c, record[c]) for c in COLUMNS]
+
+    def text_cell(self, column: str, value: Any) -> Any:
+        """A CSV cell: a phone number keeps its + in a spreadsheet (Excel reads
+        +989121234567 as the number 9.89E+11): in a Persian export it starts with a
+        left-to-right mark, which also keeps it reading left to right."""
+        cell = self.cell(column, value)
+        if self.persian and column in PHONE_COLUMNS and cell:
+            return "\u200e" + cell
+        return cell
+
+    def sheet_row(self, record: dict[str, Any]) -> list[Any]:
+        """A spreadsheet row: times are date cells in the account's zone (the calendar is
+        the reader's spreadsheet's to show)."""
+        return [
+            record[c].astimezone(self.zone).replace(tzinfo=None)
+            if isinstance(record[c], datetime)
+            else self.cell(c, record[c])
+            for c in COLUMNS
+        ]
+
+    @property
+    def sheet_name(self) -> str:
+        return "تماس‌ها" if self.persian else "calls"
 
 
 def csv_lines(rows: Iterable[list[Any]]) -> str:

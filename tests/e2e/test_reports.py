@@ -193,6 +193,25 @@ def test_excel_download(api: Api, book: dict[str, Any]) -> None:
     assert "'" + FORMULA_LABEL in {r[header.index("key_label")] for r in table[1:]}
 
 
+def test_persian_excel_reads_right_to_left_with_date_cells(api: Api, book: dict[str, Any]) -> None:
+    response = api.http.get(
+        "/v1/reports/calls.xlsx", params={"lang": "fa"}, headers=bearer(book["token"])
+    )
+    workbook = openpyxl.load_workbook(io.BytesIO(response.content))
+    sheet = workbook.active
+    assert sheet is not None and sheet.title == "تماس‌ها" and sheet.sheet_view.rightToLeft
+    header = [c.value for c in sheet[1]]
+    assert sheet.cell(1, 1).font.bold and sheet.column_dimensions["A"].width >= 30
+    created = sheet.cell(2, header.index("زمان درخواست (Asia/Tehran)") + 1)
+    assert isinstance(created.value, datetime) and created.number_format.startswith("yyyy")
+    # In CSV, Excel would read +989121234567 as 9.89E+11: the Persian export keeps it text.
+    table = parse_csv(
+        api.http.get("/v1/reports/calls.csv", params={"lang": "fa"}, headers=bearer(book["token"]))
+    )
+    phones = {r[table[0].index("شماره تلفن")] for r in table[1:]}
+    assert "\u200e" + book["verified_phone"] in phones
+
+
 def test_summary_adds_up_to_the_list(api: Api, book: dict[str, Any]) -> None:
     summary = api.ok(
         api.http.get(
