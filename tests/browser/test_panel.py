@@ -391,3 +391,27 @@ def test_the_persian_test_page_speaks_persian_when_the_api_refuses(panel: Page) 
     panel.get_by_label(w.t("test.phone")).fill("09121234567")
     panel.get_by_role("button", name=w.t("test.get_code")).click()
     expect(panel.locator("#test-status")).to_have_text(PROBLEMS["unauthorized"][0])
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_no_page_scrolls_sideways_on_a_phone(platform: Platform, panel: Page, width: int) -> None:
+    token = sign_up(panel, "fa", f"{uuid.uuid4().hex[:10]}@example.com")
+    api = Api(platform.url)
+    try:
+        service = api.new_service(token, code_length=5)
+        api.new_key(token, service["id"])
+    finally:
+        api.close()
+    panel.set_viewport_size({"width": width, "height": 800})
+    for path in (
+        "/panel/services",
+        f"/panel/services/{service['id']}",
+        "/panel/test",
+        "/panel/reports",
+        "/panel/credit",
+        "/panel/webhooks",
+        "/panel/account",
+    ):
+        panel.goto(path)
+        wide = panel.evaluate("document.documentElement.scrollWidth")
+        assert wide <= width, (path, wide)
