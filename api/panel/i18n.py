@@ -103,7 +103,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.not_found": ("پیدا نشد.", "Not found."),
     "error.back": ("بازگشت به سرویس‌ها", "Back to services"),
     "services.title": ("سرویس‌ها", "Services"),
-    "services.none": ("هنوز سرویسی ندارید.", "You have no services yet."),
+    "services.none": (
+        "هنوز سرویسی ندارید. سه گام تا اولین تأیید:",
+        "You have no services yet. Three steps to a first verification:",
+    ),
+    "services.step1": (
+        "یک سرویس بسازید (طول کد و مدت اعتبار آن)؛",
+        "create a service (its code length and how long a code is valid);",
+    ),
+    "services.step2": (
+        "در صفحه‌ی سرویس، یک کلید دسترسی صادر کنید (سرور شما با آن تماس می‌گیرد)؛",
+        "on the service's page, issue an access key (your server places calls with it);",
+    ),
+    "services.step3": (
+        "با «آزمایش با این کلید» شماره‌ی خودتان را تأیید کنید.",
+        "with “test with this key”, verify your own number.",
+    ),
     "services.create": ("ساخت سرویس", "Create a service"),
     "service.name": ("نام سرویس", "Service name"),
     "service.code_length": ("طول کد (۴ تا ۸ رقم)", "Code length (4 to 8 digits)"),
@@ -161,6 +176,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         " رقم‌های آخر شماره تماس‌گیرنده کد است.",
         "Enter an access key and a phone number. That phone gets one short ring;"
         " the last digits of the calling number are the code.",
+    ),
+    "test.need_key": (
+        "کلید دسترسی ندارید؟ در صفحه‌ی یک سرویس صادرش کنید.",
+        "No access key? Issue one on a service's page.",
     ),
     "test.key": ("کلید دسترسی", "Access key"),
     "test.phone": ("شماره تلفن", "Phone number"),
@@ -224,6 +243,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The account's total credit is running low.",
     ),
     "credit.ledger": ("دفتر حساب", "Ledger"),
+    "credit.no_services": (
+        "هنوز سرویسی ندارید؛ مانده و سقف بدهی هر سرویس اینجا دیده می‌شود.",
+        "You have no services yet; each service's balance and limit show here.",
+    ),
     "credit.no_entries": ("تراکنشی ثبت نشده است.", "No entries yet."),
     "credit.type": ("نوع", "Type"),
     "credit.amount": ("مبلغ", "Amount"),
@@ -251,8 +274,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "account.rotate": ("ساخت توکن جدید", "Rotate token"),
     "account.new_token": (
-        "توکن API شما؛ فقط همین یک بار نمایش داده می‌شود:",
-        "Your API token; it is shown only this once:",
+        "توکن API حساب شما؛ فقط همین یک بار نمایش داده می‌شود. سرور شما با آن سرویس‌ها و"
+        " کلیدها را مدیریت می‌کند و گزارش‌ها را می‌خواند (تماس‌ها را با کلید دسترسی هر سرویس"
+        " می‌گیرید). آن را جایی امن نگه دارید:",
+        "Your account's API token; it is shown only this once. Your server manages services"
+        " and keys and reads reports with it (calls are placed with each service's access"
+        " key). Keep it somewhere safe:",
     ),
     "account.continue": ("ادامه", "Continue"),
     "operator.accounts": ("حساب‌ها", "Accounts"),
