@@ -1,9 +1,10 @@
-"""The decisions processor: admits or rejects requested calls (limits and credit), follows each
-call's dial outcome (charging delivered calls), applies top-ups and judges verification
-attempts. Its state lives in PostgreSQL (proc_* tables), changed in the
-same transaction as its consumed offsets, with the row of the service locked: one writer per
-service, whatever the number of workers. The rules themselves are pure, in core/ (admission,
-credit, verification); this module gathers their facts and writes their outcome."""
+"""The decisions processor: admits or rejects requested calls (limits, pumped number prefixes,
+credit), follows each call's dial outcome (charging delivered calls), applies top-ups and judges
+verification attempts. Its state lives in PostgreSQL (proc_* tables), changed in the same
+transaction as its consumed offsets, with the rows of the account and of the service locked:
+one writer per account and service, whatever the number of workers (the prefix counts of a
+service are read under its lock too). The rules themselves are pure, in core/ (admission,
+credit, fraud, verification); this module gathers their facts and writes their outcome."""
 
 from __future__ import annotations
 
