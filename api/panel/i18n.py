@@ -216,6 +216,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.phone": ("تلفن", "Phone"),
     "col.status": ("وضعیت", "Status"),
     "col.reason": ("علت", "Reason"),
+    "col.dialed_at": ("زمان شماره‌گیری", "Dialled at"),
+    "col.expires_at": ("انقضای کد", "Code expires at"),
+    "col.verified_at": ("زمان تأیید", "Verified at"),
     "col.caller": ("شماره تماس‌گیرنده", "Caller number"),
     "col.key": ("کلید", "Key"),
     "col.attempts": ("تلاش تأیید", "Verify attempts"),
@@ -264,6 +267,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "rials": ("ریال", "rials"),
     "debtor": ("بدهکار", "owed"),
+    "toman": ("تومان", "toman"),
     "account.title": ("حساب", "Account"),
     "account.token": ("توکن API", "API token"),
     "account.token_intro": (
@@ -391,6 +395,10 @@ class Words:
         """Every problem code and verdict reason in this language."""
         index = LANGS.index(self.lang)
         return {code: words[index] for code, words in PROBLEMS.items()}
+
+    def toman(self, rials: int) -> str:
+        """A hint beside rials: what people say (a toman is ten rials)."""
+        return f"{self.num(rials // 10)} {self.t('toman')}"
 
     def word(self, value: str | None) -> str:
         """A status or failure reason."""

@@ -28,6 +28,16 @@ async def test_page(visit: Customer) -> Response:
     )
 
 
+@router.get("/calls/{call_id}")
+async def call_details(call_id: uuid.UUID, visit: Customer) -> Response:
+    """One of the account's calls as a report row reads (the panel's words, its time zone and
+    calendar, money with its toman), for the test page to show under the verdict."""
+    call = await queries.call(visit.ctx.pool, call_id)
+    if call is None or call["account_id"] != account_of(visit).id:
+        raise not_found("call")
+    return render(visit, "call_details.html", call=call)
+
+
 @router.get("/handset/{call_id}")
 async def simulated_handset(call_id: uuid.UUID, visit: Customer) -> Response:
     """What the simulated handset saw of one of the account's calls (404 until it rang, and

@@ -96,7 +96,13 @@ def test_a_customer_verifies_a_number_and_sees_it_in_reports_and_credit(
     page.get_by_label(w.t("test.code")).fill(caller[-5:])
     page.get_by_role("button", name=w.t("test.verify")).click()
     expect(page.locator("#verify-result")).to_have_text(w.t("test.verified"))
-    expect(page.locator("#call-details")).to_contain_text("verified")
+    details = page.locator("#call-details")
+    expect(details).to_contain_text(w.word("verified"))  # in the panel's words, like a report
+    expect(details).to_contain_text(w.money(1000))
+    if lang == "fa":
+        expect(details).to_contain_text(w.toman(1000))
+        expect(details).to_contain_text("۱۴")  # a Jalali year, in Persian digits
+        expect(details).not_to_contain_text("created_at")
     check_page(page)
     shoot(page, shots, f"{lang}-test-service")
 
@@ -168,6 +174,7 @@ def test_another_accounts_pages_answer_404(
         f"/panel/reports?service_id={service_id}",
         f"/panel/reports/calls.csv?service_id={service_id}",
         f"/panel/test/handset/{uuid.uuid4()}",
+        f"/panel/test/calls/{uuid.uuid4()}",
         "/panel/no-such-page",
     ):
         response = other.goto(path)

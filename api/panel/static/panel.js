@@ -99,16 +99,11 @@ function testService() {
   }
   let call = null;
 
-  function show(c) {
-    details.replaceChildren();
-    for (const [name, value] of Object.entries(c)) {
-      if (value === null) continue;
-      const dt = document.createElement("dt");
-      dt.textContent = name;
-      const dd = document.createElement("dd");
-      dd.textContent = String(value);
-      details.append(dt, dd);
-    }
+  // The call as a report row reads, rendered by the panel (its words, zone and calendar).
+  async function show(c) {
+    const response = await fetch(`/panel/test/calls/${c.id}`);
+    if (!response.ok) return;
+    details.innerHTML = await response.text();
     detailsCard.hidden = false;
   }
 
@@ -129,7 +124,7 @@ function testService() {
       const placed = call;
       call = await until(() => api(`/v1/calls/${placed.id}`, key, undefined, placed),
         (c) => !["queued", "dialing"].includes(c.status));
-      show(call);
+      await show(call);
       if (call.status !== "delivered") {
         const why = call.failure_reason;
         const reason = why ? ` (${words.reasons[why] || why})` : "";
@@ -178,7 +173,7 @@ function testService() {
           + ` · ${verdict.attempts_left} ${words.attempts_left}`;
       result.className = verified ? "banner ok" : "banner error";
       // The call's record catches up with the verdict a moment later.
-      show(await until(() => api(`/v1/calls/${call.id}`, key),
+      await show(await until(() => api(`/v1/calls/${call.id}`, key),
         (c) => !verified || c.status === "verified", 5000));
     } catch (error) {
       result.textContent = words.problems[error.code] || error.message;
