@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from core.destinations import NUMBER_TYPES, REGIONS
+from core.fraud import PREFIX_PATTERN
 from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
 from core.references import MAX_REFERENCE, reference_problem
 from core.webhooks import EVENT_TYPES, EventType
@@ -524,7 +525,7 @@ class FraudBlock(BaseModel):
 
 
 class FraudAllow(Strict):
-    prefix: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$")] = Field(
+    prefix: Annotated[str, StringConstraints(pattern=PREFIX_PATTERN)] = Field(
         description="+<country code><first digits of the national number>, e.g. +989121234."
     )
 

@@ -14,6 +14,7 @@ from phonenumbers import PhoneNumberType
 NUMBER_TYPES: dict[str, int] = {
     name.lower(): value for name, value in vars(PhoneNumberType).items() if name.isupper()
 }
+TYPE_NAMES: dict[int, str] = {value: name for name, value in NUMBER_TYPES.items()}
 # Refused unless a service says otherwise: rates a caller pays more for, and what the metadata
 # cannot tell (a range attackers lease is often newer than the metadata).
 DEFAULT_BLOCKED_TYPES: tuple[str, ...] = ("premium_rate", "shared_cost", "unknown")
@@ -55,4 +56,4 @@ class Destinations:
 
 
 def type_name(value: int) -> str:
-    return next((name for name, v in NUMBER_TYPES.items() if v == value), "unknown")
+    return TYPE_NAMES.get(value, "unknown")

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 import phonenumbers
 
+# What prefix_of gives: + and the country code's and national number's first digits.
+PREFIX_PATTERN = r"^\+[1-9][0-9]{1,14}$"
+
 
 @dataclass(frozen=True)
 class FraudRules:

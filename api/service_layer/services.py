@@ -32,6 +32,16 @@ async def owned(ctx: Context, account: AccountView, service_id: uuid.UUID) -> di
     return row
 
 
+async def visible(ctx: Context, caller: Caller, service_id: uuid.UUID) -> dict[str, Any]:
+    """A service the caller may see: any for the operator, its own for an account."""
+    if caller.account is not None:
+        return await owned(ctx, caller.account, service_id)
+    row = await queries.service(ctx.pool, service_id)
+    if row is None:
+        raise not_found("service")
+    return row
+
+
 async def create(
     ctx: Context, account: AccountView, body: ServiceCreate, idempotency_key: str | None
 ) -> tuple[dict[str, Any], bool]:
@@ -73,14 +83,9 @@ async def update(
     if caller.operator:
         if set(fields) - {"credit_limit"}:
             raise ApiError("forbidden", "the operator may only change credit_limit")
-        row = await queries.service(ctx.pool, service_id)
-        if row is None:
-            raise not_found("service")
-    else:
-        assert caller.account is not None
-        if "credit_limit" in fields:
-            raise ApiError("forbidden", "only the operator may set credit_limit")
-        row = await owned(ctx, caller.account, service_id)
+    elif "credit_limit" in fields:
+        raise ApiError("forbidden", "only the operator may set credit_limit")
+    row = await visible(ctx, caller, service_id)
     check_code_length(ctx, fields.get("code_length"))
     if fields:
         await ctx.append_and_wait(
