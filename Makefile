@@ -19,10 +19,16 @@ $(STAMP): pyproject.toml client/pyproject.toml
 # The panel's chart library and Persian font come from the npm registry at build time, pinned
 # in api/panel/fetch_assets.sh; the app serves them itself (no CDN at run time); not committed.
 VENDOR := api/panel/static/vendor
-VENDORED := $(VENDOR)/chartist.umd.js $(VENDOR)/Vazirmatn-Regular.woff2
+VENDORED := $(VENDOR)/chartist.umd.js $(VENDOR)/Vazirmatn-Regular.woff2 $(VENDOR)/jalalidatepicker.js
 
 $(VENDORED): api/panel/fetch_assets.sh
 	bash api/panel/fetch_assets.sh $(VENDOR)
+
+# axe-core, for the browser tests' accessibility check (tests/browser/accessibility.py).
+AXE := var/test-assets/axe.min.js
+
+$(AXE): tests/browser/fetch_axe.sh
+	bash tests/browser/fetch_axe.sh $(AXE)
 
 # Debian packages the browser and SIP tests drive (as root with apt, installed when missing).
 system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS) and dnsmasq when missing
@@ -43,7 +49,7 @@ setup: $(STAMP) $(VENDORED) ## create .venv, install the project with its dev to
 run: $(STAMP) $(VENDORED) ## start broker, database, processors and API on embedded defaults
 	$(PY) -m launch.run
 
-test: $(STAMP) $(VENDORED) system-packages ## unit, integration and e2e tests against the real broker and database
+test: $(STAMP) $(VENDORED) $(AXE) system-packages ## unit, integration and e2e tests against the real broker and database
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff and mypy

@@ -52,7 +52,7 @@ PERSIAN_WORDS = {
     "invalid_number": "شماره نامعتبر",
     "declined": "رد شده از سوی گیرنده",
     "carrier_error": "خطای اپراتور",
-    "credit_limit_reached": "سقف اعتبار",
+    "credit_limit_reached": "سقف بدهی",
     "rate_limited": "محدودیت تعداد",
     "service_disabled": "سرویس غیرفعال",
     "fraud_suspected": "مشکوک به تقلب",

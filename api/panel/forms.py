@@ -12,19 +12,19 @@ from api.panel.i18n import Words
 
 M = TypeVar("M", bound=BaseModel)
 
-# Which label names a model field in error messages.
-FIELD_LABELS = {
-    "name": "service.name",
-    "code_length": "service.code_length",
-    "code_ttl_minutes": "service.ttl",
-    "label": "keys.label",
-    "price_per_call": "operator.price",
-    "credit_limit": "service.limit",
-    "total_credit_limit": "operator.total_limit",
-    "allowed_regions": "service.allowed_regions",
-    "blocked_number_types": "service.blocked_types",
-    "amount": "operator.amount",
-    "reference": "operator.reference",
+# Which label names a model field in error messages, and what the field must be.
+FIELDS: dict[str, tuple[str, str]] = {
+    "name": ("service.name", "valid.text"),
+    "code_length": ("service.code_length", "valid.code_length"),
+    "code_ttl_minutes": ("service.ttl", "valid.ttl"),
+    "label": ("keys.label", "valid.text"),
+    "price_per_call": ("operator.price", "valid.money"),
+    "credit_limit": ("service.limit", "valid.money"),
+    "total_credit_limit": ("operator.total_limit", "valid.money"),
+    "allowed_regions": ("service.allowed_regions", "valid.regions"),
+    "blocked_number_types": ("service.blocked_types", "valid.types"),
+    "amount": ("operator.amount", "valid.amount"),
+    "reference": ("operator.reference", "valid.text"),
 }
 
 
@@ -53,8 +53,9 @@ def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) 
         return model.model_validate(values, strict=False)
     except ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
-        label = words.t(FIELD_LABELS[field]) if field in FIELD_LABELS else field
-        raise FormError(words.t("error.field", field=label)) from exc
+        if field in FIELDS:
+            raise FormError(words.invalid(*FIELDS[field])) from exc
+        raise FormError(words.t("error.field", field=field)) from exc
 
 
 # What people type between the digits of a number: spaces and the Latin, Persian and Arabic

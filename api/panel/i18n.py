@@ -9,6 +9,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import jdatetime
+from markupsafe import Markup, escape
 
 from api.report_export import PERSIAN_WORDS
 
@@ -85,7 +86,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "error.credentials": ("ایمیل یا گذرواژه نادرست است.", "Wrong email or password."),
     "error.operator_token": ("توکن اپراتور نادرست است.", "Wrong operator token."),
     "error.email_taken": ("این ایمیل قبلاً ثبت شده است.", "This email is already registered."),
-    "error.email": ("ایمیل معتبر نیست.", "That is not a valid email."),
+    "error.email": (
+        "ایمیل باید نشانی‌ای مثل {example} باشد.",
+        "The email must be an address such as {example}.",
+    ),
     "error.password": (
         "گذرواژه باید دست‌کم ۱۰ نویسه باشد.",
         "The password needs at least 10 characters.",
@@ -100,7 +104,30 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "error.title": ("خطا", "Error"),
     "error.field": ("مقدار «{field}» نامعتبر است.", "“{field}” is not valid."),
-    "error.not_found": ("پیدا نشد.", "Not found."),
+    # Validation says what is valid: "error.valid" with one of the "valid.*" below.
+    "error.valid": ("«{field}» باید {valid} باشد.", "“{field}” must be {valid}."),
+    "valid.text": (
+        "۱ تا ۲۰۰ نویسه، بی نویسه‌ی کنترلی",
+        "1 to 200 characters, no control characters",
+    ),
+    "valid.code_length": ("عددی از ۴ تا ۸", "a whole number from 4 to 8"),
+    "valid.ttl": ("عددی از ۱ تا ۶۰ (دقیقه)", "a whole number of minutes from 1 to 60"),
+    "valid.money": (
+        "مبلغی به ریال، صفر یا بیشتر، بی اعشار",
+        "an amount in rials, 0 or more, whole",
+    ),
+    "valid.amount": ("مبلغی به ریال، بیشتر از صفر، بی اعشار", "an amount in rials above 0, whole"),
+    "valid.regions": (
+        "کد دوحرفی کشورها، با فاصله یا ویرگول (مثلاً IR AE)",
+        "two-letter region codes, separated by spaces or commas (e.g. IR AE)",
+    ),
+    "valid.types": ("از میان گزینه‌های فهرست", "among the listed choices"),
+    "valid.day": ("روزی مثل ۱۴۰۵/۰۹/۰۶", "a day such as 2026-11-27"),
+    "valid.phone": (
+        "شماره‌ای کامل، مثل ۰۹۱۲۱۲۳۴۵۶۷",
+        "a full number such as +989121234567",
+    ),
+    "valid.choice": ("یکی از گزینه‌های فهرست", "one of the listed choices"),
     "error.back": ("بازگشت به سرویس‌ها", "Back to services"),
     "services.title": ("سرویس‌ها", "Services"),
     "services.none": (
@@ -151,11 +178,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fraud.lifted": ("انسداد برداشته شد.", "Block lifted."),
     "fraud.allowed": ("پیشوند همیشه مجاز شد.", "Prefix allowed for good."),
     "service.open": ("باز کردن", "Open"),
-    "status.active": ("فعال", "active"),
-    "status.disabled": ("غیرفعال", "disabled"),
-    "status.cut_off": ("قطع (سقف بدهی)", "cut off (credit)"),
+    "status.active": ("فعال", "Active"),
+    "status.disabled": ("غیرفعال", "Disabled"),
+    "status.cut_off": ("متوقف (سقف بدهی)", "Stopped (credit limit)"),
     "keys.title": ("کلیدهای دسترسی", "Access keys"),
-    "keys.none": ("کلیدی صادر نشده است.", "No keys issued."),
+    "keys.none": (
+        "کلیدی صادر نشده است. با فرم زیر یک کلید بسازید؛ سرور شما با آن تماس می‌گیرد.",
+        "No keys issued. Issue one with the form below; your server places calls with it.",
+    ),
     "keys.label": ("برچسب کلید", "Key label"),
     "keys.issue": ("صدور کلید", "Issue key"),
     "keys.prefix": ("پیشوند", "Prefix"),
@@ -169,7 +199,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "keys.test": ("آزمایش با این کلید", "Test with this key"),
     "copy": ("کپی", "Copy"),
     "copied": ("کپی شد", "Copied"),
-    "never": ("هنوز استفاده نشده", "never"),
+    "never": ("هنوز استفاده نشده", "Never"),
     "test.title": ("آزمایش سرویس", "Test a service"),
     "test.intro": (
         "یک کلید دسترسی و شماره تلفن وارد کنید. با آن شماره تماس کوتاهی گرفته می‌شود؛"
@@ -203,13 +233,19 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reports.key": ("کلید", "Key"),
     "reports.status": ("وضعیت", "Status"),
     "reports.phone": ("شماره تلفن", "Phone"),
-    "reports.any": ("همه", "any"),
+    "reports.any": ("همه", "Any"),
     "reports.apply": ("اعمال", "Apply"),
     "reports.csv": ("دریافت CSV", "Download CSV"),
     "reports.xlsx": ("دریافت Excel", "Download Excel"),
     "reports.chart": ("تماس‌ها در هر روز", "Calls per day"),
     "reports.conversion": ("نرخ تأیید", "Conversion"),
     "reports.none": ("تماسی با این فیلترها نیست.", "No calls match these filters."),
+    "reports.empty": (
+        "هنوز تماسی ندارید. در «آزمایش سرویس» با یک کلید دسترسی، شماره‌ی خودتان را تأیید کنید؛"
+        " تماس اینجا دیده می‌شود.",
+        "No calls yet. On “Test service”, verify your own number with an access key; the call"
+        " shows here.",
+    ),
     "reports.next": ("صفحه بعد", "Next page"),
     "reports.first": ("صفحه اول", "First page"),
     "col.created_at": ("زمان", "Time"),
@@ -294,6 +330,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "operator.topup": ("افزایش اعتبار", "Top up"),
     "operator.amount": ("مبلغ (ریال)", "Amount (rials)"),
     "operator.reference": ("مرجع پرداخت", "Payment reference"),
+    # Placeholders filled by the page's script (panel.js), not by t().
+    "operator.confirm_topup": (
+        "اعتبار سرویس «{name}» به مبلغ {amount} ریال افزایش یابد؟",
+        "Top up service “{name}” by {amount} rials?",
+    ),
     "operator.topped_up": ("اعتبار افزایش یافت.", "Credit topped up."),
     "nav.webhooks": ("وب‌هوک‌ها", "Webhooks"),
     "webhooks.title": ("وب‌هوک‌ها", "Webhooks"),
@@ -306,11 +347,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "webhooks.url": ("نشانی", "URL"),
     "webhooks.events": ("رویدادها", "Events"),
     "webhooks.invalid": (
-        "یک نشانی http یا https و دست‌کم یک رویداد لازم است.",
-        "An http or https URL and at least one event are needed.",
+        "نشانی باید با {http} یا {https} آغاز شود، و دست‌کم یک رویداد لازم است.",
+        "The URL must start with {http} or {https}, and at least one event is needed.",
     ),
-    "webhooks.enabled": ("فعال", "enabled"),
-    "webhooks.disabled": ("غیرفعال", "disabled"),
+    "webhooks.enabled": ("فعال", "Enabled"),
+    "webhooks.disabled": ("غیرفعال", "Disabled"),
     "webhooks.secret": ("کلید امضا", "Signing secret"),
     "webhooks.secret_once": (
         "این کلید فقط همین یک بار نمایش داده می‌شود؛ آن را جایی امن نگه دارید.",
@@ -329,9 +370,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "webhooks.answer": ("پاسخ", "Answer"),
     "webhooks.resend": ("فرستادن دوباره", "Send again"),
     "webhooks.resent": ("دوباره فرستاده می‌شود.", "It is being sent again."),
-    "webhooks.d_pending": ("در انتظار", "pending"),
-    "webhooks.d_delivered": ("رسید", "delivered"),
-    "webhooks.d_failed": ("ناموفق", "failed"),
+    "webhooks.d_pending": ("در انتظار", "Pending"),
+    "webhooks.d_delivered": ("رسید", "Delivered"),
+    "webhooks.d_failed": ("ناموفق", "Failed"),
     "operator.streams": ("ورود درخواست‌ها از کافکا", "Requests over Kafka"),
     "operator.streams_off": (
         "این حساب هنوز درخواست‌هایش را از کافکا نمی‌فرستد.",
@@ -373,9 +414,26 @@ class Words:
     def t(self, key: str, **values: object) -> str:
         fa, en = MESSAGES[key]
         text = fa if self.lang == "fa" else en
-        if values:
-            text = text.format(**{k: digits(v, self.lang) for k, v in values.items()})
-        return text
+        if not values:
+            return text
+        # Each value is isolated (<bdi>): a Latin name or a "+98…" keeps its punctuation in
+        # place on a right-to-left line. Markup, so the template does not escape it again.
+        isolated = {
+            k: v if isinstance(v, Markup) else Markup("<bdi>{}</bdi>").format(digits(v, self.lang))
+            for k, v in values.items()
+        }
+        return Markup(escape(text)).format(**isolated)
+
+    def invalid(self, label: str, valid: str) -> str:
+        """What a field must be (not only that it is wrong): label and valid are message keys."""
+        return self.t("error.valid", field=self.t(label), valid=Markup(escape(self.t(valid))))
+
+    def problem(self, code: str, detail: str) -> str:
+        """An API problem as the panel says it: Persian pages use the panel's words (the API's
+        English detail names API fields); English pages keep the detail, which says more."""
+        if self.lang == "fa":
+            return PROBLEMS.get(code, PROBLEMS["invalid_request"])[0]
+        return detail
 
     def num(self, value: int | None) -> str:
         if value is None:
@@ -406,7 +464,9 @@ class Words:
             return "—"
         if f"status.{value}" in MESSAGES:
             return self.t(f"status.{value}")
-        return PERSIAN_WORDS.get(value, value) if self.lang == "fa" else value.replace("_", " ")
+        if self.lang == "fa":
+            return PERSIAN_WORDS.get(value, value)
+        return value.replace("_", " ").capitalize()
 
     def when(self, value: datetime | None) -> str:
         """A time in the panel's time zone; Jalali with Persian digits in Persian."""

@@ -12,9 +12,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api import queries
-from api.errors import ApiError
+from api.errors import ApiError, not_found
 from api.panel.i18n import parse_day
-from api.panel.web import PREFIX, Customer, Visit, account_of, finish, parse_uuid, render
+from api.panel.web import (
+    PREFIX,
+    Customer,
+    PanelError,
+    Visit,
+    account_of,
+    finish,
+    parse_uuid,
+    render,
+    said,
+)
 from api.report_export import Formatter
 from api.service_layer import credit
 from api.service_layer import reports as report_service
@@ -45,7 +55,7 @@ async def reports_page(visit: Customer) -> Response:
     except ApiError as exc:
         if exc.status == 404:
             raise
-        return render(visit, "reports.html", exc.status, error=exc.detail, **shared)
+        return render(visit, "reports.html", exc.status, error=_said(visit, exc), **shared)
     cursor = visit.request.query_params.get("cursor") or None
     calls = await report_service.page(visit.ctx, report, PAGE_SIZE, cursor)
     summary = await report_service.summary(visit.ctx, report, "day")
@@ -79,6 +89,20 @@ async def download_xlsx(visit: Customer) -> Response:
     return finish(visit, await report_service.xlsx_download(visit.ctx, report, formatter))
 
 
+@router.get("/calls/{call_id}")
+async def call_page(call_id: uuid.UUID, visit: Customer) -> Response:
+    """One call on its own page (a report row's and a ledger debit's link)."""
+    return render(visit, "call.html", call=await own_call(visit, call_id))
+
+
+async def own_call(visit: Visit, call_id: uuid.UUID) -> dict[str, Any]:
+    """One of the account's calls; another account's is answered as missing."""
+    call = await queries.call(visit.ctx.pool, call_id)
+    if call is None or call["account_id"] != account_of(visit).id:
+        raise not_found("call")
+    return call
+
+
 @router.get("/credit")
 async def credit_page(visit: Customer, service_id: str | None = None) -> Response:
     account = account_of(visit)
@@ -109,8 +133,7 @@ async def _report_filter(visit: Visit, values: dict[str, str]) -> ReportFilter:
     time zone, `to` included."""
     status = values.get("status")
     if status is not None and status not in {s.value for s in CallStatus}:
-        label = visit.words.t("reports.status")
-        raise ApiError("invalid_request", visit.words.t("error.field", field=label))
+        raise PanelError("invalid_request", visit.words.invalid("reports.status", "valid.choice"))
     zone = ZoneInfo(visit.words.timezone)
     start = _day(visit, values.get("from"), zone, "reports.from")
     end = _day(visit, values.get("to"), zone, "reports.to")
@@ -132,16 +155,21 @@ def _day(visit: Visit, value: str | None, zone: ZoneInfo, label: str) -> datetim
     try:
         return datetime.combine(parse_day(value), time(), zone)
     except ValueError as exc:
-        raise ApiError(
-            "invalid_request", visit.words.t("error.field", field=visit.words.t(label))
-        ) from exc
+        raise PanelError("invalid_request", visit.words.invalid(label, "valid.day")) from exc
 
 
 def _uuid(visit: Visit, value: str | None, label: str) -> uuid.UUID | None:
     parsed = parse_uuid(value)
     if value and parsed is None:
-        raise ApiError("invalid_request", visit.words.t("error.field", field=visit.words.t(label)))
+        raise PanelError("invalid_request", visit.words.invalid(label, "valid.choice"))
     return parsed
+
+
+def _said(visit: Visit, exc: ApiError) -> str:
+    """A phone the filter cannot read is answered with what a phone looks like."""
+    if exc.code == "invalid_phone":
+        return visit.words.invalid("reports.phone", "valid.phone")
+    return said(visit, exc)
 
 
 def _export_style(visit: Visit) -> tuple[Any, Any]:

@@ -21,6 +21,7 @@ from api.panel.web import (
     once_key,
     redirect,
     render,
+    said,
 )
 from api.service_layer import fraud, services
 
@@ -52,7 +53,7 @@ async def create_service(visit: Customer) -> Response:
     except ApiError as exc:
         if exc.status != 422:
             raise
-        return await _list(visit, 422, exc.detail, dict(form))
+        return await _list(visit, 422, said(visit, exc), dict(form))
     service_id = created["id"]
     return redirect(visit, f"{PREFIX}/services/{service_id}")
 
@@ -75,7 +76,7 @@ async def edit_service(service_id: uuid.UUID, visit: Customer) -> Response:
     except ApiError as exc:
         if exc.status != 422:
             raise
-        return await _detail(visit, service_id, 422, error=exc.detail)
+        return await _detail(visit, service_id, 422, error=said(visit, exc))
     return await _detail(visit, service_id, notice=visit.words.t("service.saved"))
 
 

@@ -104,9 +104,9 @@ async def sign_up(visit: Visitor) -> Response:
     try:
         name = text.clean(raw_name, TEXT_MAX)
     except text.UnstorableText:
-        error = t("error.field", field=t("field.name"))
+        error = visit.words.invalid("field.name", "valid.text")
     if error is None and not EMAIL.match(email):
-        error = t("error.email")
+        error = t("error.email", example="name@example.com")
     elif error is None and not MIN_PASSWORD <= len(password) <= 1024:
         error = t("error.password")
     if error:

@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse, Response
 
 from api import queries
 from api.errors import not_found
-from api.panel.web import PREFIX, Customer, account_of, finish, render
+from api.panel.reports_pages import own_call
+from api.panel.web import PREFIX, Customer, finish, render
 from core.call_rules import FailReason, RejectReason
 
 router = APIRouter(prefix=f"{PREFIX}/test", include_in_schema=False)
@@ -32,21 +33,16 @@ async def test_page(visit: Customer) -> Response:
 async def call_details(call_id: uuid.UUID, visit: Customer) -> Response:
     """One of the account's calls as a report row reads (the panel's words, its time zone and
     calendar, money with its toman), for the test page to show under the verdict."""
-    call = await queries.call(visit.ctx.pool, call_id)
-    if call is None or call["account_id"] != account_of(visit).id:
-        raise not_found("call")
-    return render(visit, "call_details.html", call=call)
+    return render(visit, "call_details.html", call=await own_call(visit, call_id))
 
 
 @router.get("/handset/{call_id}")
 async def simulated_handset(call_id: uuid.UUID, visit: Customer) -> Response:
     """What the simulated handset saw of one of the account's calls (404 until it rang, and
     always for another account's call or a real carrier)."""
-    call = await queries.call(visit.ctx.pool, call_id)
-    if visit.ctx.settings.carrier != "sim" or call is None:
+    if visit.ctx.settings.carrier != "sim":
         raise not_found("call")
-    if call["account_id"] != account_of(visit).id:
-        raise not_found("call")
+    call = await own_call(visit, call_id)
     rang: dict[str, Any] | None = await queries.fetch_one(
         visit.ctx.pool,
         "SELECT caller_number, rang_at FROM sim_handset_calls WHERE call_id = %s",

@@ -178,10 +178,21 @@ def parse_uuid(value: str | None) -> uuid.UUID | None:
         return None
 
 
+class PanelError(ApiError):
+    """A refusal the panel words itself (its detail is already in the visitor's language)."""
+
+
+def said(visit: Visit, exc: ApiError) -> str:
+    """What the panel shows for a refusal: its own words, never the API's English on a Persian
+    page."""
+    if isinstance(exc, PanelError):
+        return exc.detail
+    return visit.words.problem(exc.code, exc.detail)
+
+
 async def error_page(request: Request, exc: ApiError) -> Response:
     visit = await get_visit(request, request.app.state.context)
-    message = visit.words.t("error.not_found") if exc.status == 404 else exc.detail
-    return render(visit, "error.html", status=exc.status, message=message)
+    return render(visit, "error.html", status=exc.status, message=said(visit, exc))
 
 
 async def sign_in_redirect(request: Request, exc: SignInRequired) -> Response:

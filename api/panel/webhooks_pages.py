@@ -28,13 +28,13 @@ async def create_webhook(visit: Customer) -> Response:
     url = str(form.get("url", "")).strip()
     events = [e for e in form.getlist("events") if e in EVENT_TYPES]
     if not url.startswith(("http://", "https://")) or len(url) > 2048 or not events:
-        return await _list(visit, 422, visit.words.t("webhooks.invalid"), url)
+        return await _list(visit, 422, _invalid(visit), url)
     try:
         created = await webhooks.create(visit.ctx, account_of(visit).id, url, events, None)
     except ApiError as exc:
         if exc.status != 422:
             raise
-        return await _list(visit, 422, exc.detail, url)
+        return await _list(visit, 422, _invalid(visit), url)
     # Rendered, not redirected to: the secret is shown once and never lands in a URL.
     return await _detail(visit, created["id"], secret=created["secret"])
 
@@ -112,3 +112,7 @@ async def _detail(
         secret=secret,
         notice=notice,
     )
+
+
+def _invalid(visit: Visit) -> str:
+    return visit.words.t("webhooks.invalid", http="http://", https="https://")

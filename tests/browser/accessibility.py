@@ -1,9 +1,23 @@
-"""Accessibility basics checked in the page itself: every control has a label, and text has a
-readable contrast (WCAG AA: 4.5:1) against the background it is drawn on."""
+"""Accessibility checked in the page itself: axe-core's WCAG 2.2 A/AA rules, and our own basics
+(every control has a label, text has a readable contrast, 4.5:1, against what it is drawn on)."""
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Page
+
+from launch.platform import ROOT
+
+# Fetched by `make test` (tests/browser/fetch_axe.sh), pinned.
+AXE = ROOT / "var" / "test-assets" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+AXE_RUN_JS = """
+async (tags) => {
+  const result = await window.axe.run(document, { runOnly: { type: "tag", values: tags } });
+  return result.violations.map(
+    (v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).slice(0, 5).join(", ")}`);
+}
+"""
 
 PROBLEMS_JS = """
 () => {
@@ -44,7 +58,19 @@ PROBLEMS_JS = """
 
 
 def problems(page: Page) -> list[str]:
+    """axe-core's violations and ours, as one list (empty when the page is fine)."""
     found: list[str] = page.evaluate(PROBLEMS_JS)
+    return found + axe_violations(page)
+
+
+def axe_violations(page: Page) -> list[str]:
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make test` fetches axe-core")
+    # Evaluated through the DevTools protocol, so the page's CSP (scripts only from the app)
+    # does not refuse it and needs no loosening for the test.
+    if not page.evaluate("() => !!window.axe"):
+        page.evaluate(AXE.read_text("utf-8") + "\n;undefined")
+    found: list[str] = page.evaluate(AXE_RUN_JS, AXE_TAGS)
     return found
 
 

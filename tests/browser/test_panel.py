@@ -32,7 +32,7 @@ TIMEZONE = "Asia/Tehran"  # FLASHCALL_PANEL_TIMEZONE's default
 
 
 def shoot(page: Page, shots: Path, name: str) -> None:
-    page.screenshot(path=shots / f"{name}.png", full_page=True)
+    page.screenshot(path=shots / f"{name}.png", full_page=True, animations="disabled")
 
 
 def check_page(page: Page) -> None:
@@ -115,13 +115,23 @@ def test_a_customer_verifies_a_number_and_sees_it_in_reports_and_credit(
     jalali = jdatetime.date.fromgregorian(date=today).strftime("%Y/%m/%d")
     typed = digits(jalali, "fa") if lang == "fa" else today.isoformat()
     page.get_by_label(w.t("reports.from")).fill(typed)
-    page.get_by_label(w.t("reports.to")).fill(typed)
+    if lang == "fa":  # the Jalali date picker's "today"
+        page.get_by_label(w.t("reports.to")).click()
+        expect(page.locator("jdp-container")).to_be_visible()
+        shoot(page, shots, "fa-reports-date-picker")
+        page.locator(".jdp-btn-today").click()
+        expect(page.get_by_label(w.t("reports.to"))).to_have_value(jalali)
+    else:
+        page.get_by_label(w.t("reports.to")).fill(typed)
     page.get_by_role("button", name=w.t("reports.apply")).click()
     row = page.locator("#calls tbody tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text(w.word("verified"))
     expect(row).to_contain_text(caller)
     expect(page.locator("#chart svg")).to_have_count(1)
+    if lang == "fa":  # the chart's axis counts in Persian digits too
+        axis = page.locator("#chart .ct-label.ct-vertical").all_inner_texts()
+        assert axis and not any(re.search(r"[0-9]", label) for label in axis), axis
     check_page(page)
     shoot(page, shots, f"{lang}-reports")
     with page.expect_download() as download:
@@ -143,6 +153,10 @@ def test_a_customer_verifies_a_number_and_sees_it_in_reports_and_credit(
     expect(page.locator("#total-balance")).to_have_text(w.money(-1000))
     check_page(page)
     shoot(page, shots, f"{lang}-credit")
+    # The debit's reference is its call, opened on its own page.
+    debits.get_by_role("link", name=w.t("test.details")).click()
+    expect(page.locator("#call-details")).to_contain_text(w.word("verified"))
+    check_page(page)
 
 
 def test_language_choice_is_remembered(panel: Page) -> None:
@@ -220,14 +234,26 @@ def test_operator_console_tops_up_a_service(
     operator.locator("#accounts tr", has_text=email).get_by_role("link").click()
     check_page(operator)
     shoot(operator, shots, "en-operator-account")
-    operator.get_by_label("Amount (rials)").fill("25000")
+    amount = operator.get_by_label("Amount (rials)")
+    amount.press_sequentially("25000")
+    expect(amount).to_have_value("25,000")  # grouped as it is typed
+    expect(operator.locator(f"#amount-{service_id}-hint")).to_have_text(
+        "25,000 rials = 2,500 toman"
+    )
     operator.get_by_label("Payment reference").fill("INV-7")
+    # A top-up asks first: answered "no", nothing is topped up.
+    questions: list[str] = []
+    operator.once("dialog", lambda d: (questions.append(d.message), d.dismiss()))
+    operator.get_by_role("button", name="Top up").click()
+    assert questions == ["Top up service “topped” by 25,000 rials?"]
+    expect(operator.get_by_role("status")).to_have_count(0)
+    operator.once("dialog", lambda d: d.accept())
     operator.get_by_role("button", name="Top up").click()
     expect(operator.get_by_role("status")).to_have_text("Credit topped up.")
-    expect(operator.locator("#account-status")).to_have_text("active")
+    expect(operator.locator("#account-status")).to_have_text("Active")
     operator.get_by_label("Account-wide credit limit").fill("3000")
     operator.get_by_role("button", name="Save").first.click()
-    expect(operator.get_by_label("Account-wide credit limit")).to_have_value("3000")
+    expect(operator.get_by_label("Account-wide credit limit")).to_have_value("3,000")
     operator.goto("/panel/operator")
     expect(operator.locator("#accounts tr", has_text=email)).to_contain_text("25,000 rials")
     shoot(operator, shots, "en-operator")
@@ -269,7 +295,7 @@ def test_credit_page_warns_before_and_at_the_cut_off(platform: Platform, panel: 
             wait_for(lambda calls=calls: settled(calls), what=f"the debits of {calls} calls")
             panel.goto("/panel/credit")
             expect(banners).to_contain_text(expected)
-        expect(panel.locator("#balances")).to_contain_text("cut off (credit)")
+        expect(panel.locator("#balances")).to_contain_text("Stopped (credit limit)")
         # The account as a whole: a total limit of what it owes cuts every service off.
         with psycopg.connect(platform.database_url) as conn:
             [[account_id]] = conn.execute(
@@ -290,7 +316,7 @@ def test_credit_page_warns_before_and_at_the_cut_off(platform: Platform, panel: 
         )
         panel.goto("/panel/credit")
         expect(panel.locator("#account-cut-off")).to_contain_text("calls of every service stop")
-        expect(panel.locator("#account-status")).to_have_text("cut off (credit)")
+        expect(panel.locator("#account-status")).to_have_text("Stopped (credit limit)")
     finally:
         api.close()
 
@@ -422,3 +448,145 @@ def test_no_page_scrolls_sideways_on_a_phone(platform: Platform, panel: Page, wi
         panel.goto(path)
         wide = panel.evaluate("document.documentElement.scrollWidth")
         assert wide <= width, (path, wide)
+
+
+# The text of the page's error banner outside its isolated (<bdi>) fragments.
+BANNER_OUTSIDE_BDI = """
+() => {
+  const banner = document.querySelector(".banner.error");
+  if (!banner) return null;
+  const copy = banner.cloneNode(true);
+  copy.querySelectorAll("bdi").forEach((b) => b.remove());
+  return copy.textContent.trim();
+}
+"""
+PERSIAN_LETTERS = re.compile(r"[\u0600-\u06ff]")
+
+
+def submit_refused(page: Page, fill: dict[str, str], button: str) -> str:
+    """Fill the fields (by label), submit without the browser's own checks (the server's
+    refusal is what is tested) and return the error banner's words outside <bdi>."""
+    page.evaluate("() => document.querySelectorAll('form').forEach((f) => { f.noValidate = 1; })")
+    for label, value in fill.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_role("button", name=button, exact=True).click()
+    expect(page.locator(".banner.error")).to_have_count(1)
+    text: str = page.evaluate(BANNER_OUTSIDE_BDI)
+    return text
+
+
+def assert_persian(text: str) -> None:
+    assert PERSIAN_LETTERS.search(text) and not re.search(r"[A-Za-z]", text), text
+
+
+def test_every_persian_form_refuses_in_persian_and_says_what_is_valid(
+    platform: Platform, browser: Browser, panel: Page, shots: Path
+) -> None:
+    w = Words("fa", "UTC")
+    panel.goto("/panel/sign-up")
+    said = submit_refused(
+        panel,
+        {w.t("field.name"): "x", w.t("field.email"): "not-email", w.t("field.password"): PASSWORD},
+        w.t("sign_up"),
+    )
+    assert_persian(said)
+    expect(panel.locator(".banner.error bdi")).to_have_text("name@example.com")
+    email = f"{uuid.uuid4().hex[:10]}@example.com"
+    sign_up(panel, "fa", email)
+
+    panel.goto("/panel/services")
+    code_length = w.t("service.code_length")
+    said = submit_refused(
+        panel,
+        {w.t("service.name"): "ورود", code_length: "۹", w.t("service.ttl"): "۵"},
+        w.t("services.create"),
+    )
+    assert_persian(said)
+    assert "۴ تا ۸" in said  # what is valid, not only that it is wrong
+    shoot(panel, shots, "fa-services-error")
+    # Persian digits are numbers: code length ۶ and validity ۵ make a service.
+    panel.get_by_label(code_length, exact=True).fill("۶")
+    panel.get_by_role("button", name=w.t("services.create")).click()
+    expect(panel.get_by_role("heading", level=1)).to_contain_text("ورود")
+    service_id = panel.url.rsplit("/", 1)[1]
+    expect(panel.locator("main")).to_contain_text("۶")
+
+    said = submit_refused(panel, {w.t("service.ttl"): "۹۹"}, w.t("service.save"))
+    assert_persian(said)
+    assert "۱ تا ۶۰" in said
+    said = submit_refused(panel, {w.t("keys.label"): "   "}, w.t("keys.issue"))
+    assert_persian(said)
+
+    panel.goto("/panel/reports")
+    said = submit_refused(panel, {w.t("reports.phone"): "12345"}, w.t("reports.apply"))
+    assert_persian(said)  # not phonenumbers' "(1) The string supplied did not seem…"
+    panel.goto("/panel/reports")
+    said = submit_refused(panel, {w.t("reports.from"): "۱۴۰۵/۱۳/۴۰"}, w.t("reports.apply"))
+    assert_persian(said)
+
+    panel.goto("/panel/webhooks")
+    said = submit_refused(panel, {w.t("webhooks.url"): "ftp://example.com"}, w.t("webhooks.create"))
+    assert_persian(said)
+    expect(panel.locator(".banner.error bdi")).to_have_text(["http://", "https://"])
+
+    # The error page says its message once, in Persian.
+    panel.goto(f"/panel/services/{uuid.uuid4()}")
+    expect(panel.locator(".banner.error")).to_have_count(1)
+    expect(panel.locator(".banner.error")).to_have_text(w.problems()["not_found"])
+
+    # The operator's money fields: Persian digits, grouped as typed, with a toman hint; a
+    # refused amount says what an amount must be.
+    operator = browser.new_context(base_url=platform.url).new_page()
+    operator.goto("/panel/operator/sign-in")
+    operator.get_by_label(w.t("field.operator_token")).fill(DEV_ADMIN_TOKEN)
+    operator.get_by_role("button", name=w.t("sign_in")).click()
+    operator.locator("#accounts tr", has_text=email).get_by_role("link").click()
+    amount = operator.locator(f"#amount-{service_id}")
+    amount.press_sequentially("۲۵۰۰۰۰۰")
+    expect(amount).to_have_value("۲٬۵۰۰٬۰۰۰")
+    expect(operator.locator(f"#amount-{service_id}-hint")).to_contain_text("۲۵۰٬۰۰۰ تومان")
+    shoot(operator, shots, "fa-operator-topup")
+    operator.locator(f"#ref-{service_id}").fill("INV-8")
+    operator.on("dialog", lambda d: d.accept())
+    operator.get_by_role("button", name=w.t("operator.topup")).click()
+    expect(operator.get_by_role("status")).to_have_text(w.t("operator.topped_up"))
+    amount.fill("۰")
+    operator.locator(f"#ref-{service_id}").fill("INV-9")
+    operator.get_by_role("button", name=w.t("operator.topup")).click()
+    expect(operator.locator(".banner.error")).to_contain_text("بیشتر از صفر")
+    assert_persian(operator.evaluate(BANNER_OUTSIDE_BDI))
+    operator.context.close()
+    panel.goto(f"/panel/credit?service_id={service_id}")
+    expect(panel.locator("#total-balance")).to_have_text(w.money(2_500_000))
+    check_page(panel)
+
+
+def test_the_accessibility_check_finds_what_it_looks_for(panel: Page) -> None:
+    """axe-core runs and reports: an unlabelled field and an image without text are caught."""
+    panel.set_content('<html lang="en"><body><main><img src="x.png"><input></main></body></html>')
+    found = " ".join(accessibility.problems(panel))
+    assert "image-alt" in found and "no label" in found, found
+
+
+def test_a_first_run_is_guided_from_token_to_test(panel: Page) -> None:
+    w = Words("fa", "UTC")
+    panel.goto("/panel/sign-in")
+    expect(panel.get_by_role("link", name=w.t("operator.sign_in"))).to_have_count(0)
+    sign_up(panel, "fa", f"{uuid.uuid4().hex[:10]}@example.com")
+    expect(panel.locator("main")).to_contain_text(w.t("account.new_token"))  # what it is for
+    panel.get_by_role("link", name=w.t("account.continue")).click()
+    for step in ("services.none", "services.step1", "services.step2", "services.step3"):
+        expect(panel.locator("main")).to_contain_text(w.t(step))
+    panel.goto("/panel/reports")
+    expect(panel.locator("#no-calls")).to_have_text(w.t("reports.empty"))
+    panel.goto("/panel/credit")
+    expect(panel.locator("#no-services")).to_have_text(w.t("credit.no_services"))
+    panel.goto("/panel/test")
+    panel.get_by_role("link", name=w.t("test.need_key")).click()
+    assert panel.url.endswith("/panel/services")
+    panel.get_by_label(w.t("service.name")).fill("ورود")
+    panel.get_by_label(w.t("service.code_length")).fill("۵")
+    panel.get_by_label(w.t("service.ttl")).fill("۵")
+    panel.get_by_role("button", name=w.t("services.create")).click()
+    expect(panel.locator("main")).to_contain_text(w.t("keys.none"))
+    check_page(panel)

@@ -30,7 +30,7 @@ def test_persian_writes_persian_digits_and_jalali_dates() -> None:
     noon = datetime(2026, 11, 27, 8, 30, tzinfo=UTC)  # 12:00 in Tehran
     assert fa.when(noon) == "۱۴۰۵/۰۹/۰۶ ۱۲:۰۰:۰۰" and en.when(noon) == "2026-11-27 12:00:00"
     assert fa.dir == "rtl" and en.dir == "ltr"
-    assert fa.word("busy") == "مشغول" and en.word("invalid_number") == "invalid number"
+    assert fa.word("busy") == "مشغول" and en.word("invalid_number") == "Invalid number"
 
 
 def test_every_problem_code_and_verdict_has_panel_words_in_both_languages() -> None:
@@ -41,3 +41,30 @@ def test_every_problem_code_and_verdict_has_panel_words_in_both_languages() -> N
     assert set(TITLES) | {str(r) for r in VerifyReason} <= set(PROBLEMS)
     for fa, en in PROBLEMS.values():
         assert fa and en and not any("a" <= c <= "z" for c in fa), fa
+
+
+def test_values_in_a_sentence_are_isolated_and_escaped() -> None:
+    fa = Words("fa", "UTC")
+    said = fa.t("credit.low", name='Acme "<b>" 2')
+    assert said == "اعتبار سرویس «<bdi>Acme &#34;&lt;b&gt;&#34; ۲</bdi>» رو به پایان است."
+    assert Words("en", "UTC").t("nav.services") == "Services"  # no values: plain text
+
+
+def test_a_refusal_says_what_is_valid() -> None:
+    fa, en = Words("fa", "UTC"), Words("en", "UTC")
+    assert fa.invalid("service.code_length", "valid.code_length") == (
+        "«<bdi>طول کد (۴ تا ۸ رقم)</bdi>» باید عددی از ۴ تا ۸ باشد."
+    )
+    assert en.invalid("service.ttl", "valid.ttl") == (
+        "“<bdi>Code validity (minutes, 1 to 60)</bdi>” must be a whole number of minutes"
+        " from 1 to 60."
+    )
+
+
+def test_an_api_refusal_is_said_in_the_panels_words_on_a_persian_page() -> None:
+    from api.panel.i18n import PROBLEMS
+
+    detail = "phone: (1) The string supplied did not seem to be a phone number."
+    assert Words("fa", "UTC").problem("invalid_phone", detail) == PROBLEMS["invalid_phone"][0]
+    assert Words("en", "UTC").problem("invalid_phone", detail) == detail
+    assert Words("fa", "UTC").problem("no_such_code", "x") == PROBLEMS["invalid_request"][0]

@@ -1,4 +1,5 @@
-// flashcall panel: copy buttons, the calls-per-day chart and the test-service flow.
+// flashcall panel: copy buttons, the calls-per-day chart, the Jalali date picker, money
+// fields, forms that submit once, and the test-service flow.
 "use strict";
 
 // Deferred scripts run before DOMContentLoaded, in order: by then the chart library is loaded.
@@ -24,6 +25,21 @@ function copyButtons() {
   });
 }
 
+const persian = document.documentElement.lang === "fa";
+const PERSIAN_DIGITS = "۰۱۲۳۴۵۶۷۸۹";
+
+// A whole number as the page writes it: grouped, in Persian digits on a Persian page.
+function grouped(n) {
+  const text = n.toLocaleString("en-US");
+  return persian ? text.replace(/,/g, "٬").replace(/\d/g, (d) => PERSIAN_DIGITS[d]) : text;
+}
+
+// The digits of what was typed, in any script (Persian, Arabic-Indic or Latin), as ASCII.
+function asciiDigits(text) {
+  return text.replace(/[۰-۹]/g, (d) => String(d.charCodeAt(0) - 0x06f0))
+    .replace(/[٠-٩]/g, (d) => String(d.charCodeAt(0) - 0x0660));
+}
+
 function chart() {
   const data = document.getElementById("chart-data");
   const target = document.getElementById("chart");
@@ -32,7 +48,73 @@ function chart() {
   new window.Chartist.BarChart(target, { labels, series }, {
     stackBars: true,
     height: "240px",
-    axisY: { onlyInteger: true },
+    axisY: { onlyInteger: true, labelInterpolationFnc: (value) => grouped(Number(value)) },
+  });
+}
+
+// Report filters on a Persian page: a Jalali calendar under each day field (typing still works).
+function datePicker() {
+  if (!window.jalaliDatepicker || !document.querySelector("input[data-jdp]")) return;
+  window.jalaliDatepicker.startWatch({ persianDigits: true, autoShow: true });
+}
+
+// Money is grouped as it is typed, and its amount is said beside it in rials and toman
+// (people say toman; a toman is ten rials). The server takes the grouping out again.
+function moneyFields() {
+  document.querySelectorAll("input[data-money]").forEach((input) => {
+    const hint = document.getElementById(`${input.id}-hint`);
+    const show = () => {
+      const digitsAfter = asciiDigits(input.value.slice(input.selectionEnd ?? input.value.length))
+        .replace(/\D/g, "").length;
+      const plain = asciiDigits(input.value).replace(/[\s,_٬،\u00a0\u202f]/g, "");
+      if (!/^\d+$/.test(plain)) {
+        if (hint) hint.textContent = "";
+        return;
+      }
+      const amount = Number(plain);
+      input.value = grouped(amount);
+      // The caret stays before the same digits it was before.
+      let at = input.value.length;
+      for (let seen = 0; at > 0 && seen < digitsAfter; at--) {
+        if (/\d|[۰-۹]/.test(input.value[at - 1])) seen++;
+      }
+      if (document.activeElement === input) input.setSelectionRange(at, at);
+      if (hint) hint.textContent = `${grouped(amount)} ${input.dataset.rials} = ${grouped(Math.floor(amount / 10))} ${input.dataset.toman}`;
+    };
+    input.addEventListener("input", show);
+    show();
+  });
+}
+
+// Forms posted to the panel submit once: their buttons are disabled while the page loads the
+// answer (a double click would send the form twice). A form with data-confirm asks first.
+function submitOnce() {
+  document.querySelectorAll("form[method=post]").forEach((form) => {
+    form.addEventListener("submit", (event) => {
+      if (form.dataset.confirm) {
+        const amount = form.querySelector("input[data-money]");
+        const question = form.dataset.confirm.replace("{amount}", amount ? amount.value : "");
+        if (!window.confirm(question)) {
+          event.preventDefault();
+          return;
+        }
+      }
+      if (form.dataset.busy === "yes") {
+        event.preventDefault();
+        return;
+      }
+      form.dataset.busy = "yes";
+      // After this event: a disabled submitter would not be sent with the form.
+      setTimeout(() => form.querySelectorAll("button").forEach((b) => { b.disabled = true; }));
+    });
+  });
+  // Back to a page kept in the browser's cache: its forms may be sent again.
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    document.querySelectorAll("form[data-busy=yes]").forEach((form) => {
+      form.dataset.busy = "";
+      form.querySelectorAll("button").forEach((b) => { b.disabled = false; });
+    });
   });
 }
 
@@ -185,5 +267,8 @@ function testService() {
 onReady(() => {
   copyButtons();
   chart();
+  datePicker();
+  moneyFields();
+  submitOnce();
   testService();
 });
