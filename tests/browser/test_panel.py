@@ -386,24 +386,26 @@ def test_a_pumped_prefix_shows_on_its_service_page_and_is_lifted_there(
         api.close()
 
 
+@pytest.mark.parametrize("lang", ["fa", "en"])
 def test_a_double_click_on_the_test_page_places_and_judges_once(
-    platform: Platform, panel: Page
+    platform: Platform, panel: Page, lang: Lang
 ) -> None:
-    token = sign_up(panel, "en", f"{uuid.uuid4().hex[:10]}@example.com")
+    w = Words(lang, "UTC")
+    token = sign_up(panel, lang, f"{uuid.uuid4().hex[:10]}@example.com")
     api = Api(platform.url)
     try:
         service = api.new_service(token, code_length=5)
         key = api.new_key(token, service["id"])["key"]
         panel.goto("/panel/test")
-        panel.get_by_label("Access key").fill(key)
+        panel.get_by_label(w.t("test.key")).fill(key)
         phone = random_phone()
-        panel.get_by_label("Phone number").fill(phone)
-        panel.get_by_role("button", name="Get code").dblclick()
+        panel.get_by_label(w.t("test.phone")).fill(phone)
+        panel.get_by_role("button", name=w.t("test.get_code")).dblclick()
         expect(panel.locator("#handset")).to_be_visible()
         caller = panel.locator("#caller-number").inner_text()
-        panel.get_by_label("The last digits of the calling number").fill(caller[-5:])
-        panel.get_by_role("button", name="Verify").dblclick()
-        expect(panel.locator("#verify-result")).to_have_text("The number is verified.")
+        panel.get_by_label(w.t("test.code")).fill(caller[-5:])
+        panel.get_by_role("button", name=w.t("test.verify")).dblclick()
+        expect(panel.locator("#verify-result")).to_have_text(w.t("test.verified"))
         calls = api.ok(
             api.http.get("/v1/reports/calls", params={"phone": phone}, headers=bearer(token))
         )["items"]
@@ -590,3 +592,10 @@ def test_a_first_run_is_guided_from_token_to_test(panel: Page) -> None:
     panel.get_by_role("button", name=w.t("services.create")).click()
     expect(panel.locator("main")).to_contain_text(w.t("keys.none"))
     check_page(panel)
+    service_page = panel.url
+    # A double click on a posted form issues one key.
+    panel.get_by_label(w.t("keys.label")).fill("web")
+    panel.get_by_role("button", name=w.t("keys.issue")).dblclick()
+    expect(panel.locator("#new-key")).to_be_visible()
+    panel.goto(service_page)
+    expect(panel.get_by_role("button", name=f"{w.t('keys.revoke')} web")).to_have_count(1)
