@@ -1,0 +1,469 @@
+"""The decisions, dialer and projection handlers fed batches of events directly, against the
+real database and without the broker: in order, reversed, shuffled, duplicated under the same
+and under new event ids (what a replay after the applied ids were pruned looks like). Each rule
+is tested here, where it is enforced, with the API's guards out of the way."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from core.call_rules import CallStatus, RejectReason
+from core.fraud import FraudRules
+from processors.batches import Consumer
+from processors.carriers import Carrier
+from processors.decisions import DecisionRules, Decisions
+from processors.dialer import Dialer
+from processors.outbox import Outbox, Publisher
+from projections.read_models import Projector
+from schemas.codec import Event, decode, encode, new_event
+
+T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
+PRICE = 1000
+RULES = DecisionRules(
+    phone_calls_per_hour=5,
+    retry_chain_max=4,
+    verify_max_attempts=5,
+    ttl_minute_seconds=60.0,
+    default_total_credit_limit=5_000_000,
+    fraud=FraudRules(
+        prefix_digits=7,
+        window_seconds=600,
+        baseline_seconds=86_400,
+        min_unverified=30,
+        max_conversion=0.05,
+        surge=10,
+        cool_off_seconds=3600,
+    ),
+)
+
+
+async def apply(
+    pool: AsyncConnectionPool, consumer: Consumer, events: Sequence[Event]
+) -> list[Event]:
+    """One batch through the handler, in one transaction, as stored and read back from a
+    topic; returns what it emitted."""
+    out = Outbox()
+    async with pool.connection() as conn, conn.transaction():
+        await consumer.handle(conn, [decode(encode(e)) for e in events], out)
+    return out.events
+
+
+async def apply_each(
+    pool: AsyncConnectionPool, consumer: Consumer, events: Sequence[Event]
+) -> list[Event]:
+    """Each event in a batch of its own."""
+    emitted: list[Event] = []
+    for event in events:
+        emitted += await apply(pool, consumer, [event])
+    return emitted
+
+
+def copy(event: Event) -> Event:
+    """The same event under a new id (published twice, or replayed after pruning)."""
+    return {**event, "event_id": str(uuid.uuid4())}
+
+
+def of_type(events: list[Event], event_type: str) -> list[Event]:
+    return [e for e in events if e["event_type"] == event_type]
+
+
+# ------------------------------------------------------------------------------- decisions
+class Tenant:
+    """An account with one service, known to the decisions."""
+
+    def __init__(self, credit_limit: int = 1_000_000) -> None:
+        self.account_id = uuid.uuid4()
+        self.service_id = uuid.uuid4()
+        self.key_id = uuid.uuid4()
+        self.credit_limit = credit_limit
+
+    def opening(self) -> list[Event]:
+        return [
+            new_event(
+                "AccountCreated",
+                occurred_at=T0 - timedelta(days=1),
+                account_id=self.account_id,
+                name="acme",
+                token_hash="x",
+                price_per_call=PRICE,
+                credit_limit=self.credit_limit,
+                total_credit_limit=10_000_000,
+            ),
+            new_event(
+                "ServiceCreated",
+                occurred_at=T0 - timedelta(days=1),
+                service_id=self.service_id,
+                account_id=self.account_id,
+                name="login",
+                code_length=5,
+                code_ttl_minutes=2,
+                return_code=False,
+                credit_limit=self.credit_limit,
+            ),
+        ]
+
+    def request(
+        self,
+        phone: str,
+        at: datetime,
+        attempt: int = 1,
+        retry_of: uuid.UUID | None = None,
+        call_id: uuid.UUID | None = None,
+    ) -> Event:
+        return new_event(
+            "CallRequested",
+            occurred_at=at,
+            call_id=call_id or uuid.uuid4(),
+            service_id=self.service_id,
+            account_id=self.account_id,
+            key_id=self.key_id,
+            phone=phone,
+            caller_number=f"+9821{random.randrange(10**8):08d}",
+            code_length=5,
+            code_ttl_minutes=2,
+            attempt=attempt,
+            retry_of=retry_of,
+            price_per_call=PRICE,
+        )
+
+
+def phone() -> str:
+    return f"+98912{random.randrange(10**7):07d}"
+
+
+@pytest.fixture
+async def decisions(pool: AsyncConnectionPool) -> Decisions:
+    return Decisions(RULES)
+
+
+@pytest.mark.parametrize("batching", ["one batch", "a batch each"])
+async def test_the_processor_itself_admits_five_calls_per_phone_and_hour(
+    pool: AsyncConnectionPool, decisions: Decisions, batching: str
+) -> None:
+    """With several API instances the processor is the only real limit: the sixth call to a
+    phone within the hour is refused here, whatever the API let through."""
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    number = phone()
+    requests = [tenant.request(number, T0 + timedelta(minutes=i)) for i in range(6)]
+    other = tenant.request(phone(), T0 + timedelta(minutes=6))
+    run = apply if batching == "one batch" else apply_each
+    emitted = await run(pool, decisions, [*requests, other])
+    placed = {e["call_id"] for e in of_type(emitted, "PlaceCall")}
+    assert placed == {r["call_id"] for r in requests[:5]} | {other["call_id"]}
+    [rejected] = of_type(emitted, "CallRejected")
+    assert rejected["call_id"] == requests[5]["call_id"]
+    assert rejected["reason"] == RejectReason.RATE_LIMITED
+    # An hour after the first call, the phone has room again.
+    later = tenant.request(number, T0 + timedelta(minutes=60, seconds=1))
+    assert of_type(await apply(pool, decisions, [later]), "PlaceCall")
+
+
+async def test_the_processor_itself_caps_a_retry_chain(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    rules = RULES.retry_chain_max
+    first = tenant.request(phone(), T0)
+    chain = [first]
+    for attempt in range(2, rules + 2):  # one past the cap
+        parent = chain[-1]
+        chain.append(
+            tenant.request(
+                first["phone"] if attempt <= 5 else phone(),  # the phone limit out of the way
+                T0 + timedelta(minutes=attempt),
+                attempt=attempt,
+                retry_of=parent["call_id"],
+            )
+        )
+    emitted = await apply_each(pool, decisions, chain)
+    assert len(of_type(emitted, "PlaceCall")) == rules
+    [rejected] = of_type(emitted, "CallRejected")
+    assert rejected["call_id"] == chain[-1]["call_id"]
+    assert rejected["reason"] == RejectReason.RATE_LIMITED
+
+
+async def test_a_request_applied_again_under_any_id_is_decided_once(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    request = tenant.request(phone(), T0)
+    first = await apply(pool, decisions, [request])
+    again = await apply(pool, decisions, [request, copy(request)])
+    again += await apply(pool, decisions, [copy(request)])
+    assert len(of_type(first, "PlaceCall")) == 1 and again == []
+
+
+async def test_a_delivery_applied_again_is_charged_once_and_a_late_failure_changes_nothing(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    request = tenant.request(phone(), T0)
+    await apply(pool, decisions, [request])
+    ids = {"call_id": request["call_id"], "service_id": tenant.service_id}
+    delivered = new_event(
+        "CallDelivered", occurred_at=T0, expires_at=T0 + timedelta(minutes=2), **ids
+    )
+    failed = new_event("CallFailed", occurred_at=T0, reason="busy", **ids)
+    emitted = await apply(pool, decisions, [delivered, copy(delivered)])
+    emitted += await apply_each(pool, decisions, [delivered, copy(delivered), failed])
+    [debit] = of_type(emitted, "CreditDebited")
+    assert debit["amount"] == PRICE and debit["balance_after"] == -PRICE
+    assert of_type(emitted, "CreditReleased") == []
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT status FROM proc_calls WHERE id = %s", (ids["call_id"],))
+        ).fetchone()
+    assert row == (CallStatus.DELIVERED,)
+
+
+async def test_credit_stops_calls_at_the_limit_and_a_failure_gives_the_room_back(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant(credit_limit=2 * PRICE)
+    await apply(pool, decisions, tenant.opening())
+    calls = [tenant.request(phone(), T0 + timedelta(seconds=i)) for i in range(3)]
+    emitted = await apply(pool, decisions, calls)
+    assert len(of_type(emitted, "PlaceCall")) == 2
+    [rejected] = of_type(emitted, "CallRejected")
+    assert rejected["reason"] == RejectReason.CREDIT_LIMIT_REACHED
+    ids = {"call_id": calls[0]["call_id"], "service_id": tenant.service_id}
+    await apply(pool, decisions, [new_event("CallFailed", reason="busy", **ids)])
+    again = tenant.request(phone(), T0 + timedelta(seconds=10))
+    assert of_type(await apply(pool, decisions, [again]), "PlaceCall")
+
+
+# ---------------------------------------------------------------------------------- dialer
+class NoCarrier:
+    async def dial(self, *_: Any) -> Any:
+        raise AssertionError("the handler only claims; dials start after the commit")
+
+
+async def test_the_dialer_claims_a_call_once_under_any_event_id(pool: AsyncConnectionPool) -> None:
+    dialer = Dialer(pool, cast(Publisher, None), cast(Carrier, NoCarrier()), concurrency=4)
+    command = new_event(
+        "PlaceCall",
+        call_id=uuid.uuid4(),
+        service_id=uuid.uuid4(),
+        phone=phone(),
+        caller_number="+982100012345",
+        code_ttl_seconds=120,
+    )
+    claimed = []
+    for batch in ([command, copy(command)], [command], [copy(command)]):
+        await apply(pool, dialer, batch)
+        claimed.append([c["call_id"] for c in dialer._claimed])
+        dialer._claimed = []  # as start_claimed would take them
+    assert claimed == [[command["call_id"]], [], []]
+
+
+# ------------------------------------------------------------------------------ projection
+def call_history(price: int = PRICE) -> tuple[uuid.UUID, list[Event]]:
+    """Every event of one verified call, in the order they happen."""
+    call_id, service_id = uuid.uuid4(), uuid.uuid4()
+    ids = {"call_id": call_id, "service_id": service_id}
+    ring = T0 + timedelta(seconds=2)
+    return call_id, [
+        new_event(
+            "CallRequested",
+            occurred_at=T0,
+            account_id=uuid.uuid4(),
+            key_id=uuid.uuid4(),
+            phone=phone(),
+            caller_number="+982100054321",
+            code_length=5,
+            code_ttl_minutes=2,
+            attempt=1,
+            retry_of=None,
+            price_per_call=price,
+            **ids,
+        ),
+        new_event("DialStarted", occurred_at=T0 + timedelta(seconds=1), **ids),
+        new_event(
+            "CallDelivered",
+            occurred_at=ring,
+            expires_at=ring + timedelta(minutes=2),
+            dialed_at=T0 + timedelta(seconds=1),
+            **ids,
+        ),
+        new_event(
+            "VerificationJudged",
+            occurred_at=ring + timedelta(seconds=5),
+            attempt_id=uuid.uuid4(),
+            found=True,
+            verified=False,
+            reason="invalid_code",
+            attempts_left=4,
+            verify_attempts=1,
+            status=CallStatus.DELIVERED,
+            **ids,
+        ),
+        new_event(
+            "VerificationJudged",
+            occurred_at=ring + timedelta(seconds=9),
+            attempt_id=uuid.uuid4(),
+            found=True,
+            verified=True,
+            reason=None,
+            attempts_left=3,
+            verify_attempts=2,
+            status=CallStatus.VERIFIED,
+            **ids,
+        ),
+        new_event(
+            "CodeVerified", occurred_at=ring + timedelta(seconds=9), verify_attempts=2, **ids
+        ),
+    ]
+
+
+CALL_FIELDS = (
+    "status, status_rank, verify_attempts, cost, phone, caller_number, created_at, dialed_at,"
+    " delivered_at, expires_at, verified_at, expired_at, failure_reason"
+)
+
+
+async def call_row(pool: AsyncConnectionPool, call_id: uuid.UUID) -> tuple[Any, ...] | None:
+    async with pool.connection() as conn:
+        return await (
+            await conn.execute(f"SELECT {CALL_FIELDS} FROM calls WHERE id = %s", (call_id,))
+        ).fetchone()
+
+
+def orders(events: list[Event]) -> dict[str, list[list[Event]]]:
+    """The same history cut into batches in every way a consumer may see it."""
+    shuffled = events[:]
+    random.Random(7).shuffle(shuffled)
+    twice = [e for event in events for e in (event, copy(event))]
+    return {
+        "one batch": [events],
+        "reversed, one batch": [events[::-1]],
+        "reversed, a batch each": [[e] for e in events[::-1]],
+        "shuffled, a batch each": [[e] for e in shuffled],
+        "each twice under new ids": [[e] for e in twice],
+        "all again after it was applied": [events, events[::-1]],
+    }
+
+
+@pytest.mark.parametrize("order", list(orders([])))
+async def test_a_calls_row_is_the_same_however_its_events_arrive(
+    pool: AsyncConnectionPool, order: str
+) -> None:
+    projector = Projector(publish_reports=False)
+    expected_id, expected_history = call_history()
+    for batch in orders(expected_history)["one batch"]:
+        await apply(pool, projector, batch)
+    expected = await call_row(pool, expected_id)
+    assert expected is not None and expected[0] == CallStatus.VERIFIED
+    assert expected[2] == 2 and expected[3] == PRICE  # attempts, cost
+
+    call_id, history = call_history()
+    for batch in orders(history)[order]:
+        await apply(pool, projector, batch)
+    row = await call_row(pool, call_id)
+    assert row is not None
+    # The same row but for the phone (each history has its own; times are the same).
+    assert row[:4] + row[5:] == expected[:4] + expected[5:]
+
+
+async def test_a_late_event_never_moves_a_call_backwards(pool: AsyncConnectionPool) -> None:
+    projector = Projector(publish_reports=False)
+    call_id, history = call_history()
+    requested, dial, delivered, _, _, verified = history
+    for event in (requested, verified, delivered, dial):
+        await apply(pool, projector, [event])
+    row = await call_row(pool, call_id)
+    assert row is not None and row[0] == CallStatus.VERIFIED and row[2] == 2
+    expired = new_event("CodeExpired", call_id=call_id, service_id=requested["service_id"])
+    await apply(pool, projector, [expired])
+    row = await call_row(pool, call_id)
+    assert row is not None and row[0] == CallStatus.VERIFIED
+
+
+async def test_a_call_costs_its_price_once_delivered_whichever_came_first(
+    pool: AsyncConnectionPool,
+) -> None:
+    projector = Projector(publish_reports=False)
+    call_id, history = call_history()
+    requested, _, delivered, *_ = history
+    await apply(pool, projector, [delivered])
+    assert await call_row(pool, call_id) is not None  # a stub, hidden from the API
+    await apply(pool, projector, [requested])
+    row = await call_row(pool, call_id)
+    assert row is not None and row[3] == PRICE
+    failed_id, failed_history = call_history()
+    ids = {"call_id": failed_id, "service_id": failed_history[0]["service_id"]}
+    await apply(pool, projector, [failed_history[0], new_event("CallFailed", reason="busy", **ids)])
+    row = await call_row(pool, failed_id)
+    assert row is not None and row[0] == CallStatus.FAILED and row[3] == 0
+
+
+async def test_the_highest_credit_sequence_wins_whatever_order_it_arrives_in(
+    pool: AsyncConnectionPool,
+) -> None:
+    projector = Projector(publish_reports=False)
+    service_id = uuid.uuid4()
+    debits = [
+        new_event(
+            "CreditDebited",
+            call_id=uuid.uuid4(),
+            service_id=service_id,
+            amount=PRICE,
+            balance_after=-PRICE * seq,
+            credit_seq=seq,
+        )
+        for seq in range(1, 4)
+    ]
+    top_up = new_event(
+        "CreditToppedUp",
+        topup_id=uuid.uuid4(),
+        service_id=service_id,
+        amount=10 * PRICE,
+        reference="INV-1",
+        balance_after=7 * PRICE,
+        credit_seq=4,
+    )
+    history = [*debits, top_up]
+
+    async def credit() -> tuple[Any, ...]:
+        async with pool.connection() as conn:
+            balance = await (
+                await conn.execute(
+                    "SELECT balance, credit_seq FROM service_credit WHERE service_id = %s",
+                    (service_id,),
+                )
+            ).fetchone()
+            ledger = await (
+                await conn.execute(
+                    "SELECT count(*) FROM ledger WHERE service_id = %s", (service_id,)
+                )
+            ).fetchone()
+        assert balance is not None and ledger is not None
+        return (*balance, *ledger)
+
+    # Newest first, one batch each: the older ones arrive late and change no balance.
+    await apply_each(pool, projector, history[::-1])
+    assert await credit() == (7 * PRICE, 4, 4)
+    # All again, shuffled (credit events have ids derived from their call or top-up: a replay
+    # brings the same ids, and the ledger is keyed by them).
+    await apply_each(pool, projector, random.Random(3).sample(history, len(history)))
+    assert await credit() == (7 * PRICE, 4, 4)
+    # A stale balance in the same batch as the newest does not win either.
+    other = uuid.uuid4()
+    newest = {**top_up, "service_id": other, "event_id": str(uuid.uuid4())}
+    stale = {**debits[0], "service_id": other, "event_id": str(uuid.uuid4())}
+    await apply(pool, projector, [newest, stale])
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute("SELECT balance FROM service_credit WHERE service_id = %s", (other,))
+        ).fetchone()
+    assert row == (7 * PRICE,)
