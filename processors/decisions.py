@@ -465,7 +465,9 @@ class Decisions:
                 **ids,
             )
         )
-        if verdict.status == CallStatus.VERIFIED:
+        # Only the attempt that verifies says so: an attempt after it ("already verified")
+        # would announce the verification again (a second call.verified webhook).
+        if verdict.status == CallStatus.VERIFIED and status != CallStatus.VERIFIED:
             out.emit(
                 derived(
                     "CodeVerified",

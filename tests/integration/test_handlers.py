@@ -243,6 +243,129 @@ async def test_credit_stops_calls_at_the_limit_and_a_failure_gives_the_room_back
     assert of_type(await apply(pool, decisions, [again]), "PlaceCall")
 
 
+async def delivered_call(
+    pool: AsyncConnectionPool, decisions: Decisions, tenant: Tenant, at: datetime = T0
+) -> Event:
+    """A call admitted and rung at `at`, its code valid for two minutes."""
+    request = tenant.request(phone(), at)
+    await apply(pool, decisions, [request])
+    ring = new_event(
+        "CallDelivered",
+        occurred_at=at,
+        call_id=request["call_id"],
+        service_id=tenant.service_id,
+        expires_at=at + timedelta(minutes=2),
+    )
+    await apply(pool, decisions, [ring])
+    return request
+
+
+def attempt(request: Event, code: str, at: datetime) -> Event:
+    return new_event(
+        "VerificationAttempted",
+        occurred_at=at,
+        attempt_id=uuid.uuid4(),
+        call_id=request["call_id"],
+        service_id=request["service_id"],
+        key_id=request["key_id"],
+        code=code,
+    )
+
+
+def verdicts(emitted: list[Event]) -> list[tuple[Any, ...]]:
+    return [
+        (
+            e["found"],
+            e["verified"],
+            e["reason"],
+            e["attempts_left"],
+            e["verify_attempts"],
+            e["status"],
+        )
+        for e in of_type(emitted, "VerificationJudged")
+    ]
+
+
+async def test_verification_counts_judged_guesses_and_verifies_once(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    call = await delivered_call(pool, decisions, tenant)
+    code = call["caller_number"][-5:]
+    wrong = f"{(int(code) + 1) % 10**5:05d}"
+    at = T0 + timedelta(seconds=10)
+    emitted = await apply_each(pool, decisions, [attempt(call, wrong, at), attempt(call, code, at)])
+    emitted += await apply(pool, decisions, [attempt(call, code, at)])
+    assert verdicts(emitted) == [
+        (True, False, "invalid_code", 4, 1, CallStatus.DELIVERED),
+        (True, True, None, 3, 2, CallStatus.VERIFIED),
+        (True, False, "already_verified", 3, 2, CallStatus.VERIFIED),
+    ]
+    [verified] = of_type(emitted, "CodeVerified")
+    assert verified["call_id"] == call["call_id"] and verified["verify_attempts"] == 2
+
+
+async def test_verification_stops_after_five_guesses(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    call = await delivered_call(pool, decisions, tenant)
+    code = call["caller_number"][-5:]
+    wrong = f"{(int(code) + 1) % 10**5:05d}"
+    at = T0 + timedelta(seconds=10)
+    guesses = [attempt(call, wrong, at) for _ in range(RULES.verify_max_attempts)]
+    emitted = await apply(pool, decisions, [*guesses, attempt(call, code, at)])
+    judged = verdicts(emitted)
+    assert [v[3] for v in judged] == [4, 3, 2, 1, 0, 0]
+    assert judged[-1] == (True, False, "too_many_attempts", 0, 5, CallStatus.DELIVERED)
+    assert of_type(emitted, "CodeVerified") == []
+
+
+async def test_a_code_expires_at_its_time_and_a_retry_supersedes_it(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    call = await delivered_call(pool, decisions, tenant)
+    code = call["caller_number"][-5:]
+    expiry = T0 + timedelta(minutes=2)
+    just_before = await apply(
+        pool, decisions, [attempt(call, "00000", expiry - timedelta(seconds=1))]
+    )
+    at_expiry = await apply(pool, decisions, [attempt(call, code, expiry)])
+    assert verdicts(just_before)[0][2] == "invalid_code"
+    assert verdicts(at_expiry) == [(True, False, "expired", 4, 1, CallStatus.EXPIRED)]
+    [expired] = of_type(at_expiry, "CodeExpired")
+    assert expired["call_id"] == call["call_id"]
+
+    first = await delivered_call(pool, decisions, tenant, T0 + timedelta(minutes=5))
+    retry = tenant.request(
+        first["phone"], T0 + timedelta(minutes=6), attempt=2, retry_of=first["call_id"]
+    )
+    emitted = await apply(pool, decisions, [retry])
+    assert [e["call_id"] for e in of_type(emitted, "CodeExpired")] == [first["call_id"]]
+    late = await apply(
+        pool, decisions, [attempt(first, first["caller_number"][-5:], T0 + timedelta(minutes=6))]
+    )
+    assert verdicts(late)[0][1:3] == (False, "expired")
+
+
+async def test_an_attempt_before_the_ring_or_for_no_call_costs_nothing(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    request = tenant.request(phone(), T0)
+    await apply(pool, decisions, [request])
+    early = await apply(pool, decisions, [attempt(request, request["caller_number"][-5:], T0)])
+    assert verdicts(early) == [(True, False, "not_delivered", 5, 0, CallStatus.QUEUED)]
+    unknown = tenant.request(phone(), T0)  # never requested
+    missing = await apply(pool, decisions, [attempt(unknown, "12345", T0)])
+    assert verdicts(missing) == [(False, False, None, 0, 0, "unknown")]
+
+
 # ---------------------------------------------------------------------------------- dialer
 class NoCarrier:
     async def dial(self, *_: Any) -> Any:
