@@ -42,7 +42,8 @@ IdempotencyKey = Annotated[
 
 def check_key(key: str) -> None:
     """For keys that do not come through `IdempotencyKey` (the panel's forms)."""
-    if not re.match(KEY_PATTERN, key) or len(key) > MAX_KEY_LENGTH:
+    # fullmatch: with re.match, "$" also matches before a trailing newline.
+    if not re.fullmatch(KEY_PATTERN, key) or len(key) > MAX_KEY_LENGTH:
         raise invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
 
 

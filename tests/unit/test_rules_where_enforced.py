@@ -4,16 +4,28 @@ guard for every character a spreadsheet evaluates."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
-from api.calling import request_event
+from api.calling import (
+    active_service,
+    call_body,
+    idempotent_call_id,
+    parse_phone,
+    place_call,
+    placed_body,
+    request_event,
+)
 from api.context import Context
-from api.directory import KeyView, ServiceView
+from api.directory import AccountView, KeyView, ServiceView
+from api.errors import ApiError
+from api.limits import PerSecond, PerWindow
 from api.report_export import FORMULA_START, Formatter, neutralise
 from core.number_pool import NumberPool
 from processors.carriers import DialResult
@@ -96,3 +108,161 @@ def test_a_number_is_not_guarded(number: str) -> None:
 
 def test_text_without_a_trigger_is_unchanged() -> None:
     assert neutralise("web = login") == "web = login"
+
+
+# ------------------------------------------------------------ the API's checks before a 201
+class Appended:
+    def __init__(self, fail: bool = False) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.fail = fail
+
+    async def __call__(self, event: dict[str, Any]) -> None:
+        if self.fail:
+            raise ConnectionError("the broker is away")
+        self.events.append(event)
+
+
+def placing_context(
+    svc: ServiceView, account: AccountView | None = None, phone_limit: int = 5, fail: bool = False
+) -> Any:
+    settings = SimpleNamespace(
+        pool=POOL, code_secret=SECRET, price_per_call=700, default_region="IR"
+    )
+    return SimpleNamespace(
+        settings=settings,
+        directory=SimpleNamespace(
+            services={svc.id: svc}, accounts={account.id: account} if account else {}
+        ),
+        key_rate=PerSecond(100),
+        phone_rate=PerWindow(phone_limit, 3600),
+        append=Appended(fail),
+    )
+
+
+def key_of(svc: ServiceView) -> KeyView:
+    return KeyView(uuid.uuid4(), svc.id, svc.account_id, None)
+
+
+def refused(work: Any) -> ApiError:
+    with pytest.raises(ApiError) as caught:
+        asyncio.run(work) if asyncio.iscoroutine(work) else work()
+    return caught.value
+
+
+def test_a_call_is_appended_with_its_accounts_price_and_the_services_code() -> None:
+    svc = service(6)
+    account = AccountView(svc.account_id, price_per_call=1300, credit_limit=0)
+    ctx = placing_context(svc, account)
+    call_id = uuid.uuid4()
+    placed = asyncio.run(place_call(ctx, key_of(svc), "+989121234567", call_id, reference="r1"))
+    [event] = ctx.append.events
+    assert event is placed.event and placed.service == svc
+    assert (event["call_id"], event["phone"], event["price_per_call"]) == (
+        call_id,
+        "+989121234567",
+        1300,
+    )
+    assert (event["code_length"], event["code_ttl_minutes"], event["attempt"]) == (6, 2, 1)
+    assert event["reference"] == "r1" and event["retry_of"] is None
+    body = placed_body(placed)
+    assert body["status"] == "queued" and body["id"] == call_id and "code" not in body
+    # Without an account in the directory: the platform's price.
+    ctx = placing_context(svc)
+    asyncio.run(place_call(ctx, key_of(svc), "+989121234567", uuid.uuid4()))
+    assert ctx.append.events[0]["price_per_call"] == 700
+
+
+def test_the_api_limits_calls_per_phone_and_gives_the_room_back_when_nothing_was_appended() -> None:
+    svc = service(5)
+    ctx = placing_context(svc, phone_limit=2)
+    key = key_of(svc)
+    for _ in range(2):
+        asyncio.run(place_call(ctx, key, "+989121234567", uuid.uuid4()))
+    error = refused(place_call(ctx, key, "+989121234567", uuid.uuid4()))
+    assert (error.code, error.detail) == ("rate_limited", "too many calls to this phone number")
+    assert int(error.headers["Retry-After"]) >= 1
+    asyncio.run(place_call(ctx, key, "+989121234568", uuid.uuid4()))  # another phone: room
+    failing = placing_context(svc, phone_limit=1, fail=True)
+    with pytest.raises(ConnectionError):
+        asyncio.run(place_call(failing, key, "+989121234567", uuid.uuid4()))
+    failing.append.fail = False
+    asyncio.run(place_call(failing, key, "+989121234567", uuid.uuid4()))  # the room came back
+
+
+def test_the_api_limits_calls_per_key() -> None:
+    svc = service(5)
+    ctx = placing_context(svc)
+    ctx.key_rate = PerSecond(1)
+    key = key_of(svc)
+    asyncio.run(place_call(ctx, key, "+989121234567", uuid.uuid4()))
+    error = refused(place_call(ctx, key, "+989121234568", uuid.uuid4()))
+    assert (error.code, error.detail) == ("rate_limited", "too many calls for this access key")
+
+
+def test_a_disabled_cut_off_or_unknown_service_places_nothing() -> None:
+    svc = service(5)
+    for changed, code, limit in (
+        (replace(svc, status="disabled"), "service_disabled", None),
+        (replace(svc, cut_off=True), "credit_limit_reached", "service"),
+    ):
+        ctx = placing_context(changed)
+        error = refused(place_call(ctx, key_of(changed), "+989121234567", uuid.uuid4()))
+        assert error.code == code and error.extra.get("limit") == limit
+        assert ctx.append.events == []
+    account = AccountView(svc.account_id, 1000, 0, cut_off=True)
+    ctx = placing_context(svc, account)
+    error = refused(place_call(ctx, key_of(svc), "+989121234567", uuid.uuid4()))
+    assert (error.code, error.extra) == ("credit_limit_reached", {"limit": "account"})
+    ctx = placing_context(svc)
+    ctx.directory.services = {}
+    error = refused(lambda: active_service(ctx, key_of(svc)))
+    assert error.code == "unavailable"
+
+
+def test_a_number_outside_the_services_regions_is_refused_before_anything() -> None:
+    svc = replace(service(5), allowed_regions=("IR",))
+    ctx = placing_context(svc)
+    error = refused(place_call(ctx, key_of(svc), "+447911123456", uuid.uuid4()))
+    assert error.code == "destination_not_allowed" and ctx.append.events == []
+    assert ctx.key_rate.take(uuid.uuid4()) == 0
+
+
+def test_a_phone_is_normalised_or_refused() -> None:
+    ctx = placing_context(service(5))
+    assert parse_phone(ctx, "09121234567") == "+989121234567"
+    error = refused(lambda: parse_phone(ctx, "12345"))
+    assert error.code == "invalid_phone" and error.detail
+
+
+def test_an_idempotency_key_fixes_the_call_id_per_access_key() -> None:
+    svc = service(5)
+    key, other = key_of(svc), key_of(svc)
+    assert idempotent_call_id(key, "k1") == idempotent_call_id(key, "k1")
+    assert idempotent_call_id(key, "k1") != idempotent_call_id(key, "k2")
+    assert idempotent_call_id(key, "k1") != idempotent_call_id(other, "k1")
+    assert idempotent_call_id(key, None) != idempotent_call_id(key, None)
+    assert refused(lambda: idempotent_call_id(key, "bad key\n")).code == "invalid_request"
+
+
+def test_a_call_shows_its_code_only_for_a_service_that_returns_codes() -> None:
+    row = {
+        "id": uuid.uuid4(),
+        "service_id": uuid.uuid4(),
+        "key_id": uuid.uuid4(),
+        "phone": "+989121234567",
+        "status": "delivered",
+        "attempt": 1,
+        "code_length": 5,
+        "created_at": datetime(2026, 11, 29, tzinfo=UTC),
+        "caller_number": "+982191012345",
+        "cost": 1000,
+    }
+    hidden = call_body(row, service(5))
+    assert "code" not in hidden and "head_number" not in hidden and "caller_number" not in hidden
+    assert {k: hidden[k] for k in ("id", "phone", "status", "attempt", "cost")} == {
+        k: row[k] for k in ("id", "phone", "status", "attempt", "cost")
+    }
+    assert hidden["failure_reason"] is None and hidden["verified_at"] is None
+    shown = call_body(row, replace(service(5), return_code=True))
+    assert (shown["code"], shown["head_number"]) == ("12345", "+9821910")
+    assert call_body(row, None).keys() == hidden.keys()
