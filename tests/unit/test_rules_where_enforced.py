@@ -26,10 +26,11 @@ from api.context import Context
 from api.directory import AccountView, KeyView, ServiceView
 from api.errors import ApiError
 from api.limits import PerSecond, PerWindow
-from api.report_export import FORMULA_START, Formatter, neutralise
+from api.report_export import FORMULA_START, Formatter, csv_lines, neutralise
 from core.number_pool import NumberPool
 from processors.carriers import DialResult
 from processors.dialer import dial_outcome
+from projections.call_report import COLUMNS
 
 SECRET = "test-secret"
 POOL = NumberPool.parse("+9821xxxxxxxx")
@@ -266,3 +267,55 @@ def test_a_call_shows_its_code_only_for_a_service_that_returns_codes() -> None:
     shown = call_body(row, replace(service(5), return_code=True))
     assert (shown["code"], shown["head_number"]) == ("12345", "+9821910")
     assert call_body(row, None).keys() == hidden.keys()
+
+
+# ---------------------------------------------------------------------------------- exports
+def report_row(**overrides: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {column: None for column in COLUMNS}
+    values.update(
+        id=uuid.uuid4(),
+        phone="+989121234567",
+        status="verified",
+        failure_reason=None,
+        attempt=1,
+        code_length=5,
+        caller_number="+982191012345",
+        created_at=datetime(2026, 11, 27, 8, 30, tzinfo=UTC),  # 12:00 in Tehran
+        verify_attempts=2,
+        cost=1000,
+        answered=False,
+        key_label="=cmd",
+    )
+    values.update(overrides)
+    return values
+
+
+def test_a_persian_export_speaks_persian_in_the_accounts_zone_and_calendar() -> None:
+    fa = Formatter("fa", "jalali", "Asia/Tehran")
+    headings = fa.headings()
+    assert headings[COLUMNS.index("phone")] == "شماره تلفن"
+    assert headings[COLUMNS.index("created_at")] == "زمان درخواست (Asia/Tehran)"
+    row = dict(
+        zip(COLUMNS, fa.row(report_row(status="failed", failure_reason="busy")), strict=True)
+    )
+    assert row["status"] == "ناموفق" and row["failure_reason"] == "مشغول"
+    assert row["created_at"] == "1405/09/06 12:00:00"
+    assert row["cost"] == 1000 and row["answered"] is False and row["dialed_at"] == ""
+    assert row["key_label"] == "'=cmd"
+    assert fa.text_cell("phone", "+989121234567") == "\u200e+989121234567"
+    assert fa.sheet_name == "تماس‌ها"
+
+
+def test_an_english_export_keeps_codes_and_iso_times() -> None:
+    en = Formatter("en", "gregorian", "Asia/Tehran")
+    assert en.headings()[COLUMNS.index("phone")] == "phone"
+    assert en.headings()[COLUMNS.index("cost")] == "cost"
+    row = dict(zip(COLUMNS, en.row(report_row()), strict=True))
+    assert row["status"] == "verified"
+    assert row["created_at"] == "2026-11-27T12:00:00+03:30"
+    assert en.text_cell("phone", "+989121234567") == "+989121234567"
+    sheet = dict(zip(COLUMNS, en.sheet_row(report_row()), strict=True))
+    assert sheet["created_at"] == datetime(2026, 11, 27, 12, 0)  # a date cell, zone applied
+    assert sheet["cost"] == 1000 and sheet["key_label"] == "'=cmd"
+    assert en.sheet_name == "calls"
+    assert csv_lines([["a", "b,c"], [1, '"q"']]) == 'a,"b,c"\r\n1,"""q"""\r\n'
