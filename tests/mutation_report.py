@@ -13,7 +13,23 @@ from collections import Counter
 from pathlib import Path
 
 MUTMUT = Path(sys.executable).parent / "mutmut"
-LINE = re.compile(r"^\s*(?P<name>\S+)__mutmut_(?P<n>\d+): (?P<status>.+)$")
+LINE = re.compile(r"^\s*(?P<name>\S+__mutmut_\d+): (?P<status>.+)$")
+SQL = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE|VALUES|RETURNING|ON CONFLICT|SET)\b", re.IGNORECASE
+)
+
+
+def equivalent(mutant: str) -> str | None:
+    """Why a surviving mutant cannot change behaviour, if it is one of the kinds that cannot:
+    the case of an SQL statement's words (PostgreSQL folds unquoted names and keywords)."""
+    shown = subprocess.run([MUTMUT, "show", mutant], capture_output=True, text=True).stdout
+    removed = [line[1:] for line in shown.splitlines() if line.startswith("- ")]
+    added = [line[1:] for line in shown.splitlines() if line.startswith("+ ")]
+    if removed and len(removed) == len(added):
+        same = all(a.lower() == b.lower() for a, b in zip(removed, added, strict=True))
+        if same and all(SQL.search(line) for line in removed):
+            return "SQL case"
+    return None
 
 
 def main() -> int:
@@ -21,14 +37,25 @@ def main() -> int:
     stats = json.loads(Path("mutants/mutmut-cicd-stats.json").read_text())
     lived = subprocess.run([MUTMUT, "results"], check=True, capture_output=True, text=True)
     by_function: Counter[tuple[str, str]] = Counter()
+    equivalents: Counter[str] = Counter()
     for line in lived.stdout.splitlines():
         match = LINE.match(line)
-        if match:
-            by_function[(match["name"], match["status"])] += 1
+        if not match:
+            continue
+        name = match["name"].rsplit("__mutmut_", 1)[0]
+        why = equivalent(match["name"]) if match["status"] == "survived" else None
+        if why:
+            equivalents[why] += 1
+        else:
+            by_function[(name, match["status"])] += 1
     total = stats["total"]
-    killed = stats["killed"]
+    # A mutant that timed out was caught too (the tests hung instead of passing).
+    caught = stats["killed"] + stats["timeout"]
+    same = sum(equivalents.values())
     print(json.dumps(stats, indent=1))
-    print(f"\nkilled {killed} of {total}: {killed / total:.1%}")
+    print(f"\ncaught {caught} of {total}: {caught / total:.1%}")
+    print(f"equivalent: {dict(equivalents)}")
+    print(f"caught of the mutants that can change behaviour: {caught / (total - same):.1%}")
     print("\nnot killed, by function:")
     for (name, status), count in sorted(by_function.items(), key=lambda kv: -kv[1]):
         print(f"  {count:4d}  {status:10s} {name}")

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus, RejectReason
 from processors.batches import Consumed, apply_batch
 from processors.decisions import Decisions
+from processors.outbox import Publisher
 from projections.read_models import Projector
 from schemas.codec import Event, encode, new_event
 from tests.integration.test_handlers import (
     PRICE,
     RULES,
     T0,
+    Published,
     Tenant,
     apply,
     call_history,
@@ -459,3 +461,143 @@ async def test_a_service_update_disables_changes_the_limit_and_the_codes_validit
         "SELECT status, credit_limit, code_ttl_minutes FROM proc_services WHERE id = %s",
         tenant.service_id,
     ) == ("active", 0, 7)
+
+
+# ------------------------------------------------------ what each call event sets, absolutely
+async def test_each_call_event_sets_what_it_says_on_the_calls_row(
+    pool: AsyncConnectionPool,
+) -> None:
+    projector = Projector(publish_reports=False)
+    call_id, history = call_history()
+    requested, dial, delivered, wrong, right, verified = history
+    ids = {"call_id": call_id, "service_id": requested["service_id"]}
+    answered = new_event("CallAnswered", occurred_at=at(1), **ids)
+    await apply(pool, projector, [requested])
+    assert await row(
+        pool,
+        "SELECT status, phone, caller_number, code_length, attempt, price_per_call, created_at,"
+        " account_id, key_id FROM calls WHERE id = %s",
+        call_id,
+    ) == (
+        CallStatus.QUEUED,
+        requested["phone"],
+        requested["caller_number"],
+        5,
+        1,
+        PRICE,
+        T0,
+        requested["account_id"],
+        requested["key_id"],
+    )
+    await apply(pool, projector, [dial])
+    assert await row(pool, "SELECT status, dialed_at FROM calls WHERE id = %s", call_id) == (
+        CallStatus.DIALING,
+        dial["occurred_at"],
+    )
+    await apply(pool, projector, [delivered, answered])
+    assert await row(
+        pool,
+        "SELECT status, delivered_at, expires_at, answered, cost FROM calls WHERE id = %s",
+        call_id,
+    ) == (
+        CallStatus.DELIVERED,
+        delivered["occurred_at"],
+        delivered["expires_at"],
+        True,
+        PRICE,
+    )
+    not_found = {**wrong, "found": False, "verify_attempts": 9, "event_id": str(uuid.uuid4())}
+    await apply(pool, projector, [not_found, wrong])
+    assert await row(pool, "SELECT verify_attempts FROM calls WHERE id = %s", call_id) == (1,)
+    await apply(pool, projector, [right, verified])
+    assert await row(
+        pool, "SELECT status, verified_at, verify_attempts FROM calls WHERE id = %s", call_id
+    ) == (CallStatus.VERIFIED, verified["occurred_at"], 2)
+
+    # A rejected call, a failed one, an expired one.
+    for event_type, fields, status, column, value in (
+        (
+            "CallRejected",
+            {"reason": "rate_limited"},
+            CallStatus.REJECTED,
+            "failure_reason",
+            "rate_limited",
+        ),
+        (
+            "CallFailed",
+            {"reason": "busy", "dialed_at": at(1)},
+            CallStatus.FAILED,
+            "failure_reason",
+            "busy",
+        ),
+        ("CodeExpired", {}, CallStatus.EXPIRED, "expired_at", at(3)),
+    ):
+        other_id, other = call_history()
+        ids = {"call_id": other_id, "service_id": other[0]["service_id"]}
+        await apply(
+            pool, projector, [other[0], new_event(event_type, occurred_at=at(3), **fields, **ids)]
+        )
+        assert await row(
+            pool, f"SELECT status, {column}, cost FROM calls WHERE id = %s", other_id
+        ) == (status, value, 0), event_type
+        if event_type == "CallFailed":
+            assert await row(pool, "SELECT dialed_at FROM calls WHERE id = %s", other_id) == (
+                at(1),
+            )
+
+
+async def test_decisions_lift_and_allow_a_prefix_and_remember_attempts_and_updates(
+    pool: AsyncConnectionPool,
+) -> None:
+    decisions = Decisions(RULES)
+    tenant = Tenant()
+    name = f"decisions-{uuid.uuid4()}"
+    svc = {"service_id": tenant.service_id}
+    lifted = new_event("FraudBlockLifted", occurred_at=at(1), prefix="+989125556", **svc)
+    allowed = new_event("FraudPrefixAllowed", occurred_at=at(2), prefix="+989125557", **svc)
+    await apply(pool, decisions, [*tenant.opening(), lifted, allowed])
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT prefix, counted_since, allowed, blocked_until FROM proc_fraud_prefixes"
+                " WHERE service_id = %s ORDER BY prefix",
+                (tenant.service_id,),
+            )
+        ).fetchall()
+    assert rows == [("+989125556", at(1), False, None), ("+989125557", None, True, None)]
+
+    # An attempt delivered again under a later offset is judged once; an old limit delivered
+    # again does not undo a newer one.
+    call = tenant.request(phone(), T0)
+    await apply(pool, decisions, [call])
+    ids = {"call_id": call["call_id"], "service_id": tenant.service_id}
+    await apply(pool, decisions, [new_event("CallDelivered", expires_at=at(2), **ids)])
+    guess = new_event(
+        "VerificationAttempted",
+        occurred_at=at(1),
+        attempt_id=uuid.uuid4(),
+        key_id=tenant.key_id,
+        code="00000" if call["caller_number"][-5:] != "00000" else "11111",
+        **ids,
+    )
+
+    def update(limit: int) -> Event:
+        return new_event(
+            "AccountUpdated",
+            account_id=tenant.account_id,
+            name=None,
+            price_per_call=None,
+            credit_limit=None,
+            total_credit_limit=limit,
+        )
+
+    old, new = update(1), update(7_000_000)
+    publisher = cast(Publisher, Published())
+    await apply_batch(pool, publisher, name, consumed([guess, old, new], 0), decisions)
+    await apply_batch(pool, publisher, name, consumed([guess, old], 10), decisions)
+    assert await row(
+        pool, "SELECT verify_attempts FROM proc_calls WHERE id = %s", call["call_id"]
+    ) == (1,)
+    assert await row(
+        pool, "SELECT total_limit FROM proc_accounts WHERE id = %s", tenant.account_id
+    ) == (7_000_000,)

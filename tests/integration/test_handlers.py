@@ -16,6 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus, RejectReason
 from core.fraud import FraudRules
+from core.ids import derived_id
 from processors.batches import Consumer
 from processors.carriers import Carrier
 from processors.decisions import DecisionRules, Decisions
@@ -219,6 +220,8 @@ async def test_a_delivery_applied_again_is_charged_once_and_a_late_failure_chang
     emitted += await apply_each(pool, decisions, [delivered, copy(delivered), failed])
     [debit] = of_type(emitted, "CreditDebited")
     assert debit["amount"] == PRICE and debit["balance_after"] == -PRICE
+    assert (debit["call_id"], debit["service_id"]) == (ids["call_id"], ids["service_id"])
+    assert debit["event_id"] == str(derived_id(ids["call_id"], "CreditDebited"))
     assert of_type(emitted, "CreditReleased") == []
     async with pool.connection() as conn:
         row = await (
@@ -238,7 +241,11 @@ async def test_credit_stops_calls_at_the_limit_and_a_failure_gives_the_room_back
     [rejected] = of_type(emitted, "CallRejected")
     assert rejected["reason"] == RejectReason.CREDIT_LIMIT_REACHED
     ids = {"call_id": calls[0]["call_id"], "service_id": tenant.service_id}
-    await apply(pool, decisions, [new_event("CallFailed", reason="busy", **ids)])
+    failed = await apply(pool, decisions, [new_event("CallFailed", reason="busy", **ids)])
+    [released] = of_type(failed, "CreditReleased")
+    assert {k: released[k] for k in ("call_id", "service_id", "amount")} == {**ids, "amount": PRICE}
+    assert released["event_id"] == str(derived_id(ids["call_id"], "CreditReleased"))
+    assert of_type(failed, "CreditDebited") == []
     again = tenant.request(phone(), T0 + timedelta(seconds=10))
     assert of_type(await apply(pool, decisions, [again]), "PlaceCall")
 

@@ -5,6 +5,7 @@ guard for every character a spreadsheet evaluates."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -27,9 +28,11 @@ from api.directory import AccountView, KeyView, ServiceView
 from api.errors import ApiError
 from api.limits import PerSecond, PerWindow
 from api.report_export import FORMULA_START, Formatter, csv_lines, neutralise
+from core.ids import derived_id
 from core.number_pool import NumberPool
 from processors.carriers import DialResult
-from processors.dialer import dial_outcome
+from processors.decisions import code_expired, derived
+from processors.dialer import dial_outcome, outcome_event
 from projections.call_report import COLUMNS
 
 SECRET = "test-secret"
@@ -319,3 +322,116 @@ def test_an_english_export_keeps_codes_and_iso_times() -> None:
     assert sheet["cost"] == 1000 and sheet["key_label"] == "'=cmd"
     assert en.sheet_name == "calls"
     assert csv_lines([["a", "b,c"], [1, '"q"']]) == 'a,"b,c"\r\n1,"""q"""\r\n'
+
+
+# ------------------------------------------------- fixed for good: derived ids and the draw
+# A replay (or a newer build reading old records) must re-create the same ids and numbers, or
+# the exactly-once checks would see new events: these values are part of the contract.
+CALL = uuid.UUID("6f1c2f5e-0000-4000-8000-000000000001")
+
+
+def test_derived_event_ids_never_change() -> None:
+    assert code_expired(CALL, uuid.uuid4())["event_id"] == "c6eebfcc-4027-5e68-b38d-5ec3a839d8af"
+    failed = outcome_event("CallFailed", call_id=CALL, service_id=CALL, reason="busy")
+    assert failed["event_id"] == "e70d1da3-bb41-5dfe-ada4-58417f00e115"
+    assert failed["reason"] == "busy" and failed["service_id"] == CALL
+    source = {"event_id": str(CALL)}
+    place = derived("PlaceCall", source, call_id=CALL)
+    assert place["event_id"] == "a50679b1-ddcf-57a1-8245-8a715d4a0ca5"
+    assert place["call_id"] == CALL and place["event_type"] == "PlaceCall"
+    assert derived("CallRejected", source)["event_id"] == "cdab5502-c58d-50a9-9f6a-cfc1882da242"
+    assert str(derived_id(CALL, "CreditReleased")) == "5c3221d4-4530-582e-8523-bf82aa0e6ee3"
+    assert str(derived_id(CALL, "CreditDebited")) == "e3483d3d-b6a2-555a-a613-468bcf43def1"
+    expired = code_expired(CALL, CALL)
+    assert (expired["event_type"], expired["call_id"], expired["service_id"]) == (
+        "CodeExpired",
+        CALL,
+        CALL,
+    )
+
+
+def test_the_number_drawn_for_a_call_never_changes() -> None:
+    pool = NumberPool.parse("+98219100xxxxx, +9821xxxxxxxx")
+    drawn = {
+        length: (
+            pool.allocate("s3cret", str(CALL), length).caller_number,
+            pool.allocate("s3cret", str(CALL), length, avoid_code="x").caller_number,
+        )
+        for length in (4, 5, 8)
+    }
+    assert drawn == {
+        4: ("+9821910030549", "+9821910030549"),
+        5: ("+9821910060549", "+9821910060549"),
+        8: ("+982140060549", "+982140060549"),
+    }
+    again = pool.allocate("s3cret", str(CALL), 5, avoid_code="60549")
+    assert again.caller_number == "+982147658086" and again.code == "58086"
+    assert pool.allocate("other", str(CALL), 5).code != "60549"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "the number pool is empty"),
+        (" , ", "the number pool is empty"),
+        ("98219100xxxxx", "must look like +98219100xxxxx"),
+        ("+98a9100xxxxx", "must look like +98219100xxxxx"),
+        ("+982191000xxx", "needs at least 4 trailing x"),
+    ],
+)
+def test_a_bad_number_pool_says_what_is_wrong(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(problem)):
+        NumberPool.parse(text)
+
+
+def test_a_pool_range_takes_exactly_four_free_digits_and_upper_case_x() -> None:
+    pool = NumberPool.parse("+982191000xxxx,+98219100XXXXX")
+    assert [(r.prefix, r.free) for r in pool.ranges] == [("+982191000", 4), ("+98219100", 5)]
+    assert pool.max_code_length == 5
+    with pytest.raises(ValueError, match="no pool range has 6 free digits"):
+        pool.allocate("s", "c", 6)
+
+
+def test_the_apis_refusals_say_why() -> None:
+    svc = service(5)
+    details = {}
+    for name, changed, account in (
+        ("disabled", replace(svc, status="disabled"), None),
+        ("service", replace(svc, cut_off=True), None),
+        ("account", svc, AccountView(svc.account_id, 1000, 0, cut_off=True)),
+    ):
+        ctx = placing_context(changed, account)
+        details[name] = refused(lambda c=ctx, s=changed: active_service(c, key_of(s))).detail
+    ctx = placing_context(svc)
+    ctx.directory.services = {}
+    details["unknown"] = refused(lambda: active_service(ctx, key_of(svc))).detail
+    assert details == {
+        "disabled": "the service is disabled",
+        "service": "the service has reached its credit limit; top it up",
+        "account": "the account has reached its total credit limit; top up any of its services",
+        "unknown": "the service is not known to this instance yet",
+    }
+
+
+def test_a_calls_body_is_every_field_of_its_row() -> None:
+    row = {
+        "id": uuid.uuid4(),
+        "service_id": uuid.uuid4(),
+        "key_id": uuid.uuid4(),
+        "phone": "+989121234567",
+        "status": "failed",
+        "failure_reason": "busy",
+        "attempt": 2,
+        "retry_of": uuid.uuid4(),
+        "code_length": 5,
+        "expires_at": datetime(2026, 11, 29, 8, 2, tzinfo=UTC),
+        "created_at": datetime(2026, 11, 29, 8, 0, tzinfo=UTC),
+        "dialed_at": datetime(2026, 11, 29, 8, 0, 1, tzinfo=UTC),
+        "verified_at": datetime(2026, 11, 29, 8, 1, tzinfo=UTC),
+        "cost": 1000,
+        "reference": "order-7",
+        "caller_number": "+982191012345",
+    }
+    body = call_body(row, service(5))
+    assert body == {k: v for k, v in row.items() if k != "caller_number"}
+    assert call_body({k: v for k, v in row.items() if k != "cost"}, None)["cost"] == 0
