@@ -14,6 +14,7 @@ from pathlib import Path
 
 MUTMUT = Path(sys.executable).parent / "mutmut"
 LINE = re.compile(r"^\s*(?P<name>\S+__mutmut_\d+): (?P<status>.+)$")
+FRAGMENT = re.compile(r'^\s*f?"[^"]*[ (%][^"]*"[,)]*\s*$')
 SQL = re.compile(
     r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|WHERE|VALUES|RETURNING|ON CONFLICT|SET)\b", re.IGNORECASE
 )
@@ -21,14 +22,21 @@ SQL = re.compile(
 
 def equivalent(mutant: str) -> str | None:
     """Why a surviving mutant cannot change behaviour, if it is one of the kinds that cannot:
-    the case of an SQL statement's words (PostgreSQL folds unquoted names and keywords)."""
+    the case of the words of an SQL statement (PostgreSQL folds unquoted names and keywords),
+    or `strict=` taken off a zip of columns that are always as long as each other."""
     shown = subprocess.run([MUTMUT, "show", mutant], capture_output=True, text=True).stdout
     removed = [line[1:] for line in shown.splitlines() if line.startswith("- ")]
     added = [line[1:] for line in shown.splitlines() if line.startswith("+ ")]
-    if removed and len(removed) == len(added):
-        same = all(a.lower() == b.lower() for a, b in zip(removed, added, strict=True))
-        if same and all(SQL.search(line) for line in removed):
-            return "SQL case"
+    if not removed or len(removed) != len(added):
+        return None
+    case_only = all(a.lower() == b.lower() for a, b in zip(removed, added, strict=True))
+    # A piece of a statement: its function runs SQL, and the piece is a string of several
+    # words (a lone word such as an event type's name is not SQL).
+    pieces = all(FRAGMENT.match(line) for line in removed)
+    if case_only and pieces and SQL.search(shown):
+        return "SQL case"
+    if all("zip(" in line and "strict=True" in line for line in removed):
+        return "zip strictness"
     return None
 
 

@@ -555,7 +555,8 @@ async def test_decisions_lift_and_allow_a_prefix_and_remember_attempts_and_updat
     svc = {"service_id": tenant.service_id}
     lifted = new_event("FraudBlockLifted", occurred_at=at(1), prefix="+989125556", **svc)
     allowed = new_event("FraudPrefixAllowed", occurred_at=at(2), prefix="+989125557", **svc)
-    await apply(pool, decisions, [*tenant.opening(), lifted, allowed])
+    opening = tenant.opening()
+    await apply(pool, decisions, [*opening, lifted, allowed])
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
@@ -591,13 +592,45 @@ async def test_decisions_lift_and_allow_a_prefix_and_remember_attempts_and_updat
             total_credit_limit=limit,
         )
 
+    def status(value: str) -> Event:
+        return new_event(
+            "ServiceUpdated",
+            service_id=tenant.service_id,
+            account_id=tenant.account_id,
+            name=None,
+            code_length=None,
+            code_ttl_minutes=None,
+            return_code=None,
+            status=value,
+            credit_limit=None,
+        )
+
     old, new = update(1), update(7_000_000)
+    disabled, enabled = status("disabled"), status("active")
     publisher = cast(Publisher, Published())
-    await apply_batch(pool, publisher, name, consumed([guess, old, new], 0), decisions)
-    await apply_batch(pool, publisher, name, consumed([guess, old], 10), decisions)
+    first = [opening[0], lifted, guess, old, new, disabled, enabled]
+    await apply_batch(pool, publisher, name, consumed(first, 0), decisions)
+    # The lifted prefix is blocked again since; the lifting delivered again must not free it.
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE proc_fraud_prefixes SET blocked_until = %s WHERE service_id = %s"
+            " AND prefix = %s",
+            (at(100), tenant.service_id, "+989125556"),
+        )
+    again = [guess, old, disabled, opening[0], lifted]
+    await apply_batch(pool, publisher, name, consumed(again, 10), decisions)
     assert await row(
         pool, "SELECT verify_attempts FROM proc_calls WHERE id = %s", call["call_id"]
     ) == (1,)
     assert await row(
         pool, "SELECT total_limit FROM proc_accounts WHERE id = %s", tenant.account_id
     ) == (7_000_000,)
+    assert await row(pool, "SELECT status FROM proc_services WHERE id = %s", tenant.service_id) == (
+        "active",
+    )
+    assert await row(
+        pool,
+        "SELECT blocked_until FROM proc_fraud_prefixes WHERE service_id = %s AND prefix = %s",
+        tenant.service_id,
+        "+989125556",
+    ) == (at(100),)
