@@ -13,9 +13,10 @@ from psycopg_pool import AsyncConnectionPool
 from core.call_rules import CallStatus, RejectReason
 from processors.batches import Consumed, apply_batch
 from processors.decisions import Decisions
-from processors.outbox import Publisher
+from processors.outbox import Outbox, Publisher
+from processors.stream_topics import results_topic
 from projections.read_models import Projector
-from schemas.codec import Event, encode, new_event
+from schemas.codec import Event, decode, encode, new_event
 from tests.integration.test_handlers import (
     PRICE,
     RULES,
@@ -347,7 +348,13 @@ async def test_the_projection_reports_a_call_once_it_rang_and_streams_it_to_its_
     )
     out_queued = await apply(pool, projector, history[:2])  # requested, dialling
     assert of_type(out_queued, "CallReported") == []
-    out = await apply(pool, projector, [history[2]])  # rang
+    outbox = Outbox()
+    async with pool.connection() as conn, conn.transaction():
+        await projector.handle(conn, [decode(encode(history[2]))], outbox)  # rang
+    out = outbox.events
+    [result] = outbox.raw  # the same change, for the account's results topic
+    assert result.topic == results_topic(requested["account_id"])
+    assert result.key == str(call_id).encode() and result.event_type == "CallResult"
     [report] = of_type(out, "CallReported")
     assert report["call_id"] == call_id and report["status"] == CallStatus.DELIVERED
     assert report["key_label"] == "web" and report["cost"] == PRICE

@@ -393,6 +393,7 @@ async def test_the_dialer_claims_a_call_once_under_any_event_id(pool: AsyncConne
     for batch in ([command, copy(command)], [command], [copy(command)]):
         await apply(pool, dialer, batch)
         claimed.append([c["call_id"] for c in dialer._claimed])
+        assert all(c["dialed_at"] is not None for c in dialer._claimed)
         dialer._claimed = []  # as start_claimed would take them
     assert claimed == [[command["call_id"]], [], []]
 
@@ -583,6 +584,21 @@ async def test_the_highest_credit_sequence_wins_whatever_order_it_arrives_in(
     # Newest first, one batch each: the older ones arrive late and change no balance.
     await apply_each(pool, projector, history[::-1])
     assert await credit() == (7 * PRICE, 4, 4)
+    async with pool.connection() as conn:
+        ledger = await (
+            await conn.execute(
+                "SELECT type, call_id, reference, credit_seq, amount, balance_after FROM ledger"
+                " WHERE service_id = %s ORDER BY credit_seq",
+                (service_id,),
+            )
+        ).fetchall()
+    assert ledger == [
+        *[
+            ("debit", d["call_id"], None, d["credit_seq"], PRICE, d["balance_after"])
+            for d in debits
+        ],
+        ("topup", None, "INV-1", 4, 10 * PRICE, 7 * PRICE),
+    ]
     # All again, shuffled (credit events have ids derived from their call or top-up: a replay
     # brings the same ids, and the ledger is keyed by them).
     await apply_each(pool, projector, random.Random(3).sample(history, len(history)))
@@ -648,3 +664,27 @@ async def test_a_claim_abandoned_by_a_dead_worker_fails_once_as_a_carrier_error(
     ]
     assert mine[0]["dialed_at"] == claimed_at
     assert mine[0]["service_id"] == commands[0]["service_id"]
+
+
+async def test_a_services_first_credit_event_alone_is_written(pool: AsyncConnectionPool) -> None:
+    projector = Projector(publish_reports=False)
+    service_id = uuid.uuid4()
+    svc = {"service_id": service_id}
+    await apply(
+        pool,
+        projector,
+        [
+            new_event(
+                "ServiceCutOff", balance=-PRICE, reserved=0, credit_limit=PRICE, credit_seq=1, **svc
+            )
+        ],
+    )
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT balance, credit_seq, cut_off, cut_off_seq FROM service_credit"
+                " WHERE service_id = %s",
+                (service_id,),
+            )
+        ).fetchone()
+    assert row == (-PRICE, 1, True, 1)

@@ -67,3 +67,11 @@ def test_limits_are_checked_before_credit() -> None:
     credit = Credit(0, 0, 10_000)
     assert admit(status="disabled", credit=credit) is RejectReason.SERVICE_DISABLED
     assert credit.reserved == 0  # a refused call reserves nothing
+
+
+def test_a_call_exactly_an_hour_old_no_longer_counts() -> None:
+    hour_ago = [NOW - timedelta(hours=1)] * 5
+    assert admit(earlier=hour_ago) is None
+    assert admit(earlier=[t + timedelta(microseconds=1) for t in hour_ago]) == (
+        RejectReason.RATE_LIMITED
+    )

@@ -73,3 +73,12 @@ def test_the_service_limit_still_holds_inside_a_roomy_account() -> None:
     a = Credit(balance=0, reserved=0, limit=1500, account=account)
     assert a.reserve(1000) and not a.reserve(1000)
     assert account.reserved == 1000
+
+
+def test_a_call_may_take_exactly_the_room_that_is_left() -> None:
+    account = Credit(balance=0, reserved=0, limit=2000)
+    service = Credit(balance=0, reserved=0, limit=10_000, account=account)
+    assert service.reserve(2000) and account.room == 0
+    assert not service.reserve(1)
+    alone = Credit(balance=0, reserved=0, limit=1000)
+    assert alone.reserve(1000) and not alone.reserve(1)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from core.destinations import DEFAULT_BLOCKED_TYPES, NUMBER_TYPES, Destinations
+from core.destinations import DEFAULT_BLOCKED_TYPES, NUMBER_TYPES, Destinations, type_name
 
 IR_MOBILE = "+989121234567"
 IR_FIXED = "+982188776655"
@@ -27,3 +27,10 @@ def test_number_types_may_be_refused_by_name() -> None:
     assert "mobile" in (rule.refusal(IR_MOBILE) or "")
     assert rule.refusal(IR_FIXED) is None
     assert set(DEFAULT_BLOCKED_TYPES) <= set(NUMBER_TYPES)
+
+
+def test_a_type_the_metadata_cannot_name_is_unknown_and_refused_by_default() -> None:
+    assert type_name(-7) == "unknown"
+    assert type_name(NUMBER_TYPES["mobile"]) == "mobile"
+    refusal = Destinations.of(["IR"], None, "IR").refusal("+14155552671")
+    assert refusal == "US is not among the service's allowed_regions"

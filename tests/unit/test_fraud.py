@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import phonenumbers
+import pytest
+
 from core.fraud import FraudRules, PrefixCounts, prefix_of, pumped
 
 RULES = FraudRules(
@@ -43,3 +46,23 @@ def test_a_simulated_day_part_blocks_every_attack_early_and_refuses_no_real_user
     assert out.legit > 20_000 and out.legit_refused == 0
     assert len(out.admitted_per_attack) == out.attacks == 2
     assert max(out.admitted_per_attack) <= 50
+
+
+def test_the_boundaries_of_the_pumping_rule() -> None:
+    # Exactly thirty unverified, none verified, nothing usual: pumped (at least, not more than).
+    assert pumped(PrefixCounts(requests=30, verified=0, earlier=0), RULES)
+    # Thirty requests of which one verified: only 29 unverified, so not (whatever the rate).
+    assert not pumped(PrefixCounts(requests=30, verified=1, earlier=0), RULES)
+    # A range with a little history: judged against ten times its usual volume, exactly.
+    history = (RULES.baseline_seconds - RULES.window_seconds) / RULES.window_seconds
+    usual_3 = round(3 * history)  # three per window, as usual
+    assert pumped(PrefixCounts(requests=30, verified=0, earlier=usual_3), RULES)
+    assert not pumped(PrefixCounts(requests=29, verified=0, earlier=usual_3), RULES)
+    usual_5 = round(5 * history)  # five per window: fifty are needed
+    assert not pumped(PrefixCounts(requests=49, verified=0, earlier=usual_5), RULES)
+    assert pumped(PrefixCounts(requests=50, verified=0, earlier=usual_5), RULES)
+
+
+def test_a_number_in_national_form_has_no_prefix() -> None:
+    with pytest.raises(phonenumbers.NumberParseException):
+        prefix_of("09121234567", 7)

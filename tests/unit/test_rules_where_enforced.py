@@ -87,6 +87,10 @@ def test_a_code_is_valid_from_the_ring_not_from_the_dial_command() -> None:
     assert outcome["occurred_at"] == rang
     assert outcome["expires_at"] == rang + timedelta(seconds=120)
     assert outcome["dialed_at"] == commanded
+    assert (outcome["call_id"], outcome["service_id"]) == (
+        command["call_id"],
+        command["service_id"],
+    )
 
 
 def test_a_dial_that_raised_is_a_carrier_error() -> None:
@@ -168,6 +172,8 @@ def test_a_call_is_appended_with_its_accounts_price_and_the_services_code() -> N
     )
     assert (event["code_length"], event["code_ttl_minutes"], event["attempt"]) == (6, 2, 1)
     assert event["reference"] == "r1" and event["retry_of"] is None
+    assert (event["service_id"], event["account_id"]) == (svc.id, svc.account_id)
+    assert event["key_id"] == placed_body(placed)["key_id"]
     body = placed_body(placed)
     assert body["status"] == "queued" and body["id"] == call_id and "code" not in body
     # Without an account in the directory: the platform's price.
@@ -235,7 +241,7 @@ def test_a_phone_is_normalised_or_refused() -> None:
     ctx = placing_context(service(5))
     assert parse_phone(ctx, "09121234567") == "+989121234567"
     error = refused(lambda: parse_phone(ctx, "12345"))
-    assert error.code == "invalid_phone" and error.detail
+    assert (error.code, error.detail) == ("invalid_phone", "phone is not a valid phone number")
 
 
 def test_an_idempotency_key_fixes_the_call_id_per_access_key() -> None:
@@ -246,6 +252,8 @@ def test_an_idempotency_key_fixes_the_call_id_per_access_key() -> None:
     assert idempotent_call_id(key, "k1") != idempotent_call_id(other, "k1")
     assert idempotent_call_id(key, None) != idempotent_call_id(key, None)
     assert refused(lambda: idempotent_call_id(key, "bad key\n")).code == "invalid_request"
+    pinned = KeyView(CALL, svc.id, svc.account_id, None)
+    assert str(idempotent_call_id(pinned, "k1")) == PINNED_CALL_ID
 
 
 def test_a_call_shows_its_code_only_for_a_service_that_returns_codes() -> None:
@@ -328,6 +336,7 @@ def test_an_english_export_keeps_codes_and_iso_times() -> None:
 # A replay (or a newer build reading old records) must re-create the same ids and numbers, or
 # the exactly-once checks would see new events: these values are part of the contract.
 CALL = uuid.UUID("6f1c2f5e-0000-4000-8000-000000000001")
+PINNED_CALL_ID = "0b676809-38f0-55b5-9357-519b1269d942"  # key CALL, Idempotency-Key "k1"
 
 
 def test_derived_event_ids_never_change() -> None:
