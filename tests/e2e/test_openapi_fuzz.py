@@ -9,6 +9,7 @@ falls short of what is valid (a phone number must exist, a cursor must be one th
 from __future__ import annotations
 
 import random
+import uuid
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from schemathesis.checks import positive_data_acceptance
 from api.app import create_app
 from core.settings import Settings
 from launch.platform import Platform
-from tests.support.client import Api, Tenant, bearer
+from tests.support.client import Api, Tenant, bearer, random_phone
 
 # Enough to meet every operation's errors and a good share of its successes, bounded so the
 # whole run stays within a few minutes.
@@ -41,6 +42,15 @@ def fuzz_tenant(api: Api) -> Tenant:
     return api.tenant()
 
 
+@pytest.fixture(scope="module")
+def fuzz_call_id(api: Api, fuzz_tenant: Tenant) -> str:
+    """A call of the tenant's, readable: an unknown call id is answered 404 only after the
+    read model's catch-up wait (FLASHCALL_READ_GRACE_MS), a second per example otherwise."""
+    call = api.place(fuzz_tenant.key, random_phone())
+    api.wait_status(fuzz_tenant.key, call["id"], {"delivered", "failed"})
+    return str(call["id"])
+
+
 def test_the_document_served_is_the_one_fuzzed(api: Api) -> None:
     assert api.ok(api.http.get("/openapi.json")) == DOCUMENT
 
@@ -57,18 +67,36 @@ def credentials(case: Any, tenant: Tenant, api: Api) -> dict[str, str]:
     return bearer(tokens[scheme]) if scheme else {}
 
 
-def known_ids(case: Any, tenant: Tenant) -> None:
-    """Now and then, ids that exist, so that operations are also met where they succeed."""
-    if case.path_parameters and random.random() < 0.5:
+def known_ids(case: Any, tenant: Tenant, call_id: str) -> None:
+    """Now and then, ids that exist, so that operations are also met where they succeed; a
+    call's mostly (each unknown one costs the catch-up wait)."""
+    params = case.path_parameters
+    if params and random.random() < 0.5:
         for name, value in {"service_id": tenant.service_id, "key_id": tenant.key_id}.items():
-            if name in case.path_parameters:
-                case.path_parameters[name] = value
+            if name in params:
+                params[name] = value
+    # A valid id only: an invalid one (negative mode) is what is being tried.
+    if params and is_uuid(params.get("call_id")) and random.random() < 0.9:
+        params["call_id"] = call_id
+
+
+def is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.label)
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_api_answers_as_its_openapi_says(
-    operation: Any, mode: GenerationMode, platform: Platform, fuzz_tenant: Tenant, api: Api
+    operation: Any,
+    mode: GenerationMode,
+    platform: Platform,
+    fuzz_tenant: Tenant,
+    fuzz_call_id: str,
+    api: Api,
 ) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
@@ -79,7 +107,7 @@ def test_the_api_answers_as_its_openapi_says(
         database=None,
     )
     def answers_as_documented(case: Any) -> None:
-        known_ids(case, fuzz_tenant)
+        known_ids(case, fuzz_tenant, fuzz_call_id)
         case.call_and_validate(
             base_url=platform.url,
             headers=credentials(case, fuzz_tenant, api),
