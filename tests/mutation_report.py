@@ -46,6 +46,7 @@ def main() -> int:
     lived = subprocess.run([MUTMUT, "results"], check=True, capture_output=True, text=True)
     by_function: Counter[tuple[str, str]] = Counter()
     equivalents: Counter[str] = Counter()
+    lived_mutants: list[str] = []
     for line in lived.stdout.splitlines():
         match = LINE.match(line)
         if not match:
@@ -56,6 +57,8 @@ def main() -> int:
             equivalents[why] += 1
         else:
             by_function[(name, match["status"])] += 1
+            if match["status"] != "timeout":
+                lived_mutants.append(match["name"])
     total = stats["total"]
     # A mutant that timed out was caught too (the tests hung instead of passing).
     caught = stats["killed"] + stats["timeout"]
@@ -67,7 +70,16 @@ def main() -> int:
     print("\nnot killed, by function:")
     for (name, status), count in sorted(by_function.items(), key=lambda kv: -kv[1]):
         print(f"  {count:4d}  {status:10s} {name}")
+    if "--lines" in sys.argv:
+        print("\nnot killed, each with its mutated line:")
+        for mutant in lived_mutants:
+            print(f"  {mutant}: {changed_line(mutant)}")
     return 0
+
+
+def changed_line(mutant: str) -> str:
+    shown = subprocess.run([MUTMUT, "show", mutant], capture_output=True, text=True).stdout
+    return next((line[1:].strip() for line in shown.splitlines() if line.startswith("+ ")), "")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ async def test_the_projection_writes_accounts_services_keys_credit_and_fraud(
             price_per_call=1200,
             credit_limit=None,
             time_zone="UTC",
-            total_credit_limit=None,
+            total_credit_limit=9500,
             **acc,
         ),
         new_event("AccountTokenRotated", occurred_at=at(2), token_hash="h2", **acc),
@@ -95,7 +95,7 @@ async def test_the_projection_writes_accounts_services_keys_credit_and_fraud(
             return_code=True,
             status="disabled",
             credit_limit=None,
-            allowed_regions=None,
+            allowed_regions=["IR", "AE"],
             blocked_number_types=["unknown"],
             **acc,
             **svc,
@@ -163,6 +163,14 @@ async def test_the_projection_writes_accounts_services_keys_credit_and_fraud(
         new_event("FraudBlockLifted", occurred_at=at(11), prefix="+989125553", **svc),
         new_event("FraudPrefixAllowed", occurred_at=at(12), prefix="+989125554", **svc),
     ]
+    # Created first, alone: what the creations set.
+    await apply(pool, projector, [history[0], history[4]])
+    assert await row(
+        pool, "SELECT time_zone, total_credit_limit FROM accounts WHERE id = %s", account_id
+    ) == ("Asia/Tehran", 9000)
+    assert await row(
+        pool, "SELECT allowed_regions, blocked_number_types FROM services WHERE id = %s", service_id
+    ) == (["IR"], ["premium_rate"])
     await apply(pool, projector, history)
     await apply(pool, projector, history)  # and again: nothing moves
 
@@ -171,14 +179,26 @@ async def test_the_projection_writes_accounts_services_keys_credit_and_fraud(
         "SELECT name, token_hash, price_per_call, credit_limit, total_credit_limit, time_zone,"
         " streams_enabled, created_at, updated_at FROM accounts WHERE id = %s",
         account_id,
-    ) == ("acme", "h2", 1200, 5000, 9000, "UTC", True, at(0), at(2))
+    ) == ("acme", "h2", 1200, 5000, 9500, "UTC", True, at(0), at(2))
     assert await row(
         pool,
         "SELECT account_id, name, code_length, code_ttl_minutes, return_code, status,"
         " credit_limit, allowed_regions, blocked_number_types, created_at, updated_at"
         " FROM services WHERE id = %s",
         service_id,
-    ) == (account_id, "sign-in", 5, 3, True, "disabled", 5000, ["IR"], ["unknown"], at(3), at(4))
+    ) == (
+        account_id,
+        "sign-in",
+        5,
+        3,
+        True,
+        "disabled",
+        5000,
+        ["IR", "AE"],
+        ["unknown"],
+        at(3),
+        at(4),
+    )
     assert await row(
         pool,
         "SELECT service_id, account_id, label, prefix, key_hash, created_at, revoked_at"
@@ -496,6 +516,7 @@ async def test_each_call_event_sets_what_it_says_on_the_calls_row(
         requested["account_id"],
         requested["key_id"],
     )
+    assert await row(pool, "SELECT verify_attempts FROM calls WHERE id = %s", call_id) == (0,)
     await apply(pool, projector, [dial])
     assert await row(pool, "SELECT status, dialed_at FROM calls WHERE id = %s", call_id) == (
         CallStatus.DIALING,
@@ -641,3 +662,15 @@ async def test_decisions_lift_and_allow_a_prefix_and_remember_attempts_and_updat
         tenant.service_id,
         "+989125556",
     ) == (at(100),)
+
+
+async def test_a_delivery_says_when_the_dial_began_when_no_dial_start_was_seen(
+    pool: AsyncConnectionPool,
+) -> None:
+    projector = Projector(publish_reports=False)
+    call_id, history = call_history()
+    requested, _, delivered, *_ = history
+    await apply(pool, projector, [requested, delivered])
+    assert await row(pool, "SELECT dialed_at FROM calls WHERE id = %s", call_id) == (
+        delivered["dialed_at"],
+    )

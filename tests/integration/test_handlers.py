@@ -159,9 +159,17 @@ async def test_the_processor_itself_admits_five_calls_per_phone_and_hour(
     emitted = await run(pool, decisions, [*requests, other])
     placed = {e["call_id"] for e in of_type(emitted, "PlaceCall")}
     assert placed == {r["call_id"] for r in requests[:5]} | {other["call_id"]}
+    place = of_type(emitted, "PlaceCall")[0]
+    assert (place["phone"], place["caller_number"], place["service_id"]) == (
+        requests[0]["phone"],
+        requests[0]["caller_number"],
+        tenant.service_id,
+    )
+    assert place["code_ttl_seconds"] == 2 * RULES.ttl_minute_seconds
     [rejected] = of_type(emitted, "CallRejected")
     assert rejected["call_id"] == requests[5]["call_id"]
     assert rejected["reason"] == RejectReason.RATE_LIMITED
+    assert rejected["service_id"] == tenant.service_id
     # An hour after the first call, the phone has room again.
     later = tenant.request(number, T0 + timedelta(minutes=60, seconds=1))
     assert of_type(await apply(pool, decisions, [later]), "PlaceCall")
@@ -198,7 +206,7 @@ async def test_a_request_applied_again_under_any_id_is_decided_once(
     tenant = Tenant()
     await apply(pool, decisions, tenant.opening())
     request = tenant.request(phone(), T0)
-    first = await apply(pool, decisions, [request])
+    first = await apply(pool, decisions, [request, copy(request)])  # twice in one batch
     again = await apply(pool, decisions, [request, copy(request)])
     again += await apply(pool, decisions, [copy(request)])
     assert len(of_type(first, "PlaceCall")) == 1 and again == []
@@ -302,8 +310,14 @@ async def test_verification_counts_judged_guesses_and_verifies_once(
     code = call["caller_number"][-5:]
     wrong = f"{(int(code) + 1) % 10**5:05d}"
     at = T0 + timedelta(seconds=10)
-    emitted = await apply_each(pool, decisions, [attempt(call, wrong, at), attempt(call, code, at)])
-    emitted += await apply(pool, decisions, [attempt(call, code, at)])
+    guessed = await apply(pool, decisions, [attempt(call, wrong, at)])
+    verifying = attempt(call, code, at)
+    right = await apply(pool, decisions, [verifying])
+    emitted = guessed + right + await apply(pool, decisions, [attempt(call, code, at)])
+    assert of_type(guessed, "CodeExpired") == [] and of_type(guessed, "CodeVerified") == []
+    [said] = of_type(right, "CodeVerified")  # by the attempt that verified
+    assert said["event_id"] == str(derived_id(verifying["event_id"], "CodeVerified"))
+    assert said["service_id"] == tenant.service_id
     assert verdicts(emitted) == [
         (True, False, "invalid_code", 4, 1, CallStatus.DELIVERED),
         (True, True, None, 3, 2, CallStatus.VERIFIED),
@@ -345,14 +359,30 @@ async def test_a_code_expires_at_its_time_and_a_retry_supersedes_it(
     assert verdicts(just_before)[0][2] == "invalid_code"
     assert verdicts(at_expiry) == [(True, False, "expired", 4, 1, CallStatus.EXPIRED)]
     [expired] = of_type(at_expiry, "CodeExpired")
-    assert expired["call_id"] == call["call_id"]
+    assert (expired["call_id"], expired["service_id"]) == (call["call_id"], tenant.service_id)
+    assert of_type(just_before, "CodeExpired") == []
 
     first = await delivered_call(pool, decisions, tenant, T0 + timedelta(minutes=5))
     retry = tenant.request(
         first["phone"], T0 + timedelta(minutes=6), attempt=2, retry_of=first["call_id"]
     )
     emitted = await apply(pool, decisions, [retry])
-    assert [e["call_id"] for e in of_type(emitted, "CodeExpired")] == [first["call_id"]]
+    assert [(e["call_id"], e["service_id"]) for e in of_type(emitted, "CodeExpired")] == [
+        (first["call_id"], tenant.service_id)
+    ]
+    # A third call of the chain supersedes the second (the chain's root is the first call).
+    ring = new_event(
+        "CallDelivered",
+        call_id=retry["call_id"],
+        service_id=tenant.service_id,
+        expires_at=T0 + timedelta(minutes=9),
+    )
+    await apply(pool, decisions, [ring])
+    third = tenant.request(
+        first["phone"], T0 + timedelta(minutes=7), attempt=3, retry_of=retry["call_id"]
+    )
+    emitted = await apply(pool, decisions, [third])
+    assert [e["call_id"] for e in of_type(emitted, "CodeExpired")] == [retry["call_id"]]
     late = await apply(
         pool, decisions, [attempt(first, first["caller_number"][-5:], T0 + timedelta(minutes=6))]
     )
@@ -688,3 +718,75 @@ async def test_a_services_first_credit_event_alone_is_written(pool: AsyncConnect
             )
         ).fetchone()
     assert row == (-PRICE, 1, True, 1)
+
+
+async def test_a_call_rung_after_its_retry_was_admitted_cannot_be_verified(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    """The first call's ring arrives after its retry was admitted: its code is superseded
+    although its own status says delivered."""
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    first = tenant.request(phone(), T0)
+    await apply(pool, decisions, [first])
+    retry = tenant.request(
+        first["phone"], T0 + timedelta(seconds=5), attempt=2, retry_of=first["call_id"]
+    )
+    await apply(pool, decisions, [retry])
+    late_ring = new_event(
+        "CallDelivered",
+        call_id=first["call_id"],
+        service_id=tenant.service_id,
+        expires_at=T0 + timedelta(minutes=2),
+    )
+    await apply(pool, decisions, [late_ring])
+    judged = await apply(
+        pool, decisions, [attempt(first, first["caller_number"][-5:], T0 + timedelta(seconds=9))]
+    )
+    assert verdicts(judged) == [(True, False, "expired", 5, 0, CallStatus.EXPIRED)]
+
+
+async def test_an_account_without_its_own_total_limit_gets_the_platforms(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant()
+    account, service = tenant.opening()
+    await apply(pool, decisions, [{**account, "total_credit_limit": None}, service])
+    assert of_type(await apply(pool, decisions, [tenant.request(phone(), T0)]), "PlaceCall")
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT total_limit FROM proc_accounts WHERE id = %s", (tenant.account_id,)
+            )
+        ).fetchone()
+    assert row == (None,)  # the platform's default applies, and follows its setting
+
+
+async def test_a_service_created_with_no_credit_is_cut_off_at_once(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant(credit_limit=0)
+    emitted = await apply(pool, decisions, tenant.opening())
+    assert [e["service_id"] for e in of_type(emitted, "ServiceCutOff")] == [tenant.service_id]
+
+
+async def test_a_pumped_prefix_is_blocked_in_the_processor(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    """Thirty unverified calls to one range with no history: the next is refused and the block
+    announced, for that range only."""
+    tenant = Tenant(credit_limit=10**9)
+    await apply(pool, decisions, tenant.opening())
+    prefix = f"+98912{random.randrange(10**4):04d}"
+    calls = [
+        tenant.request(f"{prefix}{i:03d}", T0 + timedelta(seconds=i))
+        for i in range(RULES.fraud.min_unverified + 1)
+    ]
+    emitted = await apply(pool, decisions, calls)
+    assert len(of_type(emitted, "PlaceCall")) == RULES.fraud.min_unverified
+    [rejected] = of_type(emitted, "CallRejected")
+    assert rejected["reason"] == RejectReason.FRAUD_SUSPECTED
+    [suspected] = of_type(emitted, "FraudSuspected")
+    assert (suspected["service_id"], suspected["prefix"]) == (tenant.service_id, prefix)
+    elsewhere = tenant.request(phone(), T0 + timedelta(minutes=1))
+    assert of_type(await apply(pool, decisions, [elsewhere]), "PlaceCall")

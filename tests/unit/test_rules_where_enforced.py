@@ -17,11 +17,13 @@ import pytest
 from api.calling import (
     active_service,
     call_body,
+    check_destination,
     idempotent_call_id,
     parse_phone,
     place_call,
     placed_body,
     request_event,
+    seconds_until,
 )
 from api.context import Context
 from api.directory import AccountView, KeyView, ServiceView
@@ -173,7 +175,8 @@ def test_a_call_is_appended_with_its_accounts_price_and_the_services_code() -> N
     assert (event["code_length"], event["code_ttl_minutes"], event["attempt"]) == (6, 2, 1)
     assert event["reference"] == "r1" and event["retry_of"] is None
     assert (event["service_id"], event["account_id"]) == (svc.id, svc.account_id)
-    assert event["key_id"] == placed_body(placed)["key_id"]
+    key_id = placed_body(placed)["key_id"]
+    assert event["key_id"] == key_id and key_id is not None
     body = placed_body(placed)
     assert body["status"] == "queued" and body["id"] == call_id and "code" not in body
     # Without an account in the directory: the platform's price.
@@ -444,3 +447,74 @@ def test_a_calls_body_is_every_field_of_its_row() -> None:
     body = call_body(row, service(5))
     assert body == {k: v for k, v in row.items() if k != "caller_number"}
     assert call_body({k: v for k, v in row.items() if k != "cost"}, None)["cost"] == 0
+
+
+def test_a_retry_is_placed_as_the_next_attempt_of_its_chain() -> None:
+    svc = service(5)
+    ctx = placing_context(svc)
+    previous = {
+        "id": uuid.uuid4(),
+        "caller_number": "+982191012345",
+        "code_length": 5,
+        "attempt": 2,
+    }
+    placed = asyncio.run(
+        place_call(ctx, key_of(svc), "+989121234567", uuid.uuid4(), retry=previous)
+    )
+    assert (placed.event["attempt"], placed.event["retry_of"]) == (3, previous["id"])
+
+
+def test_each_key_has_its_own_rate_and_is_told_when_to_come_back() -> None:
+    svc = service(5)
+    ctx = placing_context(svc)
+    ctx.key_rate = PerSecond(1)
+    first, second = key_of(svc), key_of(svc)
+    asyncio.run(place_call(ctx, first, "+989121234567", uuid.uuid4()))
+    asyncio.run(place_call(ctx, second, "+989121234568", uuid.uuid4()))  # its own second
+    error = refused(place_call(ctx, first, "+989121234569", uuid.uuid4()))
+    assert error.headers == {"Retry-After": "1"}
+
+
+def test_a_service_rings_the_regions_and_types_it_chose() -> None:
+    us = "+14155552671"
+    premium = "+19005551234"
+    chosen = replace(service(5), allowed_regions=("US",), blocked_number_types=())
+    ctx = placing_context(chosen)
+    check_destination(ctx, chosen, us)
+    check_destination(ctx, chosen, premium)  # its own choice: no type blocked
+    error = refused(lambda: check_destination(ctx, service(5), us))  # the platform's: IR only
+    assert (error.code, error.detail) == (
+        "destination_not_allowed",
+        "US is not among the service's allowed_regions",
+    )
+
+
+def test_a_placed_call_of_a_service_that_returns_codes_shows_its_code() -> None:
+    svc = replace(service(5), return_code=True)
+    ctx = placing_context(svc)
+    placed = asyncio.run(place_call(ctx, key_of(svc), "+989121234567", uuid.uuid4()))
+    body = placed_body(placed)
+    assert body["code"] == placed.event["caller_number"][-5:]
+
+
+def test_seconds_until_a_moment() -> None:
+    soon = datetime.now(UTC) + timedelta(seconds=30)
+    assert 28 < seconds_until(soon) <= 30
+    assert seconds_until(datetime.now(UTC) - timedelta(seconds=30)) < 0
+
+
+def test_a_word_the_export_does_not_know_is_kept_and_sheet_rows_speak_persian() -> None:
+    fa = Formatter("fa", "jalali", "Asia/Tehran")
+    assert fa.cell("failure_reason", "new_reason") == "new_reason"
+    sheet = dict(zip(COLUMNS, fa.sheet_row(report_row(status="expired")), strict=True))
+    assert sheet["status"] == "منقضی شده"
+
+
+def test_a_number_pool_keeps_every_range_and_checks_each() -> None:
+    pool = NumberPool.parse("+98219100xxxxx,,+9821xxxxxxxx")
+    assert [r.prefix for r in pool.ranges] == ["+98219100", "+9821"]
+    with pytest.raises(ValueError, match="must look like"):
+        NumberPool.parse("+a8219100xxxxx")
+    with pytest.raises(ValueError) as empty:
+        NumberPool.parse("")
+    assert str(empty.value) == "the number pool is empty"
