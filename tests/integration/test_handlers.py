@@ -401,6 +401,9 @@ async def test_an_attempt_before_the_ring_or_for_no_call_costs_nothing(
     unknown = tenant.request(phone(), T0)  # never requested
     missing = await apply(pool, decisions, [attempt(unknown, "12345", T0)])
     assert verdicts(missing) == [(False, False, None, 0, 0, "unknown")]
+    [judged] = missing
+    assert (judged["call_id"], judged["service_id"]) == (unknown["call_id"], tenant.service_id)
+    assert judged["attempt_id"] is not None
 
 
 # ---------------------------------------------------------------------------------- dialer
