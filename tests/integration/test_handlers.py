@@ -15,7 +15,6 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus, RejectReason
-from core.fraud import FraudRules
 from core.ids import derived_id
 from processors.batches import Consumer
 from processors.carriers import Carrier
@@ -24,6 +23,7 @@ from processors.dialer import Dialer
 from processors.outbox import Outbox, Publisher
 from projections.read_models import Projector
 from schemas.codec import Event, decode, encode, new_event
+from tests.unit.test_fraud import RULES as FRAUD_RULES
 
 T0 = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 PRICE = 1000
@@ -33,15 +33,7 @@ RULES = DecisionRules(
     verify_max_attempts=5,
     ttl_minute_seconds=60.0,
     default_total_credit_limit=5_000_000,
-    fraud=FraudRules(
-        prefix_digits=7,
-        window_seconds=600,
-        baseline_seconds=86_400,
-        min_unverified=30,
-        max_conversion=0.05,
-        surge=10,
-        cool_off_seconds=3600,
-    ),
+    fraud=FRAUD_RULES,
 )
 
 
@@ -301,14 +293,21 @@ def verdicts(emitted: list[Event]) -> list[tuple[Any, ...]]:
     ]
 
 
-async def test_verification_counts_judged_guesses_and_verifies_once(
+async def a_rung_call(
     pool: AsyncConnectionPool, decisions: Decisions
-) -> None:
+) -> tuple[Tenant, Event, str, str]:
+    """A new tenant's call that rang at T0; its code, and a code that is not it."""
     tenant = Tenant()
     await apply(pool, decisions, tenant.opening())
     call = await delivered_call(pool, decisions, tenant)
     code = call["caller_number"][-5:]
-    wrong = f"{(int(code) + 1) % 10**5:05d}"
+    return tenant, call, code, f"{(int(code) + 1) % 10**5:05d}"
+
+
+async def test_verification_counts_judged_guesses_and_verifies_once(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant, call, code, wrong = await a_rung_call(pool, decisions)
     at = T0 + timedelta(seconds=10)
     guessed = await apply(pool, decisions, [attempt(call, wrong, at)])
     verifying = attempt(call, code, at)
@@ -330,11 +329,7 @@ async def test_verification_counts_judged_guesses_and_verifies_once(
 async def test_verification_stops_after_five_guesses(
     pool: AsyncConnectionPool, decisions: Decisions
 ) -> None:
-    tenant = Tenant()
-    await apply(pool, decisions, tenant.opening())
-    call = await delivered_call(pool, decisions, tenant)
-    code = call["caller_number"][-5:]
-    wrong = f"{(int(code) + 1) % 10**5:05d}"
+    _, call, code, wrong = await a_rung_call(pool, decisions)
     at = T0 + timedelta(seconds=10)
     guesses = [attempt(call, wrong, at) for _ in range(RULES.verify_max_attempts)]
     emitted = await apply(pool, decisions, [*guesses, attempt(call, code, at)])
