@@ -91,6 +91,10 @@ function moneyFields() {
 function submitOnce() {
   document.querySelectorAll("form[method=post]").forEach((form) => {
     form.addEventListener("submit", (event) => {
+      if (form.dataset.busy === "yes") {
+        event.preventDefault();
+        return;
+      }
       if (form.dataset.confirm) {
         const amount = form.querySelector("input[data-money]");
         const question = form.dataset.confirm.replace("{amount}", amount ? amount.value : "");
@@ -98,10 +102,6 @@ function submitOnce() {
           event.preventDefault();
           return;
         }
-      }
-      if (form.dataset.busy === "yes") {
-        event.preventDefault();
-        return;
       }
       form.dataset.busy = "yes";
       // After this event: a disabled submitter would not be sent with the form.
