@@ -69,6 +69,7 @@ $(MUTATION_STAMP): pyproject.toml client/pyproject.toml
 	test -x $(MUTATION_VENV)/bin/python || python3.11 -m venv $(MUTATION_VENV) || python3 -m venv $(MUTATION_VENV)
 	$(MUTATION_VENV)/bin/pip install -q -e '.[dev]' -e ./client
 	$(MUTATION_VENV)/bin/pip install -q 'mutmut==3.8.1' 2>&1 | grep -v "dependency resolver\|faust-streaming" || true
+	test -x $(MUTATION_VENV)/bin/mutmut
 	$(MUTATION_VENV)/bin/pip uninstall -q -y flashcall
 	touch $(MUTATION_STAMP)
 
