@@ -330,7 +330,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "operator.topup": ("افزایش اعتبار", "Top up"),
     "operator.amount": ("مبلغ (ریال)", "Amount (rials)"),
     "operator.reference": ("مرجع پرداخت", "Payment reference"),
-    # Placeholders filled by the page's script (panel.js), not by t().
+    # Not filled by t(): {name} by the template, {amount} by panel.js at the click.
     "operator.confirm_topup": (
         "اعتبار سرویس «{name}» به مبلغ {amount} ریال افزایش یابد؟",
         "Top up service “{name}” by {amount} rials?",
