@@ -207,10 +207,7 @@ async def test_a_request_applied_again_under_any_id_is_decided_once(
 async def test_a_delivery_applied_again_is_charged_once_and_a_late_failure_changes_nothing(
     pool: AsyncConnectionPool, decisions: Decisions
 ) -> None:
-    tenant = Tenant()
-    await apply(pool, decisions, tenant.opening())
-    request = tenant.request(phone(), T0)
-    await apply(pool, decisions, [request])
+    tenant, request = await an_admitted_call(pool, decisions)
     ids = {"call_id": request["call_id"], "service_id": tenant.service_id}
     delivered = new_event(
         "CallDelivered", occurred_at=T0, expires_at=T0 + timedelta(minutes=2), **ids
@@ -248,6 +245,15 @@ async def test_credit_stops_calls_at_the_limit_and_a_failure_gives_the_room_back
     assert of_type(failed, "CreditDebited") == []
     again = tenant.request(phone(), T0 + timedelta(seconds=10))
     assert of_type(await apply(pool, decisions, [again]), "PlaceCall")
+
+
+async def an_admitted_call(pool: AsyncConnectionPool, decisions: Decisions) -> tuple[Tenant, Event]:
+    """A new tenant's call, requested at T0 and admitted (not rung yet)."""
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    request = tenant.request(phone(), T0)
+    await apply(pool, decisions, [request])
+    return tenant, request
 
 
 async def delivered_call(
@@ -387,10 +393,7 @@ async def test_a_code_expires_at_its_time_and_a_retry_supersedes_it(
 async def test_an_attempt_before_the_ring_or_for_no_call_costs_nothing(
     pool: AsyncConnectionPool, decisions: Decisions
 ) -> None:
-    tenant = Tenant()
-    await apply(pool, decisions, tenant.opening())
-    request = tenant.request(phone(), T0)
-    await apply(pool, decisions, [request])
+    tenant, request = await an_admitted_call(pool, decisions)
     early = await apply(pool, decisions, [attempt(request, request["caller_number"][-5:], T0)])
     assert verdicts(early) == [(True, False, "not_delivered", 5, 0, CallStatus.QUEUED)]
     unknown = tenant.request(phone(), T0)  # never requested
