@@ -48,6 +48,7 @@ from launch.broker import embedded_settings, started_broker
 from launch.platform import ROOT, Platform
 from launch.ports import free_port
 from producers.topic_admin import ensure_topics
+from projections import call_rollup
 from schemas import topics
 from schemas.codec import MAGIC, schemas
 
@@ -365,6 +366,16 @@ def _billing_problems(database_url: str, services: set[str]) -> list[str]:
     return problems
 
 
+def _rollup_problems(database_url: str, services: set[str]) -> list[str]:
+    """Rows of the rolled-up report that are not the sums of the calls they count."""
+    with psycopg.connect(database_url, connect_timeout=3) as conn:
+        rows = conn.execute(
+            call_rollup.DIFFERENCES,
+            {"services": [uuid.UUID(s) for s in services], "epoch": call_rollup.EPOCH},
+        ).fetchall()
+    return [f"rollup row {row} differs from its calls" for row in rows]
+
+
 def run(
     stage: Stage,
     fault_name: str,
@@ -425,6 +436,7 @@ def run(
     billing = _billing_problems(stage.database_url, services)
     outcome.problems += billing
     outcome.billed = not billing
+    outcome.problems += _rollup_problems(stage.database_url, services)
     outcome.recovered_in = recovery[0] if recovery and recovery[0] == recovery[0] else None
     outcome.served_after = served(url, keys[0][0], stage.database_url)
     if process and supervisor:

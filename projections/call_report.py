@@ -1,7 +1,9 @@
 """The call report: a call with its key's label, as the API lists and exports it and as the
 report topic carries it; its filters and summary buckets.
 
-List, CSV, Excel, summary and the report topic all read through REPORT, so they always agree.
+List, CSV, Excel and the report topic all read through REPORT, so they always agree; the
+summary reads the rollup of the same rows (projections/call_rollup.py) and REPORT for what the
+rollup does not keep.
 """
 
 from __future__ import annotations
@@ -93,26 +95,13 @@ class ReportFilter:
                 params.append(value)
         if self.start is not None:
             clauses.append("created_at >= %s")
-            params.append(_utc(self.start))
+            params.append(utc(self.start))
         if self.end is not None:
             clauses.append("created_at < %s")
-            params.append(_utc(self.end))
+            params.append(utc(self.end))
         return " WHERE " + " AND ".join(clauses), params
 
 
-def _utc(moment: datetime) -> datetime:
+def utc(moment: datetime) -> datetime:
     """RFC 3339 times carry an offset; a bare one is read as UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def summary_sql(bucket: str, where: str) -> str:
-    assert bucket in ("hour", "day")
-    return (
-        f"SELECT date_trunc('{bucket}', created_at, 'UTC') AS start, count(*) AS requested,"
-        " count(delivered_at) AS delivered,"
-        " count(*) FILTER (WHERE status = 'failed') AS failed,"
-        " count(*) FILTER (WHERE status = 'rejected') AS rejected,"
-        " count(*) FILTER (WHERE status = 'verified') AS verified,"
-        " count(*) FILTER (WHERE status = 'expired') AS expired,"
-        f" coalesce(sum(cost), 0) AS cost FROM {REPORT}{where} GROUP BY 1 ORDER BY 1"
-    )

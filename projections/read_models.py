@@ -17,6 +17,7 @@ from core import metrics
 from core.call_rules import STATUS_RANK, CallStatus
 from processors.outbox import Outbox
 from processors.stream_topics import call_result_of_report
+from projections import call_rollup
 from projections.call_report import report_event
 from schemas import topics
 from schemas.codec import Event
@@ -509,7 +510,8 @@ UPSERT_CALLS = (
     " WHERE EXCLUDED.status_rank > calls.status_rank"
     " OR EXCLUDED.verify_attempts > calls.verify_attempts OR "
     + " OR ".join(f"(calls.{n} IS NULL AND EXCLUDED.{n} IS NOT NULL)" for n in CALL_COLUMNS)
-    + " RETURNING calls.*"
+    # xmax is 0 on a row version this statement inserted (not on one it updated).
+    + " RETURNING calls.*, calls.xmax = 0 AS inserted"
 )
 
 
@@ -527,9 +529,11 @@ def observe_dial_latency(
 async def upsert_calls(
     conn: psycopg.AsyncConnection, changes: dict[Any, CallChange]
 ) -> list[dict[str, Any]]:
-    """One statement for every call a batch touched; returns the rows it changed."""
+    """One statement for every call a batch touched, and the calls it changed moved in the
+    rollup; returns the rows it changed."""
     if not changes:
         return []
+    before = await call_rollup.lock_calls(conn, list(changes))
     rows = list(changes.items())
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
@@ -543,4 +547,9 @@ async def upsert_calls(
             *([c.columns.get(name) for _, c in rows] for name in CALL_COLUMNS),
         ),
     )
-    return await cur.fetchall()
+    changed = await cur.fetchall()
+    call_rollup.check_inserted(before, changed)
+    await call_rollup.roll_up(conn, call_rollup.moves(before, changed))
+    for row in changed:
+        del row["inserted"]
+    return changed

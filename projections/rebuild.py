@@ -33,6 +33,7 @@ READ_MODELS = (
     "fraud_lifts",
     "access_keys",
     "calls",
+    "call_rollup",
     "ledger",
 )
 

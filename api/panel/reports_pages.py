@@ -58,7 +58,7 @@ async def reports_page(visit: Customer) -> Response:
         return render(visit, "reports.html", exc.status, error=_said(visit, exc), **shared)
     cursor = visit.request.query_params.get("cursor") or None
     calls = await report_service.page(visit.ctx, report, PAGE_SIZE, cursor)
-    summary = await report_service.summary(visit.ctx, report, "day")
+    summary = await report_service.summary(visit.ctx, report, "day", visit.words.timezone)
     query = urlencode(values)
     return render(
         visit,

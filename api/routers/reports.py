@@ -102,6 +102,8 @@ async def report_xlsx(
 
 @router.get("/summary", response_model=Summary)
 async def report_summary(
-    ctx: Ctx, report: Filter, bucket: Literal["hour", "day"] = "day"
+    ctx: Ctx, account: Account, report: Filter, bucket: Literal["hour", "day"] = "day"
 ) -> dict[str, Any]:
-    return await report_service.summary(ctx, report, bucket)
+    """Hours and days of the account's time zone (each `start` carries its offset)."""
+    zone = report_service.zone_of(ctx, account)
+    return await report_service.summary(ctx, report, bucket, zone)

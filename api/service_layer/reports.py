@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi.responses import StreamingResponse
@@ -27,7 +28,8 @@ from api.directory import AccountView
 from api.errors import ApiError, not_found
 from api.report_export import TIME_COLUMNS, Formatter, csv_lines
 from core.call_rules import CallStatus
-from projections.call_report import COLUMNS, REPORT, ReportFilter, summary_sql
+from projections.call_report import COLUMNS, REPORT, ReportFilter
+from projections.call_rollup import summary_query
 
 EXPORT_BATCH = 2000
 CSV_BOM = "\ufeff"  # so Excel opens the UTF-8 file as UTF-8 (Persian text)
@@ -84,13 +86,14 @@ async def page(
     return {"items": items, "next_cursor": next_cursor}
 
 
-async def summary(ctx: Context, report: ReportFilter, bucket: str) -> dict[str, Any]:
-    where, params = report.where()
-    async with ctx.pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(summary_sql(bucket, where), params)
-        buckets = await cur.fetchall()
+async def summary(ctx: Context, report: ReportFilter, bucket: str, zone: str) -> dict[str, Any]:
+    """Calls per hour or day of `zone` (the account's: a day here is the panel's day), from the
+    rolled-up report; each bucket starts at its local midnight or hour, with its offset."""
+    sql, params = summary_query(report, bucket, zone)
+    buckets = await queries.fetch_all(ctx.pool, sql, tuple(params))
+    local = ZoneInfo(zone)
     for b in buckets:
+        b["start"] = b["start"].astimezone(local)
         b["conversion"] = round(b["verified"] / b["delivered"], 4) if b["delivered"] else None
     return {"buckets": buckets}
 

@@ -232,6 +232,10 @@ def test_summary_adds_up_to_the_list(api: Api, book: dict[str, Any]) -> None:
         assert b["conversion"] == expected
     by_day = api.ok(api.http.get("/v1/reports/summary", headers=bearer(book["token"])))
     assert sum(b["requested"] for b in by_day["buckets"]) == 4
+    # Days of the account's zone (Asia/Tehran, the platform's default), offset included.
+    assert by_day["buckets"] and all(
+        b["start"].endswith("T00:00:00+03:30") for b in by_day["buckets"]
+    ), by_day
 
 
 def test_reports_are_private(api: Api, book: dict[str, Any]) -> None:
