@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # How long each consumer remembers the event ids it applied (duplicates published under
     # new offsets, e.g. an outbox row sent twice, arrive within seconds).
     dedup_retention_hours: float = Field(168.0, alias="FLASHCALL_DEDUP_RETENTION_HOURS", gt=0)
+    # Calls requested longer ago than this are deleted from the reports' rows (unset: kept);
+    # the summaries' rolled-up numbers outlive them (docs/operations.md).
+    call_retention_days: float | None = Field(None, alias="FLASHCALL_CALL_RETENTION_DAYS", gt=0)
     # At most this many records a consumer applies in one transaction (under load; a quiet
     # consumer applies what has come).
     processor_batch_size: int = Field(2000, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)

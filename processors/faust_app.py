@@ -56,6 +56,7 @@ from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from projections.read_models import CONSUMER as PROJECTION
 from projections.read_models import Projector
+from projections.retention import forget_old_calls
 from schemas.codec import use_schemas
 
 log = logging.getLogger(__name__)
@@ -372,6 +373,14 @@ def build_app(settings: Settings) -> faust.App:
         @timer(settings.expiry_interval_seconds)
         async def expire() -> None:
             await expiry.tick(runtime.pool, runtime.publisher)
+
+    if "projections" in roles and settings.call_retention_days is not None:
+        retention_days = settings.call_retention_days
+
+        @timer(60.0)
+        async def retention() -> None:
+            while await forget_old_calls(runtime.pool, retention_days):
+                pass
 
     @timer(60.0)
     async def prune_applied_events() -> None:

@@ -21,6 +21,7 @@ from processors.outbox import Outbox
 from projections.call_report import REPORT, ReportFilter
 from projections.call_rollup import differences, summary_query
 from projections.read_models import Projector
+from projections.retention import forget_old_calls
 from schemas.codec import Event, decode, encode, new_event
 from tests.integration.test_handlers import PRICE, apply, orders, phone
 
@@ -289,3 +290,46 @@ async def test_day_buckets_are_the_days_of_the_zone(
         starts = [b["start"] for b in await cur.fetchall()]
     utc = [s.astimezone(UTC) for s in starts]
     assert utc and all((s.hour, s.minute) == (20, 30) for s in utc), utc
+
+
+async def test_calls_past_their_retention_are_deleted_and_the_summary_keeps_them(
+    pool: AsyncConnectionPool,
+) -> None:
+    """Ten years back, so that no other test's calls are that old."""
+    projector = Projector(publish_reports=False)
+    account = Account()
+    rng = random.Random(5)
+    old = datetime.now(UTC) - timedelta(days=3650)
+    opened = new_event(
+        "AccountCreated",
+        occurred_at=old,
+        account_id=account.account_id,
+        name="old",
+        token_hash="x",
+        price_per_call=PRICE,
+        credit_limit=10_000,
+    )
+    history = [opened, *(e for _ in range(30) for e in account.call("verified", old, rng))]
+    history += account.call("failed", datetime.now(UTC) - timedelta(days=1), rng)
+    await apply(pool, projector, history)
+    report = ReportFilter(account.account_id)
+
+    async def summed() -> list[tuple[Any, ...]]:
+        async with pool.connection() as conn:
+            cur = await conn.execute(*summary_query(report, "day", "Asia/Tehran"))
+            return [tuple(row[1:]) for row in await cur.fetchall()]
+
+    before = await summed()
+    assert before == [(30, 30, 0, 0, 30, 0, 30 * PRICE), (1, 0, 1, 0, 0, 0, 0)]
+    while await forget_old_calls(pool, older_than_days=3000):
+        pass
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT status FROM calls WHERE account_id = %s", (account.account_id,)
+        )
+        assert await cur.fetchall() == [("failed",)]
+    assert await summed() == before
+    # A late event of a deleted call makes a stub, which counts nowhere.
+    late = next(e for e in history if e["event_type"] == "CodeVerified")
+    await apply(pool, projector, [{**late, "event_id": str(uuid.uuid4())}])
+    assert await summed() == before
