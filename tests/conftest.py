@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -45,9 +46,9 @@ def _server_url() -> str:
     return os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-@pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
-    """A database of our own on the server, dropped at the end."""
+@contextlib.contextmanager
+def own_database() -> Iterator[str]:
+    """A database of our own on the server, migrated; dropped at the end."""
     name = f"flashcall_test_{uuid.uuid4().hex[:10]}"
     server = _server_url()
     with psycopg.connect(server, autocommit=True) as conn:
@@ -59,6 +60,21 @@ def database_url() -> Iterator[str]:
     finally:
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """The database of the session's platform (and of tests that read what it wrote)."""
+    with own_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def quiet_database_url() -> Iterator[str]:
+    """A database no platform runs on: handlers fed directly see only their own sweeps (the
+    platform's dialer would fail a test's abandoned claim first)."""
+    with own_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

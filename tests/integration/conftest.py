@@ -1,4 +1,4 @@
-"""What the integration tests share: a small pool on the test database."""
+"""What the integration tests share: a small pool on a database no platform runs on."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from core.db import async_pool
 
 
 @pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = async_pool(database_url, max_size=4)
+async def pool(quiet_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    p = async_pool(quiet_database_url, max_size=4)
     await p.open()
     yield p
     await p.close()
