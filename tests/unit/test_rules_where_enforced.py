@@ -106,9 +106,9 @@ def test_every_character_a_spreadsheet_evaluates_is_guarded(trigger: str) -> Non
     assert trigger in FORMULA_START
     formula = f'{trigger}HYPERLINK("http://x")'
     assert neutralise(formula) == "'" + formula
-    # Through the export's own cell writer, as a key label would go.
-    cell = Formatter("en", "gregorian").text_cell("key_label", formula)
-    assert cell == "'" + formula
+    # Through the spreadsheet's own cell writer, as a key label would go (the CSV's, written
+    # by PostgreSQL: tests/integration/test_report_export.py).
+    assert Formatter("en", "gregorian").cell("key_label", formula) == "'" + formula
 
 
 @pytest.mark.parametrize("number", ["+989121234567", "-1000", "42", "+1.5"])
@@ -304,35 +304,35 @@ def report_row(**overrides: Any) -> dict[str, Any]:
     return values
 
 
-def test_a_persian_export_speaks_persian_in_the_accounts_zone_and_calendar() -> None:
+def test_a_persian_export_speaks_persian_in_the_accounts_zone() -> None:
     fa = Formatter("fa", "jalali", "Asia/Tehran")
     headings = fa.headings()
     assert headings[COLUMNS.index("phone")] == "شماره تلفن"
     assert headings[COLUMNS.index("created_at")] == "زمان درخواست (Asia/Tehran)"
     row = dict(
-        zip(COLUMNS, fa.row(report_row(status="failed", failure_reason="busy")), strict=True)
+        zip(
+            COLUMNS,
+            fa.sheet_row(report_row(status="failed", failure_reason="busy")),
+            strict=True,
+        )
     )
     assert row["status"] == "ناموفق" and row["failure_reason"] == "مشغول"
-    assert row["created_at"] == "1405/09/06 12:00:00"
+    assert row["created_at"] == datetime(2026, 11, 27, 12, 0)  # a date cell, zone applied
     assert row["cost"] == 1000 and row["answered"] is False and row["dialed_at"] == ""
     assert row["key_label"] == "'=cmd"
-    assert fa.text_cell("phone", "+989121234567") == "\u200e+989121234567"
     assert fa.sheet_name == "تماس‌ها"
 
 
-def test_an_english_export_keeps_codes_and_iso_times() -> None:
+def test_an_english_export_keeps_codes() -> None:
     en = Formatter("en", "gregorian", "Asia/Tehran")
     assert en.headings()[COLUMNS.index("phone")] == "phone"
     assert en.headings()[COLUMNS.index("cost")] == "cost"
-    row = dict(zip(COLUMNS, en.row(report_row()), strict=True))
-    assert row["status"] == "verified"
-    assert row["created_at"] == "2026-11-27T12:00:00+03:30"
-    assert en.text_cell("phone", "+989121234567") == "+989121234567"
     sheet = dict(zip(COLUMNS, en.sheet_row(report_row()), strict=True))
-    assert sheet["created_at"] == datetime(2026, 11, 27, 12, 0)  # a date cell, zone applied
+    assert sheet["status"] == "verified" and sheet["phone"] == "+989121234567"
+    assert sheet["created_at"] == datetime(2026, 11, 27, 12, 0)
     assert sheet["cost"] == 1000 and sheet["key_label"] == "'=cmd"
     assert en.sheet_name == "calls"
-    assert csv_lines([["a", "b,c"], [1, '"q"']]) == 'a,"b,c"\r\n1,"""q"""\r\n'
+    assert csv_lines([["a", "b,c"], [1, '"q"']]) == 'a,"b,c"\n1,"""q"""\n'
 
 
 # ------------------------------------------------- fixed for good: derived ids and the draw

@@ -1,0 +1,122 @@
+"""The CSV export as PostgreSQL writes it (COPY), against the real database: the same cells
+the spreadsheet's Python rules make (formulas guarded, words translated, phones marked), times
+in the account's zone and calendar, and the Jalali table day for day with jdatetime."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any, cast
+
+import jdatetime
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from api.context import Context
+from api.report_export import FORMULA_START, Formatter
+from api.service_layer.reports import _copied
+from projections.call_report import COLUMNS, ReportFilter
+
+CREATED = datetime(2026, 11, 27, 8, 30, 0, 250_000, tzinfo=UTC)  # 12:00:00.25 in Tehran
+LABELS = [f"{c}HYPERLINK(1)" for c in FORMULA_START] + ["+989121234567", "-1000", "web = login"]
+
+
+async def test_every_day_of_the_jalali_table_is_jdatetimes(pool: AsyncConnectionPool) -> None:
+    async with pool.connection() as conn:
+        days = await (await conn.execute("SELECT day, jalali FROM jalali_days")).fetchall()
+    assert len(days) > 40_000
+    wrong = [
+        (day, jalali)
+        for day, jalali in days
+        if jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d") != jalali
+    ]
+    assert wrong == []
+
+
+@pytest.fixture
+async def account(pool: AsyncConnectionPool) -> uuid.UUID:
+    """One call per label, each key labelled so; one call failed as busy, one with a word
+    the export does not know; one answered."""
+    account_id, service_id = uuid.uuid4(), uuid.uuid4()
+    async with pool.connection() as conn:
+        for i, label in enumerate(LABELS):
+            key_id = uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO access_keys (id, service_id, account_id, label, prefix, key_hash,"
+                " created_at) VALUES (%s, %s, %s, %s, 'fk_x', %s, %s)",
+                (key_id, service_id, account_id, label, key_id.hex, CREATED),
+            )
+            status, reason = [("verified", None), ("failed", "busy"), ("failed", "new_reason")][
+                i % 3
+            ]
+            await conn.execute(
+                "INSERT INTO calls (id, service_id, account_id, key_id, phone, caller_number,"
+                " code_length, attempt, status, status_rank, failure_reason, cost,"
+                " verify_attempts, created_at, dialed_at, reference, answered)"
+                " VALUES (%s, %s, %s, %s, '+989121234567', '+982191012345', 5, 1, %s, 3, %s,"
+                " 1000, 2, %s, NULL, %s, %s)",
+                (
+                    uuid.uuid4(),
+                    service_id,
+                    account_id,
+                    key_id,
+                    status,
+                    reason,
+                    CREATED.replace(second=i),
+                    f'ref "{i}", quoted',
+                    i == 0,
+                ),
+            )
+    return account_id
+
+
+async def exported(pool: AsyncConnectionPool, account_id: uuid.UUID, f: Formatter) -> Any:
+    ctx = cast(Context, SimpleNamespace(pool=pool))
+    text = b"".join([c async for c in _copied(ctx, ReportFilter(account_id), f)]).decode()
+    return [dict(zip(COLUMNS, row, strict=True)) for row in csv.reader(io.StringIO(text))]
+
+
+async def test_written_text_is_guarded_as_the_spreadsheets_cells_are(
+    pool: AsyncConnectionPool, account: uuid.UUID
+) -> None:
+    formatter = Formatter("en", "gregorian", "Asia/Tehran")
+    rows = await exported(pool, account, formatter)
+    assert len(rows) == len(LABELS)
+    labels = {r["key_label"] for r in rows}
+    assert labels == {formatter.cell("key_label", label) for label in LABELS}
+    assert {f"'{c}HYPERLINK(1)" for c in FORMULA_START} <= labels
+    assert {"+989121234567", "-1000", "web = login"} <= labels
+    assert {r["reference"] for r in rows} == {f'ref "{i}", quoted' for i in range(len(LABELS))}
+
+
+async def test_an_english_export_has_codes_and_rfc3339_times_in_the_zone(
+    pool: AsyncConnectionPool, account: uuid.UUID
+) -> None:
+    rows = await exported(pool, account, Formatter("en", "gregorian", "Asia/Tehran"))
+    newest = rows[0]  # newest first
+    assert newest["created_at"] == f"2026-11-27T12:00:{len(LABELS) - 1:02d}.250000+03:30"
+    assert newest["dialed_at"] == "" and newest["phone"] == "+989121234567"
+    assert {r["status"] for r in rows} == {"verified", "failed"}
+    assert {r["failure_reason"] for r in rows} == {"", "busy", "new_reason"}
+    assert {r["answered"] for r in rows} == {"True", "False"}
+    assert {r["cost"] for r in rows} == {"1000"}
+    utc = await exported(pool, account, Formatter("en", "gregorian", "UTC"))
+    assert utc[-1]["created_at"] == "2026-11-27T08:30:00.250000+00:00"
+
+
+async def test_a_persian_export_speaks_persian_in_the_jalali_calendar(
+    pool: AsyncConnectionPool, account: uuid.UUID
+) -> None:
+    formatter = Formatter("fa", "jalali", "Asia/Tehran")
+    rows = await exported(pool, account, formatter)
+    assert rows[-1]["created_at"] == "1405/09/06 12:00:00"
+    assert {r["status"] for r in rows} == {"تأیید شده", "ناموفق"}
+    # A word the export does not know is kept (as the spreadsheet keeps it).
+    reasons = {formatter.cell("failure_reason", w) for w in ("busy", "new_reason")}
+    assert {r["failure_reason"] for r in rows} == reasons | {""}
+    assert {r["phone"] for r in rows} == {"\u200e+989121234567"}
+    assert {r["caller_number"] for r in rows} == {"\u200e+982191012345"}
+    assert {r["key_label"] for r in rows} == {formatter.cell("key_label", x) for x in LABELS}
