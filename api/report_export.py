@@ -1,9 +1,10 @@
 """Report downloads: CSV and Excel rows, Persian headings and status names, Jalali dates, and
 cells that a spreadsheet would run as formulas neutralised.
 
-The CSV is written by PostgreSQL itself (COPY: several times faster than rows formatted
-here), from SQL rendered below out of the same tables and patterns (Formatter.csv_select);
-the Excel sheet's cells are made here (Formatter.sheet_row)."""
+PostgreSQL writes the rows (COPY: several times faster than rows formatted here, and no
+Python object per row): each rule below is rendered as the SQL of its column, for the CSV
+(Formatter.csv_select) and for the Excel sheet's XML (Formatter.sheet_select,
+api/report_workbook.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import csv
 import io
 import re
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfo
 
 from projections.call_report import COLUMNS
@@ -60,16 +61,10 @@ PERSIAN_WORDS = {
     "fraud_suspected": "مشکوک به تقلب",
 }
 
+# A cell a spreadsheet would evaluate (=, +, -, @ ...) and that is not a number gets a leading
+# apostrophe, so it is shown as text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
-
-
-def neutralise(text: str) -> str:
-    """A cell a spreadsheet would evaluate (=, +, -, @ ...) and that is not a number gets a
-    leading apostrophe, so it is shown as text."""
-    if text.startswith(FORMULA_START) and not NUMBER.match(text):
-        return "'" + text
-    return text
 
 
 PHONE_COLUMNS = frozenset({"phone", "caller_number"})
@@ -98,6 +93,29 @@ NEUTRALISED = (
     + _literal(NUMBER.pattern)
     + " THEN '''' || {value} ELSE {value} END"
 )
+
+
+# Text in a sheet's XML, in a line of COPY's text format: markup escaped, and the characters
+# COPY would escape (backslash, tab, line feed, carriage return) written as references.
+def _xml_escaped() -> str:
+    escaped = "{value}"
+    for char, reference in (
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ("\\", "&#92;"),
+        ("\t", "&#9;"),
+        ("\n", "&#10;"),
+        ("\r", "&#13;"),
+    ):
+        escaped = f"replace({escaped}, {_literal(char)}, {_literal(reference)})"
+    return escaped
+
+
+XML_ESCAPED = _xml_escaped()
+NUMBER_COLUMNS = frozenset({"attempt", "code_length", "verify_attempts", "cost"})
+DATE_STYLE = 1  # the style sheet's date cells (api/report_workbook.py)
+END = "</t></is></c>"
 PERSIAN_CASES = " ".join(
     f"WHEN {_literal(code)} THEN {_literal(word)}" for code, word in PERSIAN_WORDS.items()
 )
@@ -116,27 +134,6 @@ class Formatter:
         return [
             f"{name} ({self.zone_name})" if column in TIME_COLUMNS else name
             for name, column in zip(names, COLUMNS, strict=True)
-        ]
-
-    def cell(self, column: str, value: Any) -> Any:
-        """A spreadsheet's value: words translated, text neutralised; numbers stay numbers."""
-        if value is None:
-            return ""
-        if isinstance(value, bool | int):
-            return value
-        text = str(value)
-        if self.persian and column in WORDED_COLUMNS:
-            text = PERSIAN_WORDS.get(text, text)
-        return neutralise(text)
-
-    def sheet_row(self, record: dict[str, Any]) -> list[Any]:
-        """A spreadsheet row: times are date cells in the account's zone (the calendar is
-        the reader's spreadsheet's to show)."""
-        return [
-            record[c].astimezone(self.zone).replace(tzinfo=None)
-            if isinstance(record[c], datetime)
-            else self.cell(c, record[c])
-            for c in COLUMNS
         ]
 
     @property
@@ -169,6 +166,37 @@ class Formatter:
                 value = f"{_literal(LEFT_TO_RIGHT)} || {value}"
             cells.append(value)
         return f"SELECT {', '.join(cells)} FROM {source} AS r{''.join(joins)}"
+
+    def sheet_select(self, source: str) -> str:
+        """`SELECT <a sheet row's XML> FROM <source> AS r`: text cells (the rules of the CSV,
+        escaped), numbers, a flag, and times as date cells of the transaction's zone (the
+        calendar is the reader's spreadsheet's to show)."""
+        cells: list[str] = []
+        for column in COLUMNS:
+            value = f"r.{column}"
+            if column in TIME_COLUMNS:
+                # Excel's serial: days since 1899-12-30 of the local time (date_part: float8).
+                serial = f"date_part('epoch', {value}::timestamp) / 86400 + 25569"
+                cell = f"'<c s=\"{DATE_STYLE}\"><v>' || {serial} || '</v></c>'"
+            elif column in NUMBER_COLUMNS:
+                cell = f"'<c><v>' || {value} || '</v></c>'"
+            elif column == "answered":
+                flag = "'<c t=\"b\"><v>' || {} || '</v></c>'"
+                cell = f"CASE WHEN {value} THEN {flag.format(1)} ELSE {flag.format(0)} END"
+            elif column in WRITTEN_COLUMNS:  # spaces at either end are kept
+                value = XML_ESCAPED.format(value=NEUTRALISED.format(value=value))
+                cell = f"'<c t=\"inlineStr\"><is><t xml:space=\"preserve\">' || {value} || '{END}'"
+            else:
+                if self.persian and column in WORDED_COLUMNS:
+                    value = f"CASE {value} {PERSIAN_CASES} ELSE {value} END"
+                cell = f"'<c t=\"inlineStr\"><is><t>' || {value} || '{END}'"
+            cells.append(f"coalesce({cell}, '<c/>')")
+        return f"SELECT concat('<row>', {', '.join(cells)}, '</row>') FROM {source} AS r"
+
+
+def xml_text(text: str) -> str:
+    """Text for an XML element or attribute (the sheet's heading and name)."""
+    return escape(text, {'"': "&quot;"})
 
 
 def csv_lines(rows: Iterable[list[Any]]) -> str:

@@ -15,20 +15,16 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 from fastapi.responses import StreamingResponse
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font, PatternFill
-from openpyxl.utils import get_column_letter
-from psycopg.rows import dict_row
 
 from api import queries
 from api.calling import parse_phone
 from api.context import Context
 from api.directory import AccountView
 from api.errors import ApiError, not_found
-from api.report_export import TIME_COLUMNS, Formatter, csv_lines
+from api.report_export import Formatter, csv_lines
+from api.report_workbook import write_workbook
 from core.call_rules import CallStatus
-from projections.call_report import COLUMNS, REPORT, ReportFilter
+from projections.call_report import REPORT, ReportFilter
 from projections.call_rollup import summary_query
 
 EXPORT_BATCH = 2000
@@ -140,48 +136,21 @@ async def _copied(ctx: Context, report: ReportFilter, formatter: Formatter) -> A
 
 
 def _write_workbook(database_url: str, report: ReportFilter, formatter: Formatter) -> str:
-    """Write the report to a temporary .xlsx (openpyxl's write-only mode keeps rows out of
-    memory) and return its path."""
+    """Write the report to a temporary .xlsx, its rows as PostgreSQL writes them
+    (api/report_workbook.py), and return its path."""
     where, params = report.where()
-    sql = f"SELECT {', '.join(COLUMNS)} FROM {REPORT}{where} ORDER BY created_at DESC, id DESC"
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(formatter.sheet_name)
-    sheet.sheet_view.rightToLeft = formatter.persian
-    headings = formatter.headings()
-    for i, (column, heading) in enumerate(zip(COLUMNS, headings, strict=True), start=1):
-        wide = 38 if column.endswith("id") else 21 if column in TIME_COLUMNS else 16
-        sheet.column_dimensions[get_column_letter(i)].width = max(wide, len(heading) + 2)
-    sheet.freeze_panes = "A2"
-    sheet.append([_heading(sheet, h) for h in headings])
-    with psycopg.connect(database_url) as conn, conn.transaction():
-        cur = conn.cursor(name="report_xlsx", row_factory=dict_row)
-        cur.execute(sql, params)
-        while rows := cur.fetchmany(EXPORT_BATCH):
-            for row in rows:
-                sheet.append([_dated(sheet, v) for v in formatter.sheet_row(row)])
+    select = formatter.sheet_select(f"(SELECT * FROM {REPORT}{where})")
     handle, path = tempfile.mkstemp(suffix=".xlsx")
-    os.close(handle)
-    workbook.save(path)
+    order = " ORDER BY r.created_at DESC, r.id DESC"
+    with (
+        os.fdopen(handle, "wb") as out,
+        psycopg.connect(database_url) as conn,
+        conn.transaction(),
+    ):
+        conn.execute("SELECT set_config('TimeZone', %s, true)", (formatter.zone_name,))
+        with conn.cursor().copy(f"COPY ({select}{order}) TO STDOUT", params) as copy:
+            write_workbook(out, formatter, (bytes(chunk) for chunk in copy))
     return path
-
-
-HEADING_FONT = Font(bold=True, color="FFFFFF")
-HEADING_FILL = PatternFill("solid", fgColor="0B5CAD")
-DATE_FORMAT = "yyyy-mm-dd hh:mm:ss"
-
-
-def _heading(sheet: Any, text: str) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.font, cell.fill = HEADING_FONT, HEADING_FILL
-    return cell
-
-
-def _dated(sheet: Any, value: Any) -> Any:
-    if not isinstance(value, datetime):
-        return value
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.number_format = DATE_FORMAT
-    return cell
 
 
 def _read_and_remove(path: str) -> Iterator[bytes]:

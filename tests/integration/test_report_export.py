@@ -1,27 +1,33 @@
-"""The CSV export as PostgreSQL writes it (COPY), against the real database: the same cells
-the spreadsheet's Python rules make (formulas guarded, words translated, phones marked), times
-in the account's zone and calendar, and the Jalali table day for day with jdatetime."""
+"""The CSV and Excel exports as PostgreSQL writes them (COPY), against the real database:
+formulas guarded, words translated, phones marked, markup escaped, times in the account's zone
+and calendar, sheets split at Excel's limit, and the Jalali table day for day with jdatetime."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
 import jdatetime
+import openpyxl
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from api import report_workbook
 from api.context import Context
 from api.report_export import FORMULA_START, Formatter
-from api.service_layer.reports import _copied
+from api.service_layer.reports import _copied, _write_workbook
 from projections.call_report import COLUMNS, ReportFilter
 
 CREATED = datetime(2026, 11, 27, 8, 30, 0, 250_000, tzinfo=UTC)  # 12:00:00.25 in Tehran
-LABELS = [f"{c}HYPERLINK(1)" for c in FORMULA_START] + ["+989121234567", "-1000", "web = login"]
+GUARDED = [f"{c}HYPERLINK(1)" for c in FORMULA_START]
+KEPT = ["+989121234567", "-1000", "+1.5", "42", "web = login", ' <b>&"\\ tab\tline\n ']
+LABELS = GUARDED + KEPT
 
 
 async def test_every_day_of_the_jalali_table_is_jdatetimes(pool: AsyncConnectionPool) -> None:
@@ -85,10 +91,7 @@ async def test_written_text_is_guarded_as_the_spreadsheets_cells_are(
     formatter = Formatter("en", "gregorian", "Asia/Tehran")
     rows = await exported(pool, account, formatter)
     assert len(rows) == len(LABELS)
-    labels = {r["key_label"] for r in rows}
-    assert labels == {formatter.cell("key_label", label) for label in LABELS}
-    assert {f"'{c}HYPERLINK(1)" for c in FORMULA_START} <= labels
-    assert {"+989121234567", "-1000", "web = login"} <= labels
+    assert {r["key_label"] for r in rows} == {"'" + g for g in GUARDED} | set(KEPT)
     assert {r["reference"] for r in rows} == {f'ref "{i}", quoted' for i in range(len(LABELS))}
 
 
@@ -114,9 +117,72 @@ async def test_a_persian_export_speaks_persian_in_the_jalali_calendar(
     rows = await exported(pool, account, formatter)
     assert rows[-1]["created_at"] == "1405/09/06 12:00:00"
     assert {r["status"] for r in rows} == {"تأیید شده", "ناموفق"}
-    # A word the export does not know is kept (as the spreadsheet keeps it).
-    reasons = {formatter.cell("failure_reason", w) for w in ("busy", "new_reason")}
-    assert {r["failure_reason"] for r in rows} == reasons | {""}
+    # A word the export does not know is kept.
+    assert {r["failure_reason"] for r in rows} == {"مشغول", "new_reason", ""}
     assert {r["phone"] for r in rows} == {"\u200e+989121234567"}
     assert {r["caller_number"] for r in rows} == {"\u200e+982191012345"}
-    assert {r["key_label"] for r in rows} == {formatter.cell("key_label", x) for x in LABELS}
+    assert {r["key_label"] for r in rows} == {"'" + g for g in GUARDED} | set(KEPT)
+
+
+def workbook(database_url: str, account_id: uuid.UUID, formatter: Formatter) -> Any:
+    path = _write_workbook(database_url, ReportFilter(account_id), formatter)
+    try:
+        return openpyxl.load_workbook(path)
+    finally:
+        os.remove(path)
+
+
+def sheet_rows(sheet: Any) -> list[dict[str, Any]]:
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    return [dict(zip(COLUMNS, row, strict=True)) for row in rows[1:]]
+
+
+async def test_the_sheet_has_typed_cells_guarded_and_escaped_text_and_persian_words(
+    quiet_database_url: str, account: uuid.UUID
+) -> None:
+    book = await asyncio.to_thread(
+        workbook, quiet_database_url, account, Formatter("fa", "jalali", "Asia/Tehran")
+    )
+    sheet = book.active
+    assert sheet.title == "تماس‌ها" and sheet.sheet_view.rightToLeft
+    assert sheet.freeze_panes == "A2" and sheet.cell(1, 1).font.bold
+    assert sheet.cell(1, 1).value == "شناسه تماس"
+    rows = sheet_rows(sheet)
+    assert len(rows) == len(LABELS)
+    assert {r["key_label"] for r in rows} == {"'" + g for g in GUARDED} | set(KEPT)
+    assert {r["reference"] for r in rows} == {f'ref "{i}", quoted' for i in range(len(LABELS))}
+    assert {r["status"] for r in rows} == {"تأیید شده", "ناموفق"}
+    assert {r["failure_reason"] for r in rows} == {"مشغول", "new_reason", None}
+    assert {r["phone"] for r in rows} == {"+989121234567"}  # text cells: no mark needed
+    assert {r["answered"] for r in rows} == {True, False}
+    assert {r["cost"] for r in rows} == {1000} and {r["attempt"] for r in rows} == {1}
+    oldest = rows[-1]
+    # A date cell in the account's zone (openpyxl reads Excel's serial to the microsecond).
+    assert abs(oldest["created_at"] - datetime(2026, 11, 27, 12, 0, 0, 250_000)) < timedelta(
+        microseconds=10
+    )
+    assert oldest["dialed_at"] is None
+
+
+async def test_a_report_longer_than_a_sheet_goes_on_in_the_next(
+    quiet_database_url: str, account: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(report_workbook, "ROWS_PER_SHEET", 4)
+    book = await asyncio.to_thread(
+        workbook, quiet_database_url, account, Formatter("en", "gregorian", "UTC")
+    )
+    assert book.sheetnames == ["calls", "calls (2)", "calls (3)"]
+    sizes = [len(sheet_rows(book[name])) for name in book.sheetnames]
+    assert sizes == [4, 4, len(LABELS) - 8]
+    ids = [r["id"] for name in book.sheetnames for r in sheet_rows(book[name])]
+    assert len(set(ids)) == len(LABELS)
+    assert all(book[name].cell(1, 1).value == "id" for name in book.sheetnames)
+
+
+async def test_an_empty_report_is_a_sheet_with_its_heading(quiet_database_url: str) -> None:
+    book = await asyncio.to_thread(
+        workbook, quiet_database_url, uuid.uuid4(), Formatter("en", "gregorian", "UTC")
+    )
+    assert book.sheetnames == ["calls"]
+    assert [c.value for c in book["calls"][1]][:2] == ["id", "service_id"]
+    assert sheet_rows(book["calls"]) == []
