@@ -141,13 +141,14 @@ def split(start: datetime | None, end: datetime | None) -> tuple[Span | None, li
     return Span(first, last), edges
 
 
+# Sums of bigint are numeric in PostgreSQL: cast back, so that every reader gets integers.
 SUMS = (
-    "sum(calls) AS requested, sum(delivered) AS delivered,"
-    " coalesce(sum(calls) FILTER (WHERE status = 'failed'), 0) AS failed,"
-    " coalesce(sum(calls) FILTER (WHERE status = 'rejected'), 0) AS rejected,"
-    " coalesce(sum(calls) FILTER (WHERE status = 'verified'), 0) AS verified,"
-    " coalesce(sum(calls) FILTER (WHERE status = 'expired'), 0) AS expired,"
-    " sum(cost) AS cost"
+    "sum(calls)::bigint AS requested, sum(delivered)::bigint AS delivered,"
+    " coalesce(sum(calls) FILTER (WHERE status = 'failed'), 0)::bigint AS failed,"
+    " coalesce(sum(calls) FILTER (WHERE status = 'rejected'), 0)::bigint AS rejected,"
+    " coalesce(sum(calls) FILTER (WHERE status = 'verified'), 0)::bigint AS verified,"
+    " coalesce(sum(calls) FILTER (WHERE status = 'expired'), 0)::bigint AS expired,"
+    " sum(cost)::bigint AS cost"
 )
 # A call of the report, shaped as a rollup row of its own.
 AS_ROLLUP = (

@@ -274,6 +274,8 @@ async def test_every_summary_is_the_summary_of_the_calls_themselves(
             rolled = await cur.fetchall()
             await cur.execute(*scanned(report, bucket, zone))
             assert rolled == await cur.fetchall(), report
+            # Integers, not numeric: the panel writes them into JSON for its chart.
+            assert all(type(v) is int for b in rolled for k, v in b.items() if k != "start")
             nonempty += bool(rolled)
         assert nonempty == len(cases)  # every filter selects calls
 
