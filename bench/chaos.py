@@ -370,8 +370,7 @@ def _rollup_problems(database_url: str, services: set[str]) -> list[str]:
     """Rows of the rolled-up report that are not the sums of the calls they count."""
     with psycopg.connect(database_url, connect_timeout=3) as conn:
         rows = conn.execute(
-            call_rollup.DIFFERENCES,
-            {"services": [uuid.UUID(s) for s in services], "epoch": call_rollup.EPOCH},
+            call_rollup.differences_sql(), {"services": [uuid.UUID(s) for s in services]}
         ).fetchall()
     return [f"rollup row {row} differs from its calls" for row in rows]
 

@@ -14,7 +14,12 @@ from launch.platform import Platform
 from tests.conftest import TTL_MINUTE
 from tests.support.client import FINISHED, Api, Tenant, bearer, random_phone
 from tests.support.histories import cut_off_and_restore_an_account, pump_lift_and_allow
-from tests.support.read_models import assert_rebuild_matches_live, settled, snapshot
+from tests.support.read_models import (
+    assert_rebuild_matches_live,
+    rollup_differences,
+    settled,
+    snapshot,
+)
 from tests.support.topics_replay import end_offsets, reappend_everything
 from tests.support.waiting import wait_for
 
@@ -180,6 +185,7 @@ def test_replaying_every_topic_changes_nothing(
         what="every consumer to read the replayed copies",
     )
     assert snapshot(database_url) == before
+    assert rollup_differences(database_url) == []
 
 
 def test_rebuilding_the_projection_yields_the_same_rows(
