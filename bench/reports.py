@@ -28,7 +28,8 @@ INSERT INTO calls (id, service_id, account_id, key_id, phone, caller_number, cod
     created_at, dialed_at, delivered_at, expires_at, verified_at, expired_at)
 SELECT gen_random_uuid(), %(service)s::uuid, %(account)s::uuid,
     CASE WHEN i %% 4 = 0 THEN %(other_key)s::uuid ELSE %(key)s::uuid END,
-    '+98912' || lpad((i::bigint * 7919 %% 10000000)::text, 7, '0'), '+982191' || lpad(i::text, 8, '0'),
+    '+98912' || lpad((i::bigint * 7919 %% 10000000)::text, 7, '0'),
+    '+982191' || lpad(i::text, 8, '0'),
     5, 1, o.status, o.rank, o.reason, 1000, CASE WHEN o.delivered THEN 1000 ELSE 0 END,
     (o.status = 'verified')::int, p.created, CASE WHEN o.status <> 'rejected' THEN p.rang END,
     CASE WHEN o.delivered THEN p.rang END,

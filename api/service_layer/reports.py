@@ -1,6 +1,7 @@
 """Call reports as the API and the panel both serve them: a page, the summary, CSV and Excel
 downloads (times in the account's zone). The routers and the panel's pages call this; the SQL
-is the report's own (projections/call_report.py)."""
+is the report's own (projections/call_report.py), its rollup's (projections/call_rollup.py)
+and the exports' (api/report_export.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ from core.call_rules import CallStatus
 from projections.call_report import REPORT, ReportFilter
 from projections.call_rollup import summary_query
 
-EXPORT_BATCH = 2000
+# An export's rows, newest first, in its account's zone (the transaction's TimeZone).
+NEWEST_FIRST = " ORDER BY r.created_at DESC, r.id DESC"
+IN_ZONE = "SELECT set_config('TimeZone', %s, true)"
 CSV_BOM = "\ufeff"  # so Excel opens the UTF-8 file as UTF-8 (Persian text)
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -127,10 +130,9 @@ async def _copied(ctx: Context, report: ReportFilter, formatter: Formatter) -> A
     where, params = report.where()
     select = formatter.csv_select(f"(SELECT * FROM {REPORT}{where})")
     async with ctx.pool.connection() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('TimeZone', %s, true)", (formatter.zone_name,))
-        cur = conn.cursor()
-        order = " ORDER BY r.created_at DESC, r.id DESC"
-        async with cur.copy(f"COPY ({select}{order}) TO STDOUT (FORMAT csv)", params) as copy:
+        await conn.execute(IN_ZONE, (formatter.zone_name,))
+        sql = f"COPY ({select}{NEWEST_FIRST}) TO STDOUT (FORMAT csv)"
+        async with conn.cursor().copy(sql, params) as copy:
             async for chunk in copy:
                 yield bytes(chunk)
 
@@ -141,15 +143,18 @@ def _write_workbook(database_url: str, report: ReportFilter, formatter: Formatte
     where, params = report.where()
     select = formatter.sheet_select(f"(SELECT * FROM {REPORT}{where})")
     handle, path = tempfile.mkstemp(suffix=".xlsx")
-    order = " ORDER BY r.created_at DESC, r.id DESC"
-    with (
-        os.fdopen(handle, "wb") as out,
-        psycopg.connect(database_url) as conn,
-        conn.transaction(),
-    ):
-        conn.execute("SELECT set_config('TimeZone', %s, true)", (formatter.zone_name,))
-        with conn.cursor().copy(f"COPY ({select}{order}) TO STDOUT", params) as copy:
-            write_workbook(out, formatter, (bytes(chunk) for chunk in copy))
+    try:
+        with (
+            os.fdopen(handle, "wb") as out,
+            psycopg.connect(database_url) as conn,
+            conn.transaction(),
+        ):
+            conn.execute(IN_ZONE, (formatter.zone_name,))
+            with conn.cursor().copy(f"COPY ({select}{NEWEST_FIRST}) TO STDOUT", params) as copy:
+                write_workbook(out, formatter, (bytes(chunk) for chunk in copy))
+    except BaseException:
+        os.remove(path)  # nothing half-written is left behind
+        raise
     return path
 
 
