@@ -103,5 +103,6 @@ class ReportFilter:
 
 
 def utc(moment: datetime) -> datetime:
-    """RFC 3339 times carry an offset; a bare one is read as UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    """RFC 3339 times carry an offset (up to ±23:59; PostgreSQL reads offsets below 16 hours
+    only, and COPY binds parameters as text): in UTC. A bare one is read as UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -78,7 +78,7 @@ async def download_csv(visit: Customer) -> Response:
     report = await _report_filter(visit, _filter_values(visit.request))
     lang, calendar = _export_style(visit)
     formatter = Formatter(lang, calendar, visit.words.timezone)
-    return finish(visit, report_service.csv_download(visit.ctx, report, formatter))
+    return finish(visit, await report_service.csv_download(visit.ctx, report, formatter))
 
 
 @router.get("/reports/calls.xlsx")

@@ -84,7 +84,7 @@ async def report_csv(
 ) -> StreamingResponse:
     """Times in the account's time zone (named in the header row), in either calendar."""
     formatter = Formatter(lang, calendar, report_service.zone_of(ctx, account))
-    return report_service.csv_download(ctx, report, formatter)
+    return await report_service.csv_download(ctx, report, formatter)
 
 
 @router.get(

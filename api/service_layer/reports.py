@@ -97,12 +97,18 @@ async def summary(ctx: Context, report: ReportFilter, bucket: str, zone: str) ->
     return {"buckets": buckets}
 
 
-def csv_download(ctx: Context, report: ReportFilter, formatter: Formatter) -> StreamingResponse:
-    """The report as CSV, written by PostgreSQL (COPY) and passed on as it comes."""
+async def csv_download(
+    ctx: Context, report: ReportFilter, formatter: Formatter
+) -> StreamingResponse:
+    """The report as CSV, written by PostgreSQL (COPY) and passed on as it comes. The COPY
+    has started before the answer does: a failure to start is answered as one (a problem, a
+    503), not as a download cut short."""
+    copied = _copied(ctx, report, formatter)
+    first = await anext(copied, b"")
 
     async def chunks() -> AsyncIterator[bytes]:
-        yield (CSV_BOM + csv_lines([formatter.headings()])).encode()
-        async for chunk in _copied(ctx, report, formatter):
+        yield (CSV_BOM + csv_lines([formatter.headings()])).encode() + first
+        async for chunk in copied:
             yield chunk
 
     return StreamingResponse(
