@@ -19,6 +19,7 @@ from api.panel.web import SESSION_COOKIE
 from bench.load import percentile
 from core.db import async_pool
 from projections.call_report import REPORT, ReportFilter
+from projections.call_rollup import COLUMNS, count_calls_sql
 
 # Outcomes by share (cumulative upper bounds), as a busy tenant sees them.
 LOAD_CALLS = """
@@ -47,12 +48,10 @@ JOIN (VALUES ('verified', 3, NULL, true, 0.0, 0.55), ('expired', 3, NULL, true, 
     AS o(status, rank, reason, delivered, low, high) ON d.draw >= o.low AND d.draw < o.high
 """
 # What migration 015 counts into the rollup for calls projected before it existed.
-COUNT_INTO_ROLLUP = """
-INSERT INTO call_rollup (account_id, slot, service_id, key_id, status, calls, delivered, cost)
-SELECT account_id, date_bin('15 minutes', created_at, '2000-01-01 00:00:00+00'), service_id,
-       key_id, status, count(*), count(delivered_at), sum(cost)
-FROM calls WHERE service_id IS NOT NULL GROUP BY 1, 2, 3, 4, 5
-"""
+COUNT_INTO_ROLLUP = (
+    f"INSERT INTO call_rollup (account_id, slot, service_id, key_id, {', '.join(COLUMNS)}) "
+    + count_calls_sql()
+)
 
 
 def bulk_load(

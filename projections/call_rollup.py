@@ -1,5 +1,6 @@
-"""The rolled-up call report: the calls requested in each quarter hour, per service, key and
-current status, with how many were delivered and what they cost (table call_rollup).
+"""The rolled-up call report: the calls requested in each quarter hour, per service and key,
+and for each status how many are in it, how many of those were delivered and what they cost
+(table call_rollup: a row per quarter hour and key, a column per status and measure).
 
 The projection keeps it in the transaction that changes the calls: it reads the rows a batch
 touches as they were (locking them), upserts them, and moves each changed call from what its
@@ -19,6 +20,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.rows import dict_row
 
+from core.call_rules import CallStatus
 from processors.batches import RetryLater
 from projections.call_report import REPORT, ReportFilter, utc
 
@@ -100,22 +102,40 @@ def check_inserted(before: Mapping[Any, Any], changed: Iterable[Mapping[str, Any
             raise RetryLater(f"call {row['id']} was inserted by another batch meanwhile")
 
 
+MEASURES = ("calls", "delivered", "cost")
+STATUSES = tuple(CallStatus)
+# The rollup's columns: each status's calls, delivered calls and their cost.
+COLUMNS = tuple(f"{status}_{measure}" for status in STATUSES for measure in MEASURES)
+COLUMN_TYPES = ("int", "int", "bigint") * len(STATUSES)
+
+
+def pivoted(gains: Mapping[RollupKey, Counts]) -> dict[tuple[Any, ...], list[int]]:
+    """The moves as rollup rows: a row per quarter hour and key, the status's columns set."""
+    rows: dict[tuple[Any, ...], list[int]] = {}
+    for key, counts in gains.items():
+        row = rows.setdefault(key[:4], [0] * len(COLUMNS))
+        at = STATUSES.index(CallStatus(key.status)) * len(MEASURES)
+        row[at : at + len(MEASURES)] = counts
+    return rows
+
+
 async def roll_up(conn: psycopg.AsyncConnection, gains: Mapping[RollupKey, Counts]) -> None:
     """Add the batch's moves to the rollup (in key order: concurrent batches cannot deadlock)."""
-    if not gains:
+    rows = pivoted(gains)
+    if not rows:
         return
-    keys = sorted(gains)
+    keys = sorted(rows)
+    key_types = ("uuid", "timestamptz", "uuid", "uuid")
     await conn.execute(
-        "INSERT INTO call_rollup (account_id, slot, service_id, key_id, status, calls,"
-        " delivered, cost) SELECT * FROM unnest(%b::uuid[], %b::timestamptz[], %b::uuid[],"
-        " %b::uuid[], %b::text[], %b::int[], %b::int[], %b::bigint[])"
-        " ON CONFLICT (account_id, slot, service_id, key_id, status) DO UPDATE SET"
-        " calls = call_rollup.calls + EXCLUDED.calls,"
-        " delivered = call_rollup.delivered + EXCLUDED.delivered,"
-        " cost = call_rollup.cost + EXCLUDED.cost",
+        "INSERT INTO call_rollup (account_id, slot, service_id, key_id, "
+        + ", ".join(COLUMNS)
+        + ") SELECT * FROM unnest("
+        + ", ".join(f"%b::{t}[]" for t in key_types + COLUMN_TYPES)
+        + ") ON CONFLICT (account_id, slot, service_id, key_id) DO UPDATE SET "
+        + ", ".join(f"{c} = call_rollup.{c} + EXCLUDED.{c}" for c in COLUMNS),
         (
-            *([k[i] for k in keys] for i in range(len(RollupKey._fields))),
-            *([gains[k][i] for k in keys] for i in range(len(Counts._fields))),
+            *([k[i] for k in keys] for i in range(len(key_types))),
+            *([rows[k][i] for k in keys] for i in range(len(COLUMNS))),
         ),
     )
 
@@ -141,26 +161,32 @@ def split(start: datetime | None, end: datetime | None) -> tuple[Span | None, li
     return Span(first, last), edges
 
 
+# A summary's figures, in the order of its buckets.
+FIGURES = ("requested", "delivered", "failed", "rejected", "verified", "expired", "cost")
 # Each slot's sums first (a timestamp to hash per row), then each bucket's: the zone's
 # date_trunc is the costly part, and it runs once a slot rather than once a row. Sums of
 # bigint are numeric in PostgreSQL: cast back, so that every reader gets integers.
-SLOT_SUMS = (
-    "sum(calls) AS requested, sum(delivered) AS delivered,"
-    " sum(calls) FILTER (WHERE status = 'failed') AS failed,"
-    " sum(calls) FILTER (WHERE status = 'rejected') AS rejected,"
-    " sum(calls) FILTER (WHERE status = 'verified') AS verified,"
-    " sum(calls) FILTER (WHERE status = 'expired') AS expired,"
-    " sum(cost) AS cost"
-)
-BUCKET_SUMS = ", ".join(
-    f"coalesce(sum({name}), 0)::bigint AS {name}"
-    for name in ("requested", "delivered", "failed", "rejected", "verified", "expired", "cost")
-)
-# A call of the report, shaped as a rollup row of its own.
+SLOT_SUMS = ", ".join(f"sum({name}) AS {name}" for name in FIGURES)
+BUCKET_SUMS = ", ".join(f"coalesce(sum({name}), 0)::bigint AS {name}" for name in FIGURES)
+# A call of the report, shaped as a rollup row's figures of its own.
 AS_ROLLUP = (
-    "SELECT created_at AS slot, status, 1 AS calls, (delivered_at IS NOT NULL)::int AS delivered,"
-    f" cost FROM {REPORT}"
+    "SELECT created_at AS slot, 1 AS requested, (delivered_at IS NOT NULL)::int AS delivered, "
+    + ", ".join(f"(status = '{s}')::int AS {s}" for s in FIGURES[2:6])
+    + f", cost FROM {REPORT}"
 )
+
+
+def rolled_figures(status: str | None) -> str:
+    """A rollup row's figures, of one status or of all."""
+    chosen = STATUSES if status is None else (CallStatus(status),)
+
+    def total(measure: str) -> str:
+        return " + ".join(f"{s}_{measure}" for s in chosen)
+
+    counted = [total("calls"), total("delivered")]
+    counted += [f"{s}_calls" if CallStatus(s) in chosen else "0" for s in FIGURES[2:6]]
+    counted.append(total("cost"))
+    return ", ".join(f"{value} AS {name}" for value, name in zip(counted, FIGURES, strict=True))
 
 
 def summary_query(report: ReportFilter, bucket: str, zone: str) -> tuple[str, list[Any]]:
@@ -180,7 +206,6 @@ def summary_query(report: ReportFilter, bucket: str, zone: str) -> tuple[str, li
         conditions: tuple[tuple[str, Any], ...] = (
             ("service_id = %s", report.service_id),
             ("key_id = %s", report.key_id),
-            ("status = %s", report.status),
             ("slot >= %s", whole.start),
             ("slot < %s", whole.end),
         )
@@ -189,7 +214,7 @@ def summary_query(report: ReportFilter, bucket: str, zone: str) -> tuple[str, li
                 clauses.append(clause)
                 params.append(value)
         parts.append(
-            "SELECT slot, status, calls, delivered, cost FROM call_rollup WHERE "
+            f"SELECT slot, {rolled_figures(report.status)} FROM call_rollup WHERE "
             + " AND ".join(clauses)
         )
     for edge in edges:
@@ -205,19 +230,37 @@ def summary_query(report: ReportFilter, bucket: str, zone: str) -> tuple[str, li
     return sql, [bucket, zone, *params]
 
 
+# What each rollup row is, counted from the calls (migration 015 fills the rollup with it).
+COUNTED_FROM_CALLS = ", ".join(
+    template.format(f"WHERE status = '{status}'")
+    for status in STATUSES
+    for template in (
+        "count(*) FILTER ({})::int",
+        "count(delivered_at) FILTER ({})::int",
+        "coalesce(sum(cost) FILTER ({}), 0)::bigint",
+    )
+)
+
+
+def count_calls_sql(schema: str = "public", only: str = "") -> str:
+    """The rollup's rows as counted from the calls of `schema` (and `only` those)."""
+    return (
+        "SELECT account_id, date_bin('15 minutes', created_at, "
+        f"{_epoch()}) AS slot, service_id, key_id, {COUNTED_FROM_CALLS}"
+        f" FROM {schema}.calls WHERE service_id IS NOT NULL{only} GROUP BY 1, 2, 3, 4"
+    )
+
+
 def differences_sql(schema: str = "public", services: bool = True) -> str:
     """The rollup rows that differ from the calls they count, either way, read in one snapshot
-    (of `schema`; of the services `%(services)s` only, if `services`): none, always. Rows a
-    call moved out of (all counts 0) are not rows: a rebuild in other batches has other ones.
-    Checked by the tests, bench/chaos.py after every fault, and `flashcall replay-check`."""
+    (of `schema`; of the services `%(services)s` only, if `services`): none, always. Rows all
+    of whose calls moved out (every column 0) are not rows: a rebuild in other batches has
+    other ones. Checked by the tests, bench/chaos.py after every fault, and replay-check."""
     only = " AND service_id = ANY(%(services)s)" if services else ""
     return (
-        "WITH kept AS (SELECT account_id, slot, service_id, key_id, status, calls, delivered,"
-        f" cost FROM {schema}.call_rollup WHERE (calls, delivered, cost) <> (0, 0, 0){only}),"
-        " counted AS (SELECT account_id,"
-        f" date_bin('15 minutes', created_at, {_epoch()}) AS slot, service_id, key_id, status,"
-        " count(*)::int AS calls, count(delivered_at)::int AS delivered, sum(cost)::bigint AS cost"
-        f" FROM {schema}.calls WHERE service_id IS NOT NULL{only} GROUP BY 1, 2, 3, 4, 5)"
+        f"WITH kept AS (SELECT account_id, slot, service_id, key_id, {', '.join(COLUMNS)}"
+        f" FROM {schema}.call_rollup WHERE ({' + '.join(COLUMNS)}) <> 0{only}),"
+        f" counted AS ({count_calls_sql(schema, only)})"
         " (TABLE kept EXCEPT ALL TABLE counted) UNION ALL (TABLE counted EXCEPT ALL TABLE kept)"
     )
 
