@@ -259,10 +259,13 @@ def differences_sql(schema: str = "public", services: bool = True) -> str:
     only = " AND service_id = ANY(%(services)s)" if services else ""
     return (
         f"WITH kept AS (SELECT account_id, slot, service_id, key_id, {', '.join(COLUMNS)}"
-        f" FROM {schema}.call_rollup WHERE ({' + '.join(COLUMNS)}) <> 0{only}),"
+        f" FROM {schema}.call_rollup WHERE ({', '.join(COLUMNS)}) <> ({NONE}){only}),"
         f" counted AS ({count_calls_sql(schema, only)})"
         " (TABLE kept EXCEPT ALL TABLE counted) UNION ALL (TABLE counted EXCEPT ALL TABLE kept)"
     )
+
+
+NONE = ", ".join("0" for _ in COLUMNS)
 
 
 def _epoch() -> str:

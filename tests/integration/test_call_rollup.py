@@ -340,3 +340,20 @@ async def test_calls_past_their_retention_are_deleted_and_the_summary_keeps_them
     late = next(e for e in history if e["event_type"] == "CodeVerified")
     await apply(pool, projector, [{**late, "event_id": str(uuid.uuid4())}])
     assert await summed() == before
+
+
+async def test_the_check_sees_a_rollup_that_is_not_the_calls_sums(
+    pool: AsyncConnectionPool,
+) -> None:
+    """The check every fault and replay test leans on can fail: one count off is seen."""
+    projector = Projector(publish_reports=False)
+    account = Account()
+    await apply(pool, projector, account.history(calls=5, seed=8, spread=timedelta(hours=1)))
+    assert await rollup_differences(pool, account) == []
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE call_rollup SET verified_calls = verified_calls + 1 WHERE ctid ="
+            " (SELECT ctid FROM call_rollup WHERE account_id = %s LIMIT 1)",
+            (account.account_id,),
+        )
+    assert len(await rollup_differences(pool, account)) == 2  # the row kept, the row counted
