@@ -85,7 +85,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# neutralise() in SQL: a formula's first character, and not a number.
+# The formula guard in SQL: a formula's first character, and not a number.
 NEUTRALISED = (
     "CASE WHEN left({value}, 1) = ANY(ARRAY["
     + ", ".join(_literal(c) for c in FORMULA_START)
