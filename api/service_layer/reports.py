@@ -145,10 +145,8 @@ async def _copied(ctx: Context, report: ReportFilter, formatter: Formatter) -> A
         block = bytearray()
         async with conn.cursor().copy(sql, params) as copy:
             async for chunk in copy:
-                block += chunk
-                if len(block) >= CHUNK:
-                    yield bytes(block)
-                    block.clear()
+                if full := _joined(block, chunk):
+                    yield full
         if block:
             yield bytes(block)
 
@@ -178,12 +176,20 @@ def _in_blocks(chunks: Iterable[Buffer]) -> Iterator[bytes]:
     """COPY's chunks (about a row each) joined into blocks of CHUNK bytes or more."""
     block = bytearray()
     for chunk in chunks:
-        block += chunk
-        if len(block) >= CHUNK:
-            yield bytes(block)
-            block.clear()
+        if full := _joined(block, chunk):
+            yield full
     if block:
         yield bytes(block)
+
+
+def _joined(block: bytearray, chunk: Buffer) -> bytes | None:
+    """Add `chunk` to `block`; once it holds CHUNK bytes, take them out (empty: not yet)."""
+    block += chunk
+    if len(block) < CHUNK:
+        return None
+    full = bytes(block)
+    block.clear()
+    return full
 
 
 def _read_and_remove(path: str) -> Iterator[bytes]:
