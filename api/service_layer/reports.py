@@ -30,7 +30,7 @@ from projections.call_report import REPORT, ReportFilter
 from projections.call_rollup import summary_query
 
 # An export's rows, newest first, in its account's zone (the transaction's TimeZone).
-NEWEST_FIRST = " ORDER BY r.created_at DESC, r.id DESC"
+NEWEST_FIRST = " ORDER BY created_at DESC, id DESC"
 IN_ZONE = "SELECT set_config('TimeZone', %s, true)"
 CHUNK = 1 << 16
 CSV_BOM = "\ufeff"  # so Excel opens the UTF-8 file as UTF-8 (Persian text)
@@ -137,11 +137,10 @@ async def _copied(ctx: Context, report: ReportFilter, formatter: Formatter) -> A
     """The report's CSV rows, newest first, in the account's zone, as PostgreSQL writes them,
     in blocks of CHUNK bytes or more (COPY hands over about a row at a time: a write to the
     client for each would cost more than the row)."""
-    where, params = report.where()
-    select = formatter.csv_select(f"(SELECT * FROM {REPORT}{where})")
+    source, params = _newest_first(report)
     async with ctx.pool.connection() as conn, conn.transaction():
         await conn.execute(IN_ZONE, (formatter.zone_name,))
-        sql = f"COPY ({select}{NEWEST_FIRST}) TO STDOUT (FORMAT csv)"
+        sql = f"COPY ({formatter.csv_select(source)}) TO STDOUT (FORMAT csv)"
         block = bytearray()
         async with conn.cursor().copy(sql, params) as copy:
             async for chunk in copy:
@@ -154,8 +153,7 @@ async def _copied(ctx: Context, report: ReportFilter, formatter: Formatter) -> A
 def _write_workbook(database_url: str, report: ReportFilter, formatter: Formatter) -> str:
     """Write the report to a temporary .xlsx, its rows as PostgreSQL writes them
     (api/report_workbook.py), and return its path."""
-    where, params = report.where()
-    select = formatter.sheet_select(f"(SELECT * FROM {REPORT}{where})")
+    source, params = _newest_first(report)
     handle, path = tempfile.mkstemp(suffix=".xlsx")
     try:
         with (
@@ -164,12 +162,22 @@ def _write_workbook(database_url: str, report: ReportFilter, formatter: Formatte
             conn.transaction(),
         ):
             conn.execute(IN_ZONE, (formatter.zone_name,))
-            with conn.cursor().copy(f"COPY ({select}{NEWEST_FIRST}) TO STDOUT", params) as copy:
+            sql = f"COPY ({formatter.sheet_select(source)}) TO STDOUT"
+            with conn.cursor().copy(sql, params) as copy:
                 write_workbook(out, formatter, _in_blocks(copy))
     except BaseException:
         os.remove(path)  # nothing half-written is left behind
         raise
     return path
+
+
+def _newest_first(report: ReportFilter) -> tuple[str, list[Any]]:
+    """The report's rows in export order, as a subquery for an export's SELECT. Its ORDER BY
+    keeps the subquery from being merged into the SELECT, so each row is formatted after it is
+    sorted: a sort that had to carry the formatted rows (the sheet's XML: about 650 bytes a
+    row) spilled them to disk, and an export of 900,000 rows took 1.3-1.6 times as long."""
+    where, params = report.where()
+    return f"(SELECT * FROM {REPORT}{where}{NEWEST_FIRST})", params
 
 
 def _in_blocks(chunks: Iterable[Buffer]) -> Iterator[bytes]:

@@ -99,7 +99,9 @@ async def test_an_english_export_has_codes_and_rfc3339_times_in_the_zone(
     pool: AsyncConnectionPool, account: uuid.UUID
 ) -> None:
     rows = await exported(pool, account, Formatter("en", "gregorian", "Asia/Tehran"))
-    newest = rows[0]  # newest first
+    times = [r["created_at"] for r in rows]
+    assert times == sorted(times, reverse=True)  # newest first
+    newest = rows[0]
     assert newest["created_at"] == f"2026-11-27T12:00:{len(LABELS) - 1:02d}.250000+03:30"
     assert newest["dialed_at"] == "" and newest["phone"] == "+989121234567"
     assert {r["status"] for r in rows} == {"verified", "failed"}
@@ -174,8 +176,10 @@ async def test_a_report_longer_than_a_sheet_goes_on_in_the_next(
     assert book.sheetnames == ["calls", "calls (2)", "calls (3)"]
     sizes = [len(sheet_rows(book[name])) for name in book.sheetnames]
     assert sizes == [4, 4, len(LABELS) - 8]
-    ids = [r["id"] for name in book.sheetnames for r in sheet_rows(book[name])]
-    assert len(set(ids)) == len(LABELS)
+    rows = [r for name in book.sheetnames for r in sheet_rows(book[name])]
+    assert len({r["id"] for r in rows}) == len(LABELS)
+    times = [r["created_at"] for r in rows]
+    assert times == sorted(times, reverse=True)  # newest first, across the sheets
     assert all(book[name].cell(1, 1).value == "id" for name in book.sheetnames)
 
 
