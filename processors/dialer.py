@@ -165,38 +165,53 @@ class Dialer:
         and that must not be lost; if the worker dies meanwhile, fail_abandoned ends the
         claims."""
         while self._outcomes:
-            outbox = Outbox()
-            for event in self._outcomes:
-                outbox.emit(event)
-            self._outcomes = []
+            outcomes, self._outcomes = self._outcomes, []
             delay = 0.05
             while True:
                 try:
-                    await self._write_outcomes(outbox)
+                    outbox = await self._write_outcomes(outcomes)
                     break
                 except Exception as exc:
                     if not is_transient(exc):
-                        log.exception("could not record %d dial outcomes", len(outbox.events))
+                        log.exception("could not record %d dial outcomes", len(outcomes))
                         return
-                    log.warning(
-                        "dialer: waiting to record %d outcomes: %r", len(outbox.events), exc
-                    )
+                    log.warning("dialer: waiting to record %d outcomes: %r", len(outcomes), exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 5.0)
             await self._publisher.publish(outbox)
 
-    async def _write_outcomes(self, outbox: Outbox) -> None:  # pragma: no mutate block
+    async def _write_outcomes(self, outcomes: list[Event]) -> Outbox:  # pragma: no mutate block
+        """Record the outcomes of the dials still undecided, with their events. A dial that
+        fail_abandoned failed meanwhile (PostgreSQL was away for longer than
+        FLASHCALL_DIAL_ABANDON_SECONDS, so its worker looked dead) keeps that outcome: a call
+        has one outcome, under one event id (outcome_event), and a second one would be dropped
+        as a copy by one consumer and applied by another (the call shown delivered, never
+        charged)."""
+        outbox = Outbox()
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "UPDATE dials d SET outcome = o.outcome"
-                " FROM unnest(%b::uuid[], %b::text[]) AS o(call_id, outcome)"
-                " WHERE d.call_id = o.call_id",
-                (
-                    [e["call_id"] for e in outbox.events],
-                    [e["event_type"] for e in outbox.events],
-                ),
-            )
+            rows = await (
+                await conn.execute(
+                    "UPDATE dials d SET outcome = o.outcome"
+                    " FROM unnest(%b::uuid[], %b::text[]) AS o(call_id, outcome)"
+                    " WHERE d.call_id = o.call_id AND d.outcome IS NULL RETURNING d.call_id",
+                    (
+                        [e["call_id"] for e in outcomes],
+                        [e["event_type"] for e in outcomes],
+                    ),
+                )
+            ).fetchall()
+            undecided = {str(call_id) for (call_id,) in rows}
+            for event in outcomes:
+                if str(event["call_id"]) in undecided:
+                    outbox.emit(event)
+                else:
+                    log.warning(
+                        "dialer: call %s was failed as abandoned before its %s was recorded",
+                        event["call_id"],
+                        event["event_type"],
+                    )
             await outbox.write(conn)
+        return outbox
 
     async def fail_abandoned(self, older_than_seconds: float) -> int:
         """Calls claimed by a worker that died mid-dial get an outcome: carrier_error."""
@@ -222,6 +237,8 @@ class Dialer:
                 )
             await outbox.write(conn)
         await self._publisher.publish(outbox)
+        if rows:
+            log.warning("dialer: failed %d dials abandoned by their workers", len(rows))
         return len(rows)
 
     async def drain(self) -> None:  # pragma: no mutate block

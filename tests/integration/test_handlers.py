@@ -5,6 +5,7 @@ is tested here, where it is enforced, with the API's guards out of the way."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.call_rules import CallStatus, RejectReason
 from core.ids import derived_id
 from processors.batches import Consumer
-from processors.carriers import Carrier
+from processors.carriers import Carrier, DialResult
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import Dialer
 from processors.outbox import Outbox, Publisher
@@ -695,6 +696,60 @@ async def test_a_claim_abandoned_by_a_dead_worker_fails_once_as_a_carrier_error(
     ]
     assert mine[0]["dialed_at"] == claimed_at
     assert mine[0]["service_id"] == commands[0]["service_id"]
+
+
+class HeldCarrier:
+    """Rings once `ring` is set (as a dial that outlasted PostgreSQL's absence)."""
+
+    def __init__(self) -> None:
+        self.ring = asyncio.Event()
+        self.dialing = asyncio.Event()
+
+    async def dial(self, *_: Any) -> DialResult:
+        self.dialing.set()
+        await self.ring.wait()
+        return DialResult(None, datetime.now(UTC))
+
+
+async def test_a_ring_recorded_after_its_claim_was_failed_as_abandoned_changes_nothing(
+    pool: AsyncConnectionPool,
+) -> None:
+    """PostgreSQL away for longer than the abandon time: the sweep fails the claim, then the
+    ring is recorded. The call keeps its one outcome (the chaos run found it shown delivered
+    and never charged: both outcomes share the event id)."""
+    published = Published()
+    carrier = HeldCarrier()
+    dialer = Dialer(
+        pool, cast(Publisher, published), cast(Carrier, carrier), concurrency=1, notice_after=60
+    )
+    command = new_event(
+        "PlaceCall",
+        call_id=uuid.uuid4(),
+        service_id=uuid.uuid4(),
+        phone=phone(),
+        caller_number="+982100012345",
+        code_ttl_seconds=120,
+    )
+    await apply(pool, dialer, [command])
+    await dialer.start_claimed()
+    await asyncio.wait_for(carrier.dialing.wait(), 10)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "UPDATE dials SET claimed_at = now() - interval '1 hour' WHERE call_id = %s",
+            (command["call_id"],),
+        )
+    await dialer.fail_abandoned(60)
+    carrier.ring.set()
+    await dialer.drain()
+    mine = [e for e in published.events if e["call_id"] == command["call_id"]]
+    assert [e["event_type"] for e in mine] == ["CallFailed"]
+    async with pool.connection() as conn:
+        outcome = await (
+            await conn.execute(
+                "SELECT outcome FROM dials WHERE call_id = %s", (command["call_id"],)
+            )
+        ).fetchone()
+    assert outcome == ("CallFailed",)
 
 
 async def test_a_services_first_credit_event_alone_is_written(pool: AsyncConnectionPool) -> None:
