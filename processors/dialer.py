@@ -205,8 +205,8 @@ class Dialer:
                 if str(event["call_id"]) in undecided:
                     outbox.emit(event)
                 else:
-                    log.warning(
-                        "dialer: call %s was failed as abandoned before its %s was recorded",
+                    log.warning(  # the sweep's, or this write's own if a commit was lost
+                        "dialer: call %s already had an outcome; its %s is not recorded",
                         event["call_id"],
                         event["event_type"],
                     )
