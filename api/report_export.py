@@ -14,7 +14,6 @@ import re
 from collections.abc import Iterable
 from typing import Any
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
 from projections.call_report import COLUMNS
 
@@ -126,7 +125,6 @@ class Formatter:
         self.persian = lang == "fa"
         self.jalali = calendar == "jalali"
         self.zone_name = zone
-        self.zone = ZoneInfo(zone)
 
     def headings(self) -> list[str]:
         """Column names; a time column says the zone its times are in."""

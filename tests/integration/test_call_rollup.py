@@ -238,6 +238,9 @@ def filters(account: Account, rng: random.Random) -> list[ReportFilter]:
         ReportFilter(account.account_id, status=CallStatus.VERIFIED),
         ReportFilter(account.account_id, service_id=service, status=CallStatus.FAILED),
         ReportFilter(account.account_id, reference="ref-1"),
+        # Counted from the calls alone, within the range.
+        ReportFilter(account.account_id, reference="ref-1", start=odd),
+        ReportFilter(account.account_id, reference="ref-2", end=odd + timedelta(hours=20)),
         ReportFilter(account.account_id, start=odd),
         ReportFilter(account.account_id, end=odd),
         ReportFilter(account.account_id, start=odd, end=odd + timedelta(hours=20, minutes=1)),

@@ -8,7 +8,9 @@ import asyncio
 import csv
 import io
 import os
+import re
 import uuid
+import zipfile
 from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any, cast
@@ -164,6 +166,23 @@ async def test_the_sheet_has_typed_cells_guarded_and_escaped_text_and_persian_wo
         microseconds=10
     )
     assert oldest["dialed_at"] is None
+
+
+async def test_a_flag_is_a_boolean_cell_of_one_or_zero(
+    quiet_database_url: str, account: uuid.UUID
+) -> None:
+    """What Excel reads (openpyxl reads any number in a boolean cell as a flag)."""
+    formatter = Formatter("en", "gregorian", "UTC")
+    path = await asyncio.to_thread(
+        _write_workbook, quiet_database_url, ReportFilter(account), formatter
+    )
+    try:
+        with zipfile.ZipFile(path) as book:
+            sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    finally:
+        os.remove(path)
+    flags = re.findall(r'<c t="b"><v>([^<]*)</v></c>', sheet)
+    assert sorted(flags) == ["0"] * (len(LABELS) - 1) + ["1"]
 
 
 async def test_a_report_longer_than_a_sheet_goes_on_in_the_next(
