@@ -406,14 +406,9 @@ async def test_an_attempt_before_the_ring_or_for_no_call_costs_nothing(
 
 
 # ---------------------------------------------------------------------------------- dialer
-class NoCarrier:
-    async def dial(self, *_: Any) -> Any:
-        raise AssertionError("the handler only claims; dials start after the commit")
-
-
-async def test_the_dialer_claims_a_call_once_under_any_event_id(pool: AsyncConnectionPool) -> None:
-    dialer = Dialer(pool, cast(Publisher, None), cast(Carrier, NoCarrier()), concurrency=4)
-    command = new_event(
+def place_call() -> Event:
+    """A dial command for a new call of a new service."""
+    return new_event(
         "PlaceCall",
         call_id=uuid.uuid4(),
         service_id=uuid.uuid4(),
@@ -421,6 +416,16 @@ async def test_the_dialer_claims_a_call_once_under_any_event_id(pool: AsyncConne
         caller_number="+982100012345",
         code_ttl_seconds=120,
     )
+
+
+class NoCarrier:
+    async def dial(self, *_: Any) -> Any:
+        raise AssertionError("the handler only claims; dials start after the commit")
+
+
+async def test_the_dialer_claims_a_call_once_under_any_event_id(pool: AsyncConnectionPool) -> None:
+    dialer = Dialer(pool, cast(Publisher, None), cast(Carrier, NoCarrier()), concurrency=4)
+    command = place_call()
     claimed = []
     for batch in ([command, copy(command)], [command], [copy(command)]):
         await apply(pool, dialer, batch)
@@ -660,17 +665,7 @@ async def test_a_claim_abandoned_by_a_dead_worker_fails_once_as_a_carrier_error(
 ) -> None:
     published = Published()
     dialer = Dialer(pool, cast(Publisher, published), cast(Carrier, NoCarrier()), concurrency=1)
-    commands = [
-        new_event(
-            "PlaceCall",
-            call_id=uuid.uuid4(),
-            service_id=uuid.uuid4(),
-            phone=phone(),
-            caller_number="+982100012345",
-            code_ttl_seconds=120,
-        )
-        for _ in range(3)
-    ]
+    commands = [place_call() for _ in range(3)]
     await apply(pool, dialer, commands)
     abandoned, recent, answered = (c["call_id"] for c in commands)
     async with pool.connection() as conn:
@@ -722,14 +717,7 @@ async def test_a_ring_recorded_after_its_claim_was_failed_as_abandoned_changes_n
     dialer = Dialer(
         pool, cast(Publisher, published), cast(Carrier, carrier), concurrency=1, notice_after=60
     )
-    command = new_event(
-        "PlaceCall",
-        call_id=uuid.uuid4(),
-        service_id=uuid.uuid4(),
-        phone=phone(),
-        caller_number="+982100012345",
-        code_ttl_seconds=120,
-    )
+    command = place_call()
     await apply(pool, dialer, [command])
     await dialer.start_claimed()
     await asyncio.wait_for(carrier.dialing.wait(), 10)
