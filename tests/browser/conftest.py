@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from core.settings import Settings
 from launch.platform import ROOT, Platform
+
+# The customer's browser is in the panel's zone, as a customer in Tehran's is: the Jalali date
+# picker's "today" is the browser's (in UTC it was yesterday for Tehran from 20:30 UTC on).
+BROWSER_ZONE = Settings.model_fields["panel_timezone"].default
 
 SHOTS = ROOT / "var" / "screenshots"
 
@@ -39,7 +44,10 @@ def browser() -> Iterator[Browser]:
 def panel(platform: Platform, browser: Browser) -> Iterator[Page]:
     """A page in a fresh context, at the panel's base URL, with downloads allowed."""
     context: BrowserContext = browser.new_context(
-        base_url=platform.url, accept_downloads=True, viewport={"width": 1280, "height": 900}
+        base_url=platform.url,
+        accept_downloads=True,
+        viewport={"width": 1280, "height": 900},
+        timezone_id=BROWSER_ZONE,
     )
     context.set_default_timeout(20_000)
     page = context.new_page()
