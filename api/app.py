@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from api import errors, observability, openapi, panel
 from api.context import Context
-from api.directory import Directory
-from api.feed import EventFeed, check_directory_matches_read_models
+from api.feed import check_directory_matches_read_models
+from api.fleet import close_directory, open_directory
 from api.routers import (
     accounts,
     call_batches,
@@ -24,6 +24,7 @@ from api.routers import (
     sim,
     webhooks,
 )
+from api.shared_limits import sweep_forever
 from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
 from producers.event_producer import EventProducer
@@ -49,17 +50,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         producer = EventProducer(
             bootstrap, "flashcall-api", delivery_timeout_ms=settings.kafka_delivery_timeout_ms
         )
-        directory = Directory()
-        feed = EventFeed(
-            bootstrap, directory, settings.fetch_wait_ms(call_path=False), settings.park_undecodable
-        )
-        await asyncio.to_thread(feed.start)
-        await check_directory_matches_read_models(pool, feed.ends)
-        app.state.context = Context(settings, pool, producer, directory, feed)
+        directory, fleet = await open_directory(settings, pool)
+        await check_directory_matches_read_models(pool, fleet.feed.ends)
+        app.state.context = Context(settings, pool, producer, directory, fleet.feed, fleet)
+        sweeping = asyncio.create_task(sweep_forever(app.state.context.limits), name="sweep")
         try:
             yield
         finally:
-            await asyncio.to_thread(feed.stop)
+            sweeping.cancel()
+            await close_directory(fleet)
             await asyncio.to_thread(producer.close)
             await pool.close()
 

@@ -17,6 +17,7 @@ from api.context import Context
 from api.directory import AccountView, KeyView
 from api.errors import ApiError
 from api.secrets import hash_secret
+from core.faults import is_transient
 
 # The three roles as OpenAPI security schemes. They only document: the dependencies below read
 # the header themselves (and answer problem+json, which HTTPBearer would not).
@@ -60,13 +61,44 @@ class Caller:
     account: AccountView | None
 
 
+@dataclass(frozen=True)
+class Known:
+    """What a bearer token is, as the directory knows it."""
+
+    account: AccountView | None
+    key: KeyView | None
+
+
+async def known(ctx: Context, token: str) -> Known:
+    """The account or key `token` is. A token this replica does not know may have been issued
+    a moment ago through another: it then catches up with what the projection has applied
+    (every write answered 2xx) and looks again (api/fleet.py). While PostgreSQL is away, the
+    directory's word stands."""
+    token_hash = hash_secret(token)
+
+    def look() -> Known:
+        return Known(
+            ctx.directory.account_for_token(token_hash), ctx.directory.key_for_secret(token_hash)
+        )
+
+    found = look()
+    if found.account is None and found.key is None:
+        try:
+            await ctx.fleet.caught_up()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+        found = look()
+    return found
+
+
 async def require_operator(
     ctx: Ctx, request: Request, _: Annotated[Documented, Security(OPERATOR)]
 ) -> None:
     token = bearer(request)
     if _is_operator(ctx, token):
         return
-    if ctx.directory.account_for_token(hash_secret(token)) is not None:
+    if (await known(ctx, token)).account is not None:
         raise ApiError("forbidden", "only the operator may do this")
     raise ApiError("unauthorized", "the operator token is required")
 
@@ -74,11 +106,10 @@ async def require_operator(
 async def require_account(
     ctx: Ctx, request: Request, _: Annotated[Documented, Security(ACCOUNT)]
 ) -> AccountView:
-    token_hash = hash_secret(bearer(request))
-    account = ctx.directory.account_for_token(token_hash)
-    if account is not None:
-        return account
-    if ctx.directory.key_for_secret(token_hash) is not None:
+    found = await known(ctx, bearer(request))
+    if found.account is not None:
+        return found.account
+    if found.key is not None:
         raise ApiError("forbidden", "an access key cannot do this; use the account token")
     raise ApiError("unauthorized", "unknown account token")
 
@@ -92,7 +123,7 @@ async def require_operator_or_account(
     token = bearer(request)
     if _is_operator(ctx, token):
         return Caller(True, None)
-    account = ctx.directory.account_for_token(hash_secret(token))
+    account = (await known(ctx, token)).account
     if account is None:
         raise ApiError("unauthorized", "unknown token")
     return Caller(False, account)
@@ -101,14 +132,18 @@ async def require_operator_or_account(
 async def require_key(
     ctx: Ctx, request: Request, _: Annotated[Documented, Security(KEY)]
 ) -> KeyView:
-    return key_for_secret(ctx, bearer(request))
+    return await key_for_secret(ctx, bearer(request))
 
 
-def key_for_secret(ctx: Context, secret: str) -> KeyView:
-    key = ctx.directory.key_for_secret(hash_secret(secret))
-    if key is None or key.revoked_at is not None:
+async def key_for_secret(ctx: Context, secret: str) -> KeyView:
+    return usable(await known(ctx, secret))
+
+
+def usable(found: Known) -> KeyView:
+    """The key, if it is one that may place calls."""
+    if found.key is None or found.key.revoked_at is not None:
         raise ApiError("unauthorized", "unknown or revoked access key")
-    return key
+    return found.key
 
 
 async def require_key_or_account(
@@ -117,9 +152,8 @@ async def require_key_or_account(
     _k: Annotated[Documented, Security(KEY)],
     _a: Annotated[Documented, Security(ACCOUNT)],
 ) -> KeyView | AccountView:
-    token = bearer(request)
-    account = ctx.directory.account_for_token(hash_secret(token))
-    return account if account is not None else key_for_secret(ctx, token)
+    found = await known(ctx, bearer(request))
+    return found.account if found.account is not None else usable(found)
 
 
 Operator = Annotated[None, Depends(require_operator)]

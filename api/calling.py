@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from api import queries
 from api.context import Context
-from api.directory import KeyView, ServiceView
+from api.directory import AccountView, KeyView, ServiceView
 from api.errors import ApiError
 from api.idempotency import check_key
 from api.limits import retry_after
 from core.call_rules import CallStatus
 from core.destinations import Destinations
+from core.faults import is_transient
 from core.ids import derived_id
 from core.phones import InvalidPhone, normalise
 from schemas.codec import Event, new_event
@@ -47,26 +49,47 @@ def parse_phone(ctx: Context, raw: str) -> str:
         raise ApiError("invalid_phone", str(exc)) from exc
 
 
-def active_service(ctx: Context, key: KeyView) -> ServiceView:
+async def active_service(ctx: Context, key: KeyView) -> ServiceView:
     service = ctx.directory.services.get(key.service_id)
     if service is None:
         raise ApiError("unavailable", "the service is not known to this instance yet")
     if service.status != "active":
         raise ApiError("service_disabled", "the service is disabled")
-    if service.cut_off:
-        raise ApiError(
-            "credit_limit_reached",
-            "the service has reached its credit limit; top it up",
-            extra={"limit": "service"},
-        )
     account = ctx.directory.accounts.get(service.account_id)
-    if account is not None and account.cut_off:
-        raise ApiError(
-            "credit_limit_reached",
-            "the account has reached its total credit limit; top up any of its services",
-            extra={"limit": "account"},
-        )
+    if service.cut_off or (account is not None and account.cut_off):
+        limit = await _cut_off_by(ctx, service, account)
+        if limit == "service":
+            raise ApiError(
+                "credit_limit_reached",
+                "the service has reached its credit limit; top it up",
+                extra={"limit": "service"},
+            )
+        if limit == "account":
+            raise ApiError(
+                "credit_limit_reached",
+                "the account has reached its total credit limit; top up any of its services",
+                extra={"limit": "account"},
+            )
     return service
+
+
+async def _cut_off_by(
+    ctx: Context, service: ServiceView, account: AccountView | None
+) -> str | None:
+    """Which limit stops the service's calls, as the decisions hold it now: the directory's
+    flags come from the broker a moment after a top-up another replica answered, and a call
+    refused on them would be refused after that top-up's 201. Asked only when the directory
+    says cut off; while PostgreSQL is away, the directory's word stands."""
+    try:
+        held = await queries.credit_cut_off(ctx.pool, service.id)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        held = (service.cut_off, account is not None and account.cut_off)
+    if held is None:  # not decided on yet: nothing to stop it
+        return None
+    service_cut_off, account_cut_off = held
+    return "service" if service_cut_off else "account" if account_cut_off else None
 
 
 def check_destination(ctx: Context, service: ServiceView, phone: str) -> None:
@@ -95,20 +118,24 @@ async def place_call(
     reference: str | None = None,
 ) -> Placed:
     """Check the limits, draw the caller number and append CallRequested."""
-    service = active_service(ctx, key)
+    service = await active_service(ctx, key)
     check_destination(ctx, service, phone)
-    wait = ctx.key_rate.take(key.id)
-    if wait:
-        raise ApiError("rate_limited", "too many calls for this access key", retry_after(wait))
-    phone_key = (service.id, phone)
-    wait = ctx.phone_rate.take(phone_key)
-    if wait:
-        raise ApiError("rate_limited", "too many calls to this phone number", retry_after(wait))
+    takes = await ctx.limits.take_calls(key.id, service.id, [(phone, call_id)])
+    if not takes.granted:
+        raise ApiError(
+            "rate_limited", "too many calls for this access key", retry_after(takes.key_wait)
+        )
+    if takes.phone_waits[0]:
+        raise ApiError(
+            "rate_limited",
+            "too many calls to this phone number",
+            retry_after(takes.phone_waits[0]),
+        )
     event = request_event(ctx, key, service, phone, call_id, retry=retry, reference=reference)
     try:
         await ctx.append(event)
     except Exception:
-        ctx.phone_rate.give_back(phone_key)
+        await ctx.limits.give_back_calls([call_id])
         raise
     return Placed(event, service)
 

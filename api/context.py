@@ -13,9 +13,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.directory import Directory
 from api.errors import ApiError
-from api.feed import EventFeed
-from api.limits import PerSecond, PerWindow
-from core.call_rules import PHONE_WINDOW_SECONDS
+from api.feed import DIRECTORY_TOPIC_NAMES, EventFeed
+from api.fleet import WAIT_SECONDS, Fleet
+from api.shared_limits import SharedLimits
 from core.settings import Settings
 from producers.event_producer import Appended, EventProducer
 from projections.read_models import CONSUMER as PROJECTION
@@ -45,12 +45,11 @@ class Context:
     producer: EventProducer
     directory: Directory
     feed: EventFeed
-    key_rate: PerSecond = field(init=False)
-    phone_rate: PerWindow = field(init=False)
+    fleet: Fleet
+    limits: SharedLimits = field(init=False)
 
     def __post_init__(self) -> None:
-        self.key_rate = PerSecond(self.settings.key_calls_per_second)
-        self.phone_rate = PerWindow(self.settings.phone_calls_per_hour, PHONE_WINDOW_SECONDS)
+        self.limits = SharedLimits(self.pool, self.settings, self.fleet)
 
     async def append(self, event: Event) -> Appended:
         """Append an event (durable once this returns) and apply it to this instance at once."""
@@ -59,17 +58,22 @@ class Context:
         return appended
 
     async def ask(self, event: Event, request_id: uuid.UUID) -> Event:
-        """Append a request and wait for the processors' reply to it (by request id)."""
-        reply = self.feed.expect(request_id)
+        """Append a request and wait for the processors' reply to it (by request id), then
+        for the projection to have applied the reply: a read after the answer, on any replica,
+        shows what it said (the verdict, the new balance and its ledger line)."""
+        waiting = self.feed.expect(request_id)
         try:
             await self.append(event)
-            return await asyncio.wait_for(reply, self.settings.reply_timeout_seconds)
+            reply = await asyncio.wait_for(waiting, self.settings.reply_timeout_seconds)
         except TimeoutError as exc:
             raise ApiError(
                 "unavailable", "the request was recorded but not answered in time; ask again"
             ) from exc
         finally:
             self.feed.forget(request_id)
+        if not await self._projected(reply.topic, {reply.partition: reply.offset + 1}):
+            raise behind()
+        return reply.event
 
     async def projected_up_to_now(
         self, topic: str, within: float = READ_YOUR_WRITES_SECONDS
@@ -88,17 +92,23 @@ class Context:
                 return found
             await asyncio.sleep(0.02)
 
-    async def append_and_wait(self, event: Event, within: float = 10.0) -> Appended:
-        """Append, then wait until the projection has applied it (read-your-writes for
+    async def append_and_wait(self, event: Event, within: float = WAIT_SECONDS) -> Appended:
+        """Append, then wait until the projection has applied it and, for a change of the
+        directory, until every replica's directory has (read-your-writes on every replica for
         management endpoints; the call path never waits for the database)."""
         appended = await self.append(event)
-        if not await self._projected(
-            appended.topic, {appended.partition: appended.offset + 1}, within
+        end = appended.offset + 1
+        if not await self._projected(appended.topic, {appended.partition: end}, within):
+            raise behind()
+        if appended.topic in DIRECTORY_TOPIC_NAMES and not await self.fleet.wait_for(
+            appended.topic, appended.partition, end, within
         ):
             raise behind()
         return appended
 
-    async def _projected(self, topic: str, ends: dict[int, int], within: float) -> bool:
+    async def _projected(
+        self, topic: str, ends: dict[int, int], within: float = READ_YOUR_WRITES_SECONDS
+    ) -> bool:
         """Whether the projection's stored offsets reach `ends` (partition → offset) within
         `within` seconds."""
         deadline = time.monotonic() + within

@@ -12,6 +12,8 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
@@ -32,9 +34,20 @@ BOOTSTRAP_TOPICS = (
     topics.ACCOUNT_STATUS,
     topics.ACCESS_KEYS,
 )
+DIRECTORY_TOPIC_NAMES = frozenset(t.name for t in BOOTSTRAP_TOPICS)
 REPLY_TOPICS = (topics.REPLIES,)
 # Reply events, and the field naming the request they answer.
 REPLIES = {"VerificationJudged": "attempt_id", "CreditToppedUp": "topup_id"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply the processors published, and where (so a reader can wait for its projection)."""
+
+    event: Event
+    topic: str
+    partition: int
+    offset: int
 
 
 class EventFeed:
@@ -62,7 +75,7 @@ class EventFeed:
                 "auto.offset.reset": "latest",
             }
         )
-        self._waiting: dict[uuid.UUID, tuple[asyncio.AbstractEventLoop, asyncio.Future[Event]]] = {}
+        self._waiting: dict[uuid.UUID, tuple[asyncio.AbstractEventLoop, asyncio.Future[Reply]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -70,6 +83,10 @@ class EventFeed:
         self._pending_eof: set[tuple[str, int]] = set()
         # Where each partition of the directory's topics ended when the feed caught up.
         self.ends: dict[tuple[str, int], int] = {}
+        # How far the directory has read each partition of its topics (the next offset), and
+        # who is told when it read more (api/fleet.py; called on the feed's thread).
+        self.positions: dict[tuple[str, int], int] = {}
+        self.on_change: Callable[[], None] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         """Assign, then block until the directory holds everything published so far."""
@@ -98,10 +115,10 @@ class EventFeed:
         self._thread.join(timeout=5)
         self._consumer.close()
 
-    def expect(self, request_id: uuid.UUID) -> asyncio.Future[Event]:
+    def expect(self, request_id: uuid.UUID) -> asyncio.Future[Reply]:
         """A future for the reply to `request_id`; register it before appending the request."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[Event] = loop.create_future()
+        future: asyncio.Future[Reply] = loop.create_future()
         with self._lock:
             self._waiting[request_id] = (loop, future)
         return future
@@ -113,6 +130,7 @@ class EventFeed:
     def _run(self) -> None:
         while not self._stop.is_set():
             msgs = self._consumer.consume(500, 0.1)
+            moved = False
             for msg in msgs:
                 err = msg.error()
                 where = (str(msg.topic()), int(msg.partition() or 0))
@@ -120,12 +138,23 @@ class EventFeed:
                     if err.code() == KafkaError._PARTITION_EOF:
                         if where in self._pending_eof:
                             self.ends[where] = int(msg.offset() or 0)
+                        moved |= self._advance(where, int(msg.offset() or 0))
                         self._caught_up(where)
                     else:
                         log.warning("feed error: %s", err)
                     continue
                 if where not in self.stopped:  # fetched before the partition stopped
                     self._handle(msg, where)
+                    moved |= self._advance(where, int(msg.offset() or 0) + 1)
+            if moved and self.on_change is not None:
+                self.on_change()
+
+    def _advance(self, where: tuple[str, int], next_offset: int) -> bool:
+        """Record how far a directory topic's partition has been read; whether it moved."""
+        if where[0] not in DIRECTORY_TOPIC_NAMES or self.positions.get(where, -1) >= next_offset:
+            return False
+        self.positions[where] = next_offset
+        return True
 
     def _caught_up(self, where: tuple[str, int]) -> None:
         self._pending_eof.discard(where)
@@ -144,7 +173,8 @@ class EventFeed:
                 waiting = self._waiting.pop(event[reply_to], None)
             if waiting is not None:
                 loop, future = waiting
-                loop.call_soon_threadsafe(_resolve, future, event)
+                reply = Reply(event, where[0], where[1], int(msg.offset() or 0))
+                loop.call_soon_threadsafe(_resolve, future, reply)
         else:
             self.directory.apply(event)
 
@@ -193,6 +223,6 @@ async def check_directory_matches_read_models(
         raise PositionPastEnd("the API's directory", past)
 
 
-def _resolve(future: asyncio.Future[Event], event: Event) -> None:
+def _resolve(future: asyncio.Future[Reply], reply: Reply) -> None:
     if not future.done():
-        future.set_result(event)
+        future.set_result(reply)

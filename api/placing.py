@@ -49,7 +49,7 @@ class Item:
     status: str | None = None
     error: tuple[str, str] | None = None  # (code, detail)
     event: Event | None = None  # the CallRequested to append, if the item places a call
-    phone_key: tuple[uuid.UUID, str] | None = None  # its take of the phone's rate
+    phone_taken: bool = False  # the phone rule counts it (given back if it is not placed)
     same_as: Item | None = None  # an earlier item of the chunk with the same reference
 
     @property
@@ -118,13 +118,14 @@ async def decide(
         except InvalidPhone as exc:
             item.refuse("invalid_phone", str(exc))
     try:
-        service = active_service(ctx, key)
+        service = await active_service(ctx, key)
     except ApiError as exc:
         for item in pending:
             if item.error is None:
                 item.refuse(exc.code, exc.detail)
         return
     await resolve_references(ctx.pool, service.id, [i for i in pending if i.error is None])
+    eligible: list[Item] = []
     for item in pending:
         if not item.pending:
             continue
@@ -134,31 +135,30 @@ async def decide(
         except ApiError as exc:
             item.refuse(exc.code, exc.detail)
             continue
-        if not await take_key_rate(ctx, key, key_rate):
-            item.refuse("rate_limited", "too many calls for this access key")
-            continue
-        phone_key = (service.id, item.phone)
-        if ctx.phone_rate.take(phone_key):
-            item.refuse("rate_limited", "too many calls to this phone number")
-            continue
-        item.phone_key = phone_key
         if item.call_id is None:
             item.call_id = derived_id(derive, item.index) if derive else uuid.uuid4()
-        item.status = CallStatus.QUEUED
-        item.event = request_event(
-            ctx, key, service, item.phone, item.call_id, reference=item.reference
+        eligible.append(item)
+    while eligible:
+        takes = await ctx.limits.take_calls(
+            key.id, service.id, [(i.phone or "", i.call_id or uuid.UUID(int=0)) for i in eligible]
         )
-
-
-async def take_key_rate(ctx: Context, key: KeyView, mode: KeyRate) -> bool:
-    """One call of the key's rate: waited for (PACE) or refused (REFUSE)."""
-    while True:
-        wait = ctx.key_rate.take(key.id)
-        if not wait:
-            return True
-        if mode is KeyRate.REFUSE:
-            return False
-        await asyncio.sleep(wait)
+        for item, phone_wait in zip(eligible, takes.phone_waits, strict=False):
+            if phone_wait:
+                item.refuse("rate_limited", "too many calls to this phone number")
+                continue
+            assert item.phone is not None and item.call_id is not None
+            item.phone_taken = True
+            item.status = CallStatus.QUEUED
+            item.event = request_event(
+                ctx, key, service, item.phone, item.call_id, reference=item.reference
+            )
+        eligible = eligible[takes.granted :]
+        if eligible and key_rate is KeyRate.REFUSE:
+            for item in eligible:
+                item.refuse("rate_limited", "too many calls for this access key")
+            return
+        if eligible:  # paced: the rest wait for the key's rate (one rate for every replica)
+            await asyncio.sleep(takes.key_wait)
 
 
 async def resolve_references(
@@ -230,12 +230,14 @@ async def append_placed(ctx: Context, items: list[Item]) -> None:
     if not placing:
         return
     outcomes = await ctx.producer.append_each([to_record(i.event) for i in placing if i.event])
+    not_taken = []
     for item, outcome in zip(placing, outcomes, strict=True):
         if not isinstance(outcome, Appended):
-            if item.phone_key is not None:
-                ctx.phone_rate.give_back(item.phone_key)
+            if item.phone_taken and item.call_id is not None:
+                not_taken.append(item.call_id)
             item.event = item.call_id = item.status = None
             item.refuse("unavailable", "the broker did not take the call; send it again")
+    await ctx.limits.give_back_calls(not_taken)
 
 
 def count_items(way: str, items: list[Item]) -> None:

@@ -1,4 +1,4 @@
-"""Reads of the projections (the API's only database reads)."""
+"""Reads of the projections, and of the decisions' credit flags (the API's database reads)."""
 
 from __future__ import annotations
 
@@ -96,6 +96,41 @@ def public_service(row: dict[str, Any]) -> dict[str, Any]:
         "allowed_regions": list(rule.allowed_regions),
         "blocked_number_types": list(rule.blocked_number_types),
     }
+
+
+async def credit_cut_off(
+    pool: AsyncConnectionPool, service_id: uuid.UUID
+) -> tuple[bool, bool] | None:
+    """Whether the service, and its account, are cut off as the decisions hold it now (None
+    for a service they have not applied yet)."""
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT s.cut_off, coalesce(a.cut_off, false) FROM proc_services s"
+                " LEFT JOIN proc_accounts a ON a.id = s.account_id WHERE s.id = %s",
+                (service_id,),
+            )
+        ).fetchone()
+    return (bool(row[0]), bool(row[1])) if row is not None else None
+
+
+async def credit_flags_projected(pool: AsyncConnectionPool, service_id: uuid.UUID) -> bool:
+    """Whether the read models show the service and its account cut off (or not) as the
+    decisions hold them now."""
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT coalesce(sc.cut_off, false) = p.cut_off"
+                " AND coalesce(ac.cut_off, false) = coalesce(pa.cut_off, false)"
+                " FROM proc_services p"
+                " LEFT JOIN service_credit sc ON sc.service_id = p.id"
+                " LEFT JOIN proc_accounts pa ON pa.id = p.account_id"
+                " LEFT JOIN account_credit ac ON ac.account_id = p.account_id"
+                " WHERE p.id = %s",
+                (service_id,),
+            )
+        ).fetchone()
+    return row is None or bool(row[0])
 
 
 async def call(pool: AsyncConnectionPool, call_id: uuid.UUID) -> dict[str, Any] | None:

@@ -23,8 +23,7 @@ from faust.app.base import BootStrategy
 from psycopg_pool import AsyncConnectionPool
 
 from api.context import Context
-from api.directory import Directory
-from api.feed import EventFeed
+from api.fleet import close_directory, open_directory
 from core import metrics
 from core.db import async_pool, migrate
 from core.faults import is_transient
@@ -129,15 +128,10 @@ class Runtime:
     async def front_door(self) -> Context:
         """What the API checks calls with (directory, rate limits), for the Kafka ingress."""
         if self._context is None:
-            directory = Directory()
-            feed = EventFeed(
-                self.settings.require_bootstrap(),
-                directory,
-                self.settings.fetch_wait_ms(call_path=False),
-                self.settings.park_undecodable,
+            directory, fleet = await open_directory(self.settings, self.pool)
+            self._context = Context(
+                self.settings, self.pool, self.producer, directory, fleet.feed, fleet
             )
-            await asyncio.to_thread(feed.start)
-            self._context = Context(self.settings, self.pool, self.producer, directory, feed)
         return self._context
 
     def pool_if_open(self) -> AsyncConnectionPool | None:
@@ -165,7 +159,7 @@ class Runtime:
 
     async def stop(self) -> None:
         if self._context is not None:
-            await asyncio.to_thread(self._context.feed.stop)
+            await close_directory(self._context.fleet)
         if self._dialer is not None:
             await self._dialer.drain()
         if self._publisher is not None:

@@ -66,7 +66,7 @@ class Ingress:
         return {"event_type": REQUEST, "event_id": None, "record": record}
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
-        requests = [self._request(e["record"]) for e in events]
+        requests = [await self._request(e["record"]) for e in events]
         try:
             # Consecutive requests of one key are decided together, in order.
             for key, run in itertools.groupby(requests, key=lambda r: r.key):
@@ -77,8 +77,10 @@ class Ingress:
                         self.ctx, key, [r.item for r in group], KeyRate.PACE, derive=derive
                     )
             copy_duplicates([r.item for r in requests])
-        except BaseException:
-            self._give_back(requests)  # the batch is applied again: its takes count once
+        except Exception:
+            # The batch is applied again (its calls keep their ids, so the phone rule counts
+            # them once), or its requests are answered otherwise: their takes go.
+            await self._give_back(requests)
             raise
         count_items("kafka", [r.item for r in requests])
         for request in requests:
@@ -86,7 +88,7 @@ class Ingress:
                 out.emit(request.item.event)
             out.emit_record(answer(request))
 
-    def _request(self, record: Consumed) -> Request:
+    async def _request(self, record: Consumed) -> Request:
         account_id = account_of_ingress(record.topic)
         if account_id is None:  # the subscription's pattern admits no other topic
             raise ValueError(f"{record.topic} is no account's ingress topic")
@@ -94,7 +96,7 @@ class Ingress:
         request = Request(record, account_id, item)
         secret = record.header(KEY_HEADER)
         try:
-            key = key_for_secret(self.ctx, secret or "")
+            key = await key_for_secret(self.ctx, secret or "")
         except ApiError as exc:
             item.refuse(exc.code, f"the {KEY_HEADER} header: {exc.detail}")
             return request
@@ -114,10 +116,13 @@ class Ingress:
         request.key = key
         return request
 
-    def _give_back(self, requests: list[Request]) -> None:
-        for r in requests:
-            if r.item.phone_key is not None and r.item.event is not None:
-                self.ctx.phone_rate.give_back(r.item.phone_key)
+    async def _give_back(self, requests: list[Request]) -> None:
+        taken = [
+            r.item.call_id
+            for r in requests
+            if r.item.phone_taken and r.item.event is not None and r.item.call_id is not None
+        ]
+        await self.ctx.limits.give_back_calls(taken)
 
 
 def answer(request: Request) -> Any:

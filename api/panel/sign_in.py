@@ -13,7 +13,6 @@ from starlette.datastructures import FormData
 
 from api import queries
 from api.errors import not_found
-from api.limits import PerWindow
 from api.models import TEXT_MAX
 from api.panel import accounts_store as store
 from api.panel.i18n import LANGS
@@ -45,20 +44,27 @@ ONE_YEAR = 365 * 24 * 3600
 
 class Attempts:
     """Sign-in attempts per email and per client address (which may try five emails' worth),
-    kept per API instance; successful sign-ins are given back."""
+    counted for the whole platform (api/shared_limits.py); successful sign-ins are given back."""
 
     def __init__(self, per_email: int) -> None:
-        self.per_email = PerWindow(per_email, ATTEMPT_WINDOW)
-        self.per_address = PerWindow(5 * per_email, ATTEMPT_WINDOW)
+        self.per_email = per_email
 
-    def take(self, visit: Visit, email: str) -> float:
+    async def take(self, visit: Visit, email: str) -> float:
         """Count one; the seconds to wait when either limit is spent, else 0."""
-        wait: float = self.per_email.take(email) or self.per_address.take(_address(visit))
+        limits = visit.ctx.limits
+        wait = await limits.take("signin-email", email, self.per_email, ATTEMPT_WINDOW)
+        if not wait:
+            wait = await limits.take(
+                "signin-address", _address(visit), 5 * self.per_email, ATTEMPT_WINDOW
+            )
         return wait
 
-    def forgive(self, visit: Visit, email: str) -> None:
-        self.per_email.give_back(email)
-        self.per_address.give_back(_address(visit))
+    async def forgive(self, visit: Visit, email: str) -> None:
+        limits = visit.ctx.limits
+        await limits.give_back("signin-email", email, self.per_email, ATTEMPT_WINDOW)
+        await limits.give_back(
+            "signin-address", _address(visit), 5 * self.per_email, ATTEMPT_WINDOW
+        )
 
 
 def _attempts(visit: Visit) -> Attempts:
@@ -146,7 +152,7 @@ async def sign_in(visit: Visitor) -> Response:
     password = str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
     again = {"next": target, "values": {"email": email}}
-    wait = _attempts(visit).take(visit, email)
+    wait = await _attempts(visit).take(visit, email)
     if wait:
         error = visit.words.t("error.rate", seconds=int(wait) + 1)
         return render(visit, "sign_in.html", 429, error=error, **again)
@@ -155,7 +161,7 @@ async def sign_in(visit: Visitor) -> Response:
     password_hash = user[1] if user else store.DUMMY_HASH
     if not await store.password_matches(password_hash, password) or user is None:
         return render(visit, "sign_in.html", 401, error=visit.words.t("error.credentials"), **again)
-    _attempts(visit).forgive(visit, email)
+    await _attempts(visit).forgive(visit, email)
     if store.HASHER.check_needs_rehash(password_hash):
         await store.rehash_password(visit.ctx.pool, email, password)
     return await _signed_in(visit, user[0], None, target=target)
@@ -170,7 +176,7 @@ async def operator_sign_in_form(visit: Visitor, next: str | None = None) -> Resp
 async def operator_sign_in(visit: Visitor) -> Response:
     form = await checked_form(visit)
     token = str(form.get("token", ""))
-    wait = _attempts(visit).take(visit, "operator")
+    wait = await _attempts(visit).take(visit, "operator")
     if wait:
         error = visit.words.t("error.rate", seconds=int(wait) + 1)
         return render(visit, "operator_sign_in.html", 429, error=error, next=None)
@@ -183,7 +189,7 @@ async def operator_sign_in(visit: Visitor) -> Response:
             error=visit.words.t("error.operator_token"),
             next=None,
         )
-    _attempts(visit).forgive(visit, "operator")
+    await _attempts(visit).forgive(visit, "operator")
     return await _signed_in(visit, None, None, target=f"{PREFIX}/operator")
 
 

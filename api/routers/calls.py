@@ -39,8 +39,22 @@ router = APIRouter(prefix="/v1/calls", tags=["access key"])
 CATCH_UP_SECONDS = 2.0
 
 
-async def key_call(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, Any]:
+async def find_call(ctx: Context, call_id: uuid.UUID) -> dict[str, Any] | None:
+    """A call, placed a moment ago perhaps through another replica: once the projection has
+    applied every request the broker holds, a call still missing does not exist. The broker's
+    high watermarks come from ListOffsets, which Tansu answers wrongly (too low): there the row
+    is looked for FLASHCALL_READ_GRACE_MS longer before the answer is "none"."""
     row = await queries.call(ctx.pool, call_id)
+    if row is not None:
+        return row
+    if not await ctx.projected_up_to_now(CALL_REQUESTS.name):
+        raise behind()
+    grace = ctx.settings.read_grace_ms / 1000
+    return await ctx.eventually(lambda: queries.call(ctx.pool, call_id), grace)
+
+
+async def key_call(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, Any]:
+    row = await find_call(ctx, call_id)
     if row is None or row["service_id"] != key.service_id:
         raise not_found("call")
     return row
@@ -81,7 +95,7 @@ async def create_with_reference(
         raise ApiError(*item.error)
     if item.status is not None:
         assert item.call_id is not None
-        earlier = await queries.call(ctx.pool, item.call_id)
+        earlier = await find_call(ctx, item.call_id)
         return call_body(read_back(earlier), ctx.directory.services.get(key.service_id))
     assert item.call_id is not None
     return placed_body(await place_call(ctx, key, phone, item.call_id, reference=reference))
@@ -93,16 +107,7 @@ async def create_with_reference(
     responses=problems("unauthorized", "not_found", "invalid_request"),
 )
 async def get_call(call_id: uuid.UUID, ctx: Ctx, caller: KeyOrAccount) -> dict[str, Any]:
-    row = await queries.call(ctx.pool, call_id)
-    if row is None:
-        # Placed a moment ago, perhaps through another instance: once the projection has
-        # applied every request the broker holds, a call still missing does not exist. The
-        # broker's high watermarks come from ListOffsets, which Tansu answers wrongly (too
-        # low): there the row is looked for FLASHCALL_READ_GRACE_MS longer before the 404.
-        if not await ctx.projected_up_to_now(CALL_REQUESTS.name):
-            raise behind()
-        grace = ctx.settings.read_grace_ms / 1000
-        row = await ctx.eventually(lambda: queries.call(ctx.pool, call_id), grace)
+    row = await find_call(ctx, call_id)
     if isinstance(caller, KeyView):
         allowed = row is not None and row["service_id"] == caller.service_id
     else:

@@ -21,7 +21,7 @@ router = APIRouter(tags=["seed compatibility"])
     responses=problems(*PLACING_PROBLEMS),
 )
 async def seed_call(body: SeedCallIn, ctx: Ctx) -> dict[str, Any]:
-    key = key_for_secret(ctx, body.token)
+    key = await key_for_secret(ctx, body.token)
     placed = await place_call(ctx, key, parse_phone(ctx, body.destination), uuid.uuid4())
     caller, length = placed.event["caller_number"], placed.event["code_length"]
     return {

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 from api import queries
-from api.context import Context, read_back
+from api.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
 from api.directory import AccountView
 from api.errors import not_found
 from api.idempotency import remembered
@@ -41,6 +42,14 @@ async def top_up(
             ),
             topup_id,
         )
+        # The reply is projected (ask waits for it); a cut-off it lifted travels as events of
+        # its own: the balance read next says "active" only once they are projected too.
+        settled = await ctx.eventually(
+            lambda: _true_or_none(queries.credit_flags_projected(ctx.pool, service_id)),
+            READ_YOUR_WRITES_SECONDS,
+        )
+        if settled is None:
+            raise behind()
         return {
             "id": topup_id,
             "service_id": service_id,
@@ -51,6 +60,10 @@ async def top_up(
         }
 
     return await remembered(ctx, f"topups:{service_id}", idempotency_key, body, make)
+
+
+async def _true_or_none(check: Awaitable[bool]) -> bool | None:
+    return True if await check else None
 
 
 async def balance(ctx: Context, account_id: uuid.UUID) -> dict[str, Any]:

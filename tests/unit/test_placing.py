@@ -7,8 +7,11 @@ from types import SimpleNamespace
 import pytest
 
 from api import limits, placing
+from api.directory import KeyView, ServiceView
 from api.placing import Item, copy_duplicates, read_item
+from core.number_pool import NumberPool
 from core.references import reference_problem
+from tests.support.limits import MemoryLimits
 
 
 def test_a_call_item_keeps_phone_and_reference() -> None:
@@ -79,13 +82,29 @@ def test_the_key_rate_paces_a_stream_and_refuses_a_batch(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(limits.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(placing.asyncio, "sleep", sleep)
-    ctx = SimpleNamespace(key_rate=limits.PerSecond(2))
-    key = SimpleNamespace(id=uuid.uuid4())
+    svc = ServiceView(uuid.uuid4(), uuid.uuid4(), 5, 2, False, "active")
+    ctx = SimpleNamespace(
+        settings=SimpleNamespace(
+            pool=NumberPool.parse("+9821xxxxxxxx"),
+            code_secret="s",
+            price_per_call=1000,
+            default_region="IR",
+        ),
+        directory=SimpleNamespace(services={svc.id: svc}, accounts={}),
+        limits=MemoryLimits(key_rate=2),
+        pool=None,  # no references: nothing is looked up
+    )
+    key = KeyView(uuid.uuid4(), svc.id, svc.account_id, None)
 
-    async def takes(mode: placing.KeyRate, n: int) -> list[bool]:
-        return [await placing.take_key_rate(ctx, key, mode) for _ in range(n)]  # type: ignore[arg-type]
+    def items(n: int) -> list[Item]:
+        return [Item(i, f"+98912123456{i}") for i in range(n)]
 
-    assert asyncio.run(takes(placing.KeyRate.REFUSE, 3)) == [True, True, False]
+    batch = items(3)
+    asyncio.run(placing.decide(ctx, key, batch, placing.KeyRate.REFUSE))  # type: ignore[arg-type]
+    assert [i.status for i in batch] == ["queued", "queued", None]
+    assert batch[2].error == ("rate_limited", "too many calls for this access key")
     assert waits == []
-    assert asyncio.run(takes(placing.KeyRate.PACE, 4)) == [True] * 4
+    stream = items(4)
+    asyncio.run(placing.decide(ctx, key, stream, placing.KeyRate.PACE))  # type: ignore[arg-type]
+    assert [i.status for i in stream] == ["queued"] * 4
     assert waits and sum(waits) >= 1.0  # four more at two a second: it waited its turn

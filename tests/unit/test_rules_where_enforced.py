@@ -28,7 +28,6 @@ from api.calling import (
 from api.context import Context
 from api.directory import AccountView, KeyView, ServiceView
 from api.errors import ApiError
-from api.limits import PerSecond, PerWindow
 from api.report_export import Formatter, csv_lines
 from core.ids import derived_id
 from core.number_pool import NumberPool
@@ -36,6 +35,7 @@ from processors.carriers import DialResult
 from processors.decisions import code_expired, derived
 from processors.dialer import dial_outcome, outcome_event
 from projections.call_report import COLUMNS
+from tests.support.limits import AwayPool, MemoryLimits
 
 SECRET = "test-secret"
 POOL = NumberPool.parse("+9821xxxxxxxx")
@@ -127,8 +127,8 @@ def placing_context(
         directory=SimpleNamespace(
             services={svc.id: svc}, accounts={account.id: account} if account else {}
         ),
-        key_rate=PerSecond(100),
-        phone_rate=PerWindow(phone_limit, 3600),
+        limits=MemoryLimits(100, phone_limit),
+        pool=AwayPool(),  # the directory's word stands (a cut-off is not confirmed)
         append=Appended(fail),
     )
 
@@ -189,7 +189,7 @@ def test_the_api_limits_calls_per_phone_and_gives_the_room_back_when_nothing_was
 def test_the_api_limits_calls_per_key() -> None:
     svc = service(5)
     ctx = placing_context(svc)
-    ctx.key_rate = PerSecond(1)
+    ctx.limits = MemoryLimits(key_rate=1)
     key = key_of(svc)
     asyncio.run(place_call(ctx, key, "+989121234567", uuid.uuid4()))
     error = refused(place_call(ctx, key, "+989121234568", uuid.uuid4()))
@@ -212,7 +212,7 @@ def test_a_disabled_cut_off_or_unknown_service_places_nothing() -> None:
     assert (error.code, error.extra) == ("credit_limit_reached", {"limit": "account"})
     ctx = placing_context(svc)
     ctx.directory.services = {}
-    error = refused(lambda: active_service(ctx, key_of(svc)))
+    error = refused(active_service(ctx, key_of(svc)))
     assert error.code == "unavailable"
 
 
@@ -221,7 +221,7 @@ def test_a_number_outside_the_services_regions_is_refused_before_anything() -> N
     ctx = placing_context(svc)
     error = refused(place_call(ctx, key_of(svc), "+447911123456", uuid.uuid4()))
     assert error.code == "destination_not_allowed" and ctx.append.events == []
-    assert ctx.key_rate.take(uuid.uuid4()) == 0
+    assert ctx.limits.taken == {}
 
 
 def test_a_phone_is_normalised_or_refused() -> None:
@@ -362,10 +362,10 @@ def test_the_apis_refusals_say_why() -> None:
         ("account", svc, AccountView(svc.account_id, 1000, 0, cut_off=True)),
     ):
         ctx = placing_context(changed, account)
-        details[name] = refused(lambda c=ctx, s=changed: active_service(c, key_of(s))).detail
+        details[name] = refused(active_service(ctx, key_of(changed))).detail
     ctx = placing_context(svc)
     ctx.directory.services = {}
-    details["unknown"] = refused(lambda: active_service(ctx, key_of(svc))).detail
+    details["unknown"] = refused(active_service(ctx, key_of(svc))).detail
     assert details == {
         "disabled": "the service is disabled",
         "service": "the service has reached its credit limit; top it up",
@@ -416,7 +416,7 @@ def test_a_retry_is_placed_as_the_next_attempt_of_its_chain() -> None:
 def test_each_key_has_its_own_rate_and_is_told_when_to_come_back() -> None:
     svc = service(5)
     ctx = placing_context(svc)
-    ctx.key_rate = PerSecond(1)
+    ctx.limits = MemoryLimits(key_rate=1)
     first, second = key_of(svc), key_of(svc)
     asyncio.run(place_call(ctx, first, "+989121234567", uuid.uuid4()))
     asyncio.run(place_call(ctx, second, "+989121234568", uuid.uuid4()))  # its own second

@@ -1,0 +1,189 @@
+"""The API replicas as one platform (docs/scaling.md).
+
+Each API replica (and each ingress worker) authenticates and checks calls from its in-process
+directory, which its feed keeps from the broker. So that a write answered 2xx through one
+replica is honoured at once by all:
+
+- every holder of a directory reports, in `directory_replicas`, how far it has read each
+  partition of the directory's topics, every REPORT_SECONDS and as soon as its feed applies a
+  change;
+- a write that changes the directory (a key issued or revoked, a token rotated, a service or
+  an account changed) is answered only once every replica seen within LIVE_SECONDS has read
+  past it (`wait_for`);
+- a token or key a replica does not know makes it catch up with what the projection has
+  applied before it answers 401 (`caught_up`): a replica that was not waited for (it started
+  or came back just then) still knows everything answered 2xx before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from api.directory import Directory
+from api.feed import BOOTSTRAP_TOPICS, EventFeed
+from core.faults import is_transient
+from core.settings import Settings
+from projections.read_models import CONSUMER as PROJECTION
+
+log = logging.getLogger(__name__)
+
+# How often a replica reports while nothing changes, and how long after its last report it is
+# still waited for (a replica killed with -9 holds writes up at most this long).
+REPORT_SECONDS = 1.0
+LIVE_SECONDS = 5.0
+# How long a write waits for the other replicas before it answers 503 (recorded, not confirmed).
+WAIT_SECONDS = 10.0
+# Rows of replicas gone for this long are removed.
+FORGET_SECONDS = 3600.0
+
+
+def position_name(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
+
+
+class Fleet:
+    """This replica's membership of the fleet, and the waits that make replicas one."""
+
+    def __init__(self, pool: AsyncConnectionPool, feed: EventFeed) -> None:
+        self.id = uuid.uuid4()
+        self.pool = pool
+        self.feed = feed
+        # Replicas seen within LIVE_SECONDS at the last report (this one included): the shares
+        # of a limit each replica may grant alone while PostgreSQL is away (api/shared_limits.py).
+        self.live = 1
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def join(self) -> None:
+        """Register before the feed starts reading: from now on, writes wait for this replica
+        to have read them (its positions start empty)."""
+        async with self.pool.connection() as conn:
+            await conn.execute("INSERT INTO directory_replicas (id) VALUES (%s)", (self.id,))
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:  # on the feed's thread
+            loop.call_soon_threadsafe(self._changed.set)
+
+        self.feed.on_change = changed
+
+    def start_reporting(self) -> None:
+        self._task = asyncio.create_task(self._report_forever(), name="fleet-report")
+
+    async def leave(self) -> None:
+        """Stop reporting and deregister (writes no longer wait for this replica)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        try:
+            async with self.pool.connection(timeout=2.0) as conn:
+                await conn.execute("DELETE FROM directory_replicas WHERE id = %s", (self.id,))
+        except Exception as exc:  # it is no longer waited for LIVE_SECONDS from now anyway
+            log.warning("fleet: could not deregister %s: %r", self.id, exc)
+
+    async def _report_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), REPORT_SECONDS)
+            self._changed.clear()
+            try:
+                await self.report()
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("fleet: could not report")
+                else:
+                    log.warning("fleet: could not report (%r); trying again", exc)
+
+    async def report(self) -> None:
+        positions = {position_name(t, p): o for (t, p), o in self.feed.positions.copy().items()}
+        async with self.pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    "WITH me AS (INSERT INTO directory_replicas (id, positions) VALUES (%s, %s)"
+                    " ON CONFLICT (id) DO UPDATE SET seen_at = clock_timestamp(),"
+                    " positions = excluded.positions RETURNING id)"
+                    " SELECT 1 + count(*) FROM directory_replicas r, me WHERE r.id <> me.id"
+                    " AND r.seen_at > clock_timestamp() - make_interval(secs => %s)",
+                    (self.id, Jsonb(positions), LIVE_SECONDS),
+                )
+            ).fetchone()
+            await conn.execute(
+                "DELETE FROM directory_replicas WHERE seen_at < clock_timestamp()"
+                " - make_interval(secs => %s)",
+                (FORGET_SECONDS,),
+            )
+        self.live = int(row[0]) if row else 1
+
+    async def wait_for(self, topic: str, partition: int, end: int, within: float) -> bool:
+        """Whether every other live replica's directory has read `topic`'s `partition` up to
+        `end` (an offset just past the write) within `within` seconds."""
+        deadline = time.monotonic() + within
+        key = position_name(topic, partition)
+        async with self.pool.connection() as conn:
+            while True:
+                row = await (
+                    await conn.execute(
+                        "SELECT count(*) FROM directory_replicas WHERE id <> %s"
+                        " AND seen_at > clock_timestamp() - make_interval(secs => %s)"
+                        " AND coalesce((positions ->> %s)::bigint, 0) < %s",
+                        (self.id, LIVE_SECONDS, key, end),
+                    )
+                ).fetchone()
+                await conn.rollback()
+                if row is not None and row[0] == 0:
+                    return True
+                if time.monotonic() > deadline:
+                    return False
+                await asyncio.sleep(0.005)
+
+    async def caught_up(self, within: float = 2.0) -> bool:
+        """Wait until this replica's directory has read what the projection has applied of the
+        directory's topics (everything answered 2xx anywhere); False if not within `within`."""
+        async with self.pool.connection() as conn:
+            rows = await (
+                await conn.execute(
+                    "SELECT topic, partition, next_offset FROM consumed_offsets"
+                    " WHERE consumer = %s AND topic = ANY(%s)",
+                    (PROJECTION, [t.name for t in BOOTSTRAP_TOPICS]),
+                )
+            ).fetchall()
+        wanted = {(str(t), int(p)): int(o) for t, p, o in rows}
+        deadline = time.monotonic() + within
+        while True:
+            have = self.feed.positions
+            if all(have.get(where, 0) >= end for where, end in wanted.items()):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+
+
+async def open_directory(settings: Settings, pool: AsyncConnectionPool) -> tuple[Directory, Fleet]:
+    """A directory read from the broker, caught up, and this process a member of the fleet."""
+    directory = Directory()
+    feed = EventFeed(
+        settings.require_bootstrap(),
+        directory,
+        settings.fetch_wait_ms(call_path=False),
+        settings.park_undecodable,
+    )
+    fleet = Fleet(pool, feed)
+    await fleet.join()
+    try:
+        await asyncio.to_thread(feed.start)
+    except BaseException:
+        await fleet.leave()
+        raise
+    fleet.start_reporting()
+    return directory, fleet
+
+
+async def close_directory(fleet: Fleet) -> None:
+    await fleet.leave()
+    await asyncio.to_thread(fleet.feed.stop)

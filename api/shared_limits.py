@@ -1,0 +1,195 @@
+"""Limits that hold for the platform as a whole, however many API replicas there are: an access
+key's calls per second, the phone-per-hour rule, the panel's sign-in attempts, and through them
+the pacing of streams and batches (docs/scaling.md).
+
+Their counts live in PostgreSQL (migration 017: `take_calls`, `take_rate`), on its clock, taken
+under a lock per key or phone, so two replicas never both grant the last call of a window. The
+phone rule counts what the decisions count: calls it let through that the decisions did not
+reject. While PostgreSQL is away the call path does not stop: each replica grants its share of
+a limit alone (the limit divided by the replicas seen live), so the platform as a whole still
+never exceeds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+
+from api.fleet import Fleet
+from api.limits import PerWindow
+from core.call_rules import PHONE_WINDOW_SECONDS
+from core.faults import is_transient
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# After PostgreSQL failed a take, takes are made alone for this long before it is asked again.
+AWAY_SECONDS = 1.0
+# How long a take waits for a connection before it is made alone.
+CONNECTION_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class CallTakes:
+    """What the limits say of calls asked for together, in order."""
+
+    granted: int  # how many of them (the first ones) the key's rate lets through
+    key_wait: float  # seconds until the key's rate lets more through (when not all were)
+    phone_waits: list[float]  # each granted call: 0 if the phone rule lets it through, else
+    # the seconds until it would
+
+
+class SharedLimits:
+    def __init__(self, pool: AsyncConnectionPool, settings: Settings, fleet: Fleet) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.fleet = fleet
+        self._away_until = 0.0
+        # Used only while PostgreSQL is away.
+        self._alone: dict[tuple[str, int, float], PerWindow] = {}
+
+    async def take_calls(
+        self, key_id: uuid.UUID, service_id: uuid.UUID, calls: Sequence[tuple[str, uuid.UUID]]
+    ) -> CallTakes:
+        """The key's rate for len(calls) calls, then the phone rule for each granted one;
+        `calls` are (phone, call id)."""
+        if not calls:
+            return CallTakes(0, 0.0, [])
+        if not self._away():
+            try:
+                async with self.pool.connection(timeout=CONNECTION_SECONDS) as conn:
+                    row = await (
+                        await conn.execute(
+                            "SELECT granted, key_wait_ms, phone_wait_ms FROM take_calls("
+                            "%s, %s, %s, %s::text[], %s::uuid[], %s, %s)",
+                            (
+                                str(key_id),
+                                self.settings.key_calls_per_second,
+                                service_id,
+                                [phone for phone, _ in calls],
+                                [call_id for _, call_id in calls],
+                                self.settings.phone_calls_per_hour,
+                                int(PHONE_WINDOW_SECONDS * 1000),
+                            ),
+                        )
+                    ).fetchone()
+                assert row is not None
+                return CallTakes(int(row[0]), row[1] / 1000, [w / 1000 for w in row[2]])
+            except Exception as exc:
+                self._went_away(exc)
+        return self._take_calls_alone(key_id, service_id, calls)
+
+    async def give_back_calls(self, call_ids: Sequence[uuid.UUID]) -> None:
+        """The phone rule's takes of calls that were never placed (the broker did not take
+        them): they count for nothing."""
+        if not call_ids:
+            return
+        try:
+            async with self.pool.connection(timeout=CONNECTION_SECONDS) as conn:
+                await conn.execute(
+                    "DELETE FROM phone_takes WHERE call_id = ANY(%s::uuid[])", (list(call_ids),)
+                )
+        except Exception as exc:  # kept: the decisions never saw these calls, so they count
+            # here for at most the rule's window, never past what the decisions allow
+            if not is_transient(exc):
+                raise
+            log.warning("limits: could not give back %d phone takes: %r", len(call_ids), exc)
+
+    async def take(self, scope: str, name: str, limit: int, window: float) -> float:
+        """One of `limit` per `window` seconds for `name`: 0 if granted, else the seconds to
+        wait."""
+        if not self._away():
+            try:
+                async with self.pool.connection(timeout=CONNECTION_SECONDS) as conn:
+                    row = await (
+                        await conn.execute(
+                            "SELECT granted, wait_ms FROM take_rate(%s, %s, 1, %s, %s)",
+                            (scope, name, limit, int(window * 1000)),
+                        )
+                    ).fetchone()
+                assert row is not None
+                return 0.0 if row[0] else row[1] / 1000
+            except Exception as exc:
+                self._went_away(exc)
+        return self._share(scope, limit, window).take(name)
+
+    async def give_back(self, scope: str, name: str, limit: int, window: float) -> None:
+        """Give back the last take of `name` (a sign-in that succeeded)."""
+        if not self._away():
+            try:
+                async with self.pool.connection(timeout=CONNECTION_SECONDS) as conn:
+                    await conn.execute("SELECT give_back_rate(%s, %s)", (scope, name))
+                return
+            except Exception as exc:
+                self._went_away(exc)
+        self._share(scope, limit, window).give_back(name)
+
+    async def sweep(self) -> None:
+        """Remove counts that left their windows (of keys and phones not seen since)."""
+        async with self.pool.connection() as conn:
+            await conn.execute(
+                "DELETE FROM rate_slices"
+                " WHERE ends < floor(extract(epoch FROM clock_timestamp()) * 1000)"
+            )
+            await conn.execute(
+                "DELETE FROM phone_takes WHERE taken_at < clock_timestamp()"
+                " - make_interval(secs => %s)",
+                (PHONE_WINDOW_SECONDS,),
+            )
+
+    def _away(self) -> bool:
+        return time.monotonic() < self._away_until
+
+    def _went_away(self, exc: Exception) -> None:
+        if not is_transient(exc):
+            raise exc
+        if not self._away():
+            log.warning(
+                "limits: PostgreSQL did not answer (%r); this replica grants its share of each"
+                " limit alone (1/%d) for %.0f s",
+                exc,
+                self.fleet.live,
+                AWAY_SECONDS,
+            )
+        self._away_until = time.monotonic() + AWAY_SECONDS
+
+    def _share(self, scope: str, limit: int, window: float, divided: bool = True) -> PerWindow:
+        """This replica's share of a limit, while PostgreSQL is away."""
+        share = max(1, limit // max(1, self.fleet.live)) if divided else limit
+        return self._alone.setdefault((scope, share, window), PerWindow(share, window))
+
+    def _take_calls_alone(
+        self, key_id: uuid.UUID, service_id: uuid.UUID, calls: Sequence[tuple[str, uuid.UUID]]
+    ) -> CallTakes:
+        key_rate = self._share("key-calls", self.settings.key_calls_per_second, 1.0)
+        # Not shared out: the decisions hold the phone rule for the whole platform anyway.
+        phones = self._share(
+            "phone", self.settings.phone_calls_per_hour, PHONE_WINDOW_SECONDS, divided=False
+        )
+        granted, key_wait = 0, 0.0
+        for _ in calls:
+            key_wait = key_rate.take(key_id)
+            if key_wait:
+                break
+            granted += 1
+        waits = [phones.take((service_id, phone)) for phone, _ in calls[:granted]]
+        return CallTakes(granted, key_wait, waits)
+
+
+# How often each replica removes the counts that left their windows.
+SWEEP_SECONDS = 60.0
+
+
+async def sweep_forever(limits: SharedLimits) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        try:
+            await limits.sweep()
+        except Exception as exc:  # the next sweep removes them; windows never count them
+            log.warning("limits: could not sweep old counts: %r", exc)
