@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint bench chaos mutation release-schemas setup clean system-packages
+.PHONY: help run test lint bench chaos mutation release-schemas setup clean system-packages balancer-package
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -31,8 +31,9 @@ $(AXE): tests/browser/fetch_axe.sh
 	bash tests/browser/fetch_axe.sh $(AXE)
 
 # Debian packages the browser and SIP tests drive (as root with apt, installed when missing).
-system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS) and dnsmasq when missing
+system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS), dnsmasq and haproxy when missing
 	@missing=""; \
+	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || missing="$$missing haproxy"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v sipp >/dev/null || missing="$$missing sip-tester"; \
 	command -v kamailio >/dev/null || missing="$$missing kamailio"; \
@@ -46,7 +47,16 @@ system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS) and
 
 setup: $(STAMP) $(VENDORED) ## create .venv, install the project with its dev tools, fetch panel assets
 
-run: $(STAMP) $(VENDORED) ## start broker, database, processors and API on embedded defaults
+# FLASHCALL_REPLICAS with several APIs puts HAProxy in front of them: installed when missing.
+balancer-package:
+	@case "$$FLASHCALL_REPLICAS" in *api=[2-9]*|*api=1[0-9]*) \
+	  command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { \
+	    if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; \
+	    else echo "FLASHCALL_REPLICAS with several APIs needs Debian's haproxy" >&2; exit 1; fi; };; \
+	esac
+
+run: $(STAMP) $(VENDORED) balancer-package ## start broker, database, processors and API on embedded defaults
 	$(PY) -m launch.run
 
 test: $(STAMP) $(VENDORED) $(AXE) system-packages ## unit, integration and e2e tests against the real broker and database

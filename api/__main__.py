@@ -18,6 +18,8 @@ def main() -> None:
         log_level="info",
         access_log=settings.access_log,
         log_config=uvicorn_log_config(settings.log_format),
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 

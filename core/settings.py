@@ -141,6 +141,9 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(10.0, alias="FLASHCALL_WEBHOOK_TIMEOUT_SECONDS", gt=0)
     panel_signin_attempts: int = Field(10, alias="FLASHCALL_PANEL_SIGNIN_ATTEMPTS", ge=1)
     data_dir: str = Field("var", alias="FLASHCALL_DATA_DIR")
+    # `make run`'s processes of each kind (`api=2,decisions=2,dialer=2,projection=2,ingress=2`;
+    # one of each kind not named): several APIs get HAProxy in front (launch/balancer.py).
+    replicas: str = Field("", alias="FLASHCALL_REPLICAS")
     # Where the event schemas are read from (holding events/ and released/); by default the
     # ones this build carries. Tests that evolve the schemas point it at a changed copy.
     schema_dir: Path | None = Field(None, alias="FLASHCALL_SCHEMA_DIR")
@@ -156,6 +159,12 @@ class Settings(BaseSettings):
     # A worker serves /metrics, /healthz and /readyz on this port (none if unset; the API
     # serves them on its own port).
     metrics_port: int | None = Field(None, alias="FLASHCALL_METRICS_PORT", ge=1, le=65535)
+    # The address a worker's metrics listen on: loopback unless the operator opens it (a
+    # container's metrics are scraped from outside it: compose sets 0.0.0.0).
+    metrics_host: str = Field("127.0.0.1", alias="FLASHCALL_METRICS_HOST")
+    # Peers whose X-Forwarded-For names the client (a load balancer in front of the API):
+    # uvicorn's forwarded_allow_ips; the sign-in limits count attempts per client address.
+    trusted_proxies: str = Field("127.0.0.1", alias="FLASHCALL_TRUSTED_PROXIES")
     # text for people (make run), json for log collectors (compose).
     log_format: Literal["text", "json"] = Field("text", alias="FLASHCALL_LOG_FORMAT")
     access_log: bool = Field(True, alias="FLASHCALL_ACCESS_LOG")

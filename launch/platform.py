@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from launch.balancer import Balancer
 from launch.orphans import die_with_parent
 from launch.ports import free_port
 from launch.supervisor import Supervisor
@@ -23,8 +24,27 @@ from launch.supervisor import Supervisor
 ROOT = Path(__file__).resolve().parent.parent
 
 # How `make run` and the bench deploy the roles: one process each for the decisions (with
-# expiry), the dialer and the projection, so they use more than one core between them.
+# expiry), the dialer and the projection, so they use more than one core between them. Each
+# group is named by its first role's short name (FLASHCALL_REPLICAS counts them).
 WORKER_ROLES = ("decisions,expiry", "dialer", "projections,webhooks", "ingress")
+REPLICA_NAMES = {"decisions": 0, "dialer": 1, "projection": 2, "ingress": 3}
+
+
+def parse_replicas(text: str) -> dict[str, int]:
+    """FLASHCALL_REPLICAS (`api=2,decisions=2,…`): how many processes of each kind; one of
+    each kind not named."""
+    counts = {"api": 1, **dict.fromkeys(REPLICA_NAMES, 1)}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in counts:
+            raise ValueError(
+                f"FLASHCALL_REPLICAS: unknown kind {name!r} (known: {', '.join(counts)})"
+            )
+        if not value.strip().isdigit() or not 1 <= int(value) <= 16:
+            raise ValueError(f"FLASHCALL_REPLICAS: {name} needs a count from 1 to 16")
+        counts[name] = int(value)
+    return counts
 
 
 @dataclass
@@ -40,6 +60,9 @@ class Platform:
     # Where each worker serves /metrics, /healthz and /readyz, by name.
     metrics_ports: dict[str, int] = field(default_factory=dict)
     _ready_files: dict[int, Path] = field(default_factory=dict)
+    # Where each API process listens, by name; the balancer in front of them, if any.
+    api_ports: dict[str, int] = field(default_factory=dict)
+    balancer: Balancer | None = None
     # How each child was started, by name, so the supervisor can start it again.
     _recipes: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
 
@@ -55,7 +78,11 @@ class Platform:
         }
 
     def _spawn(self, name: str, args: list[str], **extra: str) -> subprocess.Popen[bytes]:
-        self._recipes[name] = (args, extra)
+        """Start `python args…` as `name` (watched by the supervisor, if any)."""
+        return self._spawn_command(name, [sys.executable, *args], **extra)
+
+    def _spawn_command(self, name: str, argv: list[str], **extra: str) -> subprocess.Popen[bytes]:
+        self._recipes[name] = (argv, extra)
         proc = self._start(name)
         if self.supervisor is not None:
             self.supervisor.watch(name, proc, self._restarter(name))
@@ -80,7 +107,7 @@ class Platform:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(
-            [sys.executable, *args],
+            args,
             env=self.environment(**extra),
             cwd=ROOT,
             stdout=out,
@@ -117,12 +144,18 @@ class Platform:
             self._wait(proc, ready.exists, f"worker {name} to get its partitions")
         return proc
 
-    def start_workers(self) -> list[subprocess.Popen[bytes]]:
-        """One worker per entry of WORKER_ROLES, started together, each waited for."""
-        procs = [
-            self.start_worker(f"worker-{roles.split(',')[0]}", roles, wait=False)
-            for roles in WORKER_ROLES
-        ]
+    def start_workers(
+        self, counts: Mapping[str, int] | None = None
+    ) -> list[subprocess.Popen[bytes]]:
+        """Each entry of WORKER_ROLES, `counts[kind]` times (once by default), started together,
+        each waited for."""
+        procs = []
+        for kind, index in REPLICA_NAMES.items():
+            roles = WORKER_ROLES[index]
+            n = (counts or {}).get(kind, 1)
+            for i in range(n):
+                name = f"worker-{roles.split(',')[0]}" + (f"-{i + 1}" if n > 1 else "")
+                procs.append(self.start_worker(name, roles, wait=False))
         for proc in procs:
             self.wait_ready(proc)
         return procs
@@ -139,13 +172,45 @@ class Platform:
     ) -> subprocess.Popen[bytes]:
         """An API instance, on the platform's port unless `port` is given."""
         port = port or self.http_port
+        self.api_ports[name] = port
         proc = self._spawn(name, ["-m", "api"], FLASHCALL_HTTP_PORT=str(port), **extra)
         self.wait_until_healthy(proc, port)
+        return proc
+
+    def start_apis(self, n: int) -> list[subprocess.Popen[bytes]]:
+        """One API on the platform's port, or `n` replicas behind HAProxy there."""
+        if n == 1:
+            return [self.start_api()]
+        procs = [self.start_api(f"api-{i + 1}", free_port()) for i in range(n)]
+        self.start_balancer()
+        return procs
+
+    def start_balancer(self) -> subprocess.Popen[bytes]:
+        """HAProxy on the platform's port, in front of every API replica started so far."""
+        self.balancer = Balancer(self.log_dir or Path(tempfile.mkdtemp()), self.http_port)
+        self.balancer.write(list(self.api_ports.values()))
+        proc = self._spawn_command("balancer", self.balancer.argv())
+        self.wait_until_healthy(proc, self.http_port)
+        return proc
+
+    def add_api(self) -> subprocess.Popen[bytes]:
+        """One more API replica, and the balancer told of it."""
+        assert self.balancer is not None, "add_api needs the balancer (start_apis(n > 1))"
+        proc = self.start_api(f"api-{len(self.api_ports) + 1}", free_port())
+        self.balancer.write(list(self.api_ports.values()))
+        [balancer] = self.running("balancer")
+        Balancer.reload(balancer)
         return proc
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
+
+    def metrics_urls(self) -> dict[str, str]:
+        """Where each process serves /metrics, by name."""
+        urls = {name: f"http://127.0.0.1:{p}/metrics" for name, p in self.api_ports.items()}
+        urls.update({n: f"http://127.0.0.1:{p}/metrics" for n, p in self.metrics_ports.items()})
+        return urls
 
     def wait_until_healthy(self, proc: subprocess.Popen[bytes], port: int) -> None:
         def healthy() -> bool:

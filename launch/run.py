@@ -13,6 +13,7 @@ broker no longer has. A database given with DATABASE_URL that does is refused wi
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 import sys
@@ -25,7 +26,7 @@ from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import get_settings
 from launch.broker import embedded_settings, started_broker
 from launch.orphans import die_with_parent
-from launch.platform import ROOT, Platform
+from launch.platform import ROOT, Platform, parse_replicas
 from launch.postgres import database
 from processors.consumers import SUBSCRIPTIONS
 from producers.topic_admin import ensure_topics
@@ -42,6 +43,11 @@ def _raise_stop(signum: int, _: FrameType | None) -> None:
 def main() -> int:
     die_with_parent()  # stop with `make` when it is stopped
     settings = get_settings()
+    try:
+        replicas = parse_replicas(settings.replicas)
+    except ValueError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return 2
     run_dir = ROOT / settings.data_dir / f"run-{settings.http_port}"
     signal.signal(signal.SIGTERM, _raise_stop)
     embedded_broker = not settings.kafka_bootstrap_servers
@@ -64,9 +70,10 @@ def main() -> int:
         )
         stack.callback(platform.stop_all)
         try:
-            platform.start_workers()
-            platform.start_api()
+            platform.start_workers(replicas)
+            platform.start_apis(replicas["api"])
             platform.supervise()
+            _write_targets(platform, run_dir / "metrics.json")
             _greet(platform, settings.admin_token, run_dir)
             while tansu is None or tansu.poll() is None:
                 time.sleep(0.5)
@@ -105,13 +112,32 @@ def _inconsistencies(bootstrap: str, database_url: str) -> list[PositionPastEnd]
     return problems
 
 
+def _write_targets(platform: Platform, path: Path) -> None:
+    """Every process's /metrics, as a Prometheus file_sd target list."""
+    targets = [
+        {"targets": [url.removeprefix("http://").removesuffix("/metrics")], "labels": {"job": name}}
+        for name, url in sorted(platform.metrics_urls().items())
+    ]
+    path.write_text(json.dumps(targets, indent=2) + "\n")
+
+
 def _greet(platform: Platform, admin_token: str, run_dir: Path) -> None:
+    balanced = (
+        f"  (HAProxy in front of {len(platform.api_ports)} API replicas)"
+        if platform.balancer
+        else ""
+    )
+    metrics = "\n".join(
+        f"  {name:<28} {url}" for name, url in sorted(platform.metrics_urls().items())
+    )
     print(
         f"""
-flashcall is running at {platform.url}  (API docs: {platform.url}/docs)
+flashcall is running at {platform.url}{balanced}  (API docs: {platform.url}/docs)
 web panel: {platform.url}/panel/  (sign up there; operator console: the token below)
 broker {platform.bootstrap}; database {platform.database_url}
 logs in {run_dir / "logs"}; a process that dies is started again
+metrics (also in {run_dir / "metrics.json"}, a Prometheus file_sd list):
+{metrics}
 
 Try it:
   curl -s -X POST {platform.url}/v1/accounts -H 'Authorization: Bearer {admin_token}' \\

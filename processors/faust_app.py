@@ -301,7 +301,9 @@ def build_app(settings: Settings) -> faust.App:
         configure_logs(settings.log_format)  # after faust set its handlers up
         if settings.metrics_port:
             endpoints.append(
-                await health.serve(settings.metrics_port, consumers, runtime.pool_if_open)
+                await health.serve(
+                    settings.metrics_host, settings.metrics_port, consumers, runtime.pool_if_open
+                )
             )
         await runtime.start()
         if "decisions" in roles:

@@ -1,4 +1,5 @@
-"""A worker's /metrics, /healthz and /readyz, on FLASHCALL_METRICS_PORT (docs/operations.md).
+"""A worker's /metrics, /healthz and /readyz, on FLASHCALL_METRICS_HOST:FLASHCALL_METRICS_PORT
+(docs/operations.md).
 
 Ready means: every consumer of the worker holds its assignment and asked the broker for
 records within STALE_SECONDS (a consumer stuck on a batch — PostgreSQL away, a deadlock —
@@ -47,6 +48,7 @@ async def readiness(
 
 
 async def serve(
+    host: str,
     port: int,
     consumers: Sequence[PartitionedConsumer],
     pool: Callable[[], AsyncConnectionPool | None],
@@ -73,5 +75,5 @@ async def serve(
     app.router.add_get("/metrics", prometheus)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "0.0.0.0", port).start()
+    await web.TCPSite(runner, host, port).start()
     return runner

@@ -36,3 +36,16 @@ def second_api(platform: Platform) -> Iterator[Api]:
     yield client
     client.close()
     platform.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def third_api(platform: Platform) -> Iterator[Api]:
+    """A third API instance, with the second's per-key call rate: the two are one platform."""
+    port = free_port()
+    proc = platform.start_api(
+        "api-3", port, FLASHCALL_KEY_CALLS_PER_SECOND=str(SECOND_API_KEY_RATE)
+    )
+    client = Api(f"http://127.0.0.1:{port}")
+    yield client
+    client.close()
+    platform.stop(proc)

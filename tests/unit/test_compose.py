@@ -113,3 +113,21 @@ def test_prometheus_scrapes_every_flashcall_service() -> None:
         n for job in config["scrape_configs"] for sd in job["dns_sd_configs"] for n in sd["names"]
     }
     assert names == set(APP_SERVICES)
+
+
+def test_the_api_scales_behind_the_balancer() -> None:
+    services = compose()["services"]
+    # No replica publishes a host port (a second one would clash): the balancer does.
+    assert "ports" not in services["api"]
+    assert services["balancer"]["ports"] == ["8000:8000"]
+    assert services["balancer"]["depends_on"] == {"api": {"condition": "service_healthy"}}
+    haproxy = (ROOT / "launch" / "compose" / "haproxy.cfg").read_text()
+    assert "server-template api- 16 api:8000 check" in haproxy
+    assert "option httpchk GET /readyz" in haproxy
+    # The workers' metrics are scraped from Prometheus's container.
+    env = services["processors"]["environment"]
+    assert env["FLASHCALL_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_metrics_listen_on_loopback_unless_opened() -> None:
+    assert Settings().metrics_host == "127.0.0.1"
