@@ -24,7 +24,7 @@ from api.routers import (
     sim,
     webhooks,
 )
-from api.shared_limits import sweep_forever
+from api.shared_limits import open_limits, sweep_forever
 from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
 from producers.event_producer import EventProducer
@@ -52,12 +52,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         directory, fleet = await open_directory(settings, pool)
         await check_directory_matches_read_models(pool, fleet.feed.ends)
-        app.state.context = Context(settings, pool, producer, directory, fleet.feed, fleet)
-        sweeping = asyncio.create_task(sweep_forever(app.state.context.limits), name="sweep")
+        limits = await open_limits(settings, fleet)
+        app.state.context = Context(settings, pool, producer, directory, fleet.feed, fleet, limits)
+        sweeping = asyncio.create_task(sweep_forever(limits), name="sweep")
         try:
             yield
         finally:
             sweeping.cancel()
+            await limits.close()
             await close_directory(fleet)
             await asyncio.to_thread(producer.close)
             await pool.close()

@@ -131,7 +131,9 @@ async def place_call(
             "too many calls to this phone number",
             retry_after(takes.phone_waits[0]),
         )
-    event = request_event(ctx, key, service, phone, call_id, retry=retry, reference=reference)
+    event = request_event(
+        ctx, key, service, phone, call_id, retry, reference, occurred_at=takes.decided_at
+    )
     try:
         await ctx.append(event)
     except Exception:
@@ -148,9 +150,10 @@ def request_event(
     call_id: uuid.UUID,
     retry: dict[str, Any] | None = None,
     reference: str | None = None,
+    occurred_at: datetime | None = None,
 ) -> Event:
     """The CallRequested of a call that passed the checks: its caller number drawn (a retry's
-    code differs from the previous one's)."""
+    code differs from the previous one's), requested when the limits let it through."""
     previous_code = retry["caller_number"][-retry["code_length"] :] if retry else None
     allocation = ctx.settings.pool.allocate(
         ctx.settings.code_secret, str(call_id), service.code_length, avoid_code=previous_code
@@ -158,6 +161,7 @@ def request_event(
     account = ctx.directory.accounts.get(key.account_id)
     return new_event(
         "CallRequested",
+        occurred_at=occurred_at,
         call_id=call_id,
         service_id=service.id,
         account_id=key.account_id,

@@ -6,7 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from psycopg_pool import AsyncConnectionPool
@@ -46,10 +46,7 @@ class Context:
     directory: Directory
     feed: EventFeed
     fleet: Fleet
-    limits: SharedLimits = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.limits = SharedLimits(self.pool, self.settings, self.fleet)
+    limits: SharedLimits
 
     async def append(self, event: Event) -> Appended:
         """Append an event (durable once this returns) and apply it to this instance at once."""
@@ -110,10 +107,10 @@ class Context:
         self, topic: str, ends: dict[int, int], within: float = READ_YOUR_WRITES_SECONDS
     ) -> bool:
         """Whether the projection's stored offsets reach `ends` (partition → offset) within
-        `within` seconds."""
+        `within` seconds (a connection is taken for each look, not held while waiting)."""
         deadline = time.monotonic() + within
-        async with self.pool.connection() as conn:
-            while True:
+        while True:
+            async with self.pool.connection() as conn:
                 rows = await (
                     await conn.execute(
                         "SELECT partition, next_offset FROM consumed_offsets"
@@ -121,10 +118,9 @@ class Context:
                         (PROJECTION, topic),
                     )
                 ).fetchall()
-                await conn.rollback()
-                stored = {int(p): int(o) for p, o in rows}
-                if all(stored.get(p, 0) >= end for p, end in ends.items()):
-                    return True
-                if time.monotonic() > deadline:
-                    return False
-                await asyncio.sleep(0.005)
+            stored = {int(p): int(o) for p, o in rows}
+            if all(stored.get(p, 0) >= end for p, end in ends.items()):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)

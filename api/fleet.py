@@ -125,8 +125,8 @@ class Fleet:
         `end` (an offset just past the write) within `within` seconds."""
         deadline = time.monotonic() + within
         key = position_name(topic, partition)
-        async with self.pool.connection() as conn:
-            while True:
+        while True:
+            async with self.pool.connection() as conn:
                 row = await (
                     await conn.execute(
                         "SELECT count(*) FROM directory_replicas WHERE id <> %s"
@@ -135,12 +135,11 @@ class Fleet:
                         (self.id, LIVE_SECONDS, key, end),
                     )
                 ).fetchone()
-                await conn.rollback()
-                if row is not None and row[0] == 0:
-                    return True
-                if time.monotonic() > deadline:
-                    return False
-                await asyncio.sleep(0.005)
+            if row is not None and row[0] == 0:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
 
     async def caught_up(self, within: float = 2.0) -> bool:
         """Wait until this replica's directory has read what the projection has applied of the

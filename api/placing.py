@@ -150,7 +150,13 @@ async def decide(
             item.phone_taken = True
             item.status = CallStatus.QUEUED
             item.event = request_event(
-                ctx, key, service, item.phone, item.call_id, reference=item.reference
+                ctx,
+                key,
+                service,
+                item.phone,
+                item.call_id,
+                reference=item.reference,
+                occurred_at=takes.decided_at,
             )
         eligible = eligible[takes.granted :]
         if eligible and key_rate is KeyRate.REFUSE:

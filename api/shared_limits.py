@@ -18,12 +18,14 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
 from api.fleet import Fleet
 from api.limits import PerWindow
 from core.call_rules import PHONE_WINDOW_SECONDS
+from core.db import async_pool
 from core.faults import is_transient
 from core.settings import Settings
 
@@ -43,9 +45,14 @@ class CallTakes:
     key_wait: float  # seconds until the key's rate lets more through (when not all were)
     phone_waits: list[float]  # each granted call: 0 if the phone rule lets it through, else
     # the seconds until it would
+    decided_at: datetime | None = None  # PostgreSQL's clock (None: decided alone)
 
 
 class SharedLimits:
+    """The limits of one replica. `pool` is the limits' own (a few connections): requests that
+    wait for the database in other ways never hold a take up, so a take that gets no
+    connection means PostgreSQL is away, not busy."""
+
     def __init__(self, pool: AsyncConnectionPool, settings: Settings, fleet: Fleet) -> None:
         self.pool = pool
         self.settings = settings
@@ -66,8 +73,8 @@ class SharedLimits:
                 async with self.pool.connection(timeout=CONNECTION_SECONDS) as conn:
                     row = await (
                         await conn.execute(
-                            "SELECT granted, key_wait_ms, phone_wait_ms FROM take_calls("
-                            "%s, %s, %s, %s::text[], %s::uuid[], %s, %s)",
+                            "SELECT granted, key_wait_ms, phone_wait_ms, decided_at"
+                            " FROM take_calls(%s, %s, %s, %s::text[], %s::uuid[], %s, %s)",
                             (
                                 str(key_id),
                                 self.settings.key_calls_per_second,
@@ -80,7 +87,7 @@ class SharedLimits:
                         )
                     ).fetchone()
                 assert row is not None
-                return CallTakes(int(row[0]), row[1] / 1000, [w / 1000 for w in row[2]])
+                return CallTakes(int(row[0]), row[1] / 1000, [w / 1000 for w in row[2]], row[3])
             except Exception as exc:
                 self._went_away(exc)
         return self._take_calls_alone(key_id, service_id, calls)
@@ -143,6 +150,9 @@ class SharedLimits:
                 (PHONE_WINDOW_SECONDS,),
             )
 
+    async def close(self) -> None:
+        await self.pool.close()
+
     def _away(self) -> bool:
         return time.monotonic() < self._away_until
 
@@ -180,6 +190,13 @@ class SharedLimits:
             granted += 1
         waits = [phones.take((service_id, phone)) for phone, _ in calls[:granted]]
         return CallTakes(granted, key_wait, waits)
+
+
+async def open_limits(settings: Settings, fleet: Fleet) -> SharedLimits:
+    """A replica's limits, with a pool of their own (closed by `SharedLimits.close`)."""
+    pool = async_pool(settings.require_database_url(), min_size=1, max_size=4, checked=True)
+    await pool.open()
+    return SharedLimits(pool, settings, fleet)
 
 
 # How often each replica removes the counts that left their windows.

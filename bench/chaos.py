@@ -129,7 +129,16 @@ class Stage:
 
 
 @contextlib.contextmanager
-def stage(server_url: str, log_dir: Path | None = None) -> Iterator[Stage]:
+def stage(
+    server_url: str,
+    log_dir: Path | None = None,
+    replicas: dict[str, int] | None = None,
+    supervised: bool = True,
+    env: dict[str, str] | None = None,
+) -> Iterator[Stage]:
+    """A broker, a database and the platform's processes of their own: one of each kind, or
+    `replicas` of them (several APIs behind HAProxy), under the supervisor unless not
+    `supervised`; `env` adds settings."""
     name = f"flashcall_chaos_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -137,13 +146,14 @@ def stage(server_url: str, log_dir: Path | None = None) -> Iterator[Stage]:
     try:
         with started_broker(None) as (bootstrap, broker):
             migrate(database_url)
-            env = {**(embedded_settings() if broker is not None else {}), **ENV}
-            ensure_topics(bootstrap, int(env.get("FLASHCALL_TOPIC_PARTITIONS", "6")))
-            platform = Platform(bootstrap, database_url, free_port(), env=env, log_dir=log_dir)
+            settings = {**(embedded_settings() if broker is not None else {}), **ENV, **(env or {})}
+            ensure_topics(bootstrap, int(settings.get("FLASHCALL_TOPIC_PARTITIONS", "6")))
+            platform = Platform(bootstrap, database_url, free_port(), env=settings, log_dir=log_dir)
             try:
-                platform.start_workers()
-                platform.start_api()
-                platform.supervise()
+                platform.start_workers(replicas)
+                platform.start_apis((replicas or {}).get("api", 1))
+                if supervised:
+                    platform.supervise()
                 yield Stage(platform, database_url, broker)
             finally:
                 platform.stop_all()

@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.context import Context
 from api.fleet import close_directory, open_directory
+from api.shared_limits import open_limits
 from core import metrics
 from core.db import async_pool, migrate
 from core.faults import is_transient
@@ -129,8 +130,9 @@ class Runtime:
         """What the API checks calls with (directory, rate limits), for the Kafka ingress."""
         if self._context is None:
             directory, fleet = await open_directory(self.settings, self.pool)
+            limits = await open_limits(self.settings, fleet)
             self._context = Context(
-                self.settings, self.pool, self.producer, directory, fleet.feed, fleet
+                self.settings, self.pool, self.producer, directory, fleet.feed, fleet, limits
             )
         return self._context
 
@@ -159,6 +161,7 @@ class Runtime:
 
     async def stop(self) -> None:
         if self._context is not None:
+            await self._context.limits.close()
             await close_directory(self._context.fleet)
         if self._dialer is not None:
             await self._dialer.drain()

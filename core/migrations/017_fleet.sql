@@ -81,7 +81,8 @@ BEGIN
                      WHERE scope = p_scope AND name = p_name AND n > 0);
 END $$;
 
--- The access key's rate, then the phone rule, for calls a key asks for together (in order).
+-- The access key's rate, then the phone rule, for calls a key asks for together (in order);
+-- decided_at is when (the calls' requests carry it: one clock for every replica's limits).
 -- The first `granted` of them pass the key's rate; each of those gets 0 in phone_wait_ms if the
 -- phone rule lets it through (its take is recorded), else the milliseconds until it would.
 -- Phones are locked (class 2) in one global order, after the key's lock: two replicas never
@@ -89,7 +90,7 @@ END $$;
 CREATE OR REPLACE FUNCTION take_calls(
     p_key text, p_key_limit int, p_service uuid, p_phones text[], p_calls uuid[],
     p_phone_limit int, p_phone_window_ms bigint,
-    OUT granted int, OUT key_wait_ms bigint, OUT phone_wait_ms bigint[]
+    OUT granted int, OUT key_wait_ms bigint, OUT phone_wait_ms bigint[], OUT decided_at timestamptz
 ) LANGUAGE plpgsql AS $$
 DECLARE
     now_at  timestamptz := clock_timestamp();
@@ -101,6 +102,7 @@ BEGIN
     SELECT t.granted, t.wait_ms INTO granted, key_wait_ms
       FROM take_rate('key-calls', p_key, cardinality(p_phones), p_key_limit, 1000) t;
     phone_wait_ms := '{}';
+    decided_at := now_at;
     FOR lock_id IN
         SELECT DISTINCT hashtext(p_service::text || ' ' || p)
           FROM unnest(p_phones[1:granted]) AS p ORDER BY 1
