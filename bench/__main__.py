@@ -20,6 +20,7 @@ import httpx
 
 from bench import pipeline
 from bench.api_load import api_figures, new_tenant
+from bench.capacity import capacity
 from bench.fraud import fraud_figures
 from bench.load import median
 from bench.reports import bulk_load, measure
@@ -27,7 +28,17 @@ from bench.sip import sip_figures
 from bench.streaming import streaming_figures
 from launch.orphans import die_with_parent
 
-SECTIONS = ("sip", "pipeline", "latency", "api", "streaming", "reports", "idle", "fraud")
+SECTIONS = (
+    "sip",
+    "pipeline",
+    "latency",
+    "api",
+    "streaming",
+    "capacity",
+    "reports",
+    "idle",
+    "fraud",
+)
 
 
 def rounds_of(n: int, measure_: Callable[[], float]) -> list[float]:
@@ -52,6 +63,8 @@ def main() -> None:
     parser.add_argument("--sip-dials", type=int, default=2000)
     parser.add_argument("--stream-calls", type=int, default=20_000, help="calls per streamed round")
     parser.add_argument("--stream-end-to-end", type=int, default=100_000)
+    parser.add_argument("--capacity-calls", type=int, default=3000)
+    parser.add_argument("--capacity-rate", type=float, default=200.0)
     args = parser.parse_args()
     only = set(args.only.split(","))
     die_with_parent()
@@ -78,6 +91,10 @@ def main() -> None:
         api(args)
     if "streaming" in only:
         streaming(args)
+    if "capacity" in only:
+        print("capacity (what one call costs each part; docs/scaling.md):", flush=True)
+        for line in capacity(args.capacity_calls, args.capacity_rate).lines():
+            print(line, flush=True)
     if "reports" in only:
         reports(args)
     if "fraud" in only:

@@ -4,6 +4,7 @@ on its memory-only embedded broker starts clean and says so; never a half state.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -85,14 +86,17 @@ def test_a_database_ahead_of_its_broker_is_refused_by_every_consumer(
 class MakeRun:
     """`python -m launch.run` on the embedded defaults, as `make run` starts it."""
 
-    def __init__(self, data_dir: str, port: int) -> None:
+    def __init__(self, data_dir: str, port: int, **settings: str) -> None:
         self.env = {
             k: v
             for k, v in os.environ.items()
             if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
         }
         self.env.update(
-            FLASHCALL_DATA_DIR=data_dir, FLASHCALL_HTTP_PORT=str(port), PYTHONPATH=str(ROOT)
+            FLASHCALL_DATA_DIR=data_dir,
+            FLASHCALL_HTTP_PORT=str(port),
+            PYTHONPATH=str(ROOT),
+            **settings,
         )
         self.url = f"http://127.0.0.1:{port}"
         self.output = Path(ROOT, data_dir, f"make-run-{uuid.uuid4().hex[:6]}.out")
@@ -144,5 +148,48 @@ def test_make_run_restarted_on_the_embedded_broker_starts_clean_and_says_so() ->
                 f"{second.url}/v1/accounts", json={"name": "After"}, headers=admin, timeout=30
             )
             assert again.status_code == 201, again.text
+    finally:
+        shutil.rmtree(ROOT / data_dir, ignore_errors=True)
+
+
+def test_make_run_in_replica_mode_balances_the_apis_and_lists_every_processs_metrics() -> None:
+    data_dir = f"var/test-run-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+    try:
+        with MakeRun(data_dir, port, FLASHCALL_REPLICAS="api=2,dialer=2") as fleet:
+            assert f"running at {fleet.url}  (HAProxy in front of 2 API replicas)" in fleet.text()
+            targets = json.loads(Path(ROOT, data_dir, f"run-{port}", "metrics.json").read_text())
+            jobs = {t["labels"]["job"]: t["targets"][0] for t in targets}
+            assert set(jobs) == {
+                "api-1",
+                "api-2",
+                "worker-decisions",
+                "worker-dialer-1",
+                "worker-dialer-2",
+                "worker-projections",
+                "worker-ingress",
+            }
+            for job, target in jobs.items():
+                assert f"{job:<28} http://{target}/metrics" in fleet.text()
+                assert target.startswith("127.0.0.1:")  # loopback unless opened
+
+            def answered(target: str) -> float:
+                text = httpx.get(f"http://{target}/metrics", timeout=10).text
+                return sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("flashcall_http_requests_total{")
+                    and 'route="/v1/accounts"' in line
+                )
+
+            before = {job: answered(jobs[job]) for job in ("api-1", "api-2")}
+            for i in range(6):  # through the balancer, round-robin over both replicas
+                made = httpx.post(
+                    f"{fleet.url}/v1/accounts", json={"name": f"a{i}"}, headers=admin, timeout=30
+                )
+                assert made.status_code == 201, made.text
+            after = {job: answered(jobs[job]) for job in ("api-1", "api-2")}
+            assert all(after[job] - before[job] >= 2 for job in after), (before, after)
     finally:
         shutil.rmtree(ROOT / data_dir, ignore_errors=True)
