@@ -40,7 +40,7 @@ REPORT_SECONDS = 1.0
 LIVE_SECONDS = 5.0
 # How long a write waits for the other replicas before it answers 503 (recorded, not confirmed).
 WAIT_SECONDS = 10.0
-# Rows of replicas gone for this long are removed.
+# Rows of replicas gone for this long are removed (looked for every 60 reports).
 FORGET_SECONDS = 3600.0
 
 
@@ -60,6 +60,7 @@ class Fleet:
         self.live = 1
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._reports = 0
 
     async def join(self) -> None:
         """Register before the feed starts reading: from now on, writes wait for this replica
@@ -113,11 +114,13 @@ class Fleet:
                     (self.id, Jsonb(positions), LIVE_SECONDS),
                 )
             ).fetchone()
-            await conn.execute(
-                "DELETE FROM directory_replicas WHERE seen_at < clock_timestamp()"
-                " - make_interval(secs => %s)",
-                (FORGET_SECONDS,),
-            )
+            self._reports += 1
+            if self._reports % 60 == 1:
+                await conn.execute(
+                    "DELETE FROM directory_replicas WHERE seen_at < clock_timestamp()"
+                    " - make_interval(secs => %s)",
+                    (FORGET_SECONDS,),
+                )
         self.live = int(row[0]) if row else 1
 
     async def wait_for(self, topic: str, partition: int, end: int, within: float) -> bool:
