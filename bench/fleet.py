@@ -206,14 +206,14 @@ async def _answered(
     load: Load | None = None,
 ) -> int:
     """The status of a request sent until it is answered (no answer, 502 and 503 are sent
-    again, for up to a minute); its JSON goes into `body`."""
+    again, for up to a minute); its JSON goes into `body` (the balancer's own 502 is HTML)."""
     deadline = time.monotonic() + 60
     status = 0
     while time.monotonic() < deadline:
         try:
             async with send(url, json=json, headers=auth) as response:
                 status = response.status
-                if body is not None:
+                if body is not None and "json" in response.content_type:
                     body.update(await response.json(content_type=None))
         except (TimeoutError, aiohttp.ClientError):
             status = 0
