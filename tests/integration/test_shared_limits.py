@@ -7,10 +7,11 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from api.shared_limits import SharedLimits
+from api.shared_limits import Connections, SharedLimits
 from core.db import async_pool
 from tests.support.limits import AwayPool
 
@@ -174,3 +175,24 @@ async def _calls_taken(pool: AsyncConnectionPool, service: uuid.UUID, phone: str
             )
         ).fetchall()
     return [r[0] for r in rows]
+
+
+async def test_the_limits_own_connection_is_made_again_after_postgresql_ends_it(
+    quiet_database_url: str,
+) -> None:
+    connections = Connections(quiet_database_url, size=1)
+    try:
+        limits = replica(connections)
+        assert (await limits.take_calls(uuid.uuid4(), uuid.uuid4(), calls(1))).granted == 1
+        async with connections.connection() as conn:
+            pid = conn.info.backend_pid
+        async with await psycopg.AsyncConnection.connect(quiet_database_url) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(psycopg.OperationalError):  # the ended one fails once...
+            async with connections.connection() as conn:
+                await conn.execute("SELECT 1")
+        async with connections.connection() as conn:  # ...and the next use has a new one
+            assert conn.info.backend_pid != pid
+            assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
+    finally:
+        await connections.close()
