@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         directory, fleet = await open_directory(settings, pool)
         await check_directory_matches_read_models(pool, fleet.feed.ends)
-        limits = open_limits(settings, fleet)
+        limits = await open_limits(settings, fleet)
         app.state.context = Context(settings, pool, producer, directory, fleet.feed, fleet, limits)
         sweeping = asyncio.create_task(sweep_forever(limits), name="sweep")
         try:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg_pool import PoolTimeout
 
 from api.fleet import Fleet
 from api.limits import PerWindow
@@ -56,7 +57,7 @@ class Connections:
     250 µs here). Requests that wait for the database in other ways never hold a take up, so a
     take that gets no connection within CONNECTION_SECONDS means PostgreSQL is away."""
 
-    def __init__(self, database_url: str, size: int = 2) -> None:
+    def __init__(self, database_url: str, size: int = 4) -> None:
         self.database_url = database_url
         self._free: asyncio.LifoQueue[psycopg.AsyncConnection[Any] | None] = asyncio.LifoQueue()
         for _ in range(size):
@@ -67,7 +68,10 @@ class Connections:
         self,
         timeout: float = CONNECTION_SECONDS,  # noqa: ASYNC109 - as psycopg_pool's (tests use pools)
     ) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        conn = await asyncio.wait_for(self._free.get(), timeout)
+        try:
+            conn = await asyncio.wait_for(self._free.get(), timeout)
+        except TimeoutError as exc:  # every connection busy that long: PostgreSQL is not answering
+            raise PoolTimeout(f"no connection of the limits' within {timeout} s") from exc
         try:
             if conn is None or conn.closed:
                 conn = await psycopg.AsyncConnection.connect(
@@ -84,6 +88,14 @@ class Connections:
             raise
         finally:
             self._free.put_nowait(conn)
+
+    async def open(self) -> None:
+        """Connect every connection now (the first burst of calls should not wait for it);
+        one that cannot is connected when first used."""
+        async with contextlib.AsyncExitStack() as held:  # all at once: the queue is LIFO
+            for _ in range(self._free.qsize()):
+                with contextlib.suppress(Exception):
+                    await held.enter_async_context(self.connection())
 
     async def close(self) -> None:
         while not self._free.empty():
@@ -234,9 +246,11 @@ class SharedLimits:
         return CallTakes(granted, key_wait, waits)
 
 
-def open_limits(settings: Settings, fleet: Fleet) -> SharedLimits:
+async def open_limits(settings: Settings, fleet: Fleet) -> SharedLimits:
     """A replica's limits, with connections of their own (closed by `SharedLimits.close`)."""
-    return SharedLimits(Connections(settings.require_database_url()), settings, fleet)
+    connections = Connections(settings.require_database_url())
+    await connections.open()
+    return SharedLimits(connections, settings, fleet)
 
 
 # How often each replica removes the counts that left their windows.

@@ -130,7 +130,7 @@ class Runtime:
         """What the API checks calls with (directory, rate limits), for the Kafka ingress."""
         if self._context is None:
             directory, fleet = await open_directory(self.settings, self.pool)
-            limits = open_limits(self.settings, fleet)
+            limits = await open_limits(self.settings, fleet)
             self._context = Context(
                 self.settings, self.pool, self.producer, directory, fleet.feed, fleet, limits
             )
