@@ -50,6 +50,17 @@ class CallTakes:
     # the seconds until it would
     decided_at: datetime | None = None  # PostgreSQL's clock (None: decided alone)
 
+    def part(self, first: int, n: int) -> CallTakes:
+        """What these takes say of the `n` calls from `first` on (taken together with others,
+        in order: the key's rate granted the first `granted` of all of them)."""
+        granted = max(0, min(n, self.granted - first))
+        waits = self.phone_waits[first : first + granted]
+        return CallTakes(granted, self.key_wait, waits, self.decided_at)
+
+
+# Calls asked for together by one request, and where their takes go.
+Waiting = tuple[list[tuple[str, uuid.UUID]], "asyncio.Future[CallTakes]"]
+
 
 class Connections:
     """The limits' own few connections, each used by one take at a time. Not a pool: handing a
@@ -114,14 +125,60 @@ class SharedLimits:
         self._away_until = 0.0
         # Used only while PostgreSQL is away.
         self._alone: dict[tuple[str, int, float], PerWindow] = {}
+        # Requests waiting for a take of their key, and the keys with a take on its way.
+        self._waiting: dict[
+            tuple[uuid.UUID, uuid.UUID],
+            list[tuple[list[tuple[str, uuid.UUID]], asyncio.Future[CallTakes]]],
+        ] = {}
+        self._taking: set[tuple[uuid.UUID, uuid.UUID]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def take_calls(
         self, key_id: uuid.UUID, service_id: uuid.UUID, calls: Sequence[tuple[str, uuid.UUID]]
     ) -> CallTakes:
         """The key's rate for len(calls) calls, then the phone rule for each granted one;
-        `calls` are (phone, call id)."""
+        `calls` are (phone, call id).
+
+        Requests of one key wait while a take of that key is on its way, then go together in
+        one round trip (in the order they came): a busy key costs one take per round trip,
+        not one per call, and a lone request goes at once."""
         if not calls:
             return CallTakes(0, 0.0, [])
+        if self._away():
+            return self._take_calls_alone(key_id, service_id, calls)
+        waiting = self._waiting.setdefault((key_id, service_id), [])
+        future: asyncio.Future[CallTakes] = asyncio.get_running_loop().create_future()
+        waiting.append((list(calls), future))
+        if len(waiting) == 1 and (key_id, service_id) not in self._taking:
+            self._taking.add((key_id, service_id))
+            task = asyncio.create_task(self._take_waiting(key_id, service_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    async def _take_waiting(self, key_id: uuid.UUID, service_id: uuid.UUID) -> None:
+        """Take for the key's waiting requests, together, until none waits."""
+        try:
+            while waiting := self._waiting.pop((key_id, service_id), []):
+                together = [call for calls, _ in waiting for call in calls]
+                try:
+                    takes = await self._take_calls_now(key_id, service_id, together)
+                except Exception as exc:
+                    for _, future in waiting:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                first = 0
+                for calls, future in waiting:
+                    if not future.done():
+                        future.set_result(takes.part(first, len(calls)))
+                    first += len(calls)
+        finally:
+            self._taking.discard((key_id, service_id))
+
+    async def _take_calls_now(
+        self, key_id: uuid.UUID, service_id: uuid.UUID, calls: Sequence[tuple[str, uuid.UUID]]
+    ) -> CallTakes:
         if not self._away():
             try:
                 async with self.pool.connection(timeout=CONNECTION_SECONDS) as conn:

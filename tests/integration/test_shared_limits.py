@@ -196,3 +196,33 @@ async def test_the_limits_own_connection_is_made_again_after_postgresql_ends_it(
             assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
     finally:
         await connections.close()
+
+
+class Counting:
+    """A pool that counts the connections taken from it (one per round trip of a take)."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self.taken = 0
+
+    def connection(self, timeout: float | None = None) -> Any:
+        self.taken += 1
+        return self.pool.connection(timeout=timeout)
+
+
+async def test_requests_of_one_key_waiting_together_go_in_one_round_trip(
+    pool: AsyncConnectionPool,
+) -> None:
+    counting = Counting(pool)
+    limits = replica(counting, key_rate=30)
+    key, service = uuid.uuid4(), uuid.uuid4()
+    takes = await asyncio.gather(*(limits.take_calls(key, service, calls(2)) for _ in range(20)))
+    # Asked for at once: they go together, in order, in one round trip.
+    assert counting.taken == 1
+    assert [t.granted for t in takes] == [2] * 15 + [0] * 5
+    assert all(t.phone_waits == [0, 0] for t in takes[:15])
+    assert all(t.phone_waits == [] and t.key_wait > 0 for t in takes[15:])
+    assert len({t.decided_at for t in takes}) == 1
+    # Another key is not held up by this one's: its own round trip.
+    other = await limits.take_calls(uuid.uuid4(), service, calls(1))
+    assert counting.taken == 2 and other.granted == 1
