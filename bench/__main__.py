@@ -20,7 +20,7 @@ import httpx
 
 from bench import pipeline
 from bench.api_load import api_figures, new_tenant
-from bench.capacity import capacity
+from bench.capacity import PerCall, capacity
 from bench.fraud import fraud_figures
 from bench.load import median
 from bench.reports import bulk_load, measure
@@ -93,7 +93,15 @@ def main() -> None:
         streaming(args)
     if "capacity" in only:
         print("capacity (what one call costs each part; docs/scaling.md):", flush=True)
-        for line in capacity(args.capacity_calls, args.capacity_rate).lines():
+        runs = [capacity(args.capacity_calls, args.capacity_rate) for _ in range(args.rounds)]
+        for run in runs:
+            print(
+                "    a round: "
+                + ", ".join(f"{n} {us:.0f} µs" for n, us in run.cpu_us.items())
+                + f", {run.transactions:.2f} transactions, {run.wal_bytes:.0f} B of WAL",
+                flush=True,
+            )
+        for line in PerCall.median_of(runs).lines():
             print(line, flush=True)
     if "reports" in only:
         reports(args)

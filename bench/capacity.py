@@ -22,7 +22,7 @@ import psycopg
 
 from bench import pipeline
 from bench.api_load import new_tenant
-from bench.load import paced, random_phone
+from bench.load import median, paced, random_phone
 
 # Each process's role, by the name the platform gives it.
 ROLES = {
@@ -44,6 +44,7 @@ class Counters:
     wal: int  # bytes
     broker_in: int  # bytes the broker received from its clients (appends, requests)
     broker_out: int  # bytes it sent them (fetched records, answers)
+    tables: dict[str, int] = field(default_factory=dict)  # rows written, by table
     at: float = field(default_factory=time.monotonic)
 
     def minus(self, other: Counters) -> Counters:
@@ -54,6 +55,7 @@ class Counters:
             self.wal - other.wal,
             self.broker_in - other.broker_in,
             self.broker_out - other.broker_out,
+            {t: n - other.tables.get(t, 0) for t, n in self.tables.items()},
             self.at - other.at,
         )
 
@@ -65,6 +67,7 @@ class Counters:
             round(self.wal * factor),
             round(self.broker_in * factor),
             round(self.broker_out * factor),
+            {t: round(n * factor) for t, n in self.tables.items()},
             self.at * factor,
         )
 
@@ -79,6 +82,22 @@ class PerCall:
     wal_bytes: float
     broker_in: float
     broker_out: float
+    tables: dict[str, float] = field(default_factory=dict)  # rows written per call, by table
+
+    @staticmethod
+    def median_of(runs: list[PerCall]) -> PerCall:
+        """Each figure's median over several runs."""
+        return PerCall(
+            runs[0].calls,
+            median([r.seconds for r in runs]),
+            {n: median([r.cpu_us[n] for r in runs]) for n in runs[0].cpu_us},
+            median([r.transactions for r in runs]),
+            median([r.rows for r in runs]),
+            median([r.wal_bytes for r in runs]),
+            median([r.broker_in for r in runs]),
+            median([r.broker_out for r in runs]),
+            {t: median([r.tables.get(t, 0.0) for r in runs]) for t in runs[0].tables},
+        )
 
     def lines(self) -> list[str]:
         out = [f"  {self.calls} calls over HTTP in {self.seconds:.1f} s, per call end to end:"]
@@ -91,6 +110,10 @@ class PerCall:
         out.append(
             f"    PostgreSQL: {self.transactions:.1f} transactions, {self.rows:.1f} rows"
             f" written, {self.wal_bytes / 1024:.1f} KiB of WAL"
+        )
+        busiest = sorted(self.tables.items(), key=lambda kv: -kv[1])
+        out.append(
+            "      rows by table: " + ", ".join(f"{t} {n:.1f}" for t, n in busiest if n >= 0.05)
         )
         out.append(
             f"    broker: {self.broker_in / 1024:.1f} KiB in (appends),"
@@ -135,6 +158,7 @@ def capacity(calls: int = 3000, rate: float = 200.0, idle_seconds: float = 5.0) 
         spent.wal / calls,
         spent.broker_in / calls,
         spent.broker_out / calls,
+        {t: n / calls for t, n in spent.tables.items()},
     )
 
 
@@ -184,8 +208,15 @@ def read(s: pipeline.Stage, pids: dict[str, Callable[[], list[int]]]) -> Counter
             (name,),
         ).fetchone()
     assert row is not None
+    with psycopg.connect(s.database_url) as conn:
+        tables = {
+            str(t): int(n)
+            for t, n in conn.execute(
+                "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
+            ).fetchall()
+        }
     broker_in, broker_out = broker_bytes(s.bootstrap)
-    return Counters(cpu, int(row[0]), int(row[1]), int(row[2]), broker_in, broker_out)
+    return Counters(cpu, int(row[0]), int(row[1]), int(row[2]), broker_in, broker_out, tables)
 
 
 def broker_bytes(bootstrap: str) -> tuple[int, int]:
