@@ -13,7 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.directory import Directory
 from api.errors import ApiError
-from api.feed import DIRECTORY_TOPIC_NAMES, EventFeed
+from api.feed import DIRECTORY_TOPIC_NAMES, EventFeed, Reply
 from api.fleet import WAIT_SECONDS, Fleet
 from api.shared_limits import SharedLimits
 from core.settings import Settings
@@ -54,23 +54,25 @@ class Context:
         self.directory.apply(event)
         return appended
 
-    async def ask(self, event: Event, request_id: uuid.UUID) -> Event:
-        """Append a request and wait for the processors' reply to it (by request id), then
-        for the projection to have applied the reply: a read after the answer, on any replica,
-        shows what it said (the verdict, the new balance and its ledger line)."""
+    async def ask(self, event: Event, request_id: uuid.UUID) -> Reply:
+        """Append a request and wait for the processors' reply to it (by request id)."""
         waiting = self.feed.expect(request_id)
         try:
             await self.append(event)
-            reply = await asyncio.wait_for(waiting, self.settings.reply_timeout_seconds)
+            return await asyncio.wait_for(waiting, self.settings.reply_timeout_seconds)
         except TimeoutError as exc:
             raise ApiError(
                 "unavailable", "the request was recorded but not answered in time; ask again"
             ) from exc
         finally:
             self.feed.forget(request_id)
+
+    async def reply_projected(self, reply: Reply) -> None:
+        """Wait until the projection has applied `reply`, so that a read after the answer, on
+        any replica, shows what it said (a new balance and its ledger line); 503 if not within
+        READ_YOUR_WRITES_SECONDS."""
         if not await self._projected(reply.topic, {reply.partition: reply.offset + 1}):
             raise behind()
-        return reply.event
 
     async def projected_up_to_now(
         self, topic: str, within: float = READ_YOUR_WRITES_SECONDS

@@ -200,12 +200,9 @@ class EventFeed:
         self._caught_up(where)  # nothing more will come: do not hold the start for it
 
 
-async def check_directory_matches_read_models(
-    pool: AsyncConnectionPool, ends: dict[tuple[str, int], int]
-) -> None:
-    """Refuse to serve when the read models (PostgreSQL) have applied more of the directory's
-    topics than the broker holds (an emptied or recreated broker): the API would then know
-    none of the keys and tokens the read models list."""
+async def projected_directory(pool: AsyncConnectionPool) -> dict[tuple[str, int], int]:
+    """How far the projection has applied each partition of the directory's topics (the next
+    offset): everything a write answered 2xx put there lies before it."""
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
@@ -214,10 +211,19 @@ async def check_directory_matches_read_models(
                 (PROJECTION, [t.name for t in BOOTSTRAP_TOPICS]),
             )
         ).fetchall()
+    return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+
+async def check_directory_matches_read_models(
+    pool: AsyncConnectionPool, ends: dict[tuple[str, int], int]
+) -> None:
+    """Refuse to serve when the read models (PostgreSQL) have applied more of the directory's
+    topics than the broker holds (an emptied or recreated broker): the API would then know
+    none of the keys and tokens the read models list."""
     past = {
-        (str(t), int(p)): (int(o), ends.get((t, p), 0))
-        for t, p, o in rows
-        if int(o) > ends.get((t, p), 0)
+        where: (applied, ends.get(where, 0))
+        for where, applied in (await projected_directory(pool)).items()
+        if applied > ends.get(where, 0)
     }
     if past:
         raise PositionPastEnd("the API's directory", past)

@@ -27,10 +27,9 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from api.directory import Directory
-from api.feed import BOOTSTRAP_TOPICS, EventFeed
+from api.feed import EventFeed, projected_directory
 from core.faults import is_transient
 from core.settings import Settings
-from projections.read_models import CONSUMER as PROJECTION
 
 log = logging.getLogger(__name__)
 
@@ -147,15 +146,7 @@ class Fleet:
     async def caught_up(self, within: float = 2.0) -> bool:
         """Wait until this replica's directory has read what the projection has applied of the
         directory's topics (everything answered 2xx anywhere); False if not within `within`."""
-        async with self.pool.connection() as conn:
-            rows = await (
-                await conn.execute(
-                    "SELECT topic, partition, next_offset FROM consumed_offsets"
-                    " WHERE consumer = %s AND topic = ANY(%s)",
-                    (PROJECTION, [t.name for t in BOOTSTRAP_TOPICS]),
-                )
-            ).fetchall()
-        wanted = {(str(t), int(p)): int(o) for t, p, o in rows}
+        wanted = await projected_directory(self.pool)
         deadline = time.monotonic() + within
         while True:
             have = self.feed.positions

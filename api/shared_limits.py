@@ -68,7 +68,7 @@ class Connections:
     250 µs here). Requests that wait for the database in other ways never hold a take up, so a
     take that gets no connection within CONNECTION_SECONDS means PostgreSQL is away."""
 
-    def __init__(self, database_url: str, size: int = 4) -> None:
+    def __init__(self, database_url: str, size: int = 2) -> None:
         self.database_url = database_url
         self._free: asyncio.LifoQueue[psycopg.AsyncConnection[Any] | None] = asyncio.LifoQueue()
         for _ in range(size):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from typing import Any
@@ -20,7 +21,7 @@ from api.calling import (
     placed_body,
     seconds_until,
 )
-from api.context import Context, behind, read_back
+from api.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
 from api.directory import KeyView
 from api.errors import ApiError, invalid, not_found
 from api.idempotency import IdempotencyKey, reused_with_another_body
@@ -28,11 +29,12 @@ from api.limits import retry_after
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from api.openapi import problems
 from api.placing import Item, resolve_references
-from core.call_rules import CallStatus
+from core.call_rules import STATUS_RANK, CallStatus
 from core.ids import derived_id
 from schemas.codec import new_event
 from schemas.topics import CALL_REQUESTS
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/calls", tags=["access key"])
 
 # How long verify asks again while the decisions catch up with a call's request or ring.
@@ -167,7 +169,7 @@ async def verify_call(
     deadline = time.monotonic() + CATCH_UP_SECONDS
     while True:
         attempt_id = uuid.uuid4()
-        verdict = await ctx.ask(
+        reply = await ctx.ask(
             new_event(
                 "VerificationAttempted",
                 attempt_id=attempt_id,
@@ -178,6 +180,7 @@ async def verify_call(
             ),
             attempt_id,
         )
+        verdict = reply.event
         # The decisions worker reads requests, attempts and dial outcomes on three topics: an
         # attempt can reach it before the call's request, or a code typed the moment the phone
         # rang before the delivery. Judged "no such call" or "not delivered" (neither costs an
@@ -188,6 +191,7 @@ async def verify_call(
         await asyncio.sleep(0.02)
     if not verdict["found"]:
         raise not_found("call")
+    await _read_model_shows(ctx, call_id, verdict)
     return {
         "id": call_id,
         "verified": verdict["verified"],
@@ -195,6 +199,26 @@ async def verify_call(
         "reason": verdict["reason"],
         "attempts_left": verdict["attempts_left"],
     }
+
+
+async def _read_model_shows(ctx: Context, call_id: uuid.UUID, verdict: dict[str, Any]) -> None:
+    """Until the read model shows the call as the verdict left it (its status, its attempts), so
+    that a read after the answer, on any replica, shows it too. The verdict is never withheld:
+    a read model more than READ_YOUR_WRITES_SECONDS behind is logged, and answered all the
+    same."""
+    rank = STATUS_RANK.get(verdict["status"], 0)
+
+    async def shows() -> bool | None:
+        row = await queries.call(ctx.pool, call_id)
+        shown = (
+            row is not None
+            and STATUS_RANK[row["status"]] >= rank
+            and row["verify_attempts"] >= verdict["verify_attempts"]
+        )
+        return True if shown else None
+
+    if await ctx.eventually(shows, READ_YOUR_WRITES_SECONDS) is None:
+        log.warning("answered a verification of %s before the read model showed it", call_id)
 
 
 async def _decisions_behind(ctx: Context, call_id: uuid.UUID, verdict: dict[str, Any]) -> bool:

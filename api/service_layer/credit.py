@@ -32,7 +32,7 @@ async def top_up(
         topup_id = (
             derived_id(service_id, "topup", idempotency_key) if idempotency_key else uuid.uuid4()
         )
-        done = await ctx.ask(
+        reply = await ctx.ask(
             new_event(
                 "TopUpCredit",
                 topup_id=topup_id,
@@ -42,8 +42,10 @@ async def top_up(
             ),
             topup_id,
         )
-        # The reply is projected (ask waits for it); a cut-off it lifted travels as events of
-        # its own: the balance read next says "active" only once they are projected too.
+        await ctx.reply_projected(reply)
+        done = reply.event
+        # A cut-off the top-up lifted travels as events of their own: the balance read next
+        # says "active" only once they are projected too.
         settled = await ctx.eventually(
             lambda: _true_or_none(queries.credit_flags_projected(ctx.pool, service_id)),
             READ_YOUR_WRITES_SECONDS,

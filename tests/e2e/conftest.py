@@ -25,27 +25,22 @@ def tenant(api: Api) -> Tenant:
 SECOND_API_KEY_RATE = 10
 
 
-@pytest.fixture(scope="session")
-def second_api(platform: Platform) -> Iterator[Api]:
+def extra_api(platform: Platform, name: str) -> Iterator[Api]:
     """Another API instance on the same platform, with a low per-key call rate."""
     port = free_port()
-    proc = platform.start_api(
-        "api-2", port, FLASHCALL_KEY_CALLS_PER_SECOND=str(SECOND_API_KEY_RATE)
-    )
+    proc = platform.start_api(name, port, FLASHCALL_KEY_CALLS_PER_SECOND=str(SECOND_API_KEY_RATE))
     client = Api(f"http://127.0.0.1:{port}")
     yield client
     client.close()
     platform.stop(proc)
+
+
+@pytest.fixture(scope="session")
+def second_api(platform: Platform) -> Iterator[Api]:
+    yield from extra_api(platform, "api-2")
 
 
 @pytest.fixture(scope="session")
 def third_api(platform: Platform) -> Iterator[Api]:
-    """A third API instance, with the second's per-key call rate: the two are one platform."""
-    port = free_port()
-    proc = platform.start_api(
-        "api-3", port, FLASHCALL_KEY_CALLS_PER_SECOND=str(SECOND_API_KEY_RATE)
-    )
-    client = Api(f"http://127.0.0.1:{port}")
-    yield client
-    client.close()
-    platform.stop(proc)
+    """With the second, two replicas of one platform: one rate for both."""
+    yield from extra_api(platform, "api-3")
