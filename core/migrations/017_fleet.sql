@@ -40,7 +40,8 @@ CREATE INDEX IF NOT EXISTS phone_takes_taken_at ON phone_takes (taken_at);
 CREATE INDEX IF NOT EXISTS phone_takes_call ON phone_takes (call_id);
 
 -- Take up to p_want of a window's p_limit for (p_scope, p_name); returns how many were granted
--- and, when fewer than asked, the milliseconds until the oldest counted slice leaves the window.
+-- and, when fewer than asked, the milliseconds until the oldest counted takes are a window old
+-- (the earliest more could be granted; the count lets them go at most a slice later).
 -- One transaction per name at a time (an advisory lock of class 1), on PostgreSQL's clock.
 CREATE OR REPLACE FUNCTION take_rate(
     p_scope text, p_name text, p_want int, p_limit int, p_window_ms bigint,
@@ -66,7 +67,7 @@ BEGIN
         ON CONFLICT (scope, name, slice) DO UPDATE SET n = rate_slices.n + excluded.n;
     END IF;
     wait_ms := CASE WHEN granted >= p_want THEN 0
-                    ELSE greatest(1, (coalesce(oldest, now_slice) + slices + 1) * slice_ms - now_ms)
+                    ELSE greatest(1, (coalesce(oldest, now_slice) + slices) * slice_ms - now_ms)
                END;
 END $$;
 
