@@ -10,9 +10,11 @@ replica is honoured at once by all:
 - a write that changes the directory (a key issued or revoked, a token rotated, a service or
   an account changed) is answered only once every replica seen within LIVE_SECONDS has read
   past it (`wait_for`);
-- a token or key a replica does not know makes it catch up with what the projection has
-  applied before it answers 401 (`caught_up`): a replica that was not waited for (it started
-  or came back just then) still knows everything answered 2xx before.
+- a replica joins once its feed has caught up with the broker, then catches up with what the
+  projection has applied (every write answered 2xx) before it serves;
+- a token or key a replica does not know makes it catch up the same way before it answers 401
+  (`caught_up`): a replica that was not waited for (it came back from a pause) still knows
+  everything answered 2xx before.
 """
 
 from __future__ import annotations
@@ -62,16 +64,19 @@ class Fleet:
         self._reports = 0
 
     async def join(self) -> None:
-        """Register before the feed starts reading: from now on, writes wait for this replica
-        to have read them (its positions start empty)."""
-        async with self.pool.connection() as conn:
-            await conn.execute("INSERT INTO directory_replicas (id) VALUES (%s)", (self.id,))
+        """Register with what the feed has read so far: from now on, writes wait for this
+        replica to have read them. A write answered just before is caught up with (it is
+        within what the projection has applied) before this replica serves."""
         loop = asyncio.get_running_loop()
 
         def changed() -> None:  # on the feed's thread
             loop.call_soon_threadsafe(self._changed.set)
 
         self.feed.on_change = changed
+        await self.report()
+        self.start_reporting()
+        if not await self.caught_up(WAIT_SECONDS):
+            log.warning("fleet: serving before the directory caught up with the projection")
 
     def start_reporting(self) -> None:
         self._task = asyncio.create_task(self._report_forever(), name="fleet-report")
@@ -167,13 +172,12 @@ async def open_directory(settings: Settings, pool: AsyncConnectionPool) -> tuple
         settings.park_undecodable,
     )
     fleet = Fleet(pool, feed)
-    await fleet.join()
+    await asyncio.to_thread(feed.start)
     try:
-        await asyncio.to_thread(feed.start)
+        await fleet.join()
     except BaseException:
-        await fleet.leave()
+        await close_directory(fleet)
         raise
-    fleet.start_reporting()
     return directory, fleet
 
 

@@ -1,5 +1,5 @@
-"""Local rate limits the API answers 429 from. The decisions processor enforces the phone limit
-authoritatively; these let one instance refuse early and say when to come back."""
+"""In-process sliding windows: what one replica grants alone while PostgreSQL is away (the
+limits themselves are shared by every replica: api/shared_limits.py), and Retry-After."""
 
 from __future__ import annotations
 
