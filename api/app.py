@@ -45,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ensure_topics, bootstrap, settings.topic_partitions, settings.topic_replication
         )
         # Requests wait at most a few seconds for a connection: 503 then, while PostgreSQL is away.
-        pool = async_pool(database_url, max_size=20, checked=True, wait_seconds=3.0)
+        pool = async_pool(
+            database_url, max_size=settings.db_pool_size, checked=True, wait_seconds=3.0
+        )
         await pool.open()
         producer = EventProducer(
             bootstrap, "flashcall-api", delivery_timeout_ms=settings.kafka_delivery_timeout_ms

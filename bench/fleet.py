@@ -56,6 +56,8 @@ SETTINGS = {
     # Room for every call of the load (the limits are not what this measures).
     "FLASHCALL_DEFAULT_CREDIT_LIMIT": "1000000000",
     "FLASHCALL_DEFAULT_TOTAL_CREDIT_LIMIT": "1000000000",
+    # Fourteen processes on one PostgreSQL (beside the test suite's own platform).
+    "FLASHCALL_DB_POOL_SIZE": "5",
 }
 
 

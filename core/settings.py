@@ -110,6 +110,10 @@ class Settings(BaseSettings):
     # Calls requested longer ago than this are deleted from the reports' rows (unset: kept);
     # the summaries' rolled-up numbers outlive them (docs/operations.md).
     call_retention_days: float | None = Field(None, alias="FLASHCALL_CALL_RETENTION_DAYS", gt=0)
+    # At most this many PostgreSQL connections in each process's main pool (the API's requests,
+    # a worker's consumers): replicas × this must fit PostgreSQL's max_connections
+    # (docs/scaling.md).
+    db_pool_size: int = Field(20, alias="FLASHCALL_DB_POOL_SIZE", ge=2)
     # At most this many records a consumer applies in one transaction (under load; a quiet
     # consumer applies what has come).
     processor_batch_size: int = Field(2000, alias="FLASHCALL_PROCESSOR_BATCH_SIZE", ge=1)

@@ -96,7 +96,7 @@ class Runtime:
             if self._pool is not None:
                 return
             url = self.settings.require_database_url()
-            pool = async_pool(url, max_size=20)
+            pool = async_pool(url, max_size=self.settings.db_pool_size)
             # The simulated carrier stands for a telephone network: its own connections, so
             # hundreds of ringing handsets never queue the agents' transactions.
             self._carrier_pool = async_pool(url, max_size=4)
