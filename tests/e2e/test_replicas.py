@@ -4,12 +4,16 @@ by the others, and a limit is one limit however many replicas count it (docs/sca
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
+from bench.fleet import most_in_a_second
 from tests.e2e.conftest import SECOND_API_KEY_RATE
 from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
 from tests.support.panel_browser import Browser
@@ -209,3 +213,38 @@ def test_sign_in_attempts_are_counted_for_the_whole_platform(api: Api, second_ap
             browser.close()
     # FLASHCALL_PANEL_SIGNIN_ATTEMPTS (10) for both replicas together.
     assert statuses == [401] * 10 + [429] * 2, statuses
+
+
+def test_two_streams_of_one_key_on_two_replicas_share_its_pace(
+    second_api: Api, third_api: Api, database_url: str
+) -> None:
+    tenant = second_api.tenant()
+    lines = [[json.dumps({"phone": random_phone("1111")}) for _ in range(25)] for _ in range(2)]
+
+    def stream(api: Api, body: list[str]) -> list[str]:
+        response = api.http.post(
+            "/v1/calls/stream",
+            content=("\n".join(body) + "\n").encode(),
+            headers={**bearer(tenant.key), "Content-Type": "application/x-ndjson"},
+        )
+        assert response.status_code == 200, response.text
+        return [json.loads(line)["id"] for line in response.text.splitlines()]
+
+    with ThreadPoolExecutor(2) as pool:  # at once, one stream through each replica
+        streams = [
+            pool.submit(stream, second_api, lines[0]),
+            pool.submit(stream, third_api, lines[1]),
+        ]
+        placed = [call_id for s in streams for call_id in s.result()]
+    assert len(placed) == 50  # paced, not refused
+
+    def moments() -> list[Any] | None:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT created_at FROM calls WHERE id = ANY(%s::uuid[]) ORDER BY created_at",
+                (placed,),
+            ).fetchall()
+        return [row[0] for row in rows] if len(rows) == 50 else None
+
+    # Each call's request carries the moment the key's rate let it through.
+    assert most_in_a_second(wait_for(moments, what="the 50 calls")) <= SECOND_API_KEY_RATE
