@@ -3,6 +3,8 @@
 The fan-out is a consumer of its own (`webhooks`, reading call reports, notices and service
 status): each event an enabled endpoint subscribes to becomes a delivery row, keyed by
 (endpoint, event) so it is made once, in the transaction that stores the consumer's offsets.
+A call's record says where the call is now; each change it implies (a verified call was
+delivered first) is an event of its own, and a call's events go out in that order.
 The sender is a task beside it: it claims due deliveries, POSTs them signed (Standard Webhooks)
 with a bounded timeout, records each attempt, and schedules retries with backoff and jitter for
 the retry window. A slow endpoint holds only its own deliveries: calls never wait on it.
@@ -73,7 +75,8 @@ ACCOUNT_EVENTS = {
 
 @dataclass(frozen=True)
 class Fact:
-    """An event an endpoint may want: its type, the account and service, its id, its data."""
+    """An event an endpoint may want: its type, the account and service, its id, its data, and
+    what it is about with its place among that subject's events (sent in that order)."""
 
     kind: str
     account_id: Any
@@ -81,6 +84,20 @@ class Fact:
     event_id: str
     at: datetime
     data: dict[str, Any]
+    subject: str | None = None
+    seq: int = 0
+
+
+# The changes a call's status says it went through, in order: a verified or expired code was
+# delivered first. Each is one webhook, however the call's records were batched or coalesced
+# (a record says where the call is now, not every step it took to get there).
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "delivered": ("delivered",),
+    "verified": ("delivered", "verified"),
+    "expired": ("delivered", "expired"),
+    "failed": ("failed",),
+    "rejected": ("rejected",),
+}
 
 
 class WebhookFanout:
@@ -90,7 +107,7 @@ class WebhookFanout:
 
     def __init__(self, notify: Callable[[], None]) -> None:
         self.notify = notify
-        self.table: dict[str, Callable[[Event], Fact | None] | None] = {
+        self.table: dict[str, Callable[[Event], list[Fact]] | None] = {
             "CallReported": self.on_call,
             "CreditLow": self.on_credit_low,
             "CreditReleased": None,  # shares the notices topic; no webhook for it
@@ -104,32 +121,36 @@ class WebhookFanout:
         self.handles = frozenset(self.table)
         self._return_code: dict[Any, bool] = {}
 
-    def on_call(self, e: Event) -> Fact | None:
-        kind = CALL_EVENTS.get(e["status"])
-        if kind is None:
-            return None
-        # One delivery per call and kind, however often the call's record is published.
-        key = f"{e['call_id']}:{kind}"
-        return Fact(kind, e["account_id"], e["service_id"], key, e["occurred_at"], dict(e))
+    def on_call(self, e: Event) -> list[Fact]:
+        """A webhook for each change the call went through: one delivery per call and kind,
+        however often (and however late) the call's record is published."""
+        call = str(e["call_id"])
+        facts = []
+        for seq, status in enumerate(TRANSITIONS.get(e["status"], ()), start=1):
+            kind = CALL_EVENTS[status]
+            key = f"{call}:{kind}"
+            at = e["occurred_at"]
+            facts.append(Fact(kind, e["account_id"], e["service_id"], key, at, dict(e), call, seq))
+        return facts
 
-    def on_credit_low(self, e: Event) -> Fact | None:
+    def on_credit_low(self, e: Event) -> list[Fact]:
         data = {
             "service_id": str(e["service_id"]),
             "balance": e["balance"],
             "credit_limit": e["credit_limit"],
         }
-        return Fact("credit.low", None, e["service_id"], e["event_id"], e["occurred_at"], data)
+        return [Fact("credit.low", None, e["service_id"], e["event_id"], e["occurred_at"], data)]
 
-    def on_service_status(self, e: Event) -> Fact | None:
+    def on_service_status(self, e: Event) -> list[Fact]:
         kind = "service.cut_off" if e["event_type"] == "ServiceCutOff" else "service.restored"
         data = {
             "service_id": str(e["service_id"]),
             "balance": e["balance"],
             "credit_limit": e["credit_limit"],
         }
-        return Fact(kind, None, e["service_id"], e["event_id"], e["occurred_at"], data)
+        return [Fact(kind, None, e["service_id"], e["event_id"], e["occurred_at"], data)]
 
-    def on_fraud_suspected(self, e: Event) -> Fact | None:
+    def on_fraud_suspected(self, e: Event) -> list[Fact]:
         data = {
             "service_id": str(e["service_id"]),
             "prefix": e["prefix"],
@@ -138,19 +159,19 @@ class WebhookFanout:
             "until": e["until"].isoformat(),
         }
         at = e["occurred_at"]
-        return Fact("fraud.suspected", None, e["service_id"], e["event_id"], at, data)
+        return [Fact("fraud.suspected", None, e["service_id"], e["event_id"], at, data)]
 
-    def on_account_credit(self, e: Event) -> Fact | None:
+    def on_account_credit(self, e: Event) -> list[Fact]:
         data = {
             "account_id": str(e["account_id"]),
             "balance": e["balance"],
             "total_credit_limit": e["total_credit_limit"],
         }
         kind = ACCOUNT_EVENTS[e["event_type"]]
-        return Fact(kind, e["account_id"], None, e["event_id"], e["occurred_at"], data)
+        return [Fact(kind, e["account_id"], None, e["event_id"], e["occurred_at"], data)]
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
-        facts = [f for e in events if (read := self.table[e["event_type"]]) and (f := read(e))]
+        facts = [f for e in events if (read := self.table[e["event_type"]]) for f in read(e)]
         if not facts:
             return
         services = list({f.service_id for f in facts})
@@ -169,7 +190,7 @@ class WebhookFanout:
                 (accounts,),
             )
         ).fetchall()
-        ids, targets, kinds, payloads = [], [], [], []
+        ids, targets, kinds, payloads, subjects, seqs = [], [], [], [], [], []
         for fact in facts:
             account = fact.account_id or account_of.get(fact.service_id)
             for endpoint_id, endpoint_account, service_id, kinds_wanted in endpoints:
@@ -186,13 +207,16 @@ class WebhookFanout:
                 payloads.append(
                     Jsonb({"type": fact.kind, "timestamp": fact.at.isoformat(), "data": data})
                 )
+                subjects.append(fact.subject)
+                seqs.append(fact.seq)
         if not ids:
             return
         await conn.execute(
-            "INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload, status)"
-            " SELECT i, t, k, p, 'pending' FROM unnest(%s::uuid[], %s::uuid[], %s::text[],"
-            " %s::jsonb[]) AS d(i, t, k, p) ON CONFLICT (id) DO NOTHING",
-            (ids, targets, kinds, payloads),
+            "INSERT INTO webhook_deliveries (id, endpoint_id, event_type, payload, status,"
+            " subject, seq) SELECT i, t, k, p, 'pending', s, q FROM unnest(%s::uuid[],"
+            " %s::uuid[], %s::text[], %s::jsonb[], %s::text[], %s::int[]) AS d(i, t, k, p, s, q)"
+            " ON CONFLICT (id) DO NOTHING",
+            (ids, targets, kinds, payloads, subjects, seqs),
         )
         self.notify()
 
@@ -276,8 +300,14 @@ class WebhookSender:
             await cur.execute(
                 "UPDATE webhook_deliveries d SET next_attempt_at = now() + %s"
                 " FROM webhook_endpoints e WHERE e.id = d.endpoint_id AND d.id IN ("
-                "   SELECT id FROM webhook_deliveries WHERE status = 'pending'"
-                "   AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT %s"
+                "   SELECT id FROM webhook_deliveries w WHERE status = 'pending'"
+                "   AND next_attempt_at <= now()"
+                # A call's events go out in order: one waits while an earlier one to the same
+                # endpoint is pending (sent again until delivered or given up).
+                "   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p"
+                "     WHERE p.endpoint_id = w.endpoint_id AND p.subject = w.subject"
+                "     AND p.seq < w.seq AND p.status = 'pending')"
+                "   ORDER BY next_attempt_at, seq LIMIT %s"
                 "   FOR UPDATE SKIP LOCKED)"
                 " RETURNING d.id, d.endpoint_id, d.event_type, d.payload, d.attempts,"
                 " d.created_at, e.url, e.status AS endpoint_status, e.secret, e.previous_secret,"

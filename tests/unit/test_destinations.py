@@ -10,7 +10,7 @@ US_PREMIUM = "+19005551234"
 
 def test_by_default_only_the_platforms_region_and_no_premium_or_unknown_types() -> None:
     rule = Destinations.of(None, None, "IR")
-    assert rule.blocked_number_types == DEFAULT_BLOCKED_TYPES
+    assert rule.blocked_number_types == ("premium_rate", "shared_cost", "unknown")
     assert rule.refusal(IR_MOBILE) is None and rule.refusal(IR_FIXED) is None
     assert "US" in (rule.refusal(US) or "")
 
