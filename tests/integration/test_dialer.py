@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from psycopg_pool import AsyncConnectionPool
 
+from launch.broker import broker
 from processors.carriers import DialResult
 from processors.dialer import Dialer
 from processors.outbox import Outbox, Publisher
@@ -66,9 +69,18 @@ def published(bootstrap: str, topic: topics.Topic, service_id: uuid.UUID) -> lis
         consumer.close()
 
 
+@pytest.fixture(scope="module")
+def own_bootstrap() -> Iterator[str]:
+    """A broker no platform reads: this test's dials are of a service no decisions worker
+    knows, and the session platform's would hold its partition waiting for it."""
+    with broker() as address:
+        yield address
+
+
 async def test_outcomes_carry_dialed_at_and_only_long_dials_are_told(
-    pool: AsyncConnectionPool, bootstrap: str
+    pool: AsyncConnectionPool, own_bootstrap: str
 ) -> None:
+    bootstrap = own_bootstrap
     ensure_topics(bootstrap, 2)
     producer = EventProducer(bootstrap)
     carrier = GatedCarrier()
