@@ -4,17 +4,29 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test lint bench chaos mutation release-schemas setup clean system-packages balancer-package
+.PHONY: help run test lint bench chaos mutation release-schemas setup clean system-packages balancer-package lock
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml client/pyproject.toml
+# Everything from the lock (requirements/, hashes checked), then the project and the client
+# themselves without resolving again: two setups install the same versions.
+$(STAMP): requirements/dev.txt pyproject.toml client/pyproject.toml
 	test -x $(PY) || python3.11 -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q -e ./client
+	$(PY) -m pip install -q --require-hashes -r requirements/dev.txt
+	$(PY) -m pip install -q --no-deps -e . -e ./client
 	touch $(STAMP)
+
+# The lock (docs/dependencies.md): runtime.txt is what the image installs, dev.txt adds the
+# embedded broker and database, the test tools and the client. Run after changing a dependency
+# in a pyproject.toml; UPGRADE=1 moves every indirect dependency to its newest allowed version.
+lock: $(STAMP) ## write requirements/*.txt again from the pyproject files
+	$(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
+	  $(if $(UPGRADE),--upgrade) pyproject.toml -o requirements/runtime.txt
+	$(VENV)/bin/uv pip compile -q --universal --python-version 3.11 --generate-hashes \
+	  $(if $(UPGRADE),--upgrade) --extra local --extra dev -c requirements/runtime.txt \
+	  pyproject.toml client/pyproject.toml -o requirements/dev.txt
 
 # The panel's chart library and Persian font come from the npm registry at build time, pinned
 # in api/panel/fetch_assets.sh; the app serves them itself (no CDN at run time); not committed.
@@ -77,7 +89,8 @@ MUTATION_STAMP := $(MUTATION_VENV)/.installed
 
 $(MUTATION_STAMP): pyproject.toml client/pyproject.toml
 	test -x $(MUTATION_VENV)/bin/python || python3.11 -m venv $(MUTATION_VENV) || python3 -m venv $(MUTATION_VENV)
-	$(MUTATION_VENV)/bin/pip install -q -e '.[dev]' -e ./client
+	$(MUTATION_VENV)/bin/pip install -q --require-hashes -r requirements/dev.txt
+	$(MUTATION_VENV)/bin/pip install -q --no-deps -e . -e ./client
 	$(MUTATION_VENV)/bin/pip install -q 'mutmut==3.8.1' 2>&1 | grep -v "dependency resolver\|faust-streaming" || true
 	test -x $(MUTATION_VENV)/bin/mutmut
 	$(MUTATION_VENV)/bin/pip uninstall -q -y flashcall

@@ -27,6 +27,7 @@ from api.routers import (
 from api.shared_limits import open_limits, sweep_forever
 from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
+from core.version import VERSION
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from schemas.codec import use_schemas
@@ -68,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="flashcall",
-        version="1.0.0",
+        version=VERSION,
         summary="Flash-call phone verification",
         lifespan=lifespan,
     )

@@ -45,7 +45,7 @@ from bench.load import paced
 from core.db import migrate
 from core.settings import DEV_ADMIN_TOKEN
 from launch.broker import embedded_settings, started_broker
-from launch.platform import ROOT, Platform
+from launch.platform import ROOT, Code, Platform
 from launch.ports import free_port
 from producers.topic_admin import ensure_topics
 from projections import call_rollup
@@ -135,20 +135,30 @@ def stage(
     replicas: dict[str, int] | None = None,
     supervised: bool = True,
     env: dict[str, str] | None = None,
+    code: Code | None = None,
 ) -> Iterator[Stage]:
     """A broker, a database and the platform's processes of their own: one of each kind, or
     `replicas` of them (several APIs behind HAProxy), under the supervisor unless not
-    `supervised`; `env` adds settings."""
+    `supervised`; `env` adds settings. `code` runs another build or version (launch/platform.py):
+    its own processes migrate the database, as each does when it starts."""
     name = f"flashcall_chaos_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     database_url = psycopg.conninfo.make_conninfo(server_url, dbname=name)
     try:
         with started_broker(None) as (bootstrap, broker):
-            migrate(database_url)
+            if code is None:
+                migrate(database_url)
             settings = {**(embedded_settings() if broker is not None else {}), **ENV, **(env or {})}
             ensure_topics(bootstrap, int(settings.get("FLASHCALL_TOPIC_PARTITIONS", "6")))
-            platform = Platform(bootstrap, database_url, free_port(), env=settings, log_dir=log_dir)
+            platform = Platform(
+                bootstrap,
+                database_url,
+                free_port(),
+                env=settings,
+                log_dir=log_dir,
+                code=code or Code(),
+            )
             try:
                 platform.start_workers(replicas)
                 platform.start_apis((replicas or {}).get("api", 1))

@@ -7,10 +7,18 @@ latencies, the API's requests); a metric with no samples yet is exported all the
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import platform
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+from core.version import VERSION
 
 # Seconds: from a fraction of a millisecond (a batch) to minutes (a queued SIP dial).
 SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 180)
+
+# Which build answers: during an upgrade, two versions side by side (docs/operations.md).
+BUILD = Info("flashcall_build", "The running build: flashcall's version and Python's.")
+BUILD.info({"version": VERSION, "python": platform.python_version()})
 
 HTTP_REQUESTS = Counter(
     "flashcall_http_requests_total",

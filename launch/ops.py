@@ -5,6 +5,7 @@
     flashcall replay-check [--keep]     rebuild into a scratch schema and diff it with the live
                                         read models (exit 1 on a difference)
     flashcall dlq list|redrive ...      the records consumers parked (processors/dlq.py)
+    flashcall --version                 the installed version (CHANGELOG.md)
 
 Settings come from the environment, as for every process (DATABASE_URL,
 KAFKA_BOOTSTRAP_SERVERS).
@@ -23,6 +24,7 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 
 from core.settings import Settings, get_settings
+from core.version import VERSION
 from processors import dlq
 from processors.consumers import SUBSCRIPTIONS
 from projections.rebuild import compare, rebuild
@@ -148,6 +150,7 @@ def replay_check(settings: Settings, keep: bool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="flashcall", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"flashcall {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("lag", help="consumer lag per consumer and partition")
     again = sub.add_parser("rebuild", help="replay the topics into a fresh schema")

@@ -47,6 +47,17 @@ def parse_replicas(text: str) -> dict[str, int]:
     return counts
 
 
+@dataclass(frozen=True)
+class Code:
+    """Where a child's code comes from: an interpreter, and the source tree it runs from (first
+    on its path, and its working folder), or None to run what that interpreter has installed
+    (a wheel) from a scratch folder. The packaging and upgrade tests start children of other
+    builds and versions beside this tree's."""
+
+    python: str = sys.executable
+    tree: Path | None = ROOT
+
+
 @dataclass
 class Platform:
     bootstrap: str
@@ -54,6 +65,8 @@ class Platform:
     http_port: int
     env: Mapping[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
+    # The code children run unless told otherwise.
+    code: Code = field(default_factory=Code)
     children: list[subprocess.Popen[bytes]] = field(default_factory=list)
     supervisor: Supervisor | None = None
     _names: dict[int, str] = field(default_factory=dict)
@@ -64,25 +77,33 @@ class Platform:
     api_ports: dict[str, int] = field(default_factory=dict)
     balancer: Balancer | None = None
     # How each child was started, by name, so the supervisor can start it again.
-    _recipes: dict[str, tuple[list[str], dict[str, str]]] = field(default_factory=dict)
+    _recipes: dict[str, tuple[list[str], dict[str, str], Code]] = field(default_factory=dict)
 
-    def environment(self, **extra: str) -> dict[str, str]:
+    def environment(self, code: Code | None = None, **extra: str) -> dict[str, str]:
+        tree = (code or self.code).tree
+        inherited = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         return {
-            **os.environ,
+            **inherited,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "DATABASE_URL": self.database_url,
             "FLASHCALL_HTTP_PORT": str(self.http_port),
-            "PYTHONPATH": str(ROOT),
+            **({"PYTHONPATH": str(tree)} if tree is not None else {}),
             **self.env,
             **extra,
         }
 
-    def _spawn(self, name: str, args: list[str], **extra: str) -> subprocess.Popen[bytes]:
-        """Start `python args…` as `name` (watched by the supervisor, if any)."""
-        return self._spawn_command(name, [sys.executable, *args], **extra)
+    def _spawn(
+        self, name: str, args: list[str], code: Code | None = None, **extra: str
+    ) -> subprocess.Popen[bytes]:
+        """Start `python args…` as `name` (watched by the supervisor, if any), from `code`
+        (the platform's own by default)."""
+        code = code or self.code
+        return self._spawn_command(name, [code.python, *args], code, **extra)
 
-    def _spawn_command(self, name: str, argv: list[str], **extra: str) -> subprocess.Popen[bytes]:
-        self._recipes[name] = (argv, extra)
+    def _spawn_command(
+        self, name: str, argv: list[str], code: Code | None = None, **extra: str
+    ) -> subprocess.Popen[bytes]:
+        self._recipes[name] = (argv, extra, code or self.code)
         proc = self._start(name)
         if self.supervisor is not None:
             self.supervisor.watch(name, proc, self._restarter(name))
@@ -101,15 +122,15 @@ class Platform:
         return self._start(name)
 
     def _start(self, name: str) -> subprocess.Popen[bytes]:
-        args, extra = self._recipes[name]
+        args, extra, code = self._recipes[name]
         out = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
         proc = subprocess.Popen(
             args,
-            env=self.environment(**extra),
-            cwd=ROOT,
+            env=self.environment(code, **extra),
+            cwd=code.tree or tempfile.gettempdir(),
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
@@ -123,7 +144,12 @@ class Platform:
         return proc
 
     def start_worker(
-        self, name: str = "worker", roles: str | None = None, wait: bool = True, **env: str
+        self,
+        name: str = "worker",
+        roles: str | None = None,
+        wait: bool = True,
+        code: Code | None = None,
+        **env: str,
     ) -> subprocess.Popen[bytes]:
         """A faust worker; `roles` (comma-separated) defaults to all of them; `env` adds
         settings. With `wait`, returns once the worker has joined its group and holds
@@ -137,9 +163,8 @@ class Platform:
         self.metrics_ports[name] = int(extra["FLASHCALL_METRICS_PORT"])
         if roles:
             extra["FLASHCALL_PROCESSOR_ROLES"] = roles
-        proc = self._spawn(
-            name, ["-m", "processors", "worker", "--without-web", "--loglevel", "warn"], **extra
-        )
+        argv = ["-m", "processors", "worker", "--without-web", "--loglevel", "warn"]
+        proc = self._spawn(name, argv, code, **extra)
         if wait:
             self._wait(proc, ready.exists, f"worker {name} to get its partitions")
         return proc
@@ -168,12 +193,12 @@ class Platform:
         return self._names[proc.pid]
 
     def start_api(
-        self, name: str = "api", port: int | None = None, **extra: str
+        self, name: str = "api", port: int | None = None, code: Code | None = None, **extra: str
     ) -> subprocess.Popen[bytes]:
         """An API instance, on the platform's port unless `port` is given."""
         port = port or self.http_port
         self.api_ports[name] = port
-        proc = self._spawn(name, ["-m", "api"], FLASHCALL_HTTP_PORT=str(port), **extra)
+        proc = self._spawn(name, ["-m", "api"], code, FLASHCALL_HTTP_PORT=str(port), **extra)
         self.wait_until_healthy(proc, port)
         return proc
 

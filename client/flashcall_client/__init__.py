@@ -1,6 +1,7 @@
 """flashcall's Python client: `Flashcall` (sync), `AsyncFlashcall`, typed errors, webhook
 signature checks. `pip install ./client` from the flashcall repository."""
 
+from flashcall_client._version import VERSION as __version__
 from flashcall_client.client import AsyncFlashcall, Flashcall
 from flashcall_client.errors import (
     CodeStillValid,
@@ -40,5 +41,6 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "Verification",
+    "__version__",
     "verify_webhook",
 ]
