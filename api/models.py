@@ -1,4 +1,4 @@
-"""Request and response bodies of the public contract (../shared/spec/api-v1.md)."""
+"""Request and response bodies of the public contract (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.errors import PROBLEM, STATUS, TITLES
+from api.operation_docs import OPERATIONS
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -92,8 +93,11 @@ def _document(app: FastAPI) -> dict[str, Any]:
     )
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
-    for item in spec["paths"].values():
-        for operation in item.values():
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            text = OPERATIONS.get(f"{method.upper()} {path}")
+            if text is not None:
+                operation["summary"], operation["description"] = text
             for parameter in operation.get("parameters", []):
                 # A query parameter is omitted, never null.
                 parameter["schema"] = _without_null(parameter["schema"])

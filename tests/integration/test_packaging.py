@@ -98,7 +98,11 @@ def test_the_wheels_run_the_platform(installed: Path, tmp_path: Path) -> None:
             code = api.code_for(phone, 5)
             status = run(str(installed), "-c", verify, plat.url, tenant.key, call_id, code)
             assert status.strip() == "verified"
-            for path in ("/panel/static/vendor/chartist.umd.js", "/openapi.json"):
+            for path in (
+                "/panel/static/vendor/chartist.umd.js",
+                "/docs/assets/swagger-ui-bundle.js",
+                "/openapi.json",
+            ):
                 assert httpx.get(plat.url + path).status_code == 200, path
         finally:
             api.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from api import operation_docs
 from api.app import create_app
 from api.errors import PROBLEM
 from core.settings import Settings
@@ -77,3 +79,23 @@ def test_report_times_are_rfc_3339() -> None:
         if p["name"] in ("from", "to")
     }
     assert times == {"from": ("string", "date-time"), "to": ("string", "date-time")}
+
+
+def test_every_operation_has_a_summary_a_description_and_its_errors() -> None:
+    labels = {label for label, _ in OPERATIONS}
+    assert len(labels) == 42
+    # Every operation has its text in api/operation_docs.py, and no text is left over.
+    assert labels == set(operation_docs.OPERATIONS)
+    for label, op in OPERATIONS:
+        assert op["summary"] and op["summary"][0].isupper(), label
+        assert len(op["description"]) >= 20, label
+        if label not in ("GET /healthz", "GET /metrics"):
+            assert any(int(s) >= 400 for s in op["responses"]), label
+    assert next(op for label, op in OPERATIONS if label == "POST /v1/calls")["summary"] == (
+        "Verify a phone: place a flash call"
+    )
+
+
+def test_the_document_names_this_release() -> None:
+    assert re.match(r"^\d+\.\d+\.\d+$", DOCUMENT["info"]["version"])
+    assert DOCUMENT["info"]["version"] != "1.0.0", "the release, not the contract's v1"
