@@ -306,22 +306,50 @@ async def _open_loop(
     await paced(rate, seconds, place)
 
 
-def tenants(url: str, count: int) -> list[tuple[str, str]]:
-    """(access key, service id) of `count` new accounts, each with a service."""
+async def load_until(
+    url: str, keys: list[tuple[str, str]], rate: float, stop: threading.Event, load: Load
+) -> None:
+    """Calls at `rate` a second, round robin over `keys`, until `stop` is set; then waits for
+    the answers still on their way."""
+    pending: set[asyncio.Task[None]] = set()
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        start, sent = time.monotonic(), 0
+        while not stop.is_set():
+            key, service = keys[sent % len(keys)]
+            task = asyncio.create_task(_place(session, url, key, service, load))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+            sent += 1
+            await asyncio.sleep(max(0.0, start + sent / rate - time.monotonic()))
+        await asyncio.gather(*pending)
+
+
+def tenants(url: str, n: int) -> list[tuple[str, str]]:
+    """(access key, service id) of `n` new accounts, each with a service. Each step is asked
+    again while it answers 401: replicas of a release before 0.2.0 (the upgrade test's) learn
+    a new token a moment after it is issued."""
     admin = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
     made = []
     with httpx.Client(base_url=url, timeout=30) as http:
-        for i in range(count):
-            account = http.post("/v1/accounts", json={"name": f"chaos {i}"}, headers=admin)
-            auth = {"Authorization": f"Bearer {account.json()['token']}"}
-            service = http.post(
-                "/v1/services",
-                json={"name": "login", "code_length": 5, "code_ttl_minutes": 60},
-                headers=auth,
-            ).json()
-            key = http.post(
-                f"/v1/services/{service['id']}/keys", json={"label": "chaos"}, headers=auth
-            ).json()
+
+        def post(path: str, body: dict[str, Any], auth: dict[str, str]) -> dict[str, Any]:
+            deadline = time.monotonic() + 10
+            while True:
+                response = http.post(path, json=body, headers=auth)
+                if response.status_code != 401 or time.monotonic() > deadline:
+                    response.raise_for_status()
+                    answer: dict[str, Any] = response.json()
+                    return answer
+                time.sleep(0.05)
+
+        for i in range(n):
+            account = post("/v1/accounts", {"name": f"chaos {i}"}, admin)
+            auth = {"Authorization": f"Bearer {account['token']}"}
+            service = post(
+                "/v1/services", {"name": "login", "code_length": 5, "code_ttl_minutes": 60}, auth
+            )
+            key = post(f"/v1/services/{service['id']}/keys", {"label": "chaos"}, auth)
             made.append((key["key"], service["id"]))
     return made
 
@@ -429,6 +457,25 @@ def run(
     watcher.start()
     FAULTS[fault_name](stage)
     loader.join()
+    count(stage, load, services, outcome, settle_seconds)
+    done.set()
+    watcher.join()
+    outcome.recovered_in = recovery[0] if recovery and recovery[0] == recovery[0] else None
+    outcome.served_after = served(url, keys[0][0], stage.database_url)
+    if process and supervisor:
+        outcome.restarts = supervisor.restarts(process) - restarts_before
+    outcome.parked = (
+        _query(stage.database_url, "SELECT count(*) FROM parked_records", ())[0][0] - parked_before
+    )
+    return outcome
+
+
+def count(
+    stage: Stage, load: Load, services: set[str], outcome: Outcome, settle_seconds: float = 90.0
+) -> None:
+    """Once the accepted calls settle (or `settle_seconds` pass): how many were lost, stuck or
+    dialled twice, whether each service was billed exactly its delivered calls, and whether
+    the rolled-up report agrees with the calls."""
     ids = list(load.accepted)
     outcome.accepted, outcome.refused, outcome.refusals = len(ids), load.refused, load.refusals
     if load.without_retry_after:
@@ -441,8 +488,6 @@ def run(
             if len(statuses) == len(ids) and set(statuses.values()) <= SETTLED:
                 break
         time.sleep(0.25)
-    done.set()
-    watcher.join()
     outcome.lost = len(ids) - len(statuses)
     outcome.stuck = sum(1 for s in statuses.values() if s not in SETTLED)
     outcome.double_dials = len(
@@ -458,14 +503,6 @@ def run(
     outcome.problems += billing
     outcome.billed = not billing
     outcome.problems += _rollup_problems(stage.database_url, services)
-    outcome.recovered_in = recovery[0] if recovery and recovery[0] == recovery[0] else None
-    outcome.served_after = served(url, keys[0][0], stage.database_url)
-    if process and supervisor:
-        outcome.restarts = supervisor.restarts(process) - restarts_before
-    outcome.parked = (
-        _query(stage.database_url, "SELECT count(*) FROM parked_records", ())[0][0] - parked_before
-    )
-    return outcome
 
 
 def wait_settled_ledger(database_url: str, services: set[str], seconds: float = 30.0) -> None:

@@ -218,14 +218,28 @@ class Platform:
         self.wait_until_healthy(proc, self.http_port)
         return proc
 
-    def add_api(self) -> subprocess.Popen[bytes]:
-        """One more API replica, and the balancer told of it."""
+    def add_api(self, name: str | None = None, code: Code | None = None) -> subprocess.Popen[bytes]:
+        """One more API replica (of `code`, the platform's own by default), and the balancer
+        told of it once it answers."""
         assert self.balancer is not None, "add_api needs the balancer (start_apis(n > 1))"
-        proc = self.start_api(f"api-{len(self.api_ports) + 1}", free_port())
+        name = name or f"api-{len(self.api_ports) + 1}"
+        proc = self.start_api(name, free_port(), code)
+        self._tell_balancer()
+        return proc
+
+    def retire_api(self, name: str) -> None:
+        """Take a replica out of the balancer (which lets the requests it has in flight
+        finish: HAProxy reloads gracefully), then stop it: no request is refused for it."""
+        del self.api_ports[name]
+        self._tell_balancer()
+        for proc in self.running(name):
+            self.stop(proc)
+
+    def _tell_balancer(self) -> None:
+        assert self.balancer is not None
         self.balancer.write(list(self.api_ports.values()))
         [balancer] = self.running("balancer")
         Balancer.reload(balancer)
-        return proc
 
     @property
     def url(self) -> str:
@@ -273,6 +287,7 @@ class Platform:
         """Stop a child for good (the supervisor does not start it again)."""
         if self.supervisor is not None and proc.pid in self._names:
             self.supervisor.forget(self._names[proc.pid])
+        self.metrics_ports.pop(self._names.get(proc.pid, ""), None)
         if proc.poll() is None:
             proc.send_signal(sig)
             try:
