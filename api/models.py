@@ -424,6 +424,7 @@ class VerifyOut(BaseModel):
 
 
 class HandsetCall(BaseModel):
+    call_id: uuid.UUID = Field(description="The call that rang (`?call_id=` shows only its rings).")
     caller_number: str
     rang_at: datetime
 

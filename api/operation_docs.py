@@ -46,10 +46,15 @@ OPERATIONS: dict[str, Text] = {
     "GET /v1/sim/handsets/{phone}/calls": Text(
         "What a simulated handset saw",
         "Development and tests (`FLASHCALL_CARRIER=sim`): the calls the simulated handset of"
-        " `phone` received, newest first. The code is the last `code_length` digits of"
-        " `caller_number`.",
+        " `phone` received, newest first (`call_id` keeps one call's rings). The code is the"
+        " last `code_length` digits of `caller_number`.",
     ),
     # ------------------------------------------------------------------------------- account
+    "GET /v1/account": Text(
+        "Read your own account",
+        "The calling account: its `id` (which the Kafka way in and the operator name it by),"
+        " name, prices, limits and time zone.",
+    ),
     "POST /v1/account/token": Text(
         "Rotate the account's token",
         "A new API token for the calling account, shown only here; the old one stops working"
@@ -91,7 +96,8 @@ OPERATIONS: dict[str, Text] = {
     "GET /v1/services/{service_id}/fraud/blocks": Text(
         "List fraud blocks",
         "Number prefixes the pumping detection blocked for this service (docs/fraud.md), with"
-        " the requests and verifications that tripped it and until when.",
+        " the requests and verifications that tripped it and until when; the blocks in force"
+        " are few, and come in one page.",
     ),
     "DELETE /v1/services/{service_id}/fraud/blocks/{prefix}": Text(
         "Lift a fraud block", "Calls to the prefix are placed again."
@@ -134,7 +140,10 @@ OPERATIONS: dict[str, Text] = {
         "Calls requested, delivered, failed, rejected, verified and expired, and their cost,"
         " per hour or day of the account's time zone (each `start` carries its offset).",
     ),
-    "GET /v1/webhooks": Text("List webhook endpoints", "The account's endpoints, no secrets."),
+    "GET /v1/webhooks": Text(
+        "List webhook endpoints",
+        "The account's endpoints, newest first, a page at a time; no secrets.",
+    ),
     "POST /v1/webhooks": Text(
         "Add a webhook endpoint",
         "The endpoint receives the event types it names (for one service, or all), signed"
@@ -144,7 +153,7 @@ OPERATIONS: dict[str, Text] = {
     "GET /v1/webhooks/{webhook_id}": Text("Read a webhook endpoint", "Its URL, events, status."),
     "PATCH /v1/webhooks/{webhook_id}": Text(
         "Change a webhook endpoint",
-        "Its URL, events, or status (`active`, `disabled`).",
+        "Its URL, events, or status (`enabled`, `disabled`).",
     ),
     "DELETE /v1/webhooks/{webhook_id}": Text(
         "Remove a webhook endpoint", "Nothing more is sent to it."
@@ -158,7 +167,7 @@ OPERATIONS: dict[str, Text] = {
     ),
     "GET /v1/webhooks/{webhook_id}/deliveries": Text(
         "An endpoint's deliveries",
-        "The newest 100 deliveries: event type, status, attempts, the endpoint's last answer.",
+        "Newest first, a page at a time: event type, status, attempts, the endpoint's last answer.",
     ),
     "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/resend": Text(
         "Send a delivery again",

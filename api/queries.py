@@ -236,17 +236,22 @@ async def streams_enabled(pool: AsyncConnectionPool, account_id: uuid.UUID) -> b
 
 
 async def handset_calls(
-    pool: AsyncConnectionPool, phone: str, cursor: str | None, limit: int
+    pool: AsyncConnectionPool,
+    phone: str,
+    cursor: str | None,
+    limit: int,
+    call_id: uuid.UUID | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """What a simulated handset showed, newest first."""
-    return await fetch_page(
-        pool,
-        "SELECT * FROM (SELECT call_id AS id, caller_number, rang_at, rang_at AS created_at"
-        " FROM sim_handset_calls WHERE phone = %s) handset WHERE true",
-        [phone],
-        cursor,
-        limit,
+    """What a simulated handset showed, newest first; only one call's rings if `call_id`."""
+    sql = (
+        "SELECT * FROM (SELECT call_id AS id, call_id, caller_number, rang_at,"
+        " rang_at AS created_at FROM sim_handset_calls WHERE phone = %s) handset WHERE true"
     )
+    params: list[Any] = [phone]
+    if call_id is not None:
+        sql += " AND call_id = %s"
+        params.append(call_id)
+    return await fetch_page(pool, sql, params, cursor, limit)
 
 
 async def active_fraud_blocks(

@@ -305,7 +305,19 @@ class Platform:
         ]
 
     def stop_all(self) -> None:
+        """Every child told at once, so stopping takes as long as the slowest one needs (a
+        worker leaving its group), not the sum of them."""
         if self.supervisor is not None:
             self.supervisor.close()
-        for proc in reversed(list(self.children)):
+        procs = list(reversed(self.children))
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             self.stop(proc)

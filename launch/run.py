@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import signal
 import sys
@@ -24,12 +25,17 @@ from types import FrameType
 from core.db import migrate
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import get_settings
+from launch import run_env
 from launch.broker import embedded_settings, started_broker
 from launch.orphans import die_with_parent
 from launch.platform import ROOT, Platform, parse_replicas
 from launch.postgres import database
 from processors.consumers import SUBSCRIPTIONS
 from producers.topic_admin import ensure_topics
+
+# What a developer's machine wants that production does not: webhooks to a receiver on this
+# machine (docs/webhooks.md). A setting in the environment wins.
+LOCAL_DEFAULTS = {"FLASHCALL_WEBHOOK_ALLOW_PRIVATE": "true"}
 
 
 class Stop(Exception):
@@ -50,6 +56,7 @@ def main() -> int:
         return 2
     run_dir = ROOT / settings.data_dir / f"run-{settings.http_port}"
     signal.signal(signal.SIGTERM, _raise_stop)
+    stopping_at = time.monotonic()
     embedded_broker = not settings.kafka_bootstrap_servers
     if embedded_broker and not settings.database_url:
         _start_clean(run_dir / "pg")
@@ -57,7 +64,8 @@ def main() -> int:
         bootstrap, tansu = stack.enter_context(started_broker(settings.kafka_bootstrap_servers))
         database_url = stack.enter_context(database(settings.database_url, Path(run_dir, "pg")))
         migrate(database_url)
-        env = embedded_settings() if tansu is not None else {}
+        local = {name: os.environ.get(name, value) for name, value in LOCAL_DEFAULTS.items()}
+        env = {**local, **(embedded_settings() if tansu is not None else {})}
         partitions = int(env.get("FLASHCALL_TOPIC_PARTITIONS", settings.topic_partitions))
         ensure_topics(bootstrap, partitions)
         problems = _inconsistencies(bootstrap, database_url)
@@ -69,12 +77,25 @@ def main() -> int:
             bootstrap, database_url, settings.http_port, env=env, log_dir=run_dir / "logs"
         )
         stack.callback(platform.stop_all)
+        stack.callback(run_env.forget, run_dir, settings.data_dir)
         try:
             platform.start_workers(replicas)
             platform.start_apis(replicas["api"])
             platform.supervise()
             _write_targets(platform, run_dir / "metrics.json")
-            _greet(platform, settings.admin_token, run_dir)
+            env_file = run_env.write(
+                run_dir,
+                settings.data_dir,
+                {
+                    "API": platform.url,
+                    "ADMIN_TOKEN": settings.admin_token,
+                    "KAFKA": bootstrap,
+                    "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                    "DATABASE_URL": database_url,
+                    "FLASHCALL_ADMIN_TOKEN": settings.admin_token,
+                },
+            )
+            _greet(platform, settings.admin_token, run_dir, env_file)
             while tansu is None or tansu.poll() is None:
                 time.sleep(0.5)
             print(
@@ -84,8 +105,11 @@ def main() -> int:
             )
             return 1
         except (KeyboardInterrupt, Stop):
-            print("\nstopping…")
-            return 0
+            print("\nstopping…", flush=True)
+            stopping_at = time.monotonic()
+    # The ExitStack has stopped every child (together: as long as the slowest needs), then the
+    # database and the broker.
+    print(f"stopped, in {time.monotonic() - stopping_at:.1f} s", flush=True)
     return 0
 
 
@@ -121,7 +145,7 @@ def _write_targets(platform: Platform, path: Path) -> None:
     path.write_text(json.dumps(targets, indent=2) + "\n")
 
 
-def _greet(platform: Platform, admin_token: str, run_dir: Path) -> None:
+def _greet(platform: Platform, admin_token: str, run_dir: Path, env_file: Path) -> None:
     balanced = (
         f"  (HAProxy in front of {len(platform.api_ports)} API replicas)"
         if platform.balancer
@@ -130,17 +154,22 @@ def _greet(platform: Platform, admin_token: str, run_dir: Path) -> None:
     metrics = "\n".join(
         f"  {name:<28} {url}" for name, url in sorted(platform.metrics_urls().items())
     )
+    shown = env_file.relative_to(ROOT) if env_file.is_relative_to(ROOT) else env_file
     print(
         f"""
-flashcall is running at {platform.url}{balanced}  (API docs: {platform.url}/docs)
-web panel: {platform.url}/panel/  (sign up there; operator console: the token below)
+flashcall is running at {platform.url}{balanced}
+  API docs          {platform.url}/docs
+  web panel         {platform.url}/panel/  (sign up there)
+  operator console  {platform.url}/panel/operator/sign-in  (token: {admin_token})
 broker {platform.bootstrap}; database {platform.database_url}
 logs in {run_dir / "logs"}; a process that dies is started again
 metrics (also in {run_dir / "metrics.json"}, a Prometheus file_sd list):
 {metrics}
 
-Try it:
-  curl -s -X POST {platform.url}/v1/accounts -H 'Authorization: Bearer {admin_token}' \\
+In another shell, `. {shown}` sets API, ADMIN_TOKEN and KAFKA for the README's commands
+(`flashcall` reads it by itself). Try it:
+  . {shown}
+  curl -s -X POST $API/v1/accounts -H "Authorization: Bearer $ADMIN_TOKEN" \\
        -H 'Content-Type: application/json' -d '{{"name": "Acme"}}'
 
 Ctrl-C stops everything.""",

@@ -86,7 +86,7 @@ def _collect(errors: list[object]) -> Callable[[object, object], None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m processors.dlq", description=__doc__)
+    parser = argparse.ArgumentParser(prog="flashcall dlq", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     listing = sub.add_parser("list", help="records parked and not re-driven yet")
     listing.add_argument("--consumer")
@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r.event_type or '?'}\t{r.parked_at:%Y-%m-%d %H:%M:%S}\t"
                 f"{'re-driven' if r.redriven_at else 'parked'}\t{r.reason}"
             )
-        print(f"{len(rows)} record(s)", file=sys.stderr)
+        what = "parked or re-driven" if args.all else "parked"
+        print(f"{len(rows)} record(s) {what}" if rows else f"no record {what}")
         return 0
     ids = args.ids or [r.id for r in parked(database_url, args.consumer)]
     count = redrive(database_url, settings.require_bootstrap(), ids)

@@ -75,6 +75,13 @@ async def enable_streams(account_id: uuid.UUID, ctx: Ctx, _: Operator) -> dict[s
     return await streams.enable(ctx, account_id)
 
 
+@own.get("", response_model=AccountOut, responses=problems("unauthorized", "forbidden"))
+async def own_account(ctx: Ctx, account: Account) -> dict[str, Any]:
+    """The calling account itself: its id (for the Kafka way in and the operator) and
+    settings."""
+    return await accounts.get(ctx, account.id)
+
+
 @own.post(
     "/token",
     status_code=201,

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.auth import Ctx, OperatorOrAccount
-from api.models import FraudAllow, FraudAllowed, FraudBlock
+from api.models import FraudAllow, FraudAllowed, FraudBlock, Page
 from api.openapi import problems
 from api.service_layer import fraud
 
@@ -18,13 +18,12 @@ router = APIRouter(prefix="/v1/services/{service_id}/fraud", tags=["account"])
 
 @router.get(
     "/blocks",
-    response_model=list[FraudBlock],
+    response_model=Page[FraudBlock],
     responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
 )
-async def list_blocks(
-    service_id: uuid.UUID, ctx: Ctx, caller: OperatorOrAccount
-) -> list[dict[str, Any]]:
-    return await fraud.blocks(ctx, caller, service_id)
+async def list_blocks(service_id: uuid.UUID, ctx: Ctx, caller: OperatorOrAccount) -> dict[str, Any]:
+    # Blocks in force are few (each ends with its cool-off): one page, never a next one.
+    return {"items": await fraud.blocks(ctx, caller, service_id), "next_cursor": None}
 
 
 @router.delete(

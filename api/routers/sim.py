@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter
@@ -22,9 +23,14 @@ router = APIRouter(prefix="/v1/sim", tags=["simulated carrier"])
     responses=problems("invalid_phone", "unauthorized", "forbidden", "invalid_request"),
 )
 async def handset_calls(
-    phone: str, ctx: Ctx, _: Operator, limit: Limit = 100, cursor: Cursor = None
+    phone: str,
+    ctx: Ctx,
+    _: Operator,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+    call_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     items, next_cursor = await queries.handset_calls(
-        ctx.pool, parse_phone(ctx, phone), cursor, limit
+        ctx.pool, parse_phone(ctx, phone), cursor, limit, call_id
     )
     return {"items": items, "next_cursor": next_cursor}

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response
 
 from api.auth import Account, Ctx
 from api.models import (
+    Page,
     WebhookCreate,
     WebhookCreated,
     WebhookDelivery,
@@ -17,6 +18,7 @@ from api.models import (
     WebhookSecret,
 )
 from api.openapi import problems
+from api.paging import Cursor, Limit
 from api.service_layer import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["account"])
@@ -34,9 +36,15 @@ async def create_webhook(body: WebhookCreate, ctx: Ctx, account: Account) -> dic
     return await webhooks.create(ctx, account.id, body.url, list(body.events), body.service_id)
 
 
-@router.get("", response_model=list[WebhookOut], responses=problems("unauthorized", "forbidden"))
-async def list_webhooks(ctx: Ctx, account: Account) -> list[dict[str, Any]]:
-    return await webhooks.listing(ctx, account.id)
+@router.get(
+    "",
+    response_model=Page[WebhookOut],
+    responses=problems("unauthorized", "forbidden", "invalid_request"),
+)
+async def list_webhooks(
+    ctx: Ctx, account: Account, limit: Limit = 100, cursor: Cursor = None
+) -> dict[str, Any]:
+    return await webhooks.page(ctx, account.id, cursor, limit)
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, responses=ONE)
@@ -71,12 +79,11 @@ async def send_test(webhook_id: uuid.UUID, ctx: Ctx, account: Account) -> Respon
     return Response(status_code=202)
 
 
-@router.get("/{webhook_id}/deliveries", response_model=list[WebhookDelivery], responses=ONE)
+@router.get("/{webhook_id}/deliveries", response_model=Page[WebhookDelivery], responses=ONE)
 async def list_deliveries(
-    webhook_id: uuid.UUID, ctx: Ctx, account: Account
-) -> list[dict[str, Any]]:
-    """The newest 100 deliveries: status, attempts, the endpoint's last answer."""
-    return await webhooks.deliveries(ctx, account.id, webhook_id)
+    webhook_id: uuid.UUID, ctx: Ctx, account: Account, limit: Limit = 100, cursor: Cursor = None
+) -> dict[str, Any]:
+    return await webhooks.deliveries_page(ctx, account.id, webhook_id, cursor, limit)
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/resend", status_code=202, responses=ONE)

@@ -12,6 +12,7 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from api import queries
 from api.context import Context
 from api.errors import invalid, not_found
 from core.webhooks import TEST_EVENT, RefusedTarget, check_url, new_secret
@@ -67,6 +68,15 @@ async def listing(ctx: Context, account_id: uuid.UUID) -> list[dict[str, Any]]:
             (account_id,),
         )
         return await cur.fetchall()
+
+
+async def page(
+    ctx: Context, account_id: uuid.UUID, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    """The account's endpoints, newest first, a page at a time."""
+    sql = f"SELECT {PUBLIC} FROM webhook_endpoints WHERE account_id = %s"
+    items, next_cursor = await queries.fetch_page(ctx.pool, sql, [account_id], cursor, limit)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 async def one(ctx: Context, account_id: uuid.UUID, endpoint_id: uuid.UUID) -> dict[str, Any]:
@@ -151,6 +161,19 @@ async def deliveries(
             (endpoint_id, limit),
         )
         return await cur.fetchall()
+
+
+async def deliveries_page(
+    ctx: Context, account_id: uuid.UUID, endpoint_id: uuid.UUID, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    """An endpoint's deliveries, newest first, a page at a time."""
+    await one(ctx, account_id, endpoint_id)
+    sql = (
+        "SELECT id, event_type, status, attempts, response_status, latency_ms, last_error,"
+        " created_at, delivered_at FROM webhook_deliveries WHERE endpoint_id = %s"
+    )
+    items, next_cursor = await queries.fetch_page(ctx.pool, sql, [endpoint_id], cursor, limit)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 async def resend(

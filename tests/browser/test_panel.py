@@ -371,7 +371,9 @@ def test_a_pumped_prefix_shows_on_its_service_page_and_is_lifted_there(
         for i in range(31):  # FLASHCALL_FRAUD_MIN_UNVERIFIED's default is 30
             api.place(key, f"+989125552{i:03d}")
         path = f"/v1/services/{service['id']}/fraud/blocks"
-        wait_for(lambda: api.ok(api.http.get(path, headers=bearer(token))), what="the block")
+        wait_for(
+            lambda: api.ok(api.http.get(path, headers=bearer(token)))["items"], what="the block"
+        )
         panel.goto(f"/panel/services/{service['id']}")
         expect(panel.locator("main .banner.error")).to_contain_text("+989125552")
         expect(panel.get_by_label("Allowed regions (two-letter codes, e.g. IR)")).to_have_value(

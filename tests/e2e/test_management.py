@@ -161,3 +161,34 @@ def test_keys_are_listed_without_secret_and_revoked(api: Api, tenant: Tenant) ->
     )
     assert keys[tenant.key_id]["last_used_at"] == call["created_at"].replace("+00:00", "Z")
     assert keys[second["id"]]["last_used_at"] is None
+
+
+def test_an_account_reads_itself_and_every_list_is_a_page(api: Api, tenant: Tenant) -> None:
+    me = api.ok(api.http.get("/v1/account", headers=bearer(tenant.token)))
+    assert (me["id"], me["name"]) == (tenant.account_id, "Acme")
+    assert "token" not in me
+    assert api.http.get("/v1/account", headers=bearer(tenant.key)).status_code == 401
+    assert api.http.get("/v1/account", headers=api.admin).status_code == 403
+    for n in range(3):
+        body = {"url": f"https://hooks.example/{n}", "events": ["call.delivered"]}
+        api.ok(api.http.post("/v1/webhooks", json=body, headers=bearer(tenant.token)), 201)
+    first = api.ok(api.http.get("/v1/webhooks?limit=2", headers=bearer(tenant.token)))
+    assert [e["url"] for e in first["items"]] == [
+        "https://hooks.example/2",
+        "https://hooks.example/1",
+    ]
+    rest = api.ok(
+        api.http.get(
+            "/v1/webhooks",
+            params={"limit": 2, "cursor": first["next_cursor"]},
+            headers=bearer(tenant.token),
+        )
+    )
+    assert ([e["url"] for e in rest["items"]], rest["next_cursor"]) == (
+        ["https://hooks.example/0"],
+        None,
+    )
+    blocks = api.ok(
+        api.http.get(f"/v1/services/{tenant.service_id}/fraud/blocks", headers=bearer(tenant.token))
+    )
+    assert blocks == {"items": [], "next_cursor": None}

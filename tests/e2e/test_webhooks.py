@@ -60,7 +60,7 @@ def test_call_events_are_signed_retried_and_logged(
     def logged() -> list[dict[str, Any]] | None:
         rows = api.ok(
             api.http.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=bearer(tenant.token))
-        )
+        )["items"]
         done = [r for r in rows if r["status"] == "delivered"]
         return rows if len(done) == 2 else None
 
@@ -134,7 +134,8 @@ def test_endpoints_are_the_accounts_own_and_checked(api: Api, tenant: Tenant) ->
     r = api.http.delete(f"/v1/webhooks/{endpoint['id']}", headers=bearer(tenant.token))
     assert r.status_code == 204
     listed = api.ok(api.http.get("/v1/webhooks", headers=bearer(tenant.token)))
-    assert endpoint["id"] not in {e["id"] for e in listed}
+    assert listed["next_cursor"] is None
+    assert endpoint["id"] not in {e["id"] for e in listed["items"]}
 
 
 @pytest.fixture(scope="module")
