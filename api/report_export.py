@@ -112,6 +112,8 @@ def _xml_escaped() -> str:
 
 
 XML_ESCAPED = _xml_escaped()
+# The CSV's `answered`, in the export's language (the sheet has a boolean cell).
+ANSWERED_WORDS = {False: ("True", "False"), True: ("بله", "خیر")}
 NUMBER_COLUMNS = frozenset({"attempt", "code_length", "verify_attempts", "cost"})
 DATE_STYLE = 1  # the style sheet's date cells (api/report_workbook.py)
 END = "</t></is></c>"
@@ -155,7 +157,8 @@ class Formatter:
             elif column in TIME_COLUMNS:
                 value = f"to_char({value}, '{ISO_TIME}')"
             elif column == "answered":
-                value = f"CASE WHEN {value} THEN 'True' ELSE 'False' END"
+                yes, no = ANSWERED_WORDS[self.persian]
+                value = f"CASE WHEN {value} THEN {_literal(yes)} ELSE {_literal(no)} END"
             elif column in WRITTEN_COLUMNS:
                 value = NEUTRALISED.format(value=value)
             elif self.persian and column in WORDED_COLUMNS:

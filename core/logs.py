@@ -78,8 +78,9 @@ def configure(kind: str, level: int = logging.INFO) -> None:
     root.setLevel(min(root.level or level, level) if root.level else level)
 
 
-def uvicorn_log_config(kind: str) -> dict[str, Any]:
-    """uvicorn's loggers (the access log included) through the same formatter."""
+def dict_config(kind: str) -> dict[str, Any]:
+    """The root logger through `kind`'s formatter on stderr, as a logging.config dict: what
+    faust sets up when a worker starts, so even its first lines are in the format."""
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -91,10 +92,18 @@ def uvicorn_log_config(kind: str) -> dict[str, Any]:
                 "stream": "ext://sys.stderr",
             }
         },
+        "root": {"handlers": ["default"]},
+    }
+
+
+def uvicorn_log_config(kind: str) -> dict[str, Any]:
+    """uvicorn's loggers (the access log included) through the same formatter."""
+    return {
+        **dict_config(kind),
+        "root": {"handlers": ["default"], "level": "INFO"},
         "loggers": {
             "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
             "uvicorn.access": {"handlers": ["default"], "level": "INFO", "propagate": False},
         },
-        "root": {"handlers": ["default"], "level": "INFO"},
     }

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+
 from core.settings import get_settings
 from processors.faust_app import build_app
 
 
 def main() -> None:
-    app = build_app(get_settings())
+    settings = get_settings()
+    if settings.log_format == "json" and "--quiet" not in sys.argv:
+        # faust's banner is a table on stdout: no place in a stream of JSON lines.
+        sys.argv.insert(1, "--quiet")
+    app = build_app(settings)
     app.main()
 
 

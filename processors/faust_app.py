@@ -30,6 +30,7 @@ from core.db import async_pool, migrate
 from core.faults import is_transient
 from core.fraud import FraudRules
 from core.logs import configure as configure_logs
+from core.logs import dict_config as log_config
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
 from core.trunks import parse_trunks
@@ -229,6 +230,8 @@ def build_app(settings: Settings) -> faust.App:
         "flashcall-" + "-".join(r for r in ROLES if r in roles),
         broker=f"kafka://{settings.require_bootstrap()}",
         web_enabled=False,
+        # Merged into faust's own (the level stays --loglevel's): our formatter from the start.
+        logging_config={**log_config(settings.log_format), "merge": True},
         topic_allow_declare=False,
         topic_disable_leader=True,
         # We keep no faust tables; a private directory lets workers share a checkout.

@@ -127,6 +127,7 @@ async def test_a_persian_export_speaks_persian_in_the_jalali_calendar(
     assert {r["phone"] for r in rows} == {"\u200e+989121234567"}
     assert {r["caller_number"] for r in rows} == {"\u200e+982191012345"}
     assert {r["key_label"] for r in rows} == {"'" + g for g in GUARDED} | set(KEPT)
+    assert {r["answered"] for r in rows} == {"بله", "خیر"}  # yes and no, not True and False
 
 
 def workbook(database_url: str, account_id: uuid.UUID, formatter: Formatter) -> Any:
