@@ -8,6 +8,7 @@ itself, so its own changes (a revoked key) take effect at once on this instance.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
@@ -15,6 +16,11 @@ from typing import TypeVar
 from schemas.codec import Event
 
 T = TypeVar("T")
+
+
+class UnknownEvent(Exception):
+    """An event type on the directory's topics that this build does not know: the feed stops
+    that partition at it (api/feed.py), as the processors' tables do."""
 
 
 @dataclass(frozen=True)
@@ -60,43 +66,57 @@ class Directory:
         self.key_by_hash: dict[str, uuid.UUID] = {}
 
     def apply(self, e: Event) -> None:
+        """Apply one event of the directory's topics (api/feed.py); an event type this table
+        neither handles nor knows it can pass over is refused: UnknownEvent."""
         kind = e["event_type"]
-        if kind == "AccountCreated":
-            if e["account_id"] not in self.accounts:
-                self.accounts[e["account_id"]] = AccountView(
-                    e["account_id"], e["price_per_call"], e["credit_limit"], e.get("time_zone")
-                )
-                self._set_token(e["account_id"], e["token_hash"], e["occurred_at"])
-        elif kind == "AccountTokenRotated":
-            current = self.token_of_account.get(e["account_id"])
-            # Events can arrive twice (applied locally, then from the feed): only a newer
-            # token replaces the current one, so a replayed rotation never revives an old one.
-            if current is None or e["occurred_at"] > current[0]:
-                self._set_token(e["account_id"], e["token_hash"], e["occurred_at"])
-        elif kind == "AccountUpdated" and e["account_id"] in self.accounts:
-            a = self.accounts[e["account_id"]]
+        handler = HANDLERS.get(kind)
+        if handler is not None:
+            handler(self, e)
+        elif kind not in PASSED_OVER:
+            raise UnknownEvent(kind)
+
+    def _account_created(self, e: Event) -> None:
+        if e["account_id"] not in self.accounts:
+            self.accounts[e["account_id"]] = AccountView(
+                e["account_id"], e["price_per_call"], e["credit_limit"], e.get("time_zone")
+            )
+            self._set_token(e["account_id"], e["token_hash"], e["occurred_at"])
+
+    def _token_rotated(self, e: Event) -> None:
+        current = self.token_of_account.get(e["account_id"])
+        # Events can arrive twice (applied locally, then from the feed): only a newer token
+        # replaces the current one, so a replayed rotation never revives an old one.
+        if current is None or e["occurred_at"] > current[0]:
+            self._set_token(e["account_id"], e["token_hash"], e["occurred_at"])
+
+    def _account_updated(self, e: Event) -> None:
+        a = self.accounts.get(e["account_id"])
+        if a is not None:
             self.accounts[a.id] = replace(
                 a,
                 price_per_call=_first(e["price_per_call"], a.price_per_call),
                 credit_limit=_first(e["credit_limit"], a.credit_limit),
                 time_zone=_first(e.get("time_zone"), a.time_zone),
             )
-        elif kind == "ServiceCreated":
-            self.services.setdefault(
+
+    def _service_created(self, e: Event) -> None:
+        self.services.setdefault(
+            e["service_id"],
+            ServiceView(
                 e["service_id"],
-                ServiceView(
-                    e["service_id"],
-                    e["account_id"],
-                    e["code_length"],
-                    e["code_ttl_minutes"],
-                    e["return_code"],
-                    "active",
-                    allowed_regions=_tuple(e.get("allowed_regions")),
-                    blocked_number_types=_tuple(e.get("blocked_number_types")),
-                ),
-            )
-        elif kind == "ServiceUpdated" and e["service_id"] in self.services:
-            s = self.services[e["service_id"]]
+                e["account_id"],
+                e["code_length"],
+                e["code_ttl_minutes"],
+                e["return_code"],
+                "active",
+                allowed_regions=_tuple(e.get("allowed_regions")),
+                blocked_number_types=_tuple(e.get("blocked_number_types")),
+            ),
+        )
+
+    def _service_updated(self, e: Event) -> None:
+        s = self.services.get(e["service_id"])
+        if s is not None:
             self.services[s.id] = replace(
                 s,
                 code_length=_first(e["code_length"], s.code_length),
@@ -108,27 +128,29 @@ class Directory:
                     _tuple(e.get("blocked_number_types")), s.blocked_number_types
                 ),
             )
-        elif kind in ("ServiceCutOff", "ServiceRestored") and e["service_id"] in self.services:
-            s = self.services[e["service_id"]]
-            if e["credit_seq"] > s.cut_off_seq:
-                self.services[s.id] = replace(
-                    s, cut_off=kind == "ServiceCutOff", cut_off_seq=e["credit_seq"]
-                )
-        elif kind in ("AccountCutOff", "AccountRestored") and e["account_id"] in self.accounts:
-            a = self.accounts[e["account_id"]]
-            if e["credit_seq"] > a.cut_off_seq:
-                self.accounts[a.id] = replace(
-                    a, cut_off=kind == "AccountCutOff", cut_off_seq=e["credit_seq"]
-                )
-        elif kind == "AccessKeyIssued":
-            self.keys.setdefault(
-                e["key_id"], KeyView(e["key_id"], e["service_id"], e["account_id"], None)
-            )
-            self.key_by_hash[e["key_hash"]] = e["key_id"]
-        elif kind == "AccessKeyRevoked" and e["key_id"] in self.keys:
-            k = self.keys[e["key_id"]]
-            if k.revoked_at is None:
-                self.keys[k.id] = replace(k, revoked_at=e["occurred_at"])
+
+    def _service_credit(self, e: Event) -> None:
+        s = self.services.get(e["service_id"])
+        if s is not None and e["credit_seq"] > s.cut_off_seq:
+            cut_off = e["event_type"] == "ServiceCutOff"
+            self.services[s.id] = replace(s, cut_off=cut_off, cut_off_seq=e["credit_seq"])
+
+    def _account_credit(self, e: Event) -> None:
+        a = self.accounts.get(e["account_id"])
+        if a is not None and e["credit_seq"] > a.cut_off_seq:
+            cut_off = e["event_type"] == "AccountCutOff"
+            self.accounts[a.id] = replace(a, cut_off=cut_off, cut_off_seq=e["credit_seq"])
+
+    def _key_issued(self, e: Event) -> None:
+        self.keys.setdefault(
+            e["key_id"], KeyView(e["key_id"], e["service_id"], e["account_id"], None)
+        )
+        self.key_by_hash[e["key_hash"]] = e["key_id"]
+
+    def _key_revoked(self, e: Event) -> None:
+        k = self.keys.get(e["key_id"])
+        if k is not None and k.revoked_at is None:
+            self.keys[k.id] = replace(k, revoked_at=e["occurred_at"])
 
     def _set_token(self, account_id: uuid.UUID, token_hash: str, at: datetime) -> None:
         current = self.token_of_account.get(account_id)
@@ -152,3 +174,30 @@ def _first(new: T | None, old: T) -> T:
 
 def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
     return None if values is None else tuple(values)
+
+
+# What each event of the directory's topics does to it (every type of those topics is here or
+# in PASSED_OVER: tests/unit/test_directory.py holds them to the topics).
+HANDLERS: dict[str, Callable[[Directory, Event], None]] = {
+    "AccountCreated": Directory._account_created,
+    "AccountTokenRotated": Directory._token_rotated,
+    "AccountUpdated": Directory._account_updated,
+    "ServiceCreated": Directory._service_created,
+    "ServiceUpdated": Directory._service_updated,
+    "ServiceCutOff": Directory._service_credit,
+    "ServiceRestored": Directory._service_credit,
+    "AccountCutOff": Directory._account_credit,
+    "AccountRestored": Directory._account_credit,
+    "AccessKeyIssued": Directory._key_issued,
+    "AccessKeyRevoked": Directory._key_revoked,
+}
+# On the directory's topics for other readers: nothing the API authenticates or checks by.
+PASSED_OVER = frozenset(
+    {
+        "AccountStreamsEnabled",  # the ingress reads the account's topics from PostgreSQL
+        "AccountCreditLow",  # a notice for webhooks
+        "FraudBlockLifted",  # fraud blocks are the decisions' to enforce
+        "FraudPrefixAllowed",
+        "FraudSuspected",
+    }
+)

@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 from psycopg_pool import AsyncConnectionPool
 
-from api.directory import Directory
+from api.directory import Directory, UnknownEvent
 from core.positions import PositionPastEnd
 from projections.read_models import CONSUMER as PROJECTION
 from schemas import topics
@@ -176,26 +176,29 @@ class EventFeed:
                 reply = Reply(event, where[0], where[1], int(msg.offset() or 0))
                 loop.call_soon_threadsafe(_resolve, future, reply)
         else:
-            self.directory.apply(event)
+            try:
+                self.directory.apply(event)
+            except UnknownEvent as exc:
+                self._refuse(msg, where, f"the directory knows no event type {exc}")
 
     def _undecodable(self, msg: Any, where: tuple[str, int], exc: Undecodable) -> None:
+        self._refuse(msg, where, f"no known schema reads it ({exc})")
+
+    def _refuse(self, msg: Any, where: tuple[str, int], why: str) -> None:
+        """A record this build cannot apply: passed over (FLASHCALL_PARK_UNDECODABLE) or its
+        partition stopped at it, loudly either way."""
         at = f"{where[0]}[{where[1]}]@{msg.offset()}"
         if self._park_undecodable:
             self.passed_over += 1
-            log.error(
-                "feed: passed over %s, which no known schema reads (%s); passed over so far: %d",
-                at,
-                exc,
-                self.passed_over,
-            )
+            log.error("feed: passed over %s: %s; passed over so far: %d", at, why, self.passed_over)
             return
         self._consumer.pause([TopicPartition(*where)])
-        self.stopped[where] = f"{at}: {exc}"
+        self.stopped[where] = f"{at}: {why}"
         log.error(
-            "feed STOPPED at %s: no known schema reads it (%s); this instance learns nothing"
-            " more from that partition until a build that reads it starts",
+            "feed STOPPED at %s: %s; this instance learns nothing more from that partition"
+            " until a build that reads it starts",
             at,
-            exc,
+            why,
         )
         self._caught_up(where)  # nothing more will come: do not hold the start for it
 

@@ -4,8 +4,12 @@ times the account's events reach it."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
-from api.directory import Directory
+import pytest
+
+from api.directory import HANDLERS, PASSED_OVER, Directory, UnknownEvent
+from api.feed import BOOTSTRAP_TOPICS
 from schemas.codec import new_event
 
 
@@ -29,3 +33,34 @@ def test_a_replayed_creation_or_rotation_never_revives_an_old_token() -> None:
     assert directory.account_for_token("t3") is not None
     assert directory.account_for_token("t1") is None
     assert directory.account_for_token("t2") is None
+
+
+def test_every_event_of_the_directory_s_topics_is_handled_or_passed_over_by_name() -> None:
+    on_topics = {
+        # flashcall.accounts, services, service-status, account-status, access-keys
+        "AccountCreated", "AccountUpdated", "AccountTokenRotated", "AccountStreamsEnabled",
+        "ServiceCreated", "ServiceUpdated", "FraudBlockLifted", "FraudPrefixAllowed",
+        "ServiceCutOff", "ServiceRestored", "FraudSuspected",
+        "AccountCutOff", "AccountRestored", "AccountCreditLow",
+        "AccessKeyIssued", "AccessKeyRevoked",
+    }  # fmt: skip
+    assert {e for t in BOOTSTRAP_TOPICS for e in t.events} == on_topics
+    assert set(HANDLERS) | PASSED_OVER == on_topics
+    assert not set(HANDLERS) & PASSED_OVER
+
+
+def test_an_event_type_the_directory_does_not_know_is_refused() -> None:
+    directory = Directory()
+    with pytest.raises(UnknownEvent):
+        directory.apply({"event_type": "AccountRenamedInTheFuture", "account_id": uuid.uuid4()})
+    directory.apply(new_event("FraudSuspected", **FRAUD))  # known, and of no use here: passed
+    assert directory.services == {} and directory.accounts == {}
+
+
+FRAUD = {
+    "service_id": uuid.uuid4(),
+    "prefix": "+989125551",
+    "requests": 30,
+    "verified": 0,
+    "until": datetime(2026, 12, 6, tzinfo=UTC),
+}
