@@ -57,16 +57,9 @@ def body_hash(body: Any) -> str:
     ).hexdigest()
 
 
-async def once(
-    ctx: Context,
-    scope: str,
-    key: str | None,
-    body: Any,
-    make: Callable[[], Awaitable[Any]],
-    status: int = 201,
-) -> JSONResponse:
-    """Run `make` unless this (scope, key) already answered; replay that answer if so."""
-    answer, replayed = await remembered(ctx, scope, key, body, make, status)
+def created(answer: Any, replayed: bool, status: int = 201) -> JSONResponse:
+    """The answer of a create that takes an Idempotency-Key: a replayed one says so
+    (`Idempotent-Replayed: true`), the one place that header is written."""
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return JSONResponse(answer, status_code=status, headers=headers)
 

@@ -56,3 +56,9 @@ class VerifyReason(StrEnum):
 
 
 PHONE_WINDOW_SECONDS = 3600
+
+
+def code_ttl_seconds(code_ttl_minutes: int, minute_seconds: float = 60.0) -> float:
+    """How long a delivered code verifies: the service's minutes, each `minute_seconds` long
+    (60; the tests shorten it with FLASHCALL_TTL_MINUTE_SECONDS). The one conversion."""
+    return code_ttl_minutes * minute_seconds

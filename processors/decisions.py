@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 
 from core.admission import AdmissionRules, Request, refusal
-from core.call_rules import PHONE_WINDOW_SECONDS, CallStatus, RejectReason
+from core.call_rules import PHONE_WINDOW_SECONDS, CallStatus, RejectReason, code_ttl_seconds
 from core.fraud import FraudRules, prefix_of
 from core.ids import derived_id
 from core.verification import CallForVerify, judge
@@ -143,9 +143,9 @@ class Decisions:
     ) -> None:
         inserted = await (
             await conn.execute(
-                "INSERT INTO proc_services (id, account_id, status, code_ttl_minutes, credit_limit)"
-                " VALUES (%s, %s, 'active', %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id",
-                (e["service_id"], e["account_id"], e["code_ttl_minutes"], e["credit_limit"]),
+                "INSERT INTO proc_services (id, account_id, status, credit_limit)"
+                " VALUES (%s, %s, 'active', %s) ON CONFLICT (id) DO NOTHING RETURNING id",
+                (e["service_id"], e["account_id"], e["credit_limit"]),
             )
         ).fetchone()
         if inserted is not None:  # loaded, so that a zero limit is cut off at once
@@ -159,11 +159,6 @@ class Decisions:
         state.status = e["status"] or state.status
         if e["credit_limit"] is not None:
             state.credit.limit = e["credit_limit"]
-        if e["code_ttl_minutes"] is not None:
-            await conn.execute(
-                "UPDATE proc_services SET code_ttl_minutes = %s WHERE id = %s",
-                (e["code_ttl_minutes"], e["service_id"]),
-            )
 
     async def on_top_up(
         self, conn: psycopg.AsyncConnection, e: Event, out: Outbox, book: ServiceBook
@@ -297,7 +292,9 @@ class Decisions:
                     e,
                     phone=e["phone"],
                     caller_number=e["caller_number"],
-                    code_ttl_seconds=e["code_ttl_minutes"] * self.rules.ttl_minute_seconds,
+                    code_ttl_seconds=code_ttl_seconds(
+                        e["code_ttl_minutes"], self.rules.ttl_minute_seconds
+                    ),
                     **ids,
                 )
             )

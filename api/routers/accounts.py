@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import Account, Ctx, Operator
-from api.idempotency import IdempotencyKey
+from api.idempotency import IdempotencyKey, created
 from api.models import (
     AccountCreate,
     AccountCreated,
@@ -37,10 +37,7 @@ async def create_account(
     _: Operator,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    answer, replayed = await accounts.create(ctx, body, idempotency_key)
-    return JSONResponse(
-        answer, status_code=201, headers={"Idempotent-Replayed": "true"} if replayed else None
-    )
+    return created(*await accounts.create(ctx, body, idempotency_key))
 
 
 @router.get(

@@ -29,7 +29,7 @@ from api.limits import retry_after
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from api.openapi import problems
 from api.placing import Item, resolve_references
-from core.call_rules import STATUS_RANK, CallStatus
+from core.call_rules import STATUS_RANK, CallStatus, code_ttl_seconds
 from core.ids import derived_id
 from schemas.codec import new_event
 from schemas.topics import CALL_REQUESTS
@@ -141,7 +141,9 @@ async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, 
         raise invalid("the call is already verified")
     if status in (CallStatus.QUEUED, CallStatus.DIALING):
         service = ctx.directory.services.get(key.service_id)
-        ttl = (service.code_ttl_minutes if service else 1) * ctx.settings.ttl_minute_seconds
+        ttl = code_ttl_seconds(
+            service.code_ttl_minutes if service else 1, ctx.settings.ttl_minute_seconds
+        )
         raise ApiError("code_still_valid", "the call is still being placed", retry_after(ttl))
     if status == CallStatus.DELIVERED and previous["expires_at"] is not None:
         left = seconds_until(previous["expires_at"])

@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import Account, Ctx, Operator
-from api.idempotency import IdempotencyKey
+from api.idempotency import IdempotencyKey, created
 from api.models import BalanceOut, LedgerEntry, Page, TopUpCreate, TopUpOut
 from api.openapi import problems
 from api.paging import Cursor, Limit
@@ -32,9 +32,7 @@ async def top_up(
     _: Operator,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    answer, replayed = await credit.top_up(ctx, service_id, body, idempotency_key)
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(answer, status_code=201, headers=headers)
+    return created(*await credit.top_up(ctx, service_id, body, idempotency_key))
 
 
 @router.get(

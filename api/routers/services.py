@@ -10,18 +10,13 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import Account, Ctx, OperatorOrAccount
-from api.idempotency import IdempotencyKey
+from api.idempotency import IdempotencyKey, created
 from api.models import KeyCreate, KeyCreated, KeyOut, Page, ServiceCreate, ServiceOut, ServicePatch
 from api.openapi import problems
 from api.paging import Cursor, Limit
 from api.service_layer import services
 
 router = APIRouter(prefix="/v1/services", tags=["account"])
-
-
-def created(answer: Any, replayed: bool) -> JSONResponse:
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(answer, status_code=201, headers=headers)
 
 
 @router.post(

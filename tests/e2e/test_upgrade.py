@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 # 0.1.0 (CHANGELOG.md): the release this tree upgrades from.
 PREVIOUS_RELEASE = "45fef346955366afe90492afe4d4d10b77c698a0"
-# Its last migration; this tree adds 017 and 018.
+# Its last migration; this tree adds 017, 018 and 019.
 PREVIOUS_MIGRATION = "016_jalali_dates"
 RATE = 30.0  # calls a second through the balancer, all along
 
@@ -80,9 +80,10 @@ def test_each_process_is_replaced_while_calls_flow(previous_release: Path, tmp_p
                 plat.add_api(f"api-{i + 3}", new)
                 plat.retire_api(name)
                 if i == 0:
-                    assert migrations(st.database_url)[-2:] == [
+                    assert migrations(st.database_url)[-3:] == [
                         "017_fleet",
                         "018_webhook_order",
+                        "019_proc_services_ttl",
                     ]
             for roles in WORKER_ROLES:
                 short = roles.split(",")[0]

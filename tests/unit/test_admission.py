@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.admission import AdmissionRules, Request, refusal
-from core.call_rules import RejectReason
+from core.call_rules import RejectReason, code_ttl_seconds
 from core.credit import Credit
 
 RULES = AdmissionRules(phone_calls_per_hour=5, retry_chain_max=4)
@@ -75,3 +75,8 @@ def test_a_call_exactly_an_hour_old_no_longer_counts() -> None:
     assert admit(earlier=[t + timedelta(microseconds=1) for t in hour_ago]) == (
         RejectReason.RATE_LIMITED
     )
+
+
+def test_a_code_verifies_for_its_service_s_minutes() -> None:
+    assert code_ttl_seconds(2) == 120
+    assert code_ttl_seconds(2, minute_seconds=3.0) == 6.0  # the tests' short minute
