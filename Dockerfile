@@ -35,6 +35,7 @@ COPY launch launch
 COPY processors processors
 COPY producers producers
 COPY projections projections
+COPY runtime runtime
 COPY schemas schemas
 COPY --from=assets /assets/panel api/panel/static/vendor
 COPY --from=assets /assets/docs api/docs_assets/vendor

@@ -21,12 +21,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from core import text
 from core.destinations import NUMBER_TYPES, REGIONS
 from core.fraud import PREFIX_PATTERN
 from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
 from core.references import MAX_REFERENCE, reference_problem
 from core.webhooks import EVENT_TYPES, EventType
-from schemas import text
 
 TEXT_MAX = 200
 MAX_BATCH = 1000
@@ -39,7 +39,7 @@ def _clean_text(value: str) -> str:
         raise PydanticCustomError("text", str(exc)) from exc
 
 
-# Names, labels and references: trimmed, NFC, no control characters (schemas/text.py), 1..200.
+# Names, labels and references: trimmed, NFC, no control characters (core/text.py), 1..200.
 Text = Annotated[
     str,
     AfterValidator(_clean_text),

@@ -20,7 +20,7 @@ from bench.load import closed_loop
 from bench.pipeline import cpu_seconds, platform, stage
 from core.settings import DEV_ADMIN_TOKEN
 from launch.platform import Platform
-from processors.stream_topics import KEY_HEADER
+from runtime.stream_topics import KEY_HEADER
 from schemas.codec import decode, encode
 
 _phones = itertools.count()

@@ -6,7 +6,7 @@ call and rings no one. What a reference may be is checked here, for every way in
 
 from __future__ import annotations
 
-from schemas.text import forbidden_character
+from core.text import forbidden_character
 
 MAX_REFERENCE = 64
 REFERENCE_HOURS = 24

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from processors.decisions import CONSUMER as DECISIONS
 from processors.dialer import CONSUMER as DIALER
-from processors.failures import Policy
 from processors.ingress import CONSUMER as INGRESS
-from processors.stream_topics import INGRESS_PATTERN
 from processors.webhooks import CONSUMER as WEBHOOKS
 from projections.read_models import CONSUMER as PROJECTION
 from projections.read_models import PROJECTED_TOPICS
+from runtime.failures import Policy
+from runtime.stream_topics import INGRESS_PATTERN
 from schemas import topics
 
 

@@ -24,8 +24,8 @@ from core.ids import derived_id
 from core.verification import CallForVerify, judge
 from processors import fraud_book
 from processors.fraud_book import FraudBook
-from processors.outbox import Outbox
 from processors.service_book import ServiceBook, credit_event
+from runtime.outbox import Outbox
 from schemas.codec import Event, new_event
 
 CONSUMER = "decisions"

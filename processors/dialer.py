@@ -23,7 +23,7 @@ from core.faults import is_transient
 from core.ids import derived_id
 from core.logs import bind
 from processors.carriers import Carrier, DialResult
-from processors.outbox import Outbox, Publisher
+from runtime.outbox import Outbox, Publisher
 from schemas.codec import Event, new_event
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus
 from processors.decisions import code_expired
-from processors.outbox import Outbox, Publisher
+from runtime.outbox import Outbox, Publisher
 
 
 async def expire_due(pool: AsyncConnectionPool, publisher: Publisher, limit: int = 500) -> int:

@@ -1,5 +1,5 @@
 """The processor worker: a faust application (lifecycle, signals, timers) running the
-consumers of its roles (processors/consuming.py, applying batches exactly once into
+consumers of its roles (runtime/partitioned.py, applying batches exactly once into
 PostgreSQL), plus the expiry, abandoned-dial, outbox and pruning timers.
 
 Run it with `python -m processors worker`; `FLASHCALL_PROCESSOR_ROLES` picks the roles. Each
@@ -35,20 +35,15 @@ from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
 from core.trunks import parse_trunks
 from processors import health
-from processors.batches import Consumer, forget_applied_events
 from processors.carriers import Carrier, SimCarrier
 from processors.consumers import CONSUMERS, SUBSCRIPTIONS
-from processors.consuming import ConsumerConfig, PartitionedConsumer
 from processors.decisions import CONSUMER as DECISIONS
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import CONSUMER as DIALER
 from processors.dialer import Dialer
 from processors.expiry import Expiry
-from processors.failures import Runner
 from processors.ingress import CONSUMER as INGRESS
 from processors.ingress import Ingress
-from processors.outbox import BackgroundPublisher, publish_leftovers
-from processors.outbox import backlog as outbox_backlog
 from processors.sip.carrier import SipCarrier
 from processors.sip.locate import Locator
 from processors.webhooks import CONSUMER as WEBHOOKS
@@ -58,6 +53,11 @@ from producers.topic_admin import ensure_topics
 from projections.read_models import CONSUMER as PROJECTION
 from projections.read_models import Projector
 from projections.retention import forget_old_calls
+from runtime.batches import Consumer, forget_applied_events
+from runtime.failures import Runner
+from runtime.outbox import BackgroundPublisher, publish_leftovers
+from runtime.outbox import backlog as outbox_backlog
+from runtime.partitioned import ConsumerConfig, PartitionedConsumer
 from schemas.codec import use_schemas
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ ROLES = ("decisions", "dialer", "expiry", "projections", "ingress", "webhooks")
 class WorkerBoot(BootStrategy):
     """faust runs the worker (lifecycle, signals, timers, logging); it consumes nothing:
     the consumers read with confluent-kafka from positions PostgreSQL keeps
-    (processors/consuming.py), and produce through the outbox."""
+    (runtime/partitioned.py), and produce through the outbox."""
 
     enable_kafka_consumer = False
     enable_kafka_producer = False

@@ -13,7 +13,7 @@ import psycopg
 from core.call_rules import CallStatus
 from core.fraud import FraudRules, PrefixCounts, pumped
 from core.ids import derived_id
-from processors.outbox import Outbox
+from runtime.outbox import Outbox
 from schemas.codec import Event, new_event
 
 Key = tuple[Any, str]  # (service id, prefix)

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
-from processors.consuming import PartitionedConsumer
+from runtime.partitioned import PartitionedConsumer
 
 STALE_SECONDS = 30.0
 CHECK_SECONDS = 2.0

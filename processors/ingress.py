@@ -30,11 +30,11 @@ from api.directory import KeyView
 from api.errors import ApiError
 from api.placing import Item, KeyRate, copy_duplicates, count_items, decide, read_item
 from core.ids import derived_id
-from processors.batches import Consumed
-from processors.outbox import Outbox
-from processors.stream_topics import KEY_HEADER, account_of_ingress, result_record
+from core.text import FORBIDDEN
+from runtime.batches import Consumed
+from runtime.outbox import Outbox
+from runtime.stream_topics import KEY_HEADER, account_of_ingress, result_record
 from schemas.codec import Event, Undecodable, decode
-from schemas.text import FORBIDDEN
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import psycopg
 
 from core.credit import Credit
 from core.ids import derived_id
-from processors.batches import RetryLater
-from processors.outbox import Outbox
+from runtime.batches import RetryLater
+from runtime.outbox import Outbox
 from schemas.codec import Event, new_event
 
 

@@ -33,7 +33,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
 from core.webhooks import CALL_EVENTS, delivery_id, is_public, retry_delay, signatures
-from processors.outbox import Outbox
+from runtime.outbox import Outbox
 from schemas.codec import Event
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.call_rules import CallStatus
-from processors.batches import RetryLater
 from projections.call_report import REPORT, ReportFilter, utc
+from runtime.batches import RetryLater
 
 # Every zone's offset from UTC is a whole number of quarter hours: an hour or a day of any
 # zone is a whole number of slots.

@@ -15,10 +15,10 @@ from psycopg.rows import dict_row
 
 from core import metrics
 from core.call_rules import STATUS_RANK, CallStatus
-from processors.outbox import Outbox
-from processors.stream_topics import call_result_of_report
 from projections import call_rollup
 from projections.call_report import report_event
+from runtime.outbox import Outbox
+from runtime.stream_topics import call_result_of_report
 from schemas import topics
 from schemas.codec import Event
 

@@ -19,9 +19,9 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from core.db import async_pool, create_schema
 from core.settings import get_settings
-from processors.batches import Consumed, apply_batch
 from projections.call_rollup import differences_sql
 from projections.read_models import CONSUMER, PROJECTED_TOPICS, Projector
+from runtime.batches import Consumed, apply_batch
 from schemas.codec import use_schemas
 
 READ_MODELS = (

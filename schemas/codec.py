@@ -20,8 +20,8 @@ from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
+from core.text import forbidden_character
 from schemas.registry import PACKAGE_DIR, fingerprint_of, registry
-from schemas.text import forbidden_character
 
 MAGIC = b"\xc3\x01"
 HEADER_EVENT_TYPE = "event_type"

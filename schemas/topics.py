@@ -108,13 +108,13 @@ ALL_TOPICS: tuple[Topic, ...] = (
 TOPIC_OF_EVENT: dict[str, Topic] = {event: t for t in ALL_TOPICS for event in t.events}
 
 # Records of each streaming account's own topics, made when the operator enables streams
-# (flashcall.ingress.<account_id>, flashcall.results.<account_id>; processors/stream_topics.py).
+# (flashcall.ingress.<account_id>, flashcall.results.<account_id>; runtime/stream_topics.py).
 ACCOUNT_STREAM_RECORDS = ("CallRequest", "CallResult")
 
 # Event types that shared these topics before this layout (2026-11-29) and that some reader of
 # the topic does not handle: their records in existing topics are recognised and have no
 # effect for that reader (it reads them where they live now, or never needed them). Anything
-# else a consumer does not handle stops it (processors/batches.py).
+# else a consumer does not handle stops it (runtime/batches.py).
 RETIRED_ROUTES: dict[str, frozenset[str]] = {
     SERVICES.name: frozenset({"ServiceCutOff", "ServiceRestored"}),
     CALL_REQUESTS.name: frozenset({"VerificationAttempted", "TopUpCredit"}),

@@ -31,7 +31,7 @@ from api.panel.web import (
     set_cookie,
 )
 from api.service_layer.accounts import opening, rotate_token
-from schemas import text
+from core import text
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 

@@ -18,7 +18,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from launch.platform import ROOT, Platform
-from processors.stream_topics import KEY_HEADER
+from runtime.stream_topics import KEY_HEADER
 from schemas.codec import decode, encode, new_event
 from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
 from tests.support.waiting import wait_for

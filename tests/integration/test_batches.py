@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from processors.batches import Consumed, apply_batch, forget_applied_events
-from processors.outbox import Outbox
+from runtime.batches import Consumed, apply_batch, forget_applied_events
+from runtime.outbox import Outbox
 from schemas.codec import Event, decode, encode, new_event
 from tests.support.consumers import FunctionConsumer
 

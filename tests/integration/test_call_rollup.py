@@ -16,12 +16,12 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus
-from processors.batches import RetryLater
-from processors.outbox import Outbox
 from projections.call_report import REPORT, ReportFilter
 from projections.call_rollup import COLUMNS, MEASURES, STATUSES, differences, summary_query
 from projections.read_models import Projector
 from projections.retention import forget_old_calls
+from runtime.batches import RetryLater
+from runtime.outbox import Outbox
 from schemas.codec import Event, decode, encode, new_event
 from tests.integration.test_handlers import PRICE, apply, orders, phone
 

@@ -15,9 +15,9 @@ from psycopg_pool import AsyncConnectionPool
 from launch.broker import broker
 from processors.carriers import DialResult
 from processors.dialer import Dialer
-from processors.outbox import Outbox, Publisher
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
+from runtime.outbox import Outbox, Publisher
 from schemas import topics
 from schemas.codec import Event, decode, new_event
 from tests.support.waiting import wait_for

@@ -15,12 +15,13 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from psycopg_pool import AsyncConnectionPool
 
 from core.positions import past_end
-from processors import dlq, failures
-from processors.batches import Consumed, RetryLater
-from processors.failures import Policy, Runner
-from processors.outbox import Outbox, Publisher
+from processors import dlq
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
+from runtime import failures
+from runtime.batches import Consumed, RetryLater
+from runtime.failures import Policy, Runner
+from runtime.outbox import Outbox, Publisher
 from schemas import topics
 from schemas.codec import Event, decode, encode, new_event
 from tests.support.consumers import FunctionConsumer

@@ -11,11 +11,11 @@ from typing import Any, cast
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus, RejectReason
-from processors.batches import Consumed, apply_batch
 from processors.decisions import Decisions
-from processors.outbox import Outbox, Publisher
-from processors.stream_topics import results_topic
 from projections.read_models import Projector
+from runtime.batches import Consumed, apply_batch
+from runtime.outbox import Outbox, Publisher
+from runtime.stream_topics import results_topic
 from schemas.codec import Event, decode, encode, new_event
 from tests.integration.test_handlers import (
     PRICE,

@@ -17,12 +17,12 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus, RejectReason
 from core.ids import derived_id
-from processors.batches import Consumer
 from processors.carriers import Carrier, DialResult
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import Dialer
-from processors.outbox import Outbox, Publisher
 from projections.read_models import Projector
+from runtime.batches import Consumer
+from runtime.outbox import Outbox, Publisher
 from schemas.codec import Event, decode, encode, new_event
 from tests.unit.test_fraud import RULES as FRAUD_RULES
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from processors.outbox import Outbox
 from processors.webhooks import SenderRules, WebhookFanout, WebhookSender
+from runtime.outbox import Outbox
 
 pytestmark = pytest.mark.integration
 

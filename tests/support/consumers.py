@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from processors.outbox import Outbox
+from runtime.outbox import Outbox
 from schemas.codec import Event
 
 Apply = Callable[[psycopg.AsyncConnection, list[Event], Outbox], Awaitable[None]]

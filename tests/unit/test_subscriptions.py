@@ -1,5 +1,5 @@
 """Each consumer subscribes to exactly the topics its handler table handles: a topic whose
-events it does not all handle would stop or park it at the first (processors/batches.py), and
+events it does not all handle would stop or park it at the first (runtime/batches.py), and
 an event type it handles on no topic it reads would never reach it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one rule for text that reaches a topic (schemas/text.py), and the codec's backstop."""
+"""The one rule for text that reaches a topic (core/text.py), and the codec's backstop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from schemas import text
+from core import text
 from schemas.codec import UnstorableEvent, encode, new_event
 
 

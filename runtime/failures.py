@@ -16,7 +16,7 @@
 - a partition whose stored position is past its end (the broker lost or recreated it) always
   stops: its records would otherwise be taken for ones already applied.
 
-A stopped partition is the caller's to pause and to offer again later (processors/consuming.py);
+A stopped partition is the caller's to pause and to offer again later (runtime/partitioned.py);
 other partitions go on. Which consumer parks and which stops, and why: docs/reliability.md.
 """
 
@@ -34,7 +34,7 @@ from psycopg_pool import AsyncConnectionPool
 from core import metrics
 from core.faults import is_transient
 from core.positions import Position, PositionPastEnd, past_end
-from processors.batches import (
+from runtime.batches import (
     BatchResult,
     Consumed,
     Consumer,
@@ -43,7 +43,7 @@ from processors.batches import (
     apply_records,
     park_record,
 )
-from processors.outbox import Publisher
+from runtime.outbox import Publisher
 from schemas.codec import Event
 
 log = logging.getLogger(__name__)

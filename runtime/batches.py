@@ -6,7 +6,7 @@ and so are events whose id the consumer has applied before under another offset.
 The offset rows are locked first, in partition order, so two workers that briefly own the same
 partition during a rebalance apply each record once.
 
-What happens when a batch cannot be applied (retry, park, stop) is processors/failures.py.
+What happens when a batch cannot be applied (retry, park, stop) is runtime/failures.py.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import psycopg
 from confluent_kafka import Message
 from psycopg_pool import AsyncConnectionPool
 
-from processors.outbox import Outbox, Publisher
 from producers.event_producer import Record
+from runtime.outbox import Outbox, Publisher
 from schemas import topics
 from schemas.codec import Event, Undecodable, decode
 
@@ -129,7 +129,7 @@ async def apply_batch(
     consumer: Consumer,
 ) -> int:
     """Apply the unseen records of a batch with `consumer` in one transaction; returns how many
-    were applied. Errors propagate (processors/failures.py decides what to do with them)."""
+    were applied. Errors propagate (runtime/failures.py decides what to do with them)."""
     return (await apply_records(pool, publisher, name, records, consumer)).applied
 
 

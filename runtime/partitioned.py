@@ -5,7 +5,7 @@ The consumer joins its group (`flashcall-<name>`; librdkafka does the rebalancin
 every assignment, starts each partition at the offset PostgreSQL stored with the effects of
 the last record applied: never at an offset the broker remembers, so nothing is skipped
 whatever was committed, acknowledged or lost elsewhere. Records are applied through the
-Runner (processors/failures.py). A partition the Runner stops or holds is paused here, other
+Runner (runtime/failures.py). A partition the Runner stops or holds is paused here, other
 partitions go on, and it is offered again from its stopped record when its time comes
 (failures.STOPPED_RETRY_SECONDS for a stop; a moment for a record that waits for another topic).
 """
@@ -27,8 +27,8 @@ from core import metrics
 from core.faults import is_transient
 from core.logs import bind
 from core.positions import Position, PositionPastEnd, past_end, stored_positions
-from processors.batches import Consumed
-from processors.failures import Runner, Stopped
+from runtime.batches import Consumed
+from runtime.failures import Runner, Stopped
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,69 @@
+"""The packages' imports point one way (docs/architecture in README.md):
+
+    core ← schemas ← producers ← runtime ← processors, projections, api
+
+No package imports one to its right; projections import no processor; processors import no
+api, but for the imports listed in STILL_TO_MOVE (the front door the ingress worker shares with
+the API: issue #33), which may only shrink."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PLATFORM = ("core", "schemas", "producers", "runtime", "processors", "projections", "api")
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "schemas": {"core"},
+    "producers": {"core", "schemas"},
+    "runtime": {"core", "schemas", "producers"},
+    "projections": {"core", "schemas", "producers", "runtime"},
+    "processors": {"core", "schemas", "producers", "runtime", "projections"},
+    "api": {"core", "schemas", "producers", "runtime", "projections"},
+}
+STILL_TO_MOVE = {
+    ("processors/faust_app.py", "api.context"),
+    ("processors/faust_app.py", "api.fleet"),
+    ("processors/faust_app.py", "api.shared_limits"),
+    ("processors/ingress.py", "api.auth"),
+    ("processors/ingress.py", "api.context"),
+    ("processors/ingress.py", "api.directory"),
+    ("processors/ingress.py", "api.errors"),
+    ("processors/ingress.py", "api.placing"),
+}
+
+
+def imports() -> set[tuple[str, str, str]]:
+    """(package, module file, imported module) for every import of another platform package,
+    at any depth of the file (a function's import counts too)."""
+    found = set()
+    for package in PLATFORM:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module]
+                else:
+                    continue
+                for name in names:
+                    top = name.split(".")[0]
+                    if top in PLATFORM and top != package:
+                        found.add((package, str(path.relative_to(ROOT)), name))
+    return found
+
+
+def test_each_package_imports_only_the_layers_below_it() -> None:
+    wrong = {
+        (file, name)
+        for package, file, name in imports()
+        if name.split(".")[0] not in ALLOWED[package]
+    }
+    assert wrong == STILL_TO_MOVE
+
+
+def test_the_graph_is_read() -> None:
+    found = imports()
+    assert ("runtime", "runtime/batches.py", "runtime.outbox") not in found  # same package
+    assert any(f == "projections/read_models.py" and n.startswith("runtime") for _, f, n in found)
