@@ -51,7 +51,7 @@ class Context:
     async def append(self, event: Event) -> Appended:
         """Append an event (durable once this returns) and apply it to this instance at once."""
         appended = await self.producer.append(event)
-        self.directory.apply(event)
+        self.directory.apply_own(event)
         return appended
 
     async def ask(self, event: Event, request_id: uuid.UUID) -> Reply:

@@ -75,6 +75,13 @@ class Directory:
         elif kind not in PASSED_OVER:
             raise UnknownEvent(kind)
 
+    def apply_own(self, e: Event) -> None:
+        """Apply an event this instance appended itself, of any topic (a call's request too),
+        so its own changes take effect here at once: the directory's events are applied."""
+        handler = HANDLERS.get(e["event_type"])
+        if handler is not None:
+            handler(self, e)
+
     def _account_created(self, e: Event) -> None:
         if e["account_id"] not in self.accounts:
             self.accounts[e["account_id"]] = AccountView(

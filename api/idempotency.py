@@ -1,7 +1,7 @@
 """Idempotency-Key for management POSTs: the first response is kept 24 h and replayed.
 
 Calls do not come through here: their id is derived from the key, so the call path writes
-nothing to the database (see routers/calls.py).
+nothing to the database (see service_layer/calls.py).
 """
 
 from __future__ import annotations

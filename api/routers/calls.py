@@ -1,65 +1,21 @@
-"""Access key: place, read, retry and verify calls (an account may also read its calls)."""
+"""Access key: place, read, retry and verify calls (an account may also read its calls). The
+use case is api/service_layer/calls.py; these routes translate HTTP."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 import uuid
 from typing import Any
 
 from fastapi import APIRouter
 
-from api import queries
 from api.auth import AccessKey, Ctx, KeyOrAccount
-from api.calling import (
-    PLACING_PROBLEMS,
-    call_body,
-    idempotent_call_id,
-    parse_phone,
-    place_call,
-    placed_body,
-    seconds_until,
-)
-from api.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
-from api.directory import KeyView
-from api.errors import ApiError, invalid, not_found
-from api.idempotency import IdempotencyKey, reused_with_another_body
-from api.limits import retry_after
+from api.calling import PLACING_PROBLEMS
+from api.idempotency import IdempotencyKey
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from api.openapi import problems
-from api.placing import Item, resolve_references
-from core.call_rules import STATUS_RANK, CallStatus, code_ttl_seconds
-from core.ids import derived_id
-from schemas.codec import new_event
-from schemas.topics import CALL_REQUESTS
+from api.service_layer import calls
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/calls", tags=["access key"])
-
-# How long verify asks again while the decisions catch up with a call's request or ring.
-CATCH_UP_SECONDS = 2.0
-
-
-async def find_call(ctx: Context, call_id: uuid.UUID) -> dict[str, Any] | None:
-    """A call, placed a moment ago perhaps through another replica: once the projection has
-    applied every request the broker holds, a call still missing does not exist. The broker's
-    high watermarks come from ListOffsets, which Tansu answers wrongly (too low): there the row
-    is looked for FLASHCALL_READ_GRACE_MS longer before the answer is "none"."""
-    row = await queries.call(ctx.pool, call_id)
-    if row is not None:
-        return row
-    if not await ctx.projected_up_to_now(CALL_REQUESTS.name):
-        raise behind()
-    grace = ctx.settings.read_grace_ms / 1000
-    return await ctx.eventually(lambda: queries.call(ctx.pool, call_id), grace)
-
-
-async def key_call(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, Any]:
-    row = await find_call(ctx, call_id)
-    if row is None or row["service_id"] != key.service_id:
-        raise not_found("call")
-    return row
 
 
 @router.post(
@@ -74,33 +30,7 @@ async def create_call(
     key: AccessKey,
     idempotency_key: IdempotencyKey = None,
 ) -> dict[str, Any]:
-    phone = parse_phone(ctx, body.phone)
-    call_id = idempotent_call_id(key, idempotency_key)
-    if body.reference is not None:
-        return await create_with_reference(ctx, key, phone, body.reference)
-    if idempotency_key is not None:
-        earlier = await queries.call(ctx.pool, call_id)
-        if earlier is not None:
-            if earlier["phone"] != phone:
-                raise reused_with_another_body()
-            return call_body(earlier, ctx.directory.services.get(key.service_id))
-    return placed_body(await place_call(ctx, key, phone, call_id))
-
-
-async def create_with_reference(
-    ctx: Context, key: KeyView, phone: str, reference: str
-) -> dict[str, Any]:
-    """A reference names one call for 24 h: the call it already names, or a new one."""
-    item = Item(0, phone, reference)
-    await resolve_references(ctx.pool, key.service_id, [item])
-    if item.error is not None:
-        raise ApiError(*item.error)
-    if item.status is not None:
-        assert item.call_id is not None
-        earlier = await find_call(ctx, item.call_id)
-        return call_body(read_back(earlier), ctx.directory.services.get(key.service_id))
-    assert item.call_id is not None
-    return placed_body(await place_call(ctx, key, phone, item.call_id, reference=reference))
+    return await calls.place(ctx, key, body.phone, body.reference, idempotency_key)
 
 
 @router.get(
@@ -109,14 +39,7 @@ async def create_with_reference(
     responses=problems("unauthorized", "not_found", "invalid_request"),
 )
 async def get_call(call_id: uuid.UUID, ctx: Ctx, caller: KeyOrAccount) -> dict[str, Any]:
-    row = await find_call(ctx, call_id)
-    if isinstance(caller, KeyView):
-        allowed = row is not None and row["service_id"] == caller.service_id
-    else:
-        allowed = row is not None and row["account_id"] == caller.id
-    if row is None or not allowed:
-        raise not_found("call")
-    return call_body(row, ctx.directory.services.get(row["service_id"]))
+    return await calls.read(ctx, caller, call_id)
 
 
 @router.post(
@@ -135,29 +58,7 @@ async def get_call(call_id: uuid.UUID, ctx: Ctx, caller: KeyOrAccount) -> dict[s
     ),
 )
 async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, Any]:
-    previous = await key_call(ctx, key, call_id)
-    status = previous["status"]
-    if status == CallStatus.VERIFIED:
-        raise invalid("the call is already verified")
-    if status in (CallStatus.QUEUED, CallStatus.DIALING):
-        service = ctx.directory.services.get(key.service_id)
-        ttl = code_ttl_seconds(
-            service.code_ttl_minutes if service else 1, ctx.settings.ttl_minute_seconds
-        )
-        raise ApiError("code_still_valid", "the call is still being placed", retry_after(ttl))
-    if status == CallStatus.DELIVERED and previous["expires_at"] is not None:
-        left = seconds_until(previous["expires_at"])
-        if left > 0:
-            raise ApiError("code_still_valid", "the code is still valid", retry_after(left))
-    if previous["attempt"] >= ctx.settings.retry_chain_max:
-        raise ApiError("retry_limit_reached", "this call has been retried as often as allowed")
-    # One retry per call: retrying the same call again answers with the same new call.
-    retry_id = derived_id(call_id, "retry")
-    existing = await queries.retry_of(ctx.pool, call_id)
-    if existing is not None:
-        return call_body(existing, ctx.directory.services.get(key.service_id))
-    placed = await place_call(ctx, key, previous["phone"], retry_id, retry=previous)
-    return placed_body(placed)
+    return await calls.retry(ctx, key, call_id)
 
 
 @router.post(
@@ -168,66 +69,4 @@ async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, 
 async def verify_call(
     call_id: uuid.UUID, body: VerifyIn, ctx: Ctx, key: AccessKey
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + CATCH_UP_SECONDS
-    while True:
-        attempt_id = uuid.uuid4()
-        reply = await ctx.ask(
-            new_event(
-                "VerificationAttempted",
-                attempt_id=attempt_id,
-                call_id=call_id,
-                service_id=key.service_id,
-                key_id=key.id,
-                code=body.code,
-            ),
-            attempt_id,
-        )
-        verdict = reply.event
-        # The decisions worker reads requests, attempts and dial outcomes on three topics: an
-        # attempt can reach it before the call's request, or a code typed the moment the phone
-        # rang before the delivery. Judged "no such call" or "not delivered" (neither costs an
-        # attempt) while the projection already shows the call or the ring, the attempt is
-        # asked again until the decisions catch up.
-        if time.monotonic() > deadline or not await _decisions_behind(ctx, call_id, verdict):
-            break
-        await asyncio.sleep(0.02)
-    if not verdict["found"]:
-        raise not_found("call")
-    await _read_model_shows(ctx, call_id, verdict)
-    return {
-        "id": call_id,
-        "verified": verdict["verified"],
-        "status": verdict["status"],
-        "reason": verdict["reason"],
-        "attempts_left": verdict["attempts_left"],
-    }
-
-
-async def _read_model_shows(ctx: Context, call_id: uuid.UUID, verdict: dict[str, Any]) -> None:
-    """Until the read model shows the call as the verdict left it (its status, its attempts), so
-    that a read after the answer, on any replica, shows it too. The verdict is never withheld:
-    a read model more than READ_YOUR_WRITES_SECONDS behind is logged, and answered all the
-    same."""
-    rank = STATUS_RANK.get(verdict["status"], 0)
-
-    async def shows() -> bool | None:
-        row = await queries.call(ctx.pool, call_id)
-        shown = (
-            row is not None
-            and STATUS_RANK[row["status"]] >= rank
-            and row["verify_attempts"] >= verdict["verify_attempts"]
-        )
-        return True if shown else None
-
-    if await ctx.eventually(shows, READ_YOUR_WRITES_SECONDS) is None:
-        log.warning("answered a verification of %s before the read model showed it", call_id)
-
-
-async def _decisions_behind(ctx: Context, call_id: uuid.UUID, verdict: dict[str, Any]) -> bool:
-    """Whether the verdict says less than the projection already knows."""
-    if verdict["found"] and verdict["reason"] != "not_delivered":
-        return False
-    projected = await queries.call(ctx.pool, call_id)
-    if projected is None:
-        return False
-    return not verdict["found"] or projected["delivered_at"] is not None
+    return await calls.verify(ctx, key, call_id, body.code)

@@ -64,3 +64,20 @@ FRAUD = {
     "verified": 0,
     "until": datetime(2026, 12, 6, tzinfo=UTC),
 }
+
+
+def test_an_instance_s_own_appends_of_any_topic_are_applied_or_passed_over() -> None:
+    directory = Directory()
+    requested = {"event_type": "CallRequested", "call_id": uuid.uuid4()}
+    directory.apply_own(requested)  # a call's request: not the directory's, and no error
+    key = new_event(
+        "AccessKeyIssued",
+        key_id=uuid.uuid4(),
+        service_id=uuid.uuid4(),
+        account_id=uuid.uuid4(),
+        label="backend",
+        prefix="fck_1234",
+        key_hash="h",
+    )
+    directory.apply_own(key)
+    assert directory.key_by_hash == {"h": key["key_id"]}
