@@ -13,7 +13,8 @@ import logging
 import shutil
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -219,8 +220,137 @@ def public_address(text: str | None) -> tuple[str, int | None] | None:
     return (host, int(port)) if port else (text, None)
 
 
+Job = Callable[[], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Started:
+    """What one role runs in a worker: its consumers (name, what applies their batches, what
+    runs after each commit) and its long-running tasks."""
+
+    consumers: list[tuple[str, Consumer, Job | None]] = field(default_factory=list)
+    tasks: list[Job] = field(default_factory=list)
+
+
+def decision_rules(settings: Settings) -> DecisionRules:
+    return DecisionRules(
+        phone_calls_per_hour=settings.phone_calls_per_hour,
+        retry_chain_max=settings.retry_chain_max,
+        verify_max_attempts=settings.verify_max_attempts,
+        ttl_minute_seconds=settings.ttl_minute_seconds,
+        default_total_credit_limit=settings.default_total_credit_limit,
+        fraud=FraudRules(
+            prefix_digits=settings.fraud_prefix_digits,
+            window_seconds=settings.fraud_window_seconds,
+            baseline_seconds=settings.fraud_baseline_seconds,
+            min_unverified=settings.fraud_min_unverified,
+            max_conversion=settings.fraud_max_conversion,
+            surge=settings.fraud_surge,
+            cool_off_seconds=settings.fraud_cool_off_seconds,
+        ),
+    )
+
+
+async def start_decisions(runtime: Runtime, settings: Settings) -> Started:
+    return Started([(DECISIONS, Decisions(decision_rules(settings)), None)])
+
+
+async def start_dialer(runtime: Runtime, settings: Settings) -> Started:
+    return Started([(DIALER, runtime.dialer, runtime.dialer.start_claimed)])
+
+
+async def start_nothing(runtime: Runtime, settings: Settings) -> Started:
+    return Started()  # a role of timers only (ROLE_TIMERS)
+
+
+async def start_projections(runtime: Runtime, settings: Settings) -> Started:
+    return Started([(PROJECTION, Projector(), None)])
+
+
+async def start_ingress(runtime: Runtime, settings: Settings) -> Started:
+    return Started([(INGRESS, Ingress(await runtime.front_door()), None)])
+
+
+async def start_webhooks(runtime: Runtime, settings: Settings) -> Started:
+    sender = WebhookSender(
+        runtime.pool,
+        settings.require_database_url(),
+        SenderRules(
+            allow_private=settings.webhook_allow_private,
+            retry_base_seconds=settings.webhook_retry_base_seconds,
+            retry_window=timedelta(hours=settings.webhook_retry_hours),
+            disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+            timeout_seconds=settings.webhook_timeout_seconds,
+        ),
+    )
+    return Started([(WEBHOOKS, WebhookFanout(sender.notify), None)], [sender.run])
+
+
+# What each role starts in a worker, in the order of ROLES.
+ROLE_STARTS: dict[str, Callable[[Runtime, Settings], Awaitable[Started]]] = {
+    "decisions": start_decisions,
+    "dialer": start_dialer,
+    "expiry": start_nothing,
+    "projections": start_projections,
+    "ingress": start_ingress,
+    "webhooks": start_webhooks,
+}
+
+
+def dialer_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:
+    async def fail_abandoned_dials() -> None:
+        await runtime.dialer.fail_abandoned(settings.dial_abandon_seconds)
+
+    return [(min(10.0, settings.dial_abandon_seconds / 2), fail_abandoned_dials)]
+
+
+def expiry_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:
+    # A code delivered after a look expires a TTL unit after its ring at the soonest.
+    expiry = Expiry(horizon=settings.ttl_minute_seconds / 4)
+
+    async def expire() -> None:
+        await expiry.tick(runtime.pool, runtime.publisher)
+
+    return [(settings.expiry_interval_seconds, expire)]
+
+
+def projection_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:
+    days = settings.call_retention_days
+    if days is None:
+        return []
+
+    async def retention() -> None:
+        while await forget_old_calls(runtime.pool, days):
+            pass
+
+    return [(60.0, retention)]
+
+
+def worker_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:
+    """Every worker's, whatever its roles."""
+
+    async def prune_applied_events() -> None:
+        while await forget_applied_events(runtime.pool, settings.dedup_retention_hours):
+            pass
+
+    async def outbox_leftovers() -> None:
+        await publish_leftovers(runtime.pool, runtime.producer, older_than_seconds=5.0)
+        metrics.OUTBOX_BACKLOG.set(await outbox_backlog(runtime.pool))
+
+    return [(60.0, prune_applied_events), (2.0, outbox_leftovers)]
+
+
+# The timers each role adds (every worker also runs worker_timers).
+ROLE_TIMERS: dict[str, Callable[[Runtime, Settings], list[tuple[float, Job]]]] = {
+    "dialer": dialer_timers,
+    "expiry": expiry_timers,
+    "projections": projection_timers,
+}
+
+
 def build_app(settings: Settings) -> faust.App:
-    """The worker for the roles in `settings`."""
+    """The worker for the roles in `settings`: each role's consumers and tasks (ROLE_STARTS)
+    and timers (ROLE_TIMERS)."""
     roles = settings.roles
     unknown = roles - set(ROLES)
     if unknown:
@@ -251,31 +381,24 @@ def build_app(settings: Settings) -> faust.App:
             if spec.role in roles:
                 check_positions(settings, name)
 
-    def timer(seconds: float) -> Callable[[Callable[[], Awaitable[None]]], None]:
+    def timer(seconds: float, job: Job) -> None:
         """A faust timer that never takes the worker down: a dependency away is waited out,
         anything else is logged, and the job runs again at its next tick."""
 
-        def register(job: Callable[[], Awaitable[None]]) -> None:
-            async def tick() -> None:
-                try:
-                    await runtime.start()
-                    await job()
-                except Exception as exc:
-                    if not is_transient(exc):
-                        log.exception("%s failed; it runs again in %.1f s", job.__name__, seconds)
-                    else:
-                        log.warning("%s waits for a dependency: %r", job.__name__, exc)
+        async def tick() -> None:
+            try:
+                await runtime.start()
+                await job()
+            except Exception as exc:
+                if not is_transient(exc):
+                    log.exception("%s failed; it runs again in %.1f s", job.__name__, seconds)
+                else:
+                    log.warning("%s waits for a dependency: %r", job.__name__, exc)
 
-            tick.__name__ = tick.__qualname__ = job.__name__
-            app.timer(seconds)(tick)
+        tick.__name__ = tick.__qualname__ = job.__name__
+        app.timer(seconds)(tick)
 
-        return register
-
-    def consumer(
-        name: str,
-        applier: Consumer,
-        after_commit: Callable[[], Awaitable[None]] | None = None,
-    ) -> PartitionedConsumer:
+    def consumer(name: str, applier: Consumer, after_commit: Job | None) -> PartitionedConsumer:
         spec = CONSUMERS[name]
         part = PartitionedConsumer(
             ConsumerConfig(
@@ -312,87 +435,25 @@ def build_app(settings: Settings) -> faust.App:
                 )
             )
         await runtime.start()
-        if "decisions" in roles:
-            decisions = Decisions(
-                DecisionRules(
-                    phone_calls_per_hour=settings.phone_calls_per_hour,
-                    retry_chain_max=settings.retry_chain_max,
-                    verify_max_attempts=settings.verify_max_attempts,
-                    ttl_minute_seconds=settings.ttl_minute_seconds,
-                    default_total_credit_limit=settings.default_total_credit_limit,
-                    fraud=FraudRules(
-                        prefix_digits=settings.fraud_prefix_digits,
-                        window_seconds=settings.fraud_window_seconds,
-                        baseline_seconds=settings.fraud_baseline_seconds,
-                        min_unverified=settings.fraud_min_unverified,
-                        max_conversion=settings.fraud_max_conversion,
-                        surge=settings.fraud_surge,
-                        cool_off_seconds=settings.fraud_cool_off_seconds,
-                    ),
-                )
-            )
-            consumers.append(consumer(DECISIONS, decisions))
-        if "dialer" in roles:
-            consumers.append(consumer(DIALER, runtime.dialer, runtime.dialer.start_claimed))
-        if "projections" in roles:
-            consumers.append(consumer(PROJECTION, Projector()))
-        if "ingress" in roles:
-            consumers.append(consumer(INGRESS, Ingress(await runtime.front_door())))
-        extra: list[asyncio.Task[None]] = []
-        if "webhooks" in roles:
-            sender = WebhookSender(
-                runtime.pool,
-                settings.require_database_url(),
-                SenderRules(
-                    allow_private=settings.webhook_allow_private,
-                    retry_base_seconds=settings.webhook_retry_base_seconds,
-                    retry_window=timedelta(hours=settings.webhook_retry_hours),
-                    disable_after=timedelta(hours=settings.webhook_disable_after_hours),
-                    timeout_seconds=settings.webhook_timeout_seconds,
-                ),
-            )
-            consumers.append(consumer(WEBHOOKS, WebhookFanout(sender.notify)))
-            extra.append(asyncio.create_task(sender.run(), name="webhook-sender"))
+        tasks: list[asyncio.Task[None]] = []
+        for role in (r for r in ROLES if r in roles):
+            started = await ROLE_STARTS[role](runtime, settings)
+            consumers.extend(consumer(*entry) for entry in started.consumers)
+            tasks.extend(asyncio.create_task(job(), name=job.__name__) for job in started.tasks)
         running = [asyncio.create_task(c.run(), name=c.name) for c in consumers]
         try:
             if settings.ready_file:
                 await asyncio.to_thread(lambda: [c.assigned.wait() for c in consumers])
                 await asyncio.to_thread(Path(settings.ready_file).touch)
-            await asyncio.gather(*running, *extra)
+            await asyncio.gather(*running, *tasks)
         finally:
             not_ready()
 
-    if "dialer" in roles:
-
-        @timer(min(10.0, settings.dial_abandon_seconds / 2))
-        async def fail_abandoned_dials() -> None:
-            await runtime.dialer.fail_abandoned(settings.dial_abandon_seconds)
-
-    if "expiry" in roles:
-        # A code delivered after a look expires a TTL unit after its ring at the soonest.
-        expiry = Expiry(horizon=settings.ttl_minute_seconds / 4)
-
-        @timer(settings.expiry_interval_seconds)
-        async def expire() -> None:
-            await expiry.tick(runtime.pool, runtime.publisher)
-
-    if "projections" in roles and settings.call_retention_days is not None:
-        retention_days = settings.call_retention_days
-
-        @timer(60.0)
-        async def retention() -> None:
-            while await forget_old_calls(runtime.pool, retention_days):
-                pass
-
-    @timer(60.0)
-    async def prune_applied_events() -> None:
-        while await forget_applied_events(runtime.pool, settings.dedup_retention_hours):
-            pass
-
-    @timer(2.0)
-    async def outbox_leftovers() -> None:
-        await publish_leftovers(runtime.pool, runtime.producer, older_than_seconds=5.0)
-        metrics.OUTBOX_BACKLOG.set(await outbox_backlog(runtime.pool))
+    for role in (r for r in ROLES if r in roles and r in ROLE_TIMERS):
+        for seconds, job in ROLE_TIMERS[role](runtime, settings):
+            timer(seconds, job)
+    for seconds, job in worker_timers(runtime, settings):
+        timer(seconds, job)
 
     def not_ready() -> None:
         """A worker that stops consuming is no longer ready (its file says so too)."""

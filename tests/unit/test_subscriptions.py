@@ -39,3 +39,11 @@ def test_each_consumer_handles_every_event_of_its_topics_and_nothing_else() -> N
 def test_retired_routes_name_topics_that_exist() -> None:
     names = {t.name for t in topics.ALL_TOPICS}
     assert set(topics.RETIRED_ROUTES) <= names
+
+
+def test_every_role_has_its_start_and_every_consumer_a_role() -> None:
+    from processors.faust_app import ROLE_STARTS, ROLE_TIMERS, ROLES
+
+    assert list(ROLE_STARTS) == list(ROLES)  # started in this order
+    assert set(ROLE_TIMERS) <= set(ROLES)
+    assert {spec.role for spec in CONSUMERS.values()} <= set(ROLES)
