@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,11 @@ def checkout(tmp: Path, data_dir: Path) -> Path:
     folder = tmp / "checkout"
     folder.mkdir()
     for entry in ROOT.iterdir():
-        if entry.name not in ("var", ".git"):
+        if entry.name not in ("var", ".git", ".venv"):
             (folder / entry.name).symlink_to(entry)
     (folder / "var").symlink_to(data_dir)
+    # The environment this test runs in (a worktree of the repository has none of its own).
+    (folder / ".venv").symlink_to(Path(sys.executable).parent.parent)
     return folder
 
 
