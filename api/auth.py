@@ -14,10 +14,9 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
 from api.context import Context
+from api.credentials import key_for_secret, known, usable
 from api.directory import AccountView, KeyView
-from api.errors import ApiError
-from api.secrets import hash_secret
-from core.faults import is_transient
+from api.problems import ApiError
 
 # The three roles as OpenAPI security schemes. They only document: the dependencies below read
 # the header themselves (and answer problem+json, which HTTPBearer would not).
@@ -61,37 +60,6 @@ class Caller:
     account: AccountView | None
 
 
-@dataclass(frozen=True)
-class Known:
-    """What a bearer token is, as the directory knows it."""
-
-    account: AccountView | None
-    key: KeyView | None
-
-
-async def known(ctx: Context, token: str) -> Known:
-    """The account or key `token` is. A token this replica does not know may have been issued
-    a moment ago through another: it then catches up with what the projection has applied
-    (every write answered 2xx) and looks again (api/fleet.py). While PostgreSQL is away, the
-    directory's word stands."""
-    token_hash = hash_secret(token)
-
-    def look() -> Known:
-        return Known(
-            ctx.directory.account_for_token(token_hash), ctx.directory.key_for_secret(token_hash)
-        )
-
-    found = look()
-    if found.account is None and found.key is None:
-        try:
-            await ctx.fleet.caught_up()
-        except Exception as exc:
-            if not is_transient(exc):
-                raise
-        found = look()
-    return found
-
-
 async def require_operator(
     ctx: Ctx, request: Request, _: Annotated[Documented, Security(OPERATOR)]
 ) -> None:
@@ -133,17 +101,6 @@ async def require_key(
     ctx: Ctx, request: Request, _: Annotated[Documented, Security(KEY)]
 ) -> KeyView:
     return await key_for_secret(ctx, bearer(request))
-
-
-async def key_for_secret(ctx: Context, secret: str) -> KeyView:
-    return usable(await known(ctx, secret))
-
-
-def usable(found: Known) -> KeyView:
-    """The key, if it is one that may place calls."""
-    if found.key is None or found.key.revoked_at is not None:
-        raise ApiError("unauthorized", "unknown or revoked access key")
-    return found.key
 
 
 async def require_key_or_account(

@@ -14,9 +14,9 @@ from typing import Any
 from api import queries
 from api.context import Context
 from api.directory import AccountView, KeyView, ServiceView
-from api.errors import ApiError
 from api.idempotency import check_key
 from api.limits import retry_after
+from api.problems import ApiError
 from core.call_rules import CallStatus
 from core.destinations import Destinations
 from core.faults import is_transient

@@ -12,9 +12,9 @@ from typing import TypeVar
 from psycopg_pool import AsyncConnectionPool
 
 from api.directory import Directory
-from api.errors import ApiError
 from api.feed import DIRECTORY_TOPIC_NAMES, EventFeed, Reply
 from api.fleet import WAIT_SECONDS, Fleet
+from api.problems import ApiError
 from api.shared_limits import SharedLimits
 from core.settings import Settings
 from producers.event_producer import Appended, EventProducer

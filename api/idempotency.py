@@ -9,16 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import Header
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
 from psycopg.types.json import Jsonb
+from pydantic_core import to_jsonable_python
 
 from api.context import Context
-from api.errors import ApiError, invalid
+from api.problems import ApiError, invalid
 
 IDEMPOTENCY_HOURS = 24
 
@@ -27,17 +25,11 @@ MAX_KEY_LENGTH = 255
 # Printable ASCII, no spaces at either end (HTTP trims them anyway).
 KEY_PATTERN = r"^[!-~]([ -~]*[!-~])?$"
 
-# The header as routes take it; FastAPI checks it (422) and OpenAPI documents it.
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        min_length=1,
-        max_length=MAX_KEY_LENGTH,
-        pattern=KEY_PATTERN,
-        description="Repeat a create with the same key and body within 24 h to get the first"
-        " answer again instead of a second resource.",
-    ),
-]
+
+def jsonable(value: Any) -> Any:
+    """`value` as JSON would carry it (UUIDs and times as strings: RFC 3339, +00:00), to keep
+    and replay an answer exactly."""
+    return orjson.loads(orjson.dumps(value, default=to_jsonable_python))
 
 
 def check_key(key: str) -> None:
@@ -53,15 +45,8 @@ def reused_with_another_body() -> ApiError:
 
 def body_hash(body: Any) -> str:
     return hashlib.sha256(
-        orjson.dumps(jsonable_encoder(body), option=orjson.OPT_SORT_KEYS)
+        orjson.dumps(body, default=to_jsonable_python, option=orjson.OPT_SORT_KEYS)
     ).hexdigest()
-
-
-def created(answer: Any, replayed: bool, status: int = 201) -> JSONResponse:
-    """The answer of a create that takes an Idempotency-Key: a replayed one says so
-    (`Idempotent-Replayed: true`), the one place that header is written."""
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(answer, status_code=status, headers=headers)
 
 
 async def remembered(
@@ -75,7 +60,7 @@ async def remembered(
     """What `make` answers (as JSON-ready values), or what it answered the first time this
     (scope, key) was used with the same body; and whether it is that replay."""
     if key is None:
-        return jsonable_encoder(await make()), False
+        return jsonable(await make()), False
     check_key(key)
     digest = body_hash(body)
     async with ctx.pool.connection() as conn:
@@ -90,7 +75,7 @@ async def remembered(
         if row[0] != digest:
             raise reused_with_another_body()
         return row[2], True
-    response = jsonable_encoder(await make())
+    response = jsonable(await make())
     async with ctx.pool.connection() as conn:
         await conn.execute(
             "INSERT INTO idempotency_keys (scope, key, body_hash, status, response)"

@@ -13,8 +13,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.context import Context
-from api.errors import PROBLEM, TITLES, UNAVAILABLE_RETRY_AFTER
 from api.openapi import problems
+from api.problems import PROBLEM, TITLES, UNAVAILABLE_RETRY_AFTER
 from core import metrics
 from core.logs import bind
 

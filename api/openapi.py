@@ -3,7 +3,7 @@ as application/problem+json with its codes, bearer schemes for the three roles (
 dependencies in api/auth.py), and parameters that are omitted rather than null.
 
 Routes declare their errors by code with `problems(...)`; the status of each code is in
-api/errors.py.
+api/problems.py.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api.errors import PROBLEM, STATUS, TITLES
 from api.operation_docs import OPERATIONS
+from api.problems import PROBLEM, STATUS, TITLES
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",

@@ -5,14 +5,9 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Query
-
-from api.errors import invalid
-
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Cursor = Annotated[str | None, Query(max_length=200)]
+from api.problems import invalid
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:

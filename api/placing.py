@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.calling import active_service, check_destination, request_event
 from api.context import Context
 from api.directory import KeyView
-from api.errors import ApiError
+from api.problems import ApiError
 from core import metrics
 from core.call_rules import CallStatus
 from core.ids import derived_id

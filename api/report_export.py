@@ -56,6 +56,7 @@ PERSIAN_WORDS = {
     "carrier_error": "خطای اپراتور",
     "credit_limit_reached": "سقف بدهی",
     "rate_limited": "محدودیت تعداد",
+    "retry_limit_reached": "سقف تلاش دوباره",
     "service_disabled": "سرویس غیرفعال",
     "fraud_suspected": "مشکوک به تقلب",
 }

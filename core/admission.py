@@ -39,7 +39,7 @@ def refusal(
     if service_status != "active":
         return RejectReason.SERVICE_DISABLED
     if request.attempt > rules.retry_chain_max:
-        return RejectReason.RATE_LIMITED
+        return RejectReason.RETRY_LIMIT_REACHED
     since = request.requested_at - timedelta(seconds=PHONE_WINDOW_SECONDS)
     recent = sum(1 for at in earlier_calls_to_phone if at > since)
     if recent >= rules.phone_calls_per_hour:

@@ -35,6 +35,8 @@ STATUS_RANK: dict[str, int] = {
 class RejectReason(StrEnum):
     CREDIT_LIMIT_REACHED = "credit_limit_reached"
     RATE_LIMITED = "rate_limited"
+    # The retry chain is full: the API's 409 answers the same code (one meaning, one name).
+    RETRY_LIMIT_REACHED = "retry_limit_reached"
     SERVICE_DISABLED = "service_disabled"
     FRAUD_SUSPECTED = "fraud_suspected"  # its number prefix is blocked (docs/fraud.md)
 

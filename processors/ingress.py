@@ -24,11 +24,11 @@ from typing import Any
 
 import psycopg
 
-from api.auth import key_for_secret
 from api.context import Context
+from api.credentials import key_for_secret
 from api.directory import KeyView
-from api.errors import ApiError
 from api.placing import Item, KeyRate, copy_duplicates, count_items, decide, read_item
+from api.problems import ApiError
 from core.ids import derived_id
 from core.text import FORBIDDEN
 from runtime.batches import Consumed

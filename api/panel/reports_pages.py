@@ -12,7 +12,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api import queries
-from api.errors import ApiError, not_found
 from api.panel.i18n import parse_day
 from api.panel.web import (
     PREFIX,
@@ -25,6 +24,7 @@ from api.panel.web import (
     render,
     said,
 )
+from api.problems import ApiError, not_found
 from api.report_export import Formatter
 from api.service_layer import credit
 from api.service_layer import reports as report_service

@@ -9,7 +9,6 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.auth import Caller
-from api.errors import ApiError
 from api.models import KeyCreate, ServiceCreate, ServicePatch
 from api.panel.forms import FormError, parse
 from api.panel.web import (
@@ -23,6 +22,7 @@ from api.panel.web import (
     render,
     said,
 )
+from api.problems import ApiError
 from api.service_layer import fraud, services
 
 router = APIRouter(prefix=f"{PREFIX}/services", include_in_schema=False)

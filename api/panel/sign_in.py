@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from api import queries
-from api.errors import not_found
 from api.models import TEXT_MAX
 from api.panel import accounts_store as store
 from api.panel.i18n import LANGS
@@ -30,6 +29,7 @@ from api.panel.web import (
     safe_next,
     set_cookie,
 )
+from api.problems import not_found
 from api.service_layer.accounts import opening, rotate_token
 from core import text
 

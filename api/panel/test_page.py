@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
 from api import queries
-from api.errors import not_found
 from api.panel.reports_pages import own_call
 from api.panel.web import PREFIX, Customer, finish, render
+from api.problems import not_found
 from core.call_rules import FailReason, RejectReason
 
 router = APIRouter(prefix=f"{PREFIX}/test", include_in_schema=False)

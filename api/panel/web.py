@@ -19,9 +19,9 @@ from starlette.datastructures import FormData
 from api.auth import Ctx
 from api.context import Context
 from api.directory import AccountView
-from api.errors import ApiError
 from api.panel.accounts_store import Session, find_session
 from api.panel.i18n import DEFAULT_LANG, LANGS, Lang, Words
+from api.problems import ApiError
 
 PREFIX = "/panel"
 SESSION_COOKIE = "fc_session"

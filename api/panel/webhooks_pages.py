@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api.errors import ApiError
 from api.panel.web import PREFIX, Customer, Visit, account_of, checked_form, redirect, render
+from api.problems import ApiError
 from api.service_layer import webhooks
 from core.webhooks import EVENT_TYPES
 

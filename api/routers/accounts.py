@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import Account, Ctx, Operator
-from api.idempotency import IdempotencyKey, created
+from api.http_params import IdempotencyKey, created
 from api.models import (
     AccountCreate,
     AccountCreated,

@@ -20,11 +20,11 @@ from starlette.types import Receive, Scope, Send
 from api.auth import AccessKey, Ctx
 from api.context import Context
 from api.directory import KeyView
-from api.errors import ApiError
 from api.models import CallBatchIn, CallBatchOut
 from api.ndjson import TooLong, line_groups
 from api.openapi import problems
 from api.placing import Item, KeyRate, count_items, place_items, read_item
+from api.problems import ApiError
 
 router = APIRouter(prefix="/v1/calls", tags=["access key"])
 

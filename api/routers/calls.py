@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from api.auth import AccessKey, Ctx, KeyOrAccount
 from api.calling import PLACING_PROBLEMS
-from api.idempotency import IdempotencyKey
+from api.http_params import IdempotencyKey
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from api.openapi import problems
 from api.service_layer import calls

@@ -7,8 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.auth import Ctx, key_for_secret
+from api.auth import Ctx
 from api.calling import PLACING_PROBLEMS, parse_phone, place_call
+from api.credentials import key_for_secret
 from api.models import SeedCallIn, SeedCallOut
 from api.openapi import problems
 

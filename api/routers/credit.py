@@ -10,10 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from api.auth import Account, Ctx, Operator
-from api.idempotency import IdempotencyKey, created
+from api.http_params import Cursor, IdempotencyKey, Limit, created
 from api.models import BalanceOut, LedgerEntry, Page, TopUpCreate, TopUpOut
 from api.openapi import problems
-from api.paging import Cursor, Limit
 from api.service_layer import credit
 
 router = APIRouter(tags=["credit"])

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api.auth import Account, Ctx
+from api.http_params import Cursor, Limit
 from api.models import Page, ReportRow, Rfc3339, Summary
 from api.openapi import problems
-from api.paging import Cursor, Limit
 from api.report_export import Formatter
 from api.service_layer import reports as report_service
 from core.call_rules import CallStatus

@@ -10,10 +10,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import Account, Ctx, OperatorOrAccount
-from api.idempotency import IdempotencyKey, created
+from api.http_params import Cursor, IdempotencyKey, Limit, created
 from api.models import KeyCreate, KeyCreated, KeyOut, Page, ServiceCreate, ServiceOut, ServicePatch
 from api.openapi import problems
-from api.paging import Cursor, Limit
 from api.service_layer import services
 
 router = APIRouter(prefix="/v1/services", tags=["account"])

@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from api import queries
 from api.auth import Ctx, Operator
 from api.calling import parse_phone
+from api.http_params import Cursor, Limit
 from api.models import HandsetCall, Page
 from api.openapi import problems
-from api.paging import Cursor, Limit
 
 router = APIRouter(prefix="/v1/sim", tags=["simulated carrier"])
 

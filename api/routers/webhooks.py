@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from api.auth import Account, Ctx
+from api.http_params import Cursor, Limit
 from api.models import (
     Page,
     WebhookCreate,
@@ -18,7 +19,6 @@ from api.models import (
     WebhookSecret,
 )
 from api.openapi import problems
-from api.paging import Cursor, Limit
 from api.service_layer import webhooks
 
 router = APIRouter(prefix="/v1/webhooks", tags=["account"])

@@ -8,9 +8,9 @@ from typing import Any
 from api import queries
 from api.context import Context, read_back
 from api.directory import AccountView
-from api.errors import not_found
 from api.idempotency import remembered
 from api.models import AccountCreate, AccountPatch
+from api.problems import not_found
 from api.secrets import hash_secret, new_account_token
 from schemas.codec import Event, new_event
 

@@ -21,10 +21,10 @@ from api.calling import (
 )
 from api.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
 from api.directory import AccountView, KeyView
-from api.errors import ApiError, invalid, not_found
 from api.idempotency import reused_with_another_body
 from api.limits import retry_after
 from api.placing import Item, resolve_references
+from api.problems import ApiError, invalid, not_found
 from core.call_rules import STATUS_RANK, CallStatus, code_ttl_seconds
 from core.ids import derived_id
 from schemas.codec import new_event

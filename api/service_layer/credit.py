@@ -9,9 +9,9 @@ from typing import Any
 from api import queries
 from api.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
 from api.directory import AccountView
-from api.errors import not_found
 from api.idempotency import remembered
 from api.models import TopUpCreate
+from api.problems import not_found
 from api.service_layer import accounts
 from api.service_layer.services import owned
 from core.credit import Credit

@@ -10,7 +10,7 @@ from typing import Any
 from api import queries
 from api.auth import Caller
 from api.context import Context
-from api.errors import invalid
+from api.problems import invalid
 from api.service_layer.services import visible
 from core.fraud import PREFIX_PATTERN
 from schemas.codec import new_event

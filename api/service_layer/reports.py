@@ -22,7 +22,7 @@ from api import queries
 from api.calling import parse_phone
 from api.context import Context
 from api.directory import AccountView
-from api.errors import ApiError, not_found
+from api.problems import ApiError, not_found
 from api.report_export import Formatter, csv_lines
 from api.report_workbook import write_workbook
 from core.call_rules import CallStatus

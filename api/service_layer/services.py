@@ -9,9 +9,9 @@ from api import queries
 from api.auth import Caller
 from api.context import Context, read_back
 from api.directory import AccountView
-from api.errors import ApiError, invalid, not_found
 from api.idempotency import remembered
 from api.models import KeyCreate, ServiceCreate, ServiceOut
+from api.problems import ApiError, invalid, not_found
 from api.secrets import hash_secret, new_access_key
 from schemas.codec import new_event
 

@@ -7,7 +7,7 @@ import uuid
 
 from api import queries
 from api.context import Context
-from api.errors import not_found
+from api.problems import not_found
 from producers.topic_admin import ensure_named_topics
 from runtime.stream_topics import ingress_topic, results_topic
 from schemas.codec import new_event

@@ -190,7 +190,7 @@ async def test_the_processor_itself_caps_a_retry_chain(
     assert len(of_type(emitted, "PlaceCall")) == rules
     [rejected] = of_type(emitted, "CallRejected")
     assert rejected["call_id"] == chain[-1]["call_id"]
-    assert rejected["reason"] == RejectReason.RATE_LIMITED
+    assert rejected["reason"] == "retry_limit_reached"  # the API's 409 code, not rate_limited
 
 
 async def test_a_request_applied_again_under_any_id_is_decided_once(

@@ -7,7 +7,7 @@ from typing import Any
 
 from api import operation_docs
 from api.app import create_app
-from api.errors import PROBLEM
+from api.problems import PROBLEM
 from core.settings import Settings
 
 DOCUMENT: dict[str, Any] = create_app(

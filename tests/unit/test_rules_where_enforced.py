@@ -27,7 +27,7 @@ from api.calling import (
 )
 from api.context import Context
 from api.directory import AccountView, KeyView, ServiceView
-from api.errors import ApiError
+from api.problems import ApiError
 from api.report_export import Formatter, csv_lines
 from core.ids import derived_id
 from core.number_pool import NumberPool

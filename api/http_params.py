@@ -1,0 +1,35 @@
+"""What routes take from HTTP beyond their bodies, as FastAPI checks (422) and OpenAPI
+documents it: paging parameters and the Idempotency-Key header; and the answer of a create
+that takes the header. Kept apart so that what the Kafka ingress shares with the API loads no
+FastAPI."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Header, Query
+from fastapi.responses import JSONResponse
+
+from api.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Cursor = Annotated[str | None, Query(max_length=200)]
+
+# The header as routes take it; FastAPI checks it (422) and OpenAPI documents it.
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=MAX_KEY_LENGTH,
+        pattern=KEY_PATTERN,
+        description="Repeat a create with the same key and body within 24 h to get the first"
+        " answer again instead of a second resource.",
+    ),
+]
+
+
+def created(answer: Any, replayed: bool, status: int = 201) -> JSONResponse:
+    """The answer of a create that takes an Idempotency-Key: a replayed one says so
+    (`Idempotent-Replayed: true`), the one place that header is written."""
+    headers = {"Idempotent-Replayed": "true"} if replayed else None
+    return JSONResponse(answer, status_code=status, headers=headers)
