@@ -36,6 +36,7 @@ COPY processors processors
 COPY producers producers
 COPY projections projections
 COPY runtime runtime
+COPY front_door front_door
 COPY schemas schemas
 COPY --from=assets /assets/panel api/panel/static/vendor
 COPY --from=assets /assets/docs api/docs_assets/vendor

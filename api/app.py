@@ -9,9 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import api_docs, errors, observability, openapi, panel
-from api.context import Context
-from api.feed import check_directory_matches_read_models
-from api.fleet import close_directory, open_directory
 from api.routers import (
     accounts,
     call_batches,
@@ -24,10 +21,13 @@ from api.routers import (
     sim,
     webhooks,
 )
-from api.shared_limits import open_limits, sweep_forever
 from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
 from core.version import VERSION
+from front_door.context import Context
+from front_door.feed import check_directory_matches_read_models
+from front_door.fleet import close_directory, open_directory
+from front_door.shared_limits import open_limits, sweep_forever
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from schemas.codec import use_schemas

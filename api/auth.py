@@ -13,10 +13,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 
-from api.context import Context
-from api.credentials import key_for_secret, known, usable
-from api.directory import AccountView, KeyView
-from api.problems import ApiError
+from front_door.context import Context
+from front_door.credentials import key_for_secret, known, usable
+from front_door.directory import AccountView, KeyView
+from front_door.problems import ApiError
 
 # The three roles as OpenAPI security schemes. They only document: the dependencies below read
 # the header themselves (and answer problem+json, which HTTPBearer would not).

@@ -1,4 +1,6 @@
-"""Errors rendered as application/problem+json with a stable `code` (values: api/problems.py)."""
+"""Errors rendered as application/problem+json with a stable `code`.
+
+The errors themselves, as values: front_door/problems.py."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.problems import PROBLEM, TITLES, UNAVAILABLE_RETRY_AFTER, ApiError
 from core.faults import is_transient
+from front_door.problems import PROBLEM, TITLES, UNAVAILABLE_RETRY_AFTER, ApiError
 from schemas.codec import UnstorableEvent
 
 log = logging.getLogger(__name__)

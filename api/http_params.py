@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import Header, Query
 from fastapi.responses import JSONResponse
 
-from api.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
+from front_door.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Cursor = Annotated[str | None, Query(max_length=200)]

@@ -12,11 +12,11 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.context import Context
 from api.openapi import problems
-from api.problems import PROBLEM, TITLES, UNAVAILABLE_RETRY_AFTER
 from core import metrics
 from core.logs import bind
+from front_door.context import Context
+from front_door.problems import PROBLEM, TITLES, UNAVAILABLE_RETRY_AFTER
 
 # How long a readiness check waits for PostgreSQL or the broker.
 CHECK_SECONDS = 2.0

@@ -3,7 +3,7 @@ as application/problem+json with its codes, bearer schemes for the three roles (
 dependencies in api/auth.py), and parameters that are omitted rather than null.
 
 Routes declare their errors by code with `problems(...)`; the status of each code is in
-api/problems.py.
+front_door/problems.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from api.operation_docs import OPERATIONS
-from api.problems import PROBLEM, STATUS, TITLES
+from front_door.problems import PROBLEM, STATUS, TITLES
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from api.queries import fetch_page
+from front_door.queries import fetch_page
 
 PUBLIC = "id, url, events, service_id, status, created_at"
 DELIVERY = (

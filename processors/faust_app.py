@@ -23,9 +23,6 @@ import faust
 from faust.app.base import BootStrategy
 from psycopg_pool import AsyncConnectionPool
 
-from api.context import Context
-from api.fleet import close_directory, open_directory
-from api.shared_limits import open_limits
 from core import metrics
 from core.db import async_pool, migrate
 from core.faults import is_transient
@@ -35,6 +32,9 @@ from core.logs import dict_config as log_config
 from core.positions import PositionPastEnd, past_end, stored_positions
 from core.settings import Settings
 from core.trunks import parse_trunks
+from front_door.context import Context
+from front_door.fleet import close_directory, open_directory
+from front_door.shared_limits import open_limits
 from processors import health
 from processors.carriers import Carrier, SimCarrier
 from processors.consumers import CONSUMERS, SUBSCRIPTIONS

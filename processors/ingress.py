@@ -2,7 +2,7 @@
 
 Each record of `flashcall.ingress.<account_id>` is a CallRequest (the published Avro schema)
 with the tenant's access key in the `flashcall-key` header. The key must be one of that
-account's; then the request goes through every check `POST /v1/calls` makes (api/placing.py,
+account's; then the request goes through every check `POST /v1/calls` makes (front_door/placing.py,
 the same code). In one PostgreSQL transaction with the consumed offsets, the outbox takes the
 CallRequested of each accepted request and a CallResult for each request, accepted or refused,
 for the account's results topic. A record with a bad key, or one that does not decode, is
@@ -24,13 +24,13 @@ from typing import Any
 
 import psycopg
 
-from api.context import Context
-from api.credentials import key_for_secret
-from api.directory import KeyView
-from api.placing import Item, KeyRate, copy_duplicates, count_items, decide, read_item
-from api.problems import ApiError
 from core.ids import derived_id
 from core.text import FORBIDDEN
+from front_door.context import Context
+from front_door.credentials import key_for_secret
+from front_door.directory import KeyView
+from front_door.placing import Item, KeyRate, copy_duplicates, count_items, decide, read_item
+from front_door.problems import ApiError
 from runtime.batches import Consumed
 from runtime.outbox import Outbox
 from runtime.stream_topics import KEY_HEADER, account_of_ingress, result_record

@@ -17,8 +17,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 
-from api.queries import fetch_one
-from api.secrets import hash_secret
+from front_door.queries import fetch_one
+from front_door.secrets import hash_secret
 
 # argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile (t=3, m=64 MiB, p=4).
 HASHER = PasswordHasher()

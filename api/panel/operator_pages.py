@@ -8,13 +8,13 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from api import queries
 from api.auth import Caller
 from api.models import AccountPatch, ServicePatch, TopUpCreate
 from api.panel.forms import FormError, parse
 from api.panel.web import PREFIX, OperatorVisit, Visit, checked_form, once_key, render
-from api.problems import not_found
 from api.service_layer import accounts, credit, services, streams
+from front_door import queries
+from front_door.problems import not_found
 
 router = APIRouter(prefix=f"{PREFIX}/operator", include_in_schema=False)
 

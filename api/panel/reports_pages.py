@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api import queries
 from api.panel.i18n import parse_day
 from api.panel.web import (
     PREFIX,
@@ -24,11 +23,12 @@ from api.panel.web import (
     render,
     said,
 )
-from api.problems import ApiError, not_found
 from api.report_export import Formatter
 from api.service_layer import credit
 from api.service_layer import reports as report_service
 from core.call_rules import CallStatus
+from front_door import queries
+from front_door.problems import ApiError, not_found
 from projections.call_report import ReportFilter
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)

@@ -22,8 +22,8 @@ from api.panel.web import (
     render,
     said,
 )
-from api.problems import ApiError
 from api.service_layer import fraud, services
+from front_door.problems import ApiError
 
 router = APIRouter(prefix=f"{PREFIX}/services", include_in_schema=False)
 

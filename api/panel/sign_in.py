@@ -11,7 +11,6 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from api import queries
 from api.models import TEXT_MAX
 from api.panel import accounts_store as store
 from api.panel.i18n import LANGS
@@ -29,9 +28,10 @@ from api.panel.web import (
     safe_next,
     set_cookie,
 )
-from api.problems import not_found
 from api.service_layer.accounts import opening, rotate_token
 from core import text
+from front_door import queries
+from front_door.problems import not_found
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -44,7 +44,8 @@ ONE_YEAR = 365 * 24 * 3600
 
 class Attempts:
     """Sign-in attempts per email and per client address (which may try five emails' worth),
-    counted for the whole platform (api/shared_limits.py); successful sign-ins are given back."""
+    counted for the whole platform (front_door/shared_limits.py); successful sign-ins are
+    given back."""
 
     def __init__(self, per_email: int) -> None:
         self.per_email = per_email

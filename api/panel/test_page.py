@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 
-from api import queries
 from api.panel.reports_pages import own_call
 from api.panel.web import PREFIX, Customer, finish, render
-from api.problems import not_found
 from core.call_rules import FailReason, RejectReason
+from front_door import queries
+from front_door.problems import not_found
 
 router = APIRouter(prefix=f"{PREFIX}/test", include_in_schema=False)
 

@@ -17,11 +17,11 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from api.auth import Ctx
-from api.context import Context
-from api.directory import AccountView
 from api.panel.accounts_store import Session, find_session
 from api.panel.i18n import DEFAULT_LANG, LANGS, Lang, Words
-from api.problems import ApiError
+from front_door.context import Context
+from front_door.directory import AccountView
+from front_door.problems import ApiError
 
 PREFIX = "/panel"
 SESSION_COOKIE = "fc_session"

@@ -10,9 +10,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.panel.web import PREFIX, Customer, Visit, account_of, checked_form, redirect, render
-from api.problems import ApiError
 from api.service_layer import webhooks
 from core.webhooks import EVENT_TYPES
+from front_door.problems import ApiError
 
 router = APIRouter(prefix=f"{PREFIX}/webhooks", include_in_schema=False)
 

@@ -1,6 +1,6 @@
 """Access key: many calls in one request, as a JSON batch or a streamed NDJSON body.
 
-Each item is answered as `POST /v1/calls` would answer it, in input order (api/placing.py).
+Each item is answered as `POST /v1/calls` would answer it, in input order (front_door/placing.py).
 The stream answers while it reads: a chunk's answers go out once its calls are durable, and the
 next chunk is read only then, so a client that sends faster than its key's rate is read more
 slowly rather than refused.
@@ -18,13 +18,13 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from api.auth import AccessKey, Ctx
-from api.context import Context
-from api.directory import KeyView
 from api.models import CallBatchIn, CallBatchOut
 from api.ndjson import TooLong, line_groups
 from api.openapi import problems
-from api.placing import Item, KeyRate, count_items, place_items, read_item
-from api.problems import ApiError
+from front_door.context import Context
+from front_door.directory import KeyView
+from front_door.placing import Item, KeyRate, count_items, place_items, read_item
+from front_door.problems import ApiError
 
 router = APIRouter(prefix="/v1/calls", tags=["access key"])
 

@@ -9,11 +9,11 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.auth import AccessKey, Ctx, KeyOrAccount
-from api.calling import PLACING_PROBLEMS
 from api.http_params import IdempotencyKey
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from api.openapi import problems
 from api.service_layer import calls
+from front_door.calling import PLACING_PROBLEMS
 
 router = APIRouter(prefix="/v1/calls", tags=["access key"])
 

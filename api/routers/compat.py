@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.auth import Ctx
-from api.calling import PLACING_PROBLEMS, parse_phone, place_call
-from api.credentials import key_for_secret
 from api.models import SeedCallIn, SeedCallOut
 from api.openapi import problems
+from front_door.calling import PLACING_PROBLEMS, parse_phone, place_call
+from front_door.credentials import key_for_secret
 
 router = APIRouter(tags=["seed compatibility"])
 

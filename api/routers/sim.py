@@ -7,12 +7,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api import queries
 from api.auth import Ctx, Operator
-from api.calling import parse_phone
 from api.http_params import Cursor, Limit
 from api.models import HandsetCall, Page
 from api.openapi import problems
+from front_door import queries
+from front_door.calling import parse_phone
 
 router = APIRouter(prefix="/v1/sim", tags=["simulated carrier"])
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from api import queries
-from api.context import Context, read_back
-from api.directory import AccountView
-from api.idempotency import remembered
 from api.models import AccountCreate, AccountPatch
-from api.problems import not_found
-from api.secrets import hash_secret, new_account_token
+from front_door import queries
+from front_door.context import Context, read_back
+from front_door.directory import AccountView
+from front_door.idempotency import remembered
+from front_door.problems import not_found
+from front_door.secrets import hash_secret, new_account_token
 from schemas.codec import Event, new_event
 
 

@@ -10,8 +10,10 @@ import time
 import uuid
 from typing import Any
 
-from api import queries
-from api.calling import (
+from core.call_rules import STATUS_RANK, CallStatus, code_ttl_seconds
+from core.ids import derived_id
+from front_door import queries
+from front_door.calling import (
     call_body,
     idempotent_call_id,
     parse_phone,
@@ -19,14 +21,12 @@ from api.calling import (
     placed_body,
     seconds_until,
 )
-from api.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
-from api.directory import AccountView, KeyView
-from api.idempotency import reused_with_another_body
-from api.limits import retry_after
-from api.placing import Item, resolve_references
-from api.problems import ApiError, invalid, not_found
-from core.call_rules import STATUS_RANK, CallStatus, code_ttl_seconds
-from core.ids import derived_id
+from front_door.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
+from front_door.directory import AccountView, KeyView
+from front_door.idempotency import reused_with_another_body
+from front_door.limits import retry_after
+from front_door.placing import Item, resolve_references
+from front_door.problems import ApiError, invalid, not_found
 from schemas.codec import new_event
 from schemas.topics import CALL_REQUESTS
 

@@ -6,16 +6,16 @@ import uuid
 from collections.abc import Awaitable
 from typing import Any
 
-from api import queries
-from api.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
-from api.directory import AccountView
-from api.idempotency import remembered
 from api.models import TopUpCreate
-from api.problems import not_found
 from api.service_layer import accounts
 from api.service_layer.services import owned
 from core.credit import Credit
 from core.ids import derived_id
+from front_door import queries
+from front_door.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
+from front_door.directory import AccountView
+from front_door.idempotency import remembered
+from front_door.problems import not_found
 from schemas.codec import new_event
 
 

@@ -7,12 +7,12 @@ import re
 import uuid
 from typing import Any
 
-from api import queries
 from api.auth import Caller
-from api.context import Context
-from api.problems import invalid
 from api.service_layer.services import visible
 from core.fraud import PREFIX_PATTERN
+from front_door import queries
+from front_door.context import Context
+from front_door.problems import invalid
 from schemas.codec import new_event
 
 

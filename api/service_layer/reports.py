@@ -18,14 +18,14 @@ import psycopg
 from fastapi.responses import StreamingResponse
 from psycopg.abc import Buffer
 
-from api import queries
-from api.calling import parse_phone
-from api.context import Context
-from api.directory import AccountView
-from api.problems import ApiError, not_found
 from api.report_export import Formatter, csv_lines
 from api.report_workbook import write_workbook
 from core.call_rules import CallStatus
+from front_door import queries
+from front_door.calling import parse_phone
+from front_door.context import Context
+from front_door.directory import AccountView
+from front_door.problems import ApiError, not_found
 from projections.call_report import REPORT, ReportFilter
 from projections.call_rollup import summary_query
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from api import queries
 from api.auth import Caller
-from api.context import Context, read_back
-from api.directory import AccountView
-from api.idempotency import remembered
 from api.models import KeyCreate, ServiceCreate, ServiceOut
-from api.problems import ApiError, invalid, not_found
-from api.secrets import hash_secret, new_access_key
+from front_door import queries
+from front_door.context import Context, read_back
+from front_door.directory import AccountView
+from front_door.idempotency import remembered
+from front_door.problems import ApiError, invalid, not_found
+from front_door.secrets import hash_secret, new_access_key
 from schemas.codec import new_event
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from api import queries
-from api.context import Context
-from api.problems import not_found
+from front_door import queries
+from front_door.context import Context
+from front_door.problems import not_found
 from producers.topic_admin import ensure_named_topics
 from runtime.stream_topics import ingress_topic, results_topic
 from schemas.codec import new_event

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api import webhook_queries as sql
-from api.context import Context
-from api.problems import invalid, not_found
 from core.webhooks import TEST_EVENT, RefusedTarget, check_url, new_secret
+from front_door.context import Context
+from front_door.problems import invalid, not_found
 
 # A rotated secret still signs deliveries this long (both signatures are sent meanwhile).
 ROTATION_OVERLAP = timedelta(hours=24)

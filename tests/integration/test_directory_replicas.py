@@ -1,4 +1,4 @@
-"""The registry of directory holders, and the waits that make replicas one (api/fleet.py)."""
+"""The registry of directory holders, and the waits that make replicas one (front_door/fleet.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from api.fleet import Fleet
+from front_door.fleet import Fleet
 
 pytestmark = pytest.mark.integration
 

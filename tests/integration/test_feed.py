@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Producer
 
-from api.directory import Directory
-from api.feed import EventFeed
+from front_door.directory import Directory
+from front_door.feed import EventFeed
 from launch.broker import started_broker
 from producers.event_producer import to_record
 from producers.topic_admin import ensure_topics

@@ -21,9 +21,9 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from api import report_workbook
-from api.context import Context
 from api.report_export import Formatter
 from api.service_layer.reports import _copied, _write_workbook
+from front_door.context import Context
 from projections.call_report import COLUMNS, ReportFilter
 
 CREATED = datetime(2026, 11, 27, 8, 30, 0, 250_000, tzinfo=UTC)  # 12:00:00.25 in Tehran

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from api.shared_limits import Connections, SharedLimits
 from core.db import async_pool
+from front_door.shared_limits import Connections, SharedLimits
 from tests.support.limits import AwayPool
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from psycopg_pool import PoolTimeout
 
-from api.limits import PerSecond, PerWindow
-from api.shared_limits import CallTakes
+from front_door.limits import PerSecond, PerWindow
+from front_door.shared_limits import CallTakes
 
 
 class MemoryLimits:

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from api.directory import HANDLERS, PASSED_OVER, Directory, UnknownEvent
-from api.feed import BOOTSTRAP_TOPICS
+from front_door.directory import HANDLERS, PASSED_OVER, Directory, UnknownEvent
+from front_door.feed import BOOTSTRAP_TOPICS
 from schemas.codec import new_event
 
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from api.limits import PerSecond, PerWindow, retry_after
+from front_door.limits import PerSecond, PerWindow, retry_after
 
 
 def test_per_second_window_slides() -> None:

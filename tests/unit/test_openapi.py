@@ -7,8 +7,8 @@ from typing import Any
 
 from api import operation_docs
 from api.app import create_app
-from api.problems import PROBLEM
 from core.settings import Settings
+from front_door.problems import PROBLEM
 
 DOCUMENT: dict[str, Any] = create_app(
     Settings(DATABASE_URL="unused", KAFKA_BOOTSTRAP_SERVERS="unused")

@@ -6,11 +6,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from api import limits, placing
-from api.directory import KeyView, ServiceView
-from api.placing import Item, copy_duplicates, read_item
 from core.number_pool import NumberPool
 from core.references import reference_problem
+from front_door import limits, placing
+from front_door.directory import KeyView, ServiceView
+from front_door.placing import Item, copy_duplicates, read_item
 from tests.support.limits import MemoryLimits
 
 

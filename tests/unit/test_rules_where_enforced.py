@@ -14,7 +14,10 @@ from typing import Any, cast
 
 import pytest
 
-from api.calling import (
+from api.report_export import Formatter, csv_lines
+from core.ids import derived_id
+from core.number_pool import NumberPool
+from front_door.calling import (
     active_service,
     call_body,
     check_destination,
@@ -25,12 +28,9 @@ from api.calling import (
     request_event,
     seconds_until,
 )
-from api.context import Context
-from api.directory import AccountView, KeyView, ServiceView
-from api.problems import ApiError
-from api.report_export import Formatter, csv_lines
-from core.ids import derived_id
-from core.number_pool import NumberPool
+from front_door.context import Context
+from front_door.directory import AccountView, KeyView, ServiceView
+from front_door.problems import ApiError
 from processors.carriers import DialResult
 from processors.decisions import code_expired, derived
 from processors.dialer import dial_outcome, outcome_event

@@ -28,10 +28,10 @@ import uuid
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from api.directory import Directory
-from api.feed import EventFeed, projected_directory
 from core.faults import is_transient
 from core.settings import Settings
+from front_door.directory import Directory
+from front_door.feed import EventFeed, projected_directory
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ class Fleet:
         self.pool = pool
         self.feed = feed
         # Replicas seen within LIVE_SECONDS at the last report (this one included): the shares
-        # of a limit each replica may grant alone while PostgreSQL is away (api/shared_limits.py).
+        # of a limit each replica may grant alone while PostgreSQL is away
+        # (front_door/shared_limits.py).
         self.live = 1
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from api.context import Context
-from api.directory import AccountView, KeyView
-from api.problems import ApiError
-from api.secrets import hash_secret
 from core.faults import is_transient
+from front_door.context import Context
+from front_door.directory import AccountView, KeyView
+from front_door.problems import ApiError
+from front_door.secrets import hash_secret
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Known:
 async def known(ctx: Context, token: str) -> Known:
     """The account or key `token` is. A token this replica does not know may have been issued
     a moment ago through another: it then catches up with what the projection has applied
-    (every write answered 2xx) and looks again (api/fleet.py). While PostgreSQL is away, the
+    (every write answered 2xx) and looks again (front_door/fleet.py). While PostgreSQL is away, the
     directory's word stands."""
     token_hash = hash_secret(token)
 

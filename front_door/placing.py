@@ -1,10 +1,11 @@
 """Placing many calls at once: the batch and NDJSON endpoints and the Kafka ingress.
 
-Each item goes through the checks of `POST /v1/calls` (api/calling.py) and gets its own answer,
-in input order: an id, or an error with the code the single endpoint would have answered. The
-checks are made for a whole chunk of items, and the calls that pass are appended together (one
-produce, one wake-up), which is what makes a streamed call cheap. A reference names one call of
-a service for REFERENCE_HOURS: asking again with it answers that call and rings no one.
+Each item goes through the checks of `POST /v1/calls` (front_door/calling.py) and gets its own
+answer, in input order: an id, or an error with the code the single endpoint would have
+answered. The checks are made for a whole chunk of items, and the calls that pass are appended
+together (one produce, one wake-up), which is what makes a streamed call cheap. A reference
+names one call of a service for REFERENCE_HOURS: asking again with it answers that call and
+rings no one.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from api.calling import active_service, check_destination, request_event
-from api.context import Context
-from api.directory import KeyView
-from api.problems import ApiError
 from core import metrics
 from core.call_rules import CallStatus
 from core.ids import derived_id
 from core.phones import MAX_INPUT, InvalidPhone, normalise
 from core.references import REFERENCE_HOURS, reference_problem
+from front_door.calling import active_service, check_destination, request_event
+from front_door.context import Context
+from front_door.directory import KeyView
+from front_door.problems import ApiError
 from producers.event_producer import Appended, to_record
 from schemas.codec import Event
 

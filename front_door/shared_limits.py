@@ -25,11 +25,11 @@ from typing import Any
 import psycopg
 from psycopg_pool import PoolTimeout
 
-from api.fleet import Fleet
-from api.limits import PerWindow
 from core.call_rules import PHONE_WINDOW_SECONDS
 from core.faults import is_transient
 from core.settings import Settings
+from front_door.fleet import Fleet
+from front_door.limits import PerWindow
 
 log = logging.getLogger(__name__)
 

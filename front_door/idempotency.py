@@ -15,8 +15,8 @@ import orjson
 from psycopg.types.json import Jsonb
 from pydantic_core import to_jsonable_python
 
-from api.context import Context
-from api.problems import ApiError, invalid
+from front_door.context import Context
+from front_door.problems import ApiError, invalid
 
 IDEMPOTENCY_HOURS = 24
 

@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 class UnknownEvent(Exception):
     """An event type on the directory's topics that this build does not know: the feed stops
-    that partition at it (api/feed.py), as the processors' tables do."""
+    that partition at it (front_door/feed.py), as the processors' tables do."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class Directory:
         self.key_by_hash: dict[str, uuid.UUID] = {}
 
     def apply(self, e: Event) -> None:
-        """Apply one event of the directory's topics (api/feed.py); an event type this table
+        """Apply one event of the directory's topics (front_door/feed.py); an event type this table
         neither handles nor knows it can pass over is refused: UnknownEvent."""
         kind = e["event_type"]
         handler = HANDLERS.get(kind)

@@ -1,5 +1,5 @@
 """In-process sliding windows: what one replica grants alone while PostgreSQL is away (the
-limits themselves are shared by every replica: api/shared_limits.py), and Retry-After."""
+limits themselves are shared by every replica: front_door/shared_limits.py), and Retry-After."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from api.problems import invalid
+from front_door.problems import invalid
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:

@@ -11,12 +11,12 @@ from typing import TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
-from api.directory import Directory
-from api.feed import DIRECTORY_TOPIC_NAMES, EventFeed, Reply
-from api.fleet import WAIT_SECONDS, Fleet
-from api.problems import ApiError
-from api.shared_limits import SharedLimits
 from core.settings import Settings
+from front_door.directory import Directory
+from front_door.feed import DIRECTORY_TOPIC_NAMES, EventFeed, Reply
+from front_door.fleet import WAIT_SECONDS, Fleet
+from front_door.problems import ApiError
+from front_door.shared_limits import SharedLimits
 from producers.event_producer import Appended, EventProducer
 from projections.read_models import CONSUMER as PROJECTION
 from schemas.codec import Event

@@ -8,10 +8,10 @@ from typing import Any
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from api.paging import keyset, page
 from core.credit import Credit
 from core.destinations import Destinations
 from core.settings import get_settings
+from front_door.paging import keyset, page
 
 # A service's settings with its credit (a service without credit events has balance 0).
 SERVICES = (

@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api import queries
-from api.context import Context
-from api.directory import AccountView, KeyView, ServiceView
-from api.idempotency import check_key
-from api.limits import retry_after
-from api.problems import ApiError
 from core.call_rules import CallStatus
 from core.destinations import Destinations
 from core.faults import is_transient
 from core.ids import derived_id
 from core.phones import InvalidPhone, normalise
+from front_door import queries
+from front_door.context import Context
+from front_door.directory import AccountView, KeyView, ServiceView
+from front_door.idempotency import check_key
+from front_door.limits import retry_after
+from front_door.problems import ApiError
 from schemas.codec import Event, new_event
 
 # What an endpoint that places a call can answer besides its own errors (OpenAPI).

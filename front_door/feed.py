@@ -19,8 +19,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, TopicPartition
 from psycopg_pool import AsyncConnectionPool
 
-from api.directory import Directory, UnknownEvent
 from core.positions import PositionPastEnd
+from front_door.directory import Directory, UnknownEvent
 from projections.read_models import CONSUMER as PROJECTION
 from schemas import topics
 from schemas.codec import Event, Undecodable, decode
@@ -84,7 +84,7 @@ class EventFeed:
         # Where each partition of the directory's topics ended when the feed caught up.
         self.ends: dict[tuple[str, int], int] = {}
         # How far the directory has read each partition of its topics (the next offset), and
-        # who is told when it read more (api/fleet.py; called on the feed's thread).
+        # who is told when it read more (front_door/fleet.py; called on the feed's thread).
         self.positions: dict[tuple[str, int], int] = {}
         self.on_change: Callable[[], None] | None = None
 
