@@ -12,6 +12,7 @@ from typing import TypeVar
 from psycopg_pool import AsyncConnectionPool
 
 from core.settings import Settings
+from front_door import queries
 from front_door.directory import Directory
 from front_door.feed import DIRECTORY_TOPIC_NAMES, EventFeed, Reply
 from front_door.fleet import WAIT_SECONDS, Fleet
@@ -112,15 +113,7 @@ class Context:
         `within` seconds (a connection is taken for each look, not held while waiting)."""
         deadline = time.monotonic() + within
         while True:
-            async with self.pool.connection() as conn:
-                rows = await (
-                    await conn.execute(
-                        "SELECT partition, next_offset FROM consumed_offsets"
-                        " WHERE consumer = %s AND topic = %s",
-                        (PROJECTION, topic),
-                    )
-                ).fetchall()
-            stored = {int(p): int(o) for p, o in rows}
+            stored = await queries.projection_positions(self.pool, PROJECTION, topic)
             if all(stored.get(p, 0) >= end for p, end in ends.items()):
                 return True
             if time.monotonic() > deadline:

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-from psycopg.types.json import Jsonb
 from pydantic_core import to_jsonable_python
 
+from front_door import queries
 from front_door.context import Context
 from front_door.problems import ApiError, invalid
 
@@ -63,26 +63,11 @@ async def remembered(
         return jsonable(await make()), False
     check_key(key)
     digest = body_hash(body)
-    async with ctx.pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                "SELECT body_hash, status, response FROM idempotency_keys WHERE scope = %s"
-                " AND key = %s AND created_at > now() - make_interval(hours => %s)",
-                (scope, key, IDEMPOTENCY_HOURS),
-            )
-        ).fetchone()
+    row = await queries.remembered_answer(ctx.pool, scope, key, IDEMPOTENCY_HOURS)
     if row is not None:
         if row[0] != digest:
             raise reused_with_another_body()
         return row[2], True
     response = jsonable(await make())
-    async with ctx.pool.connection() as conn:
-        await conn.execute(
-            "INSERT INTO idempotency_keys (scope, key, body_hash, status, response)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO UPDATE SET"
-            " body_hash = EXCLUDED.body_hash, status = EXCLUDED.status,"
-            " response = EXCLUDED.response, created_at = now()"
-            " WHERE idempotency_keys.created_at <= now() - make_interval(hours => %s)",
-            (scope, key, digest, status, Jsonb(response), IDEMPOTENCY_HOURS),
-        )
+    await queries.remember_answer(ctx.pool, scope, key, digest, status, response, IDEMPOTENCY_HOURS)
     return response, False

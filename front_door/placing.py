@@ -24,6 +24,7 @@ from core.call_rules import CallStatus
 from core.ids import derived_id
 from core.phones import MAX_INPUT, InvalidPhone, normalise
 from core.references import REFERENCE_HOURS, reference_problem
+from front_door import queries
 from front_door.calling import active_service, check_destination, request_event
 from front_door.context import Context
 from front_door.directory import KeyView
@@ -181,16 +182,7 @@ async def resolve_references(
     if not named:
         return
     references = sorted({i.reference for i in named if i.reference is not None})
-    async with pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT DISTINCT ON (reference) reference, id, phone, status, created_at"
-                " FROM calls WHERE service_id = %s AND reference = ANY(%s)"
-                " ORDER BY reference, created_at DESC",
-                (service_id, references),
-            )
-        ).fetchall()
-    latest = {row[0]: row[1:] for row in rows}
+    latest = await queries.latest_calls_by_reference(pool, service_id, references)
     since = datetime.now(UTC) - timedelta(hours=REFERENCE_HOURS)
     first: dict[str, Item] = {}
     for item in named:

@@ -1,4 +1,5 @@
-"""Reads of the projections, and of the decisions' credit flags (the API's database reads)."""
+"""The API's SQL: reads of the projections and of the decisions' credit flags, the answers kept
+for Idempotency-Keys, how far the projection has applied each topic."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import uuid
 from typing import Any
 
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from core.credit import Credit
@@ -265,3 +267,78 @@ async def active_fraud_blocks(
         " ORDER BY blocked_at DESC",
         (service_id,),
     )
+
+
+async def projection_positions(
+    pool: AsyncConnectionPool, consumer: str, topic: str
+) -> dict[int, int]:
+    """How far `consumer` has applied each partition of `topic` (partition → next offset)."""
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT partition, next_offset FROM consumed_offsets"
+                " WHERE consumer = %s AND topic = %s",
+                (consumer, topic),
+            )
+        ).fetchall()
+    return {int(p): int(o) for p, o in rows}
+
+
+async def latest_calls_by_reference(
+    pool: AsyncConnectionPool, service_id: uuid.UUID, references: list[str]
+) -> dict[str, tuple[Any, ...]]:
+    """Each reference's newest call of the service: reference → (id, phone, status, created_at)."""
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT DISTINCT ON (reference) reference, id, phone, status, created_at"
+                " FROM calls WHERE service_id = %s AND reference = ANY(%s)"
+                " ORDER BY reference, created_at DESC",
+                (service_id, references),
+            )
+        ).fetchall()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
+async def handset_ring(pool: AsyncConnectionPool, call_id: uuid.UUID) -> dict[str, Any] | None:
+    """What the simulated handset showed of one call, if it rang."""
+    return await fetch_one(
+        pool, "SELECT caller_number, rang_at FROM sim_handset_calls WHERE call_id = %s", (call_id,)
+    )
+
+
+async def remembered_answer(
+    pool: AsyncConnectionPool, scope: str, key: str, hours: int
+) -> tuple[str, int, Any] | None:
+    """The answer kept for an Idempotency-Key in `scope` within `hours`: (body hash, status,
+    response)."""
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT body_hash, status, response FROM idempotency_keys WHERE scope = %s"
+                " AND key = %s AND created_at > now() - make_interval(hours => %s)",
+                (scope, key, hours),
+            )
+        ).fetchone()
+    return (str(row[0]), int(row[1]), row[2]) if row is not None else None
+
+
+async def remember_answer(
+    pool: AsyncConnectionPool,
+    scope: str,
+    key: str,
+    digest: str,
+    status: int,
+    response: Any,
+    hours: int,
+) -> None:
+    """Keep an answer for its Idempotency-Key (replacing one older than `hours`)."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "INSERT INTO idempotency_keys (scope, key, body_hash, status, response)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO UPDATE SET"
+            " body_hash = EXCLUDED.body_hash, status = EXCLUDED.status,"
+            " response = EXCLUDED.response, created_at = now()"
+            " WHERE idempotency_keys.created_at <= now() - make_interval(hours => %s)",
+            (scope, key, digest, status, Jsonb(response), hours),
+        )

@@ -4,7 +4,6 @@ under the simulated carrier the page also shows the simulated handset's missed c
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
@@ -43,11 +42,7 @@ async def simulated_handset(call_id: uuid.UUID, visit: Customer) -> Response:
     if visit.ctx.settings.carrier != "sim":
         raise not_found("call")
     call = await own_call(visit, call_id)
-    rang: dict[str, Any] | None = await queries.fetch_one(
-        visit.ctx.pool,
-        "SELECT caller_number, rang_at FROM sim_handset_calls WHERE call_id = %s",
-        (call_id,),
-    )
+    rang = await queries.handset_ring(visit.ctx.pool, call_id)
     if rang is None:
         raise not_found("ring")
     body = {
