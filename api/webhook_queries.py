@@ -8,11 +8,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from front_door.queries import fetch_page
+from front_door.queries import fetch_all, fetch_one, fetch_page
 
 PUBLIC = "id, url, events, service_id, status, created_at"
 DELIVERY = (
@@ -29,26 +28,22 @@ async def insert_endpoint(
     events: list[str],
     secret: str,
 ) -> dict[str, Any]:
-    async with pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            "INSERT INTO webhook_endpoints (id, account_id, service_id, url, events, status,"
-            f" secret) VALUES (%s, %s, %s, %s, %s, 'enabled', %s) RETURNING {PUBLIC}",
-            (uuid.uuid4(), account_id, service_id, url, events, secret),
-        )
-        row = await cur.fetchone()
+    row = await fetch_one(
+        pool,
+        "INSERT INTO webhook_endpoints (id, account_id, service_id, url, events, status,"
+        f" secret) VALUES (%s, %s, %s, %s, %s, 'enabled', %s) RETURNING {PUBLIC}",
+        (uuid.uuid4(), account_id, service_id, url, events, secret),
+    )
     assert row is not None
     return row
 
 
 async def endpoints(pool: AsyncConnectionPool, account_id: uuid.UUID) -> list[dict[str, Any]]:
-    async with pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            f"SELECT {PUBLIC} FROM webhook_endpoints WHERE account_id = %s ORDER BY created_at",
-            (account_id,),
-        )
-        return await cur.fetchall()
+    return await fetch_all(
+        pool,
+        f"SELECT {PUBLIC} FROM webhook_endpoints WHERE account_id = %s ORDER BY created_at",
+        (account_id,),
+    )
 
 
 async def endpoints_page(
@@ -61,13 +56,11 @@ async def endpoints_page(
 async def endpoint(
     pool: AsyncConnectionPool, account_id: uuid.UUID, endpoint_id: uuid.UUID
 ) -> dict[str, Any] | None:
-    async with pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            f"SELECT {PUBLIC} FROM webhook_endpoints WHERE id = %s AND account_id = %s",
-            (endpoint_id, account_id),
-        )
-        return await cur.fetchone()
+    return await fetch_one(
+        pool,
+        f"SELECT {PUBLIC} FROM webhook_endpoints WHERE id = %s AND account_id = %s",
+        (endpoint_id, account_id),
+    )
 
 
 async def update_endpoint(
@@ -114,14 +107,12 @@ async def queue_delivery(
 async def deliveries(
     pool: AsyncConnectionPool, endpoint_id: uuid.UUID, limit: int
 ) -> list[dict[str, Any]]:
-    async with pool.connection() as conn:
-        cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(
-            f"SELECT {DELIVERY} FROM webhook_deliveries WHERE endpoint_id = %s"
-            " ORDER BY created_at DESC, id LIMIT %s",
-            (endpoint_id, limit),
-        )
-        return await cur.fetchall()
+    return await fetch_all(
+        pool,
+        f"SELECT {DELIVERY} FROM webhook_deliveries WHERE endpoint_id = %s"
+        " ORDER BY created_at DESC, id LIMIT %s",
+        (endpoint_id, limit),
+    )
 
 
 async def deliveries_page(
