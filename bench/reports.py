@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from api.panel.accounts_store import open_session
+from api.panel.sign_in_queries import open_session
 from api.panel.web import SESSION_COOKIE
 from bench.load import percentile
 from core.db import async_pool

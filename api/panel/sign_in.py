@@ -12,7 +12,8 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from api.models import TEXT_MAX
-from api.panel import accounts_store as store
+from api.panel import passwords
+from api.panel import sign_in_queries as store
 from api.panel.i18n import LANGS
 from api.panel.web import (
     LANG_COOKIE,
@@ -121,7 +122,7 @@ async def sign_up(visit: Visitor) -> Response:
     account_id = uuid.uuid4()
     try:
         await store.claim_email(
-            visit.ctx.pool, email, account_id, await store.hash_password(password)
+            visit.ctx.pool, email, account_id, await passwords.hash_password(password)
         )
     except store.EmailTaken:
         return render(
@@ -159,12 +160,13 @@ async def sign_in(visit: Visitor) -> Response:
         return render(visit, "sign_in.html", 429, error=error, **again)
     # An address that could never have signed up is not looked up (nor is its NUL sent).
     user = await store.user_by_email(visit.ctx.pool, email) if EMAIL.match(email) else None
-    password_hash = user[1] if user else store.DUMMY_HASH
-    if not await store.password_matches(password_hash, password) or user is None:
+    password_hash = user[1] if user else passwords.DUMMY_HASH
+    if not await passwords.password_matches(password_hash, password) or user is None:
         return render(visit, "sign_in.html", 401, error=visit.words.t("error.credentials"), **again)
     await _attempts(visit).forgive(visit, email)
-    if store.HASHER.check_needs_rehash(password_hash):
-        await store.rehash_password(visit.ctx.pool, email, password)
+    if passwords.needs_rehash(password_hash):
+        new_hash = await passwords.hash_password(password)
+        await store.set_password_hash(visit.ctx.pool, email, new_hash)
     return await _signed_in(visit, user[0], None, target=target)
 
 

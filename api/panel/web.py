@@ -17,8 +17,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData
 
 from api.auth import Ctx
-from api.panel.accounts_store import Session, find_session
 from api.panel.i18n import DEFAULT_LANG, LANGS, Lang, Words
+from api.panel.sign_in_queries import Session, find_session
 from front_door.context import Context
 from front_door.directory import AccountView
 from front_door.problems import ApiError

@@ -1,7 +1,7 @@
 """Call reports as the API and the panel both serve them: a page, the summary, CSV and Excel
 downloads (times in the account's zone). The routers and the panel's pages call this; the SQL
-is the report's own (projections/call_report.py), its rollup's (projections/call_rollup.py)
-and the exports' (api/report_export.py)."""
+is in api/report_queries.py (a page, the exports' COPY) and projections/call_rollup.py (the
+summary)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 from fastapi.responses import StreamingResponse
 from psycopg.abc import Buffer
 
+from api import report_queries
 from api.report_export import Formatter, csv_lines
 from api.report_workbook import write_workbook
 from core.call_rules import CallStatus
@@ -26,20 +26,9 @@ from front_door.calling import parse_phone
 from front_door.context import Context
 from front_door.directory import AccountView
 from front_door.problems import ApiError, not_found
-from projections.call_report import REPORT, ReportFilter
+from projections.call_report import ReportFilter
 from projections.call_rollup import summary_query
 
-# An export's rows, newest first, in its account's zone (the transaction's TimeZone).
-NEWEST_FIRST = " ORDER BY created_at DESC, id DESC"
-# An export's transaction: times in the account's zone (TimeZone). Its rows are read along an
-# index in the order they are written (calls_account_created and its kin), not scanned and
-# sorted: the planner's default random_page_cost (4, for spinning disks) chose a scan of the
-# whole table and a sort on disk for three days of 10,000,000 calls, 1.3-1.4 times as long.
-# No JIT: compiling the rows' expressions took 1.3 s of an export and gained nothing.
-EXPORT_SETTINGS = (
-    "SELECT set_config('TimeZone', %s, true), set_config('random_page_cost', '1.1', true),"
-    " set_config('jit', 'off', true)"
-)
 CHUNK = 1 << 16
 CSV_BOM = "\ufeff"  # so Excel opens the UTF-8 file as UTF-8 (Persian text)
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -88,10 +77,7 @@ def zone_of(ctx: Context, account: AccountView) -> str:
 async def page(
     ctx: Context, report: ReportFilter, limit: int, cursor: str | None
 ) -> dict[str, Any]:
-    where, params = report.where()
-    items, next_cursor = await queries.fetch_page(
-        ctx.pool, f"SELECT * FROM {REPORT}{where}", params, cursor, limit
-    )
+    items, next_cursor = await report_queries.page(ctx.pool, report, limit, cursor)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -142,50 +128,30 @@ async def xlsx_download(
 
 
 async def _copied(ctx: Context, report: ReportFilter, formatter: Formatter) -> AsyncIterator[bytes]:
-    """The report's CSV rows, newest first, in the account's zone, as PostgreSQL writes them,
-    in blocks of CHUNK bytes or more (COPY hands over about a row at a time: a write to the
-    client for each would cost more than the row)."""
-    source, params = _newest_first(report)
-    async with ctx.pool.connection() as conn, conn.transaction():
-        await conn.execute(EXPORT_SETTINGS, (formatter.zone_name,))
-        sql = f"COPY ({formatter.csv_select(source)}) TO STDOUT (FORMAT csv)"
-        block = bytearray()
-        async with conn.cursor().copy(sql, params) as copy:
-            async for chunk in copy:
-                if full := _joined(block, chunk):
-                    yield full
-        if block:
-            yield bytes(block)
+    """The report's CSV rows in blocks of CHUNK bytes or more (COPY hands over about a row at
+    a time: a write to the client for each would cost more than the row)."""
+    block = bytearray()
+    async for chunk in report_queries.csv_rows(ctx.pool, report, formatter):
+        if full := _joined(block, chunk):
+            yield full
+    if block:
+        yield bytes(block)
 
 
 def _write_workbook(database_url: str, report: ReportFilter, formatter: Formatter) -> str:
     """Write the report to a temporary .xlsx, its rows as PostgreSQL writes them
     (api/report_workbook.py), and return its path."""
-    source, params = _newest_first(report)
     handle, path = tempfile.mkstemp(suffix=".xlsx")
     try:
         with (
             os.fdopen(handle, "wb") as out,
-            psycopg.connect(database_url) as conn,
-            conn.transaction(),
+            report_queries.sheet_rows(database_url, report, formatter) as rows,
         ):
-            conn.execute(EXPORT_SETTINGS, (formatter.zone_name,))
-            sql = f"COPY ({formatter.sheet_select(source)}) TO STDOUT"
-            with conn.cursor().copy(sql, params) as copy:
-                write_workbook(out, formatter, _in_blocks(copy))
+            write_workbook(out, formatter, _in_blocks(rows))
     except BaseException:
         os.remove(path)  # nothing half-written is left behind
         raise
     return path
-
-
-def _newest_first(report: ReportFilter) -> tuple[str, list[Any]]:
-    """The report's rows in export order, as a subquery for an export's SELECT. Its ORDER BY
-    keeps the subquery from being merged into the SELECT, so each row is formatted after it is
-    sorted: a sort that had to carry the formatted rows (the sheet's XML: about 650 bytes a
-    row) spilled them to disk, and an export of 900,000 rows took 1.3-1.6 times as long."""
-    where, params = report.where()
-    return f"(SELECT * FROM {REPORT}{where}{NEWEST_FIRST})", params
 
 
 def _in_blocks(chunks: Iterable[Buffer]) -> Iterator[bytes]:

@@ -1,4 +1,5 @@
-"""Panel sign-in: users (email and argon2id password hash) and browser sessions, in PostgreSQL.
+"""The SQL of the panel's sign-in: users (email and argon2id password hash, api/panel/passwords.py)
+and browser sessions, in PostgreSQL.
 
 Passwords and sessions are the panel's own state, not events: they stay out of the topics
 analysts read. The account itself is still opened by its AccountCreated event.
@@ -6,38 +7,16 @@ analysts read. The account itself is still opened by its AccountCreated event.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 
 from front_door.queries import fetch_one
 from front_door.secrets import hash_secret
-
-# argon2-cffi's defaults are argon2id with RFC 9106's low-memory profile (t=3, m=64 MiB, p=4).
-HASHER = PasswordHasher()
-# Verified when the email is unknown, so a wrong email costs as long as a wrong password.
-DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
-
-
-async def hash_password(password: str) -> str:
-    return await asyncio.to_thread(HASHER.hash, password)
-
-
-async def password_matches(password_hash: str, password: str) -> bool:
-    def check() -> bool:
-        try:
-            return HASHER.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await asyncio.to_thread(check)
 
 
 class EmailTaken(Exception):
@@ -77,9 +56,7 @@ async def email_of(pool: AsyncConnectionPool, account_id: uuid.UUID) -> str | No
     return row["email"] if row else None
 
 
-async def rehash_password(pool: AsyncConnectionPool, email: str, password: str) -> None:
-    """Store a fresh hash when the hasher's parameters have grown since it was made."""
-    new_hash = await hash_password(password)
+async def set_password_hash(pool: AsyncConnectionPool, email: str, new_hash: str) -> None:
     async with pool.connection() as conn:
         await conn.execute(
             "UPDATE panel_users SET password_hash = %s WHERE email = %s", (new_hash, email)
