@@ -2,11 +2,11 @@
 
 Each record of `flashcall.ingress.<account_id>` is a CallRequest (the published Avro schema)
 with the tenant's access key in the `flashcall-key` header. The key must be one of that
-account's; then the request goes through every check `POST /v1/calls` makes (front_door/placing.py,
-the same code). In one PostgreSQL transaction with the consumed offsets, the outbox takes the
-CallRequested of each accepted request and a CallResult for each request, accepted or refused,
-for the account's results topic. A record with a bad key, or one that does not decode, is
-answered there too: nothing is dropped.
+account's; then the request goes through every check `POST /v1/calls` makes
+(front_door/many_calls.py, the same code). In one PostgreSQL transaction with the consumed
+offsets, the outbox takes the CallRequested of each accepted request and a CallResult for each
+request, accepted or refused, for the account's results topic. A record with a bad key, or one
+that does not decode, is answered there too: nothing is dropped.
 
 Exactness: a call's id is derived from its reference, or else from the request's topic,
 partition and offset, so a request read again (a crash before the commit) names the same call,
@@ -29,7 +29,7 @@ from core.text import FORBIDDEN
 from front_door.context import Context
 from front_door.credentials import key_for_secret
 from front_door.directory import KeyView
-from front_door.placing import Item, KeyRate, copy_duplicates, count_items, decide, read_item
+from front_door.many_calls import Item, KeyRate, copy_duplicates, count_items, decide, read_item
 from front_door.problems import ApiError
 from runtime.batches import Consumed
 from runtime.outbox import Outbox

@@ -1,6 +1,7 @@
 """Access key: many calls in one request, as a JSON batch or a streamed NDJSON body.
 
-Each item is answered as `POST /v1/calls` would answer it, in input order (front_door/placing.py).
+Each item is answered as `POST /v1/calls` would answer it, in input order
+(front_door/many_calls.py).
 The stream answers while it reads: a chunk's answers go out once its calls are durable, and the
 next chunk is read only then, so a client that sends faster than its key's rate is read more
 slowly rather than refused.
@@ -23,7 +24,7 @@ from api.ndjson import TooLong, line_groups
 from api.openapi import problems
 from front_door.context import Context
 from front_door.directory import KeyView
-from front_door.placing import Item, KeyRate, count_items, place_items, read_item
+from front_door.many_calls import Item, KeyRate, count_items, place_items, read_item
 from front_door.problems import ApiError
 
 router = APIRouter(prefix="/v1/calls", tags=["access key"])

@@ -13,7 +13,7 @@ from api.http_params import IdempotencyKey
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from api.openapi import problems
 from api.service_layer import calls
-from front_door.calling import PLACING_PROBLEMS
+from front_door.call_checks import PLACING_PROBLEMS
 
 router = APIRouter(prefix="/v1/calls", tags=["access key"])
 

@@ -10,8 +10,9 @@ from fastapi import APIRouter
 from api.auth import Ctx
 from api.models import SeedCallIn, SeedCallOut
 from api.openapi import problems
-from front_door.calling import PLACING_PROBLEMS, parse_phone, place_call
+from front_door.call_checks import PLACING_PROBLEMS, parse_phone
 from front_door.credentials import key_for_secret
+from front_door.single_call import place_call
 
 router = APIRouter(tags=["seed compatibility"])
 

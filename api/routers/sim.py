@@ -12,7 +12,7 @@ from api.http_params import Cursor, Limit
 from api.models import HandsetCall, Page
 from api.openapi import problems
 from front_door import queries
-from front_door.calling import parse_phone
+from front_door.call_checks import parse_phone
 
 router = APIRouter(prefix="/v1/sim", tags=["simulated carrier"])
 

@@ -13,20 +13,20 @@ from typing import Any
 from core.call_rules import STATUS_RANK, CallStatus, code_ttl_seconds
 from core.ids import derived_id
 from front_door import queries
-from front_door.calling import (
-    call_body,
-    idempotent_call_id,
-    parse_phone,
-    place_call,
-    placed_body,
-    seconds_until,
-)
+from front_door.call_checks import parse_phone
 from front_door.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
 from front_door.directory import AccountView, KeyView
 from front_door.idempotency import reused_with_another_body
 from front_door.limits import retry_after
-from front_door.placing import Item, resolve_references
+from front_door.many_calls import Item, resolve_references
 from front_door.problems import ApiError, invalid, not_found
+from front_door.single_call import (
+    call_body,
+    idempotent_call_id,
+    place_call,
+    placed_body,
+    seconds_until,
+)
 from schemas.codec import new_event
 from schemas.topics import CALL_REQUESTS
 

@@ -22,7 +22,7 @@ from api.report_export import Formatter, csv_lines
 from api.report_workbook import write_workbook
 from core.call_rules import CallStatus
 from front_door import queries
-from front_door.calling import parse_phone
+from front_door.call_checks import parse_phone
 from front_door.context import Context
 from front_door.directory import AccountView
 from front_door.problems import ApiError, not_found

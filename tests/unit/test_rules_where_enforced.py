@@ -17,20 +17,17 @@ import pytest
 from api.report_export import Formatter, csv_lines
 from core.ids import derived_id
 from core.number_pool import NumberPool
-from front_door.calling import (
-    active_service,
-    call_body,
-    check_destination,
-    idempotent_call_id,
-    parse_phone,
-    place_call,
-    placed_body,
-    request_event,
-    seconds_until,
-)
+from front_door.call_checks import active_service, check_destination, parse_phone, request_event
 from front_door.context import Context
 from front_door.directory import AccountView, KeyView, ServiceView
 from front_door.problems import ApiError
+from front_door.single_call import (
+    call_body,
+    idempotent_call_id,
+    place_call,
+    placed_body,
+    seconds_until,
+)
 from processors.carriers import DialResult
 from processors.decisions import code_expired, derived
 from processors.dialer import dial_outcome, outcome_event

@@ -1,6 +1,6 @@
 """Placing many calls at once: the batch and NDJSON endpoints and the Kafka ingress.
 
-Each item goes through the checks of `POST /v1/calls` (front_door/calling.py) and gets its own
+Each item goes through the checks of `POST /v1/calls` (front_door/call_checks.py) and gets its own
 answer, in input order: an id, or an error with the code the single endpoint would have
 answered. The checks are made for a whole chunk of items, and the calls that pass are appended
 together (one produce, one wake-up), which is what makes a streamed call cheap. A reference
@@ -25,7 +25,7 @@ from core.ids import derived_id
 from core.phones import MAX_INPUT, InvalidPhone, normalise
 from core.references import REFERENCE_HOURS, reference_problem
 from front_door import queries
-from front_door.calling import active_service, check_destination, request_event
+from front_door.call_checks import active_service, check_destination, request_event
 from front_door.context import Context
 from front_door.directory import KeyView
 from front_door.problems import ApiError

@@ -8,9 +8,9 @@ import pytest
 
 from core.number_pool import NumberPool
 from core.references import reference_problem
-from front_door import limits, placing
+from front_door import limits, many_calls
 from front_door.directory import KeyView, ServiceView
-from front_door.placing import Item, copy_duplicates, read_item
+from front_door.many_calls import Item, copy_duplicates, read_item
 from tests.support.limits import MemoryLimits
 
 
@@ -81,7 +81,7 @@ def test_the_key_rate_paces_a_stream_and_refuses_a_batch(monkeypatch: pytest.Mon
         clock[0] += seconds
 
     monkeypatch.setattr(limits.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(placing.asyncio, "sleep", sleep)
+    monkeypatch.setattr(many_calls.asyncio, "sleep", sleep)
     svc = ServiceView(uuid.uuid4(), uuid.uuid4(), 5, 2, False, "active")
     ctx = SimpleNamespace(
         settings=SimpleNamespace(
@@ -100,11 +100,11 @@ def test_the_key_rate_paces_a_stream_and_refuses_a_batch(monkeypatch: pytest.Mon
         return [Item(i, f"+98912123456{i}") for i in range(n)]
 
     batch = items(3)
-    asyncio.run(placing.decide(ctx, key, batch, placing.KeyRate.REFUSE))  # type: ignore[arg-type]
+    asyncio.run(many_calls.decide(ctx, key, batch, many_calls.KeyRate.REFUSE))  # type: ignore[arg-type]
     assert [i.status for i in batch] == ["queued", "queued", None]
     assert batch[2].error == ("rate_limited", "too many calls for this access key")
     assert waits == []
     stream = items(4)
-    asyncio.run(placing.decide(ctx, key, stream, placing.KeyRate.PACE))  # type: ignore[arg-type]
+    asyncio.run(many_calls.decide(ctx, key, stream, many_calls.KeyRate.PACE))  # type: ignore[arg-type]
     assert [i.status for i in stream] == ["queued"] * 4
     assert waits and sum(waits) >= 1.0  # four more at two a second: it waited its turn
