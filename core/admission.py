@@ -1,5 +1,6 @@
 """Whether a requested call is admitted: the rules the decisions processor applies, in order,
-with nothing but the facts it has gathered (no I/O; processors/decisions.py gathers them)."""
+with nothing but the facts it has gathered (no I/O; processors/decisions/admission.py gathers
+them)."""
 
 from __future__ import annotations
 

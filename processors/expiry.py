@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus
-from processors.decisions import code_expired
+from processors.decisions.shared import code_expired
 from runtime.outbox import Outbox, Publisher
 
 

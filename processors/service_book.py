@@ -101,7 +101,7 @@ class ServiceBook:
         ).fetchall()
         for sid, status, balance, reserved, limit, price, cut_off, low, seq, owner in rows:
             # A service created after the lookup above belongs to an account locked by its
-            # creation (processors/decisions.py).
+            # creation (processors/decisions/).
             account = self.accounts.get(owner) or await self._lock_late(conn, owner)
             self.services[sid] = ServiceState(
                 sid,

@@ -1,4 +1,5 @@
-"""The admission rules, apart from the SQL that gathers their facts (processors/decisions.py)."""
+"""The admission rules, apart from the SQL that gathers their facts
+(processors/decisions/admission.py)."""
 
 from __future__ import annotations
 

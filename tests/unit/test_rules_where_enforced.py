@@ -29,7 +29,7 @@ from front_door.single_call import (
     seconds_until,
 )
 from processors.carriers import DialResult
-from processors.decisions import code_expired, derived
+from processors.decisions.shared import code_expired, derived
 from processors.dialer import dial_outcome, outcome_event
 from projections.call_report import COLUMNS
 from tests.support.limits import AwayPool, MemoryLimits

@@ -1,0 +1,197 @@
+"""Admission: each requested call admitted (its dial command sent) or rejected, by the rules of
+core/admission.py (the service, its credit, the phone's window, the retry chain, pumped
+prefixes), a run of requests at a time in a few set-based statements, in request order."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from core.admission import AdmissionRules, Request, refusal
+from core.call_rules import PHONE_WINDOW_SECONDS, CallStatus, RejectReason, code_ttl_seconds
+from core.fraud import prefix_of
+from processors.decisions.shared import ADMITTED, DecisionRules, code_expired, derived
+from processors.fraud_book import FraudBook
+from processors.service_book import ServiceBook
+from runtime.outbox import Outbox
+from schemas.codec import Event
+
+Decided = list[tuple[Event, RejectReason | None]]
+# Each call's service and the number prefix the fraud rules count it under.
+Prefixes = dict[Any, tuple[Any, str]]
+
+
+async def admit(
+    rules: DecisionRules,
+    admission: AdmissionRules,
+    conn: psycopg.AsyncConnection,
+    requests: list[Event],
+    out: Outbox,
+    book: ServiceBook,
+) -> None:
+    """Decide a run of CallRequested: record each call, then send its dial command or its
+    rejection."""
+    fresh = await _fresh(conn, requests)
+    if not fresh:
+        return
+    await book.lock(conn, {e["service_id"] for e in fresh})
+    roots = await _chain_roots(conn, fresh)
+    digits = rules.fraud.prefix_digits
+    prefixes = {e["call_id"]: (e["service_id"], prefix_of(e["phone"], digits)) for e in fresh}
+    fraud = FraudBook(rules.fraud)
+    await fraud.load(conn, set(prefixes.values()), fresh[0]["occurred_at"])
+    decided = _judge(admission, fresh, await _phone_window(conn, fresh), prefixes, fraud, out, book)
+    await fraud.save(conn)
+    await _record(conn, decided, roots, prefixes)
+    for e, reason in decided:
+        ids = {"call_id": e["call_id"], "service_id": e["service_id"]}
+        if reason is not None:
+            out.emit(derived("CallRejected", e, reason=reason, **ids))
+            continue
+        if e["retry_of"] is not None:
+            await _supersede_chain(conn, e, roots[e["call_id"]], out)
+        # The dial command is the admission (nobody reads a CallAdmitted besides it).
+        ttl = code_ttl_seconds(e["code_ttl_minutes"], rules.ttl_minute_seconds)
+        out.emit(
+            derived(
+                "PlaceCall",
+                e,
+                phone=e["phone"],
+                caller_number=e["caller_number"],
+                code_ttl_seconds=ttl,
+                **ids,
+            )
+        )
+
+
+async def _fresh(conn: psycopg.AsyncConnection, requests: list[Event]) -> list[Event]:
+    """The requests not decided yet: a request made again (an idempotent retry) is a no-op."""
+    known = await (
+        await conn.execute(
+            "SELECT id FROM proc_calls WHERE id = ANY(%b)", ([e["call_id"] for e in requests],)
+        )
+    ).fetchall()
+    seen = {row[0] for row in known}
+    fresh = []
+    for e in requests:
+        if e["call_id"] not in seen:
+            seen.add(e["call_id"])
+            fresh.append(e)
+    return fresh
+
+
+def _judge(
+    admission: AdmissionRules,
+    requests: list[Event],
+    window: dict[tuple[Any, str], list[datetime]],
+    prefixes: Prefixes,
+    fraud: FraudBook,
+    out: Outbox,
+    book: ServiceBook,
+) -> Decided:
+    """Each request's refusal (None: admitted), in order: an admitted call counts in its
+    phone's window and its prefix's count for the requests after it."""
+    decided: Decided = []
+    for e in requests:
+        service = book[e["service_id"]]
+        earlier = window.setdefault((e["service_id"], e["phone"]), [])
+        request = Request(e["occurred_at"], e["attempt"], e["price_per_call"])
+        prefix = prefixes[e["call_id"]]
+        reason = refusal(
+            admission,
+            request,
+            service.status,
+            earlier,
+            service.credit,
+            functools.partial(fraud.blocked, prefix, e, out),
+        )
+        service.last_price = e["price_per_call"]
+        service.account.last_price = e["price_per_call"]
+        if reason is None:
+            earlier.append(e["occurred_at"])
+            fraud.admitted(prefix)
+        decided.append((e, reason))
+    return decided
+
+
+async def _record(
+    conn: psycopg.AsyncConnection, decided: Decided, roots: dict[Any, Any], prefixes: Prefixes
+) -> None:
+    """The decided calls in proc_calls: admitted (being dialled) or rejected."""
+    await conn.execute(
+        "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
+        " code_length, status, requested_at, price, prefix) SELECT * FROM unnest(%b::uuid[],"
+        " %b::uuid[], %b::text[], %b::uuid[], %b::int[], %b::text[], %b::int[], %b::text[],"
+        " %b::timestamptz[], %b::bigint[], %b::text[]) ON CONFLICT (id) DO NOTHING",
+        (
+            [e["call_id"] for e, _ in decided],
+            [e["service_id"] for e, _ in decided],
+            [e["phone"] for e, _ in decided],
+            [roots[e["call_id"]] for e, _ in decided],
+            [e["attempt"] for e, _ in decided],
+            [e["caller_number"] for e, _ in decided],
+            [e["code_length"] for e, _ in decided],
+            [ADMITTED if r is None else CallStatus.REJECTED for _, r in decided],
+            [e["occurred_at"] for e, _ in decided],
+            [e["price_per_call"] for e, _ in decided],
+            [prefixes[e["call_id"]][1] for e, _ in decided],
+        ),
+    )
+
+
+async def _chain_roots(conn: psycopg.AsyncConnection, requests: list[Event]) -> dict[Any, Any]:
+    """The first call of each request's retry chain (itself for a first call)."""
+    parents = [e["retry_of"] for e in requests if e["retry_of"] is not None]
+    rows = (
+        await (
+            await conn.execute(
+                "SELECT id, chain_root FROM proc_calls WHERE id = ANY(%b)", (parents,)
+            )
+        ).fetchall()
+        if parents
+        else []
+    )
+    roots: dict[Any, Any] = dict(rows)
+    for e in requests:
+        parent = e["retry_of"]
+        roots[e["call_id"]] = e["call_id"] if parent is None else roots.get(parent, parent)
+    return roots
+
+
+async def _phone_window(
+    conn: psycopg.AsyncConnection, requests: list[Event]
+) -> dict[tuple[Any, str], list[datetime]]:
+    """When each requested (service, phone) was last called, within the hour before."""
+    since = min(e["occurred_at"] for e in requests) - timedelta(seconds=PHONE_WINDOW_SECONDS)
+    pairs = sorted({(e["service_id"], e["phone"]) for e in requests})
+    rows = await (
+        await conn.execute(
+            "SELECT c.service_id, c.phone, c.requested_at FROM proc_calls c"
+            " JOIN unnest(%b::uuid[], %b::text[]) AS w(service_id, phone)"
+            "   ON c.service_id = w.service_id AND c.phone = w.phone"
+            " WHERE c.requested_at > %s AND c.status <> %s",
+            ([s for s, _ in pairs], [p for _, p in pairs], since, CallStatus.REJECTED),
+        )
+    ).fetchall()
+    window: dict[tuple[Any, str], list[datetime]] = {}
+    for service_id, phone, at in rows:
+        window.setdefault((service_id, phone), []).append(at)
+    return window
+
+
+async def _supersede_chain(
+    conn: psycopg.AsyncConnection, e: Event, chain_root: Any, out: Outbox
+) -> None:
+    """A retry invalidates every earlier code of its chain."""
+    rows = await (
+        await conn.execute(
+            "UPDATE proc_calls SET status = %s WHERE chain_root = %s AND id <> %s"
+            " AND status = %s RETURNING id, service_id",
+            (CallStatus.EXPIRED, chain_root, e["call_id"], CallStatus.DELIVERED),
+        )
+    ).fetchall()
+    for call_id, service_id in rows:
+        out.emit(code_expired(call_id, service_id))
