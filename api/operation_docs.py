@@ -181,7 +181,8 @@ OPERATIONS: dict[str, Text] = {
         " 201 means the request is durable and will be decided: the call is `queued`, then"
         " `dialing`, `delivered` (the handset rang), and `verified` or `expired`; or `failed`"
         " or `rejected` with a reason. A `reference` names the call for 24 h (sending it again"
-        " answers the same call and rings no one); so does an `Idempotency-Key`. Refused at"
+        " answers the same call and rings no one); an `Idempotency-Key` with the same body"
+        " replays the first answer for 24 h (`Idempotent-Replayed: true`). Refused at"
         " once: an unparseable phone (400), a cut-off service or account (402), a disabled"
         " service or a destination it does not allow (403), and the key's or the phone's rate"
         " (429 with `Retry-After`).",

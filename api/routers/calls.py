@@ -7,9 +7,10 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from api.auth import AccessKey, Ctx, KeyOrAccount
-from api.http_params import IdempotencyKey
+from api.http_params import IdempotencyKey, created
 from api.models import CallCreate, CallOut, VerifyIn, VerifyOut
 from api.openapi import problems
 from api.service_layer import calls
@@ -29,8 +30,10 @@ async def create_call(
     ctx: Ctx,
     key: AccessKey,
     idempotency_key: IdempotencyKey = None,
-) -> dict[str, Any]:
-    return await calls.place(ctx, key, body.phone, body.reference, idempotency_key)
+) -> JSONResponse:
+    answer, replayed = await calls.place(ctx, key, body.phone, body.reference, idempotency_key)
+    # Through the response model, as the first answer and its replay alike.
+    return created(CallOut.model_validate(answer).model_dump(mode="json"), replayed)
 
 
 @router.get(

@@ -16,7 +16,7 @@ from front_door import queries
 from front_door.call_checks import parse_phone
 from front_door.context import READ_YOUR_WRITES_SECONDS, Context, behind, read_back
 from front_door.directory import AccountView, KeyView
-from front_door.idempotency import reused_with_another_body
+from front_door.idempotency import remembered, reused_with_another_body
 from front_door.limits import retry_after
 from front_door.many_calls import Item, resolve_references
 from front_door.problems import ApiError, invalid, not_found
@@ -63,19 +63,43 @@ async def place(
     raw_phone: str,
     reference: str | None,
     idempotency_key: str | None,
-) -> dict[str, Any]:
-    """Place a call (POST /v1/calls): a `reference` names one call for 24 h; without one, an
-    `Idempotency-Key` names the call itself (the same key always answers the same call)."""
+) -> tuple[dict[str, Any], bool]:
+    """Place a call (POST /v1/calls), and whether the answer is a replay. An `Idempotency-Key`
+    means what it means on every create (front_door/idempotency.py): the same key and body
+    within 24 h answer the first answer again, another body 422. A `reference` names one call
+    for 24 h, with or without a key."""
     phone = parse_phone(ctx, raw_phone)
+    if idempotency_key is None:
+        return await _place(ctx, key, phone, reference, uuid.uuid4()), False
     call_id = idempotent_call_id(key, idempotency_key)
+    return await remembered(
+        ctx,
+        f"calls:{key.id}",
+        idempotency_key,
+        {"phone": phone, "reference": reference},
+        lambda: _place_once(ctx, key, phone, reference, call_id),
+    )
+
+
+async def _place_once(
+    ctx: Context, key: KeyView, phone: str, reference: str | None, call_id: uuid.UUID
+) -> dict[str, Any]:
+    """A call whose id the Idempotency-Key fixes: two requests racing with one key name one
+    call (the decisions place it once), and a key whose answer is no longer kept still names
+    the call it placed."""
+    earlier = await queries.call(ctx.pool, call_id)
+    if earlier is not None:
+        if earlier["phone"] != phone or earlier.get("reference") != reference:
+            raise reused_with_another_body()
+        return call_body(earlier, ctx.directory.services.get(key.service_id))
+    return await _place(ctx, key, phone, reference, call_id)
+
+
+async def _place(
+    ctx: Context, key: KeyView, phone: str, reference: str | None, call_id: uuid.UUID
+) -> dict[str, Any]:
     if reference is not None:
         return await create_with_reference(ctx, key, phone, reference)
-    if idempotency_key is not None:
-        earlier = await queries.call(ctx.pool, call_id)
-        if earlier is not None:
-            if earlier["phone"] != phone:
-                raise reused_with_another_body()
-            return call_body(earlier, ctx.directory.services.get(key.service_id))
     return placed_body(await place_call(ctx, key, phone, call_id))
 
 

@@ -169,11 +169,57 @@ def test_an_access_key_is_limited_per_second(second_api: Api) -> None:
 
 def test_idempotency_key_places_one_call(api: Api, tenant: Tenant) -> None:
     phone = random_phone()
-    headers = {"Idempotency-Key": str(uuid.uuid4())}
-    first = api.place(tenant.key, phone, **headers)
-    api.wait_status(tenant.key, first["id"], {"delivered"})
-    again = api.place(tenant.key, phone, **headers)
-    assert again["id"] == first["id"]
+    headers = {**bearer(tenant.key), "Idempotency-Key": str(uuid.uuid4())}
+    first = api.http.post("/v1/calls", json={"phone": phone}, headers=headers)
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    api.wait_status(tenant.key, first.json()["id"], {"delivered"})
+    # The same body, the phone written nationally: the first answer again, as it was.
+    national = "0" + phone.removeprefix("+98")
+    again = api.http.post("/v1/calls", json={"phone": national}, headers=headers)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.json()["status"] == "queued"
+    assert len(api.handset(phone)) == 1
+
+
+def test_idempotency_key_with_another_body_is_refused_and_places_nothing(
+    api: Api, tenant: Tenant
+) -> None:
+    phone, other = random_phone(), random_phone()
+    headers = {**bearer(tenant.key), "Idempotency-Key": str(uuid.uuid4())}
+    first = api.http.post("/v1/calls", json={"phone": phone}, headers=headers)
+    assert first.status_code == 201
+    assert_problem(
+        api.http.post("/v1/calls", json={"phone": other}, headers=headers), 422, "invalid_request"
+    )
+    assert_problem(
+        api.http.post("/v1/calls", json={"phone": phone, "reference": "r-1"}, headers=headers),
+        422,
+        "invalid_request",
+    )
+    api.wait_status(tenant.key, first.json()["id"], {"delivered"})
+    assert api.handset(other) == [] and len(api.handset(phone)) == 1
+
+
+def test_idempotency_key_with_a_reference_means_the_same(api: Api, tenant: Tenant) -> None:
+    phone = random_phone()
+    reference = f"order-{uuid.uuid4()}"
+    headers = {**bearer(tenant.key), "Idempotency-Key": str(uuid.uuid4())}
+    body = {"phone": phone, "reference": reference}
+    first = api.http.post("/v1/calls", json=body, headers=headers)
+    assert first.status_code == 201 and first.json()["reference"] == reference
+    again = api.http.post("/v1/calls", json=body, headers=headers)
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+    # Another reference under the same key is another body.
+    assert_problem(
+        api.http.post("/v1/calls", json={"phone": phone, "reference": "another"}, headers=headers),
+        422,
+        "invalid_request",
+    )
+    # Without the key the reference still names its call.
+    named = api.http.post("/v1/calls", json=body, headers=bearer(tenant.key))
+    assert named.status_code == 201 and named.json()["id"] == first.json()["id"]
+    api.wait_status(tenant.key, first.json()["id"], {"delivered"})
     assert len(api.handset(phone)) == 1
 
 
