@@ -13,10 +13,10 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from core import metrics
 from core.call_rules import STATUS_RANK, CallStatus
 from projections import call_rollup
 from projections.call_report import report_event
+from projections.read_model_metrics import observe_dial_latency
 from runtime.outbox import Outbox
 from runtime.stream_topics import call_result_of_report
 from schemas import topics
@@ -513,17 +513,6 @@ UPSERT_CALLS = (
     # xmax is 0 on a row version this statement inserted (not on one it updated).
     + " RETURNING calls.*, calls.xmax = 0 AS inserted"
 )
-
-
-def observe_dial_latency(
-    events: list[Event], changed: list[dict[str, Any]]
-) -> None:  # pragma: no mutate block
-    """Request → dial for the calls whose dial outcome this batch brought."""
-    dialled = {e["call_id"] for e in events if e["event_type"] in ("CallDelivered", "CallFailed")}
-    for row in changed:
-        if row["id"] in dialled and row["created_at"] and row["dialed_at"]:
-            seconds = (row["dialed_at"] - row["created_at"]).total_seconds()
-            metrics.REQUEST_TO_DIAL.observe(max(seconds, 0.0))
 
 
 async def upsert_calls(

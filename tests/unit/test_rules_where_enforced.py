@@ -30,7 +30,7 @@ from front_door.single_call import (
 )
 from processors.carriers import DialResult
 from processors.decisions.shared import code_expired, derived
-from processors.dialer import dial_outcome, outcome_event
+from processors.dial_records import dial_outcome, outcome_event
 from projections.call_report import COLUMNS
 from tests.support.limits import AwayPool, MemoryLimits
 
