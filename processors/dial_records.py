@@ -109,21 +109,21 @@ def outcome_event(event_type: str, **fields: Any) -> Event:
 
 
 def answered_event(command: Event) -> Event:
-    """Someone picked the call up (it costs money): once per call."""
-    return new_event(
-        "CallAnswered",
-        event_id=str(derived_id(command["call_id"], "CallAnswered")),
-        call_id=command["call_id"],
-        service_id=command["service_id"],
-    )
+    """Someone picked the call up (it costs money)."""
+    return once_per_call("CallAnswered", command)
 
 
 def started_event(command: Event) -> Event:
-    """A long dial is under way: once per call."""
+    """A long dial is under way."""
+    return once_per_call("DialStarted", command, occurred_at=command["dialed_at"])
+
+
+def once_per_call(event_type: str, command: Event, **fields: Any) -> Event:
+    """An event a call has at most once: its id is fixed by the call id and its type."""
     return new_event(
-        "DialStarted",
-        event_id=str(derived_id(command["call_id"], "DialStarted")),
-        occurred_at=command["dialed_at"],
+        event_type,
+        event_id=str(derived_id(command["call_id"], event_type)),
         call_id=command["call_id"],
         service_id=command["service_id"],
+        **fields,
     )
