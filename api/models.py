@@ -329,6 +329,8 @@ class CallItemResult(BaseModel):
     reference: str | None
     id: uuid.UUID | None = None
     status: str | None = None
+    caller_prefix: str | None = Field(None, description="As on the call: what an app matches by.")
+    code_length: int | None = None
     error: ItemError | None = None
 
 
@@ -402,6 +404,12 @@ class Call(BaseModel):
     attempt: int
     retry_of: uuid.UUID | None
     code_length: int
+    caller_prefix: str | None = Field(
+        None,
+        description="The caller number without its last `code_length` digits (the code): an"
+        " incoming call from `caller_prefix` followed by `code_length` digits is this call, and"
+        " those digits are its code. Never reveals the code.",
+    )
     expires_at: datetime | None
     created_at: datetime
     dialed_at: datetime | None

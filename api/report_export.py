@@ -28,6 +28,7 @@ PERSIAN_HEADINGS = {
     "attempt": "تلاش",
     "retry_of": "تکرار تماس",
     "code_length": "طول کد",
+    "caller_prefix": "پیش‌شماره تماس‌گیرنده",
     "caller_number": "شماره تماس‌گیرنده",
     "created_at": "زمان درخواست",
     "dialed_at": "زمان شماره‌گیری",
@@ -67,7 +68,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?$")
 
 
-PHONE_COLUMNS = frozenset({"phone", "caller_number"})
+PHONE_COLUMNS = frozenset({"phone", "caller_prefix", "caller_number"})
 TIME_COLUMNS = frozenset(
     {"created_at", "dialed_at", "delivered_at", "expires_at", "verified_at", "expired_at"}
 )

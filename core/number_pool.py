@@ -18,6 +18,17 @@ class NumberRange:
     free: int
 
 
+def caller_prefix(caller_number: str, code_length: int) -> str:
+    """The caller number without its last `code_length` digits, the code: what an app matches
+    an incoming call by (the seed's `head_number`). It never reveals the code."""
+    return caller_number[:-code_length]
+
+
+def code_of(caller_number: str, code_length: int) -> str:
+    """The code a caller number carries: its last `code_length` digits."""
+    return caller_number[-code_length:]
+
+
 @dataclass(frozen=True)
 class Allocation:
     caller_number: str
@@ -25,7 +36,7 @@ class Allocation:
 
     def head_number(self) -> str:
         """The caller number without its code digits (the seed's `head_number`)."""
-        return self.caller_number[: -len(self.code)]
+        return caller_prefix(self.caller_number, len(self.code))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 from core import metrics
 from core.call_rules import CallStatus
 from core.ids import derived_id
+from core.number_pool import caller_prefix
 from core.phones import MAX_INPUT, InvalidPhone, normalise
 from core.references import REFERENCE_HOURS, reference_problem
 from front_door import queries
@@ -31,6 +32,8 @@ from front_door.directory import KeyView
 from front_door.problems import ApiError
 from producers.event_producer import Appended, to_record
 from schemas.codec import Event
+
+REFERENCE_ELSEWHERE = "reference: it already names a call to another phone"
 
 
 class KeyRate(StrEnum):
@@ -53,6 +56,9 @@ class Item:
     event: Event | None = None  # the CallRequested to append, if the item places a call
     phone_taken: bool = False  # the phone rule counts it (given back if it is not placed)
     same_as: Item | None = None  # an earlier item of the chunk with the same reference
+    # What an app recognises the call by (core.number_pool.caller_prefix), once it has one.
+    caller_prefix: str | None = None
+    code_length: int | None = None
 
     @property
     def pending(self) -> bool:
@@ -75,7 +81,16 @@ class Item:
             "reference": self.reference,
             "id": str(self.call_id),
             "status": self.status,
+            "caller_prefix": self.caller_prefix,
+            "code_length": self.code_length,
         }
+
+    def answer(
+        self, call_id: uuid.UUID | None, status: str, caller: str | None, length: int | None
+    ) -> None:
+        """Answer with a call: its id, status and what an app recognises it by."""
+        self.call_id, self.status, self.code_length = call_id, status, length
+        self.caller_prefix = caller_prefix(caller, length) if caller and length else None
 
 
 def read_item(index: int, value: object) -> Item:
@@ -150,7 +165,6 @@ async def decide(
                 continue
             assert item.phone is not None and item.call_id is not None
             item.phone_taken = True
-            item.status = CallStatus.QUEUED
             item.event = request_event(
                 ctx,
                 key,
@@ -160,6 +174,8 @@ async def decide(
                 reference=item.reference,
                 occurred_at=takes.decided_at,
             )
+            e = item.event
+            item.answer(item.call_id, CallStatus.QUEUED, e["caller_number"], e["code_length"])
         eligible = eligible[takes.granted :]
         if eligible and key_rate is KeyRate.REFUSE:
             for item in eligible:
@@ -193,21 +209,29 @@ async def resolve_references(
             continue
         first[item.reference] = item
         known = latest.get(item.reference)
-        if known is not None and known[3] > since:
-            call_id, phone, status, _ = known
-            answer_as(item, phone, call_id, status)
+        if known is not None and known.created_at > since:
+            answer_as(
+                item, known.phone, known.id, known.status, known.caller_number, known.code_length
+            )
         else:
             item.call_id = derived_id(
-                known[0] if known else service_id, "reference", item.reference
+                known.id if known else service_id, "reference", item.reference
             )
 
 
-def answer_as(item: Item, phone: str | None, call_id: uuid.UUID | None, status: str) -> None:
+def answer_as(
+    item: Item,
+    phone: str | None,
+    call_id: uuid.UUID | None,
+    status: str,
+    caller: str | None,
+    code_length: int | None,
+) -> None:
     """Answer `item` with the call its reference already names (same phone only)."""
     if phone != item.phone:
-        item.refuse("invalid_request", "reference: it already names a call to another phone")
+        item.refuse("invalid_request", REFERENCE_ELSEWHERE)
     else:
-        item.call_id, item.status = call_id, status
+        item.answer(call_id, status, caller, code_length)
 
 
 def copy_duplicates(items: list[Item]) -> None:
@@ -218,8 +242,11 @@ def copy_duplicates(items: list[Item]) -> None:
             continue
         if first.error is not None:
             item.error = first.error
+        elif first.phone != item.phone:
+            item.refuse("invalid_request", REFERENCE_ELSEWHERE)
         else:
-            answer_as(item, first.phone, first.call_id, CallStatus.QUEUED)
+            item.call_id, item.status = first.call_id, first.status or CallStatus.QUEUED
+            item.caller_prefix, item.code_length = first.caller_prefix, first.code_length
 
 
 async def append_placed(ctx: Context, items: list[Item]) -> None:
@@ -234,7 +261,7 @@ async def append_placed(ctx: Context, items: list[Item]) -> None:
         if not isinstance(outcome, Appended):
             if item.phone_taken and item.call_id is not None:
                 not_taken.append(item.call_id)
-            item.event = item.call_id = item.status = None
+            item.event = item.call_id = item.status = item.caller_prefix = item.code_length = None
             item.refuse("unavailable", "the broker did not take the call; send it again")
     await ctx.limits.give_back_calls(not_taken)
 

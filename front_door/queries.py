@@ -4,7 +4,8 @@ for Idempotency-Keys, how far the projection has applied each topic."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -284,20 +285,30 @@ async def projection_positions(
     return {int(p): int(o) for p, o in rows}
 
 
+class ReferencedCall(NamedTuple):
+    id: uuid.UUID
+    phone: str
+    status: str
+    created_at: datetime
+    caller_number: str | None
+    code_length: int
+
+
 async def latest_calls_by_reference(
     pool: AsyncConnectionPool, service_id: uuid.UUID, references: list[str]
-) -> dict[str, tuple[Any, ...]]:
-    """Each reference's newest call of the service: reference → (id, phone, status, created_at)."""
+) -> dict[str, ReferencedCall]:
+    """Each reference's newest call of the service."""
     async with pool.connection() as conn:
         rows = await (
             await conn.execute(
-                "SELECT DISTINCT ON (reference) reference, id, phone, status, created_at"
+                "SELECT DISTINCT ON (reference) reference, id, phone, status, created_at,"
+                " caller_number, code_length"
                 " FROM calls WHERE service_id = %s AND reference = ANY(%s)"
                 " ORDER BY reference, created_at DESC",
                 (service_id, references),
             )
         ).fetchall()
-    return {row[0]: tuple(row[1:]) for row in rows}
+    return {row[0]: ReferencedCall(*row[1:]) for row in rows}
 
 
 async def handset_ring(pool: AsyncConnectionPool, call_id: uuid.UUID) -> dict[str, Any] | None:

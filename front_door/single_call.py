@@ -14,6 +14,7 @@ from typing import Any
 
 from core.call_rules import CallStatus
 from core.ids import derived_id
+from core.number_pool import caller_prefix, code_of
 from front_door.call_checks import active_service, check_destination, request_event
 from front_door.context import Context
 from front_door.directory import KeyView, ServiceView
@@ -88,10 +89,11 @@ def call_body(row: dict[str, Any], service: ServiceView | None) -> dict[str, Any
         "cost": row.get("cost", 0),
         "reference": row.get("reference"),
     }
-    if service is not None and service.return_code:
-        caller = row["caller_number"]
-        body["code"] = caller[-row["code_length"] :]
-        body["head_number"] = caller[: -row["code_length"]]
+    caller = row.get("caller_number")
+    body["caller_prefix"] = caller_prefix(caller, row["code_length"]) if caller else None
+    if caller and service is not None and service.return_code:
+        body["code"] = code_of(caller, row["code_length"])
+        body["head_number"] = body["caller_prefix"]
     return body
 
 

@@ -139,7 +139,13 @@ def answer(request: Request) -> Any:
         code, detail = item.error
         fields.update(status="refused", error_code=code, error_detail=printable(detail[:1000]))
     else:
-        fields.update(status=item.status, call_id=item.call_id, phone=item.phone)
+        fields.update(
+            status=item.status,
+            call_id=item.call_id,
+            phone=item.phone,
+            caller_prefix=item.caller_prefix,
+            code_length=item.code_length,
+        )
     key = item.reference or (str(item.call_id) if item.call_id else where)
     event_id = derived_id(record.topic, record.partition, record.offset, "CallResult")
     return result_record(request.account_id, key, event_id, **fields)

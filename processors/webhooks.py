@@ -32,6 +32,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
+from core.number_pool import code_of
 from core.webhooks import CALL_EVENTS, delivery_id, is_public, retry_delay, signatures
 from runtime.outbox import Outbox
 from schemas.codec import Event
@@ -45,7 +46,8 @@ LEASE = timedelta(seconds=120)  # a claimed delivery a dead sender held is tried
 IDLE_WAIT = 5.0  # seconds between looks when nothing is due and nothing was notified
 CALL_FIELDS = (
     "service_id", "key_id", "phone", "status", "failure_reason", "attempt", "retry_of",
-    "code_length", "expires_at", "created_at", "dialed_at", "verified_at", "cost", "reference",
+    "code_length", "caller_prefix", "expires_at", "created_at", "dialed_at", "verified_at", "cost",
+    "reference",
 )  # fmt: skip
 
 
@@ -62,7 +64,7 @@ def call_data(e: Event, return_code: bool) -> dict[str, Any]:
     data = {"id": str(e["call_id"]), **{k: plain(e.get(k)) for k in CALL_FIELDS}}
     caller = e.get("caller_number")
     if return_code and caller:
-        data["code"] = caller[-e["code_length"] :]
+        data["code"] = code_of(caller, e["code_length"])
     return data
 
 

@@ -14,12 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.call_rules import FINISHED
+from core.number_pool import caller_prefix
 from schemas.codec import Event, new_event
 
 # The caller number carries the code: shown only once the call is finished.
 REPORT = (
     "(SELECT c.id, c.account_id, c.service_id, c.key_id, k.label AS key_label, c.phone,"
     " c.status, c.failure_reason, c.attempt, c.retry_of, c.code_length,"
+    # The caller number without the code (core.number_pool.caller_prefix): shown at once.
+    " left(c.caller_number, -c.code_length) AS caller_prefix,"
     " CASE WHEN c.status = ANY('{" + ",".join(sorted(FINISHED)) + "}') THEN c.caller_number"
     " END AS caller_number, c.created_at, c.dialed_at, c.delivered_at, c.expires_at,"
     " c.verified_at, c.expired_at, c.verify_attempts, c.cost, c.reference,"
@@ -39,6 +42,7 @@ COLUMNS = (
     "attempt",
     "retry_of",
     "code_length",
+    "caller_prefix",
     "caller_number",
     "created_at",
     "dialed_at",
@@ -56,6 +60,8 @@ COLUMNS = (
 def report_event(call: dict[str, Any], key_label: str | None) -> Event:
     """The CallReported of a row of the calls table: what REPORT shows of it."""
     shown = {name: call[name] for name in COLUMNS if name in call and name != "id"}
+    caller, length = call.get("caller_number"), call.get("code_length")
+    shown["caller_prefix"] = caller_prefix(caller, length) if caller and length else None
     if call["status"] not in FINISHED:
         shown["caller_number"] = None
     shown["answered"] = bool(call.get("answered"))

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from core.ids import derived_id
+from core.number_pool import caller_prefix
 from producers.event_producer import Record
 from schemas.codec import encode, new_event
 
@@ -57,6 +58,7 @@ def result_record(
 def call_result_of_report(call: dict[str, Any]) -> Record:
     """The CallResult of a call's new state, as the projection reports it."""
     key = call.get("reference") or str(call["id"])
+    caller, length = call.get("caller_number"), call.get("code_length")
     return result_record(
         call["account_id"],
         key,
@@ -66,6 +68,8 @@ def call_result_of_report(call: dict[str, Any]) -> Record:
         reference=call.get("reference"),
         service_id=call["service_id"],
         phone=call["phone"],
+        caller_prefix=caller_prefix(caller, length) if caller and length else None,
+        code_length=length,
         failure_reason=call.get("failure_reason"),
         cost=call.get("cost") or 0,
     )

@@ -18,6 +18,7 @@ from flashcall_client.errors import (
     Unauthorized,
     Unavailable,
 )
+from flashcall_client.matching import match_incoming
 from flashcall_client.models import Call, ItemResult, Verification
 from flashcall_client.webhooks import InvalidSignature, verify_webhook
 
@@ -42,5 +43,6 @@ __all__ = [
     "Unavailable",
     "Verification",
     "__version__",
+    "match_incoming",
     "verify_webhook",
 ]

@@ -24,6 +24,8 @@ class Call:
     failure_reason: str | None = None
     reference: str | None = None
     code: str | None = None
+    # What the handset sees: caller_prefix and then code_length digits (match_incoming).
+    caller_prefix: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -40,6 +42,7 @@ class Call:
             failure_reason=body.get("failure_reason"),
             reference=body.get("reference"),
             code=body.get("code"),
+            caller_prefix=body.get("caller_prefix"),
             raw=body,
         )
 
@@ -69,6 +72,8 @@ class ItemResult:
     status: str | None = None
     error_code: str | None = None
     error_detail: str | None = None
+    caller_prefix: str | None = None
+    code_length: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,4 +89,6 @@ class ItemResult:
             body.get("status"),
             error.get("code"),
             error.get("detail"),
+            body.get("caller_prefix"),
+            body.get("code_length"),
         )

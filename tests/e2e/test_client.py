@@ -14,6 +14,7 @@ from flashcall_client import (
     InvalidSignature,
     NotFound,
     Unauthorized,
+    match_incoming,
     verify_webhook,
 )
 from standardwebhooks.webhooks import Webhook
@@ -32,7 +33,14 @@ def test_the_sync_client_places_verifies_streams_and_reports(
         assert fc.place_call(phone, reference="client-1").id == call.id  # one call per reference
         assert fc.get_call(call.id).id == call.id  # read right after the write
         api.wait_status(tenant.key, call.id, {"delivered"})
-        verdict = fc.verify(call.id, api.code_for(phone, 5))
+        # The app's side: the ringing number, matched against the call, gives the code.
+        ringing = api.handset(phone)[0]["caller_number"]
+        code = match_incoming(ringing, call)
+        assert code is not None and code == ringing[-5:] and call.caller_prefix == ringing[:-5]
+        assert (
+            match_incoming(ringing, {"caller_prefix": call.caller_prefix, "code_length": 4}) is None
+        )
+        verdict = fc.verify(call.id, code)
         assert verdict.verified and verdict.status == "verified"
         with pytest.raises(InvalidPhone) as refused:
             fc.place_call("12")
@@ -45,6 +53,8 @@ def test_the_sync_client_places_verifies_streams_and_reports(
         assert results[3].error_code == "invalid_request"
         batch = fc.place_batch([{"phone": random_phone()}, {"phone": "nope"}])
         assert batch[0].ok and batch[1].error_code == "invalid_phone"
+        assert batch[0].code_length == 5 and batch[0].caller_prefix
+        assert all(r.caller_prefix for r in results[:3])
     with Flashcall(platform.url, tenant.token) as account:
         rows = list(account.reports(reference="client-1"))
         assert [r["id"] for r in rows] == [call.id]

@@ -85,6 +85,10 @@ def test_every_call_with_full_details_newest_first(api: Api, book: dict[str, Any
     assert by_status["expired"]["expired_at"] and by_status["expired"]["caller_number"]
     assert by_status["failed"]["failure_reason"] == "busy" and by_status["failed"]["cost"] == 0
     assert by_status["delivered"]["caller_number"] is None  # the code is still live
+    # ... but its caller prefix is shown from the start: it never holds the code.
+    caller = verified["caller_number"]
+    assert verified["caller_prefix"] == caller[:-5] and verified["code_length"] == 5
+    assert len(by_status["delivered"]["caller_prefix"]) == len(caller) - 5
 
 
 def test_filters(api: Api, book: dict[str, Any]) -> None:

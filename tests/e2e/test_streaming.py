@@ -104,7 +104,20 @@ def test_a_stream_answers_every_line_in_order_and_a_reference_rings_once(
     assert api.call(tenant.key, answers[0]["id"])["reference"] == ref
     # Asked again in a later stream, the reference answers the call as it is now.
     again = stream(api, tenant.key, [json.dumps({"phone": first, "reference": ref})])
-    assert again == [{"index": 0, "reference": ref, "id": answers[0]["id"], "status": "delivered"}]
+    prefix = answers[0]["caller_prefix"]
+    assert again == [
+        {
+            "index": 0,
+            "reference": ref,
+            "id": answers[0]["id"],
+            "status": "delivered",
+            "caller_prefix": prefix,
+            "code_length": 5,
+        }
+    ]
+    # The app's rule: the ringing number is the prefix and then code_length digits.
+    caller = api.handset(first)[0]["caller_number"]
+    assert caller.startswith(prefix) and len(caller) == len(prefix) + 5
     assert rings(database_url, [first, second]) == {first: 1, second: 1}
 
 
@@ -346,6 +359,11 @@ def test_the_ingress_answers_every_record_and_then_each_change_of_the_call(
     assert delivered[0]["call_id"] == accepted["call_id"] and delivered[0]["key"] == ref
     assert delivered[0]["cost"] > 0
     assert api.call(tenant.key, str(accepted["call_id"]))["reference"] == ref
+    # What an app recognises the call by, from the first answer on.
+    ringing = api.handset(phone)[0]["caller_number"]
+    assert (accepted["caller_prefix"], accepted["code_length"]) == (ringing[:-5], 5)
+    assert (delivered[0]["caller_prefix"], delivered[0]["code_length"]) == (ringing[:-5], 5)
+    assert answers[offsets[1]]["caller_prefix"] is None  # refused: no call
 
 
 def test_streams_are_for_the_operator_to_enable(api: Api, tenant: Tenant) -> None:

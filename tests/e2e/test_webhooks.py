@@ -54,6 +54,8 @@ def test_call_events_are_signed_retried_and_logged(
     assert Webhook(endpoint["secret"]).verify(raw, headers) == body
     assert body["data"]["id"] == call["id"] and body["data"]["status"] == "delivered"
     assert "code" not in body["data"]  # the service does not return codes
+    ringing = api.handset(phone)[0]["caller_number"]
+    assert (body["data"]["caller_prefix"], body["data"]["code_length"]) == (ringing[:-5], 5)
     verified = wait_for(lambda: receiver.of("call.verified") or None, timeout=30)
     assert verified[0][1]["data"]["status"] == "verified"
 

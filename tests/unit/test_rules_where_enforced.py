@@ -259,6 +259,7 @@ def test_a_call_shows_its_code_only_for_a_service_that_returns_codes() -> None:
         k: row[k] for k in ("id", "phone", "status", "attempt", "cost")
     }
     assert hidden["failure_reason"] is None and hidden["verified_at"] is None
+    assert hidden["caller_prefix"] == "+9821910" and hidden["code_length"] == 5
     shown = call_body(row, replace(service(5), return_code=True))
     assert (shown["code"], shown["head_number"]) == ("12345", "+9821910")
     assert call_body(row, None).keys() == hidden.keys()
@@ -391,7 +392,9 @@ def test_a_calls_body_is_every_field_of_its_row() -> None:
         "caller_number": "+982191012345",
     }
     body = call_body(row, service(5))
-    assert body == {k: v for k, v in row.items() if k != "caller_number"}
+    # The caller number carries the code: the body shows it without its last five digits.
+    expected = {k: v for k, v in row.items() if k != "caller_number"}
+    assert body == {**expected, "caller_prefix": "+9821910"}
     assert call_body({k: v for k, v in row.items() if k != "cost"}, None)["cost"] == 0
 
 
