@@ -4,7 +4,6 @@ and then exactly code_length digits (docs/apps.md states the rule)."""
 from __future__ import annotations
 
 import pytest
-
 from flashcall_client import Call, match_incoming
 
 CALL = {"caller_prefix": "+98219101", "code_length": 5}
