@@ -305,6 +305,25 @@ class CallCreate(Strict):
     reference: Reference | None = None
 
 
+class TestNumberCreate(Strict):
+    phone: Annotated[
+        str,
+        Field(
+            json_schema_extra={"maxLength": 32},
+            description="E.164 or national, as for a call.",
+        ),
+    ]
+    code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4,8}$")] = Field(
+        description="The code its calls verify with: as many digits as the service's codes."
+    )
+
+
+class TestNumberOut(BaseModel):
+    phone: str
+    code: str
+    created_at: datetime
+
+
 class CallBatchIn(Strict):
     calls: Annotated[
         list[Any],
@@ -416,6 +435,7 @@ class Call(BaseModel):
     verified_at: datetime | None
     cost: int
     reference: str | None = None
+    test: bool = Field(False, description="To a test number: rang no one, cost nothing.")
 
 
 class CallOut(Call):

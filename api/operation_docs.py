@@ -93,6 +93,20 @@ OPERATIONS: dict[str, Text] = {
         "Revoke an access key",
         "The key is refused (401) by every replica from the moment this answers 204.",
     ),
+    "POST /v1/services/{service_id}/test-numbers": Text(
+        "Add a test number",
+        "Calls to a test number ring no one, cost nothing and count in no limit or fraud rule:"
+        " they are `delivered` at once, verify with `code` only (as many digits as the"
+        " service's codes) and show `test: true` in reports. At most 20 per service (409"
+        " `test_number_limit_reached`); adding one again gives it the new code.",
+    ),
+    "GET /v1/services/{service_id}/test-numbers": Text(
+        "List a service's test numbers", "Each with its code and when it was added, newest first."
+    ),
+    "DELETE /v1/services/{service_id}/test-numbers/{phone}": Text(
+        "Remove a test number",
+        "Calls to it are real calls (dialled, charged, limited) from the moment this answers.",
+    ),
     "GET /v1/services/{service_id}/fraud/blocks": Text(
         "List fraud blocks",
         "Number prefixes the pumping detection blocked for this service (docs/fraud.md), with"

@@ -40,6 +40,7 @@ PERSIAN_HEADINGS = {
     "cost": "هزینه (ریال)",
     "reference": "مرجع درخواست",
     "answered": "پاسخ داده شد",
+    "test": "شماره‌ی آزمایشی",
 }
 
 PERSIAN_WORDS = {
@@ -114,8 +115,9 @@ def _xml_escaped() -> str:
 
 
 XML_ESCAPED = _xml_escaped()
-# The CSV's `answered`, in the export's language (the sheet has a boolean cell).
-ANSWERED_WORDS = {False: ("True", "False"), True: ("بله", "خیر")}
+# The CSV's flags, in the export's language (the sheet has boolean cells).
+BOOLEAN_COLUMNS = frozenset({"answered", "test"})
+YES_NO = {False: ("True", "False"), True: ("بله", "خیر")}
 NUMBER_COLUMNS = frozenset({"attempt", "code_length", "verify_attempts", "cost"})
 DATE_STYLE = 1  # the style sheet's date cells (api/report_workbook.py)
 END = "</t></is></c>"
@@ -158,8 +160,8 @@ class Formatter:
                 value = f"{day}.jalali || to_char({value}, ' HH24:MI:SS')"
             elif column in TIME_COLUMNS:
                 value = f"to_char({value}, '{ISO_TIME}')"
-            elif column == "answered":
-                yes, no = ANSWERED_WORDS[self.persian]
+            elif column in BOOLEAN_COLUMNS:
+                yes, no = YES_NO[self.persian]
                 value = f"CASE WHEN {value} THEN {_literal(yes)} ELSE {_literal(no)} END"
             elif column in WRITTEN_COLUMNS:
                 value = NEUTRALISED.format(value=value)
@@ -183,7 +185,7 @@ class Formatter:
                 cell = f"'<c s=\"{DATE_STYLE}\"><v>' || {serial} || '</v></c>'"
             elif column in NUMBER_COLUMNS:
                 cell = f"'<c><v>' || {value} || '</v></c>'"
-            elif column == "answered":
+            elif column in BOOLEAN_COLUMNS:
                 flag = "'<c t=\"b\"><v>' || {} || '</v></c>'"
                 cell = f"CASE WHEN {value} THEN {flag.format(1)} ELSE {flag.format(0)} END"
             elif column in WRITTEN_COLUMNS:  # spaces at either end are kept

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.destinations import Destinations
 from core.faults import is_transient
+from core.number_pool import caller_prefix
 from core.phones import InvalidPhone, normalise
 from front_door import queries
 from front_door.context import Context
@@ -38,12 +39,21 @@ def parse_phone(ctx: Context, raw: str) -> str:
         raise ApiError("invalid_phone", str(exc)) from exc
 
 
-async def active_service(ctx: Context, key: KeyView) -> ServiceView:
+async def active_service(ctx: Context, key: KeyView, test: bool = False) -> ServiceView:
+    """The key's service, if it may place calls now: known, enabled, and (unless the call is
+    to a test number, which costs nothing) not cut off by a credit limit."""
     service = ctx.directory.services.get(key.service_id)
     if service is None:
         raise ApiError("unavailable", "the service is not known to this instance yet")
     if service.status != "active":
         raise ApiError("service_disabled", "the service is disabled")
+    if not test:
+        await check_credit(ctx, service)
+    return service
+
+
+async def check_credit(ctx: Context, service: ServiceView) -> None:
+    """402 credit_limit_reached while the service or its account is cut off."""
     account = ctx.directory.accounts.get(service.account_id)
     if service.cut_off or (account is not None and account.cut_off):
         limit = await _cut_off_by(ctx, service, account)
@@ -59,7 +69,6 @@ async def active_service(ctx: Context, key: KeyView) -> ServiceView:
                 "the account has reached its total credit limit; top up any of its services",
                 extra={"limit": "account"},
             )
-    return service
 
 
 async def _cut_off_by(
@@ -102,12 +111,18 @@ def request_event(
     occurred_at: datetime | None = None,
 ) -> Event:
     """The CallRequested of a call that passed the checks: its caller number drawn (a retry's
-    code differs from the previous one's), requested when the limits let it through."""
+    code differs from the previous one's), requested when the limits let it through. To a test
+    number, the caller number ends with that number's fixed code."""
     previous_code = retry["caller_number"][-retry["code_length"] :] if retry else None
     allocation = ctx.settings.pool.allocate(
         ctx.settings.code_secret, str(call_id), service.code_length, avoid_code=previous_code
     )
+    caller = allocation.caller_number
+    test_code = ctx.directory.test_code(service.id, phone)
+    if test_code is not None:
+        caller = caller_prefix(caller, service.code_length) + test_code
     account = ctx.directory.accounts.get(key.account_id)
+    price = account.price_per_call if account else ctx.settings.price_per_call
     return new_event(
         "CallRequested",
         occurred_at=occurred_at,
@@ -116,11 +131,13 @@ def request_event(
         account_id=key.account_id,
         key_id=key.id,
         phone=phone,
-        caller_number=allocation.caller_number,
+        caller_number=caller,
         code_length=service.code_length,
         code_ttl_minutes=service.code_ttl_minutes,
         attempt=retry["attempt"] + 1 if retry else 1,
         retry_of=retry["id"] if retry else None,
-        price_per_call=account.price_per_call if account else ctx.settings.price_per_call,
+        # A test number's call costs nothing, whatever becomes of it.
+        price_per_call=0 if test_code is not None else price,
         reference=reference,
+        test=test_code is not None,
     )

@@ -64,6 +64,9 @@ class Directory:
         self.services: dict[uuid.UUID, ServiceView] = {}
         self.keys: dict[uuid.UUID, KeyView] = {}
         self.key_by_hash: dict[str, uuid.UUID] = {}
+        # service -> phone -> (when, its code; None once removed: an older event applied
+        # again, from the feed after this instance's own, changes nothing).
+        self.test_numbers: dict[uuid.UUID, dict[str, tuple[datetime, str | None]]] = {}
 
     def apply(self, e: Event) -> None:
         """Apply one event of the directory's topics (front_door/feed.py); an event type this table
@@ -159,6 +162,18 @@ class Directory:
         if k is not None and k.revoked_at is None:
             self.keys[k.id] = replace(k, revoked_at=e["occurred_at"])
 
+    def _test_number(self, e: Event) -> None:
+        numbers = self.test_numbers.setdefault(e["service_id"], {})
+        current = numbers.get(e["phone"])
+        if current is None or e["occurred_at"] >= current[0]:
+            code = e["code"] if e["event_type"] == "TestNumberAdded" else None
+            numbers[e["phone"]] = (e["occurred_at"], code)
+
+    def test_code(self, service_id: uuid.UUID, phone: str) -> str | None:
+        """The fixed code of a test number of the service (None: a real number)."""
+        entry = self.test_numbers.get(service_id, {}).get(phone)
+        return entry[1] if entry is not None else None
+
     def _set_token(self, account_id: uuid.UUID, token_hash: str, at: datetime) -> None:
         current = self.token_of_account.get(account_id)
         if current is not None:
@@ -197,6 +212,8 @@ HANDLERS: dict[str, Callable[[Directory, Event], None]] = {
     "AccountRestored": Directory._account_credit,
     "AccessKeyIssued": Directory._key_issued,
     "AccessKeyRevoked": Directory._key_revoked,
+    "TestNumberAdded": Directory._test_number,
+    "TestNumberRemoved": Directory._test_number,
 }
 # On the directory's topics for other readers: nothing the API authenticates or checks by.
 PASSED_OVER = frozenset(

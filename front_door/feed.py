@@ -33,6 +33,7 @@ BOOTSTRAP_TOPICS = (
     topics.SERVICE_STATUS,
     topics.ACCOUNT_STATUS,
     topics.ACCESS_KEYS,
+    topics.TEST_NUMBERS,
 )
 DIRECTORY_TOPIC_NAMES = frozenset(t.name for t in BOOTSTRAP_TOPICS)
 REPLY_TOPICS = (topics.REPLIES,)

@@ -26,9 +26,14 @@ from core.number_pool import caller_prefix
 from core.phones import MAX_INPUT, InvalidPhone, normalise
 from core.references import REFERENCE_HOURS, reference_problem
 from front_door import queries
-from front_door.call_checks import active_service, check_destination, request_event
+from front_door.call_checks import (
+    active_service,
+    check_credit,
+    check_destination,
+    request_event,
+)
 from front_door.context import Context
-from front_door.directory import KeyView
+from front_door.directory import KeyView, ServiceView
 from front_door.problems import ApiError
 from producers.event_producer import Appended, to_record
 from schemas.codec import Event
@@ -135,25 +140,36 @@ async def decide(
         except InvalidPhone as exc:
             item.refuse("invalid_phone", str(exc))
     try:
-        service = await active_service(ctx, key)
+        service = await active_service(ctx, key, test=True)
     except ApiError as exc:
-        for item in pending:
-            if item.error is None:
-                item.refuse(exc.code, exc.detail)
+        refuse_all(pending, exc)
         return
+    # A test number's call costs nothing: a cut-off service still places it.
+    tests = {i.index for i in pending if i.error is None and is_test(ctx, service, i)}
+    try:
+        await check_credit(ctx, service)
+    except ApiError as exc:
+        refuse_all([i for i in pending if i.index not in tests], exc)
     await resolve_references(ctx.pool, service.id, [i for i in pending if i.error is None])
     eligible: list[Item] = []
     for item in pending:
         if not item.pending:
             continue
         assert item.phone is not None
+        if item.call_id is None:
+            item.call_id = derived_id(derive, item.index) if derive else uuid.uuid4()
+        if item.index in tests:  # rings no one: no limit counts it, no destination rule applies
+            item.event = request_event(
+                ctx, key, service, item.phone, item.call_id, reference=item.reference
+            )
+            e = item.event
+            item.answer(item.call_id, CallStatus.QUEUED, e["caller_number"], e["code_length"])
+            continue
         try:
             check_destination(ctx, service, item.phone)
         except ApiError as exc:
             item.refuse(exc.code, exc.detail)
             continue
-        if item.call_id is None:
-            item.call_id = derived_id(derive, item.index) if derive else uuid.uuid4()
         eligible.append(item)
     while eligible:
         takes = await ctx.limits.take_calls(
@@ -183,6 +199,16 @@ async def decide(
             return
         if eligible:  # paced: the rest wait for the key's rate (one rate for every replica)
             await asyncio.sleep(takes.key_wait)
+
+
+def is_test(ctx: Context, service: ServiceView, item: Item) -> bool:
+    return item.phone is not None and ctx.directory.test_code(service.id, item.phone) is not None
+
+
+def refuse_all(items: list[Item], exc: ApiError) -> None:
+    for item in items:
+        if item.error is None:
+            item.refuse(exc.code, exc.detail)
 
 
 async def resolve_references(

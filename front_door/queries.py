@@ -4,6 +4,8 @@ for Idempotency-Keys, how far the projection has applied each topic."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -26,7 +28,7 @@ SERVICES = (
 CALL_COLUMNS = (
     "id, service_id, account_id, key_id, phone, caller_number, code_length, attempt, retry_of,"
     " status, failure_reason, cost, verify_attempts, created_at, dialed_at, delivered_at,"
-    " expires_at, verified_at, expired_at, reference"
+    " expires_at, verified_at, expired_at, reference, COALESCE(test, false) AS test"
 )
 
 
@@ -283,6 +285,36 @@ async def projection_positions(
             )
         ).fetchall()
     return {int(p): int(o) for p, o in rows}
+
+
+async def test_numbers_page(
+    pool: AsyncConnectionPool, service_id: uuid.UUID, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    return await fetch_page(
+        pool,
+        "SELECT id, phone, code, created_at FROM test_numbers WHERE service_id = %s",
+        [service_id],
+        cursor,
+        limit,
+    )
+
+
+@asynccontextmanager
+async def service_test_numbers(
+    pool: AsyncConnectionPool, service_id: uuid.UUID
+) -> AsyncIterator[int]:
+    """How many test numbers the service has, held still (one writer of them at a time, on
+    whatever replica) until the block ends."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"test-numbers:{service_id}",)
+        )
+        row = await (
+            await conn.execute(
+                "SELECT count(*) FROM test_numbers WHERE service_id = %s", (service_id,)
+            )
+        ).fetchone()
+        yield int(row[0]) if row else 0
 
 
 class ReferencedCall(NamedTuple):

@@ -45,8 +45,14 @@ async def place_call(
     retry: dict[str, Any] | None = None,
     reference: str | None = None,
 ) -> Placed:
-    """Check the limits, draw the caller number and append CallRequested."""
-    service = await active_service(ctx, key)
+    """Check the limits, draw the caller number and append CallRequested. A test number's
+    call rings no one and costs nothing: no limit counts it, no destination rule applies."""
+    test = ctx.directory.test_code(key.service_id, phone) is not None
+    service = await active_service(ctx, key, test)
+    if test:
+        event = request_event(ctx, key, service, phone, call_id, retry, reference)
+        await ctx.append(event)
+        return Placed(event, service)
     check_destination(ctx, service, phone)
     takes = await ctx.limits.take_calls(key.id, service.id, [(phone, call_id)])
     if not takes.granted:
@@ -88,6 +94,7 @@ def call_body(row: dict[str, Any], service: ServiceView | None) -> dict[str, Any
         "verified_at": row.get("verified_at"),
         "cost": row.get("cost", 0),
         "reference": row.get("reference"),
+        "test": bool(row.get("test")),
     }
     caller = row.get("caller_number")
     body["caller_prefix"] = caller_prefix(caller, row["code_length"]) if caller else None

@@ -26,7 +26,7 @@ REPORT = (
     " CASE WHEN c.status = ANY('{" + ",".join(sorted(FINISHED)) + "}') THEN c.caller_number"
     " END AS caller_number, c.created_at, c.dialed_at, c.delivered_at, c.expires_at,"
     " c.verified_at, c.expired_at, c.verify_attempts, c.cost, c.reference,"
-    " COALESCE(c.answered, false) AS answered"
+    " COALESCE(c.answered, false) AS answered, COALESCE(c.test, false) AS test"
     " FROM calls c LEFT JOIN access_keys k ON k.id = c.key_id"
     " WHERE c.service_id IS NOT NULL) AS report"
 )
@@ -54,6 +54,7 @@ COLUMNS = (
     "cost",
     "reference",
     "answered",
+    "test",
 )
 
 
@@ -65,6 +66,7 @@ def report_event(call: dict[str, Any], key_label: str | None) -> Event:
     if call["status"] not in FINISHED:
         shown["caller_number"] = None
     shown["answered"] = bool(call.get("answered"))
+    shown["test"] = bool(call.get("test"))
     return new_event(
         "CallReported",
         call_id=call["id"],

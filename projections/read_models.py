@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from core.call_rules import STATUS_RANK, CallStatus
+from core.ids import derived_id
 from projections import call_rollup
 from projections.call_report import report_event
 from projections.read_model_metrics import observe_dial_latency
@@ -29,6 +30,7 @@ PROJECTED_TOPICS = (
     topics.SERVICE_STATUS,
     topics.ACCOUNT_STATUS,
     topics.ACCESS_KEYS,
+    topics.TEST_NUMBERS,
     topics.CALL_REQUESTS,
     topics.CALL_DECISIONS,
     topics.REPLIES,
@@ -84,6 +86,8 @@ class Projector:
             "AccountCreditLow": self.ignore,
             "AccessKeyIssued": self.on_access_key_issued,
             "AccessKeyRevoked": self.on_access_key_revoked,
+            "TestNumberAdded": self.on_test_number_added,
+            "TestNumberRemoved": self.on_test_number_removed,
             "CallRequested": self.on_call,
             "CallRejected": self.on_call,
             "DialStarted": self.on_call,
@@ -100,7 +104,14 @@ class Projector:
         # Updates of accounts and services set values: an old one applied again after a newer
         # one would undo it. Calls, the ledger and credit are upserts that copies cannot move.
         self.deduplicated = frozenset(
-            {"AccountUpdated", "AccountTokenRotated", "ServiceUpdated", "AccessKeyRevoked"}
+            {
+                "AccountUpdated",
+                "AccountTokenRotated",
+                "ServiceUpdated",
+                "AccessKeyRevoked",
+                "TestNumberAdded",
+                "TestNumberRemoved",
+            }
         )
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
@@ -273,6 +284,28 @@ class Projector:
             ),
         )
 
+    async def on_test_number_added(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        await conn.execute(
+            "INSERT INTO test_numbers (id, service_id, phone, code, created_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (service_id, phone) DO UPDATE"
+            " SET code = EXCLUDED.code, created_at = EXCLUDED.created_at",
+            (
+                derived_id(e["service_id"], "test-number", e["phone"]),
+                e["service_id"],
+                e["phone"],
+                e["code"],
+                e["occurred_at"],
+            ),
+        )
+
+    async def on_test_number_removed(
+        self, conn: psycopg.AsyncConnection, e: Event, _: Batch
+    ) -> None:
+        await conn.execute(
+            "DELETE FROM test_numbers WHERE service_id = %s AND phone = %s",
+            (e["service_id"], e["phone"]),
+        )
+
     async def on_cut_off(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
         batch.cut_off(e["service_id"], e["credit_seq"], e["event_type"] == "ServiceCutOff")
         batch.balance(e["service_id"], e["credit_seq"], e["balance"])
@@ -423,6 +456,7 @@ CALL_COLUMNS: dict[str, str] = {
     "expired_at": "timestamptz",
     "reference": "text",
     "answered": "boolean",
+    "test": "boolean",
 }
 
 

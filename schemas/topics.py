@@ -54,6 +54,14 @@ ACCESS_KEYS = Topic(
     ("AccessKeyIssued", "AccessKeyRevoked"),
     low_volume=True,
 )
+# Test numbers, for the API's directory and the projection (the decisions read the flag on
+# each call's request).
+TEST_NUMBERS = Topic(
+    "flashcall.test-numbers",
+    "service_id",
+    ("TestNumberAdded", "TestNumberRemoved"),
+    low_volume=True,
+)
 # Keyed by service so that one decisions partition owns every decision about a service.
 CALL_REQUESTS = Topic("flashcall.call-requests", "service_id", ("CallRequested",))
 # Requests that only the decisions act on (the projection learns their outcome).
@@ -92,6 +100,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     SERVICE_STATUS,
     ACCOUNT_STATUS,
     ACCESS_KEYS,
+    TEST_NUMBERS,
     CALL_REQUESTS,
     COMMANDS,
     CALL_DECISIONS,

@@ -37,6 +37,10 @@ PROBLEMS: dict[str, tuple[str, str]] = {
     "not_found": ("پیدا نشد.", "Not found."),
     "code_still_valid": ("کد قبلی هنوز معتبر است.", "The previous code is still valid."),
     "retry_limit_reached": ("تلاش دوباره بیش از حد مجاز است.", "Too many retries."),
+    "test_number_limit_reached": (
+        "هر سرویس حداکثر ۲۰ شماره‌ی آزمایشی دارد؛ نخست یکی را حذف کنید.",
+        "A service has at most 20 test numbers; remove one first.",
+    ),
     "invalid_request": ("درخواست نامعتبر است.", "The request is not valid."),
     "invalid_time_range": ("بازه‌ی زمانی نامعتبر است.", "The time range is not valid."),
     "unsupported_media_type": ("نوع محتوا پشتیبانی نمی‌شود.", "Unsupported content type."),

@@ -14,6 +14,7 @@ from core.admission import AdmissionRules, Request, refusal
 from core.call_rules import PHONE_WINDOW_SECONDS, CallStatus, RejectReason, code_ttl_seconds
 from core.fraud import prefix_of
 from processors.decisions.shared import ADMITTED, DecisionRules, code_expired, derived
+from processors.dial_records import outcome_event
 from processors.fraud_book import FraudBook
 from processors.service_book import ServiceBook
 from runtime.outbox import Outbox
@@ -45,7 +46,13 @@ async def admit(
     await fraud.load(conn, set(prefixes.values()), fresh[0]["occurred_at"])
     decided = _judge(admission, fresh, await _phone_window(conn, fresh), prefixes, fraud, out, book)
     await fraud.save(conn)
-    await _record(conn, decided, roots, prefixes)
+    # A call to a test number is delivered as it is admitted: its code is valid from now.
+    expiries = {
+        e["call_id"]: e["occurred_at"] + timedelta(seconds=_ttl(rules, e))
+        for e, reason in decided
+        if reason is None and e.get("test")
+    }
+    await _record(conn, decided, roots, prefixes, expiries)
     for e, reason in decided:
         ids = {"call_id": e["call_id"], "service_id": e["service_id"]}
         if reason is not None:
@@ -53,18 +60,38 @@ async def admit(
             continue
         if e["retry_of"] is not None:
             await _supersede_chain(conn, e, roots[e["call_id"]], out)
+        if e["call_id"] in expiries:  # rings no one: its outcome is the dialer's, said here
+            out.emit(
+                outcome_event(
+                    "CallDelivered",
+                    occurred_at=e["occurred_at"],
+                    expires_at=expiries[e["call_id"]],
+                    dialed_at=e["occurred_at"],
+                    **ids,
+                )
+            )
+            continue
         # The dial command is the admission (nobody reads a CallAdmitted besides it).
-        ttl = code_ttl_seconds(e["code_ttl_minutes"], rules.ttl_minute_seconds)
         out.emit(
             derived(
                 "PlaceCall",
                 e,
                 phone=e["phone"],
                 caller_number=e["caller_number"],
-                code_ttl_seconds=ttl,
+                code_ttl_seconds=_ttl(rules, e),
                 **ids,
             )
         )
+
+
+def _ttl(rules: DecisionRules, e: Event) -> float:
+    return code_ttl_seconds(e["code_ttl_minutes"], rules.ttl_minute_seconds)
+
+
+def _status(e: Event, reason: RejectReason | None) -> str:
+    if reason is not None:
+        return CallStatus.REJECTED
+    return CallStatus.DELIVERED if e.get("test") else ADMITTED
 
 
 async def _fresh(conn: psycopg.AsyncConnection, requests: list[Event]) -> list[Event]:
@@ -98,7 +125,8 @@ def _judge(
     for e in requests:
         service = book[e["service_id"]]
         earlier = window.setdefault((e["service_id"], e["phone"]), [])
-        request = Request(e["occurred_at"], e["attempt"], e["price_per_call"])
+        test = bool(e.get("test"))
+        request = Request(e["occurred_at"], e["attempt"], e["price_per_call"], test)
         prefix = prefixes[e["call_id"]]
         reason = refusal(
             admission,
@@ -108,6 +136,9 @@ def _judge(
             service.credit,
             functools.partial(fraud.blocked, prefix, e, out),
         )
+        if test:  # counted by no limit, priced at nothing
+            decided.append((e, reason))
+            continue
         service.last_price = e["price_per_call"]
         service.account.last_price = e["price_per_call"]
         if reason is None:
@@ -118,14 +149,20 @@ def _judge(
 
 
 async def _record(
-    conn: psycopg.AsyncConnection, decided: Decided, roots: dict[Any, Any], prefixes: Prefixes
+    conn: psycopg.AsyncConnection,
+    decided: Decided,
+    roots: dict[Any, Any],
+    prefixes: Prefixes,
+    expiries: dict[Any, datetime],
 ) -> None:
-    """The decided calls in proc_calls: admitted (being dialled) or rejected."""
+    """The decided calls in proc_calls: admitted (being dialled), rejected, or, to a test
+    number, delivered at once (nothing to charge: a delivery recorded again changes nothing)."""
     await conn.execute(
         "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
-        " code_length, status, requested_at, price, prefix) SELECT * FROM unnest(%b::uuid[],"
-        " %b::uuid[], %b::text[], %b::uuid[], %b::int[], %b::text[], %b::int[], %b::text[],"
-        " %b::timestamptz[], %b::bigint[], %b::text[]) ON CONFLICT (id) DO NOTHING",
+        " code_length, status, requested_at, price, prefix, expires_at, test) SELECT * FROM"
+        " unnest(%b::uuid[], %b::uuid[], %b::text[], %b::uuid[], %b::int[], %b::text[],"
+        " %b::int[], %b::text[], %b::timestamptz[], %b::bigint[], %b::text[],"
+        " %b::timestamptz[], %b::boolean[]) ON CONFLICT (id) DO NOTHING",
         (
             [e["call_id"] for e, _ in decided],
             [e["service_id"] for e, _ in decided],
@@ -134,10 +171,12 @@ async def _record(
             [e["attempt"] for e, _ in decided],
             [e["caller_number"] for e, _ in decided],
             [e["code_length"] for e, _ in decided],
-            [ADMITTED if r is None else CallStatus.REJECTED for _, r in decided],
+            [_status(e, r) for e, r in decided],
             [e["occurred_at"] for e, _ in decided],
             [e["price_per_call"] for e, _ in decided],
             [prefixes[e["call_id"]][1] for e, _ in decided],
+            [expiries.get(e["call_id"]) for e, _ in decided],
+            [bool(e.get("test")) for e, _ in decided],
         ),
     )
 
@@ -172,7 +211,7 @@ async def _phone_window(
             "SELECT c.service_id, c.phone, c.requested_at FROM proc_calls c"
             " JOIN unnest(%b::uuid[], %b::text[]) AS w(service_id, phone)"
             "   ON c.service_id = w.service_id AND c.phone = w.phone"
-            " WHERE c.requested_at > %s AND c.status <> %s",
+            " WHERE c.requested_at > %s AND c.status <> %s AND NOT c.test",
             ([s for s, _ in pairs], [p for _, p in pairs], since, CallStatus.REJECTED),
         )
     ).fetchall()

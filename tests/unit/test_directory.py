@@ -37,12 +37,14 @@ def test_a_replayed_creation_or_rotation_never_revives_an_old_token() -> None:
 
 def test_every_event_of_the_directory_s_topics_is_handled_or_passed_over_by_name() -> None:
     on_topics = {
-        # flashcall.accounts, services, service-status, account-status, access-keys
+        # flashcall.accounts, services, service-status, account-status, access-keys,
+        # test-numbers
         "AccountCreated", "AccountUpdated", "AccountTokenRotated", "AccountStreamsEnabled",
         "ServiceCreated", "ServiceUpdated", "FraudBlockLifted", "FraudPrefixAllowed",
         "ServiceCutOff", "ServiceRestored", "FraudSuspected",
         "AccountCutOff", "AccountRestored", "AccountCreditLow",
         "AccessKeyIssued", "AccessKeyRevoked",
+        "TestNumberAdded", "TestNumberRemoved",
     }  # fmt: skip
     assert {e for t in BOOTSTRAP_TOPICS for e in t.events} == on_topics
     assert set(HANDLERS) | PASSED_OVER == on_topics
@@ -81,3 +83,24 @@ def test_an_instance_s_own_appends_of_any_topic_are_applied_or_passed_over() -> 
     )
     directory.apply_own(key)
     assert directory.key_by_hash == {"h": key["key_id"]}
+
+
+def test_a_test_number_is_known_until_removed_whatever_order_its_events_come_again_in() -> None:
+    directory = Directory()
+    service_id, account_id = uuid.uuid4(), uuid.uuid4()
+    ids = {"service_id": service_id, "account_id": account_id, "phone": "+989121110000"}
+    at = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    added = new_event("TestNumberAdded", occurred_at=at, code="12345", **ids)
+    changed = new_event("TestNumberAdded", occurred_at=at.replace(second=1), code="54321", **ids)
+    removed = new_event("TestNumberRemoved", occurred_at=at.replace(second=2), **ids)
+    directory.apply(added)
+    assert directory.test_code(service_id, "+989121110000") == "12345"
+    assert directory.test_code(service_id, "+989121110001") is None
+    assert directory.test_code(uuid.uuid4(), "+989121110000") is None
+    directory.apply(changed)
+    assert directory.test_code(service_id, "+989121110000") == "54321"
+    directory.apply(removed)
+    # Applied here first, then read from the feed again: the older events change nothing.
+    for event in (added, changed):
+        directory.apply(event)
+    assert directory.test_code(service_id, "+989121110000") is None

@@ -9,9 +9,15 @@ import pytest
 from core.number_pool import NumberPool
 from core.references import reference_problem
 from front_door import limits, many_calls
-from front_door.directory import KeyView, ServiceView
+from front_door.directory import Directory, KeyView, ServiceView
 from front_door.many_calls import Item, copy_duplicates, read_item
 from tests.support.limits import MemoryLimits
+
+
+def directory_of(svc: ServiceView) -> Directory:
+    directory = Directory()
+    directory.services[svc.id] = svc
+    return directory
 
 
 def test_a_call_item_keeps_phone_and_reference() -> None:
@@ -100,7 +106,7 @@ def test_the_key_rate_paces_a_stream_and_refuses_a_batch(monkeypatch: pytest.Mon
             price_per_call=1000,
             default_region="IR",
         ),
-        directory=SimpleNamespace(services={svc.id: svc}, accounts={}),
+        directory=directory_of(svc),
         limits=MemoryLimits(key_rate=2),
         pool=None,  # no references: nothing is looked up
     )

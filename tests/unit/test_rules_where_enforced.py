@@ -19,7 +19,7 @@ from core.ids import derived_id
 from core.number_pool import NumberPool
 from front_door.call_checks import active_service, check_destination, parse_phone, request_event
 from front_door.context import Context
-from front_door.directory import AccountView, KeyView, ServiceView
+from front_door.directory import AccountView, Directory, KeyView, ServiceView
 from front_door.problems import ApiError
 from front_door.single_call import (
     call_body,
@@ -32,6 +32,7 @@ from processors.carriers import DialResult
 from processors.decisions.shared import code_expired, derived
 from processors.dial_records import dial_outcome, outcome_event
 from projections.call_report import COLUMNS
+from schemas.codec import new_event
 from tests.support.limits import AwayPool, MemoryLimits
 
 SECRET = "test-secret"
@@ -40,7 +41,7 @@ POOL = NumberPool.parse("+9821xxxxxxxx")
 
 def api_context() -> Context:
     settings = SimpleNamespace(pool=POOL, code_secret=SECRET, price_per_call=1000)
-    return cast(Context, SimpleNamespace(settings=settings, directory=SimpleNamespace(accounts={})))
+    return cast(Context, SimpleNamespace(settings=settings, directory=Directory()))
 
 
 def service(code_length: int) -> ServiceView:
@@ -114,16 +115,25 @@ class Appended:
 
 
 def placing_context(
-    svc: ServiceView, account: AccountView | None = None, phone_limit: int = 5, fail: bool = False
+    svc: ServiceView,
+    account: AccountView | None = None,
+    phone_limit: int = 5,
+    fail: bool = False,
+    test_numbers: dict[str, str] | None = None,
 ) -> Any:
     settings = SimpleNamespace(
         pool=POOL, code_secret=SECRET, price_per_call=700, default_region="IR"
     )
+    directory = Directory()
+    directory.services[svc.id] = svc
+    if account is not None:
+        directory.accounts[account.id] = account
+    for phone, code in (test_numbers or {}).items():
+        ids = {"service_id": svc.id, "account_id": svc.account_id, "phone": phone}
+        directory.apply(new_event("TestNumberAdded", code=code, **ids))
     return SimpleNamespace(
         settings=settings,
-        directory=SimpleNamespace(
-            services={svc.id: svc}, accounts={account.id: account} if account else {}
-        ),
+        directory=directory,
         limits=MemoryLimits(100, phone_limit),
         pool=AwayPool(),  # the directory's word stands (a cut-off is not confirmed)
         append=Appended(fail),
@@ -372,6 +382,31 @@ def test_the_apis_refusals_say_why() -> None:
     }
 
 
+def test_a_call_to_a_test_number_carries_its_code_and_counts_in_no_limit() -> None:
+    svc = service(5)
+    account = AccountView(svc.account_id, price_per_call=1300, credit_limit=0, cut_off=True)
+    ctx = placing_context(svc, account, phone_limit=1, test_numbers={"+989121110000": "24680"})
+    key = key_of(svc)
+    # A cut-off account, a phone over its hourly limit: a test number still places its calls.
+    for _ in range(3):
+        placed = asyncio.run(place_call(ctx, key, "+989121110000", uuid.uuid4()))
+        assert placed.event["test"] is True
+        assert placed.event["caller_number"].endswith("24680")
+        assert re.fullmatch(r"\+9821\d{3}24680", placed.event["caller_number"])  # POOL's
+    assert ctx.limits.taken == {}  # no phone take
+    # Another number of the same service is a real call: refused for the account's credit.
+    assert refused(place_call(ctx, key, "+989121110001", uuid.uuid4())).code == (
+        "credit_limit_reached"
+    )
+
+
+def test_a_disabled_service_places_no_call_to_its_test_numbers() -> None:
+    svc = replace(service(5), status="disabled")
+    ctx = placing_context(svc, test_numbers={"+989121110000": "24680"})
+    error = refused(place_call(ctx, key_of(svc), "+989121110000", uuid.uuid4()))
+    assert error.code == "service_disabled"
+
+
 def test_a_calls_body_is_every_field_of_its_row() -> None:
     row = {
         "id": uuid.uuid4(),
@@ -394,7 +429,7 @@ def test_a_calls_body_is_every_field_of_its_row() -> None:
     body = call_body(row, service(5))
     # The caller number carries the code: the body shows it without its last five digits.
     expected = {k: v for k, v in row.items() if k != "caller_number"}
-    assert body == {**expected, "caller_prefix": "+9821910"}
+    assert body == {**expected, "caller_prefix": "+9821910", "test": False}
     assert call_body({k: v for k, v in row.items() if k != "cost"}, None)["cost"] == 0
 
 
