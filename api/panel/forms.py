@@ -25,6 +25,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "blocked_number_types": ("service.blocked_types", "valid.types"),
     "amount": ("operator.amount", "valid.amount"),
     "reference": ("operator.reference", "valid.text"),
+    "phone": ("tests.phone", "valid.phone"),
+    "code": ("tests.code", "valid.test_code"),
 }
 
 
@@ -35,7 +37,8 @@ class FormError(Exception):
 
 
 def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) -> M:
-    """`fields` maps each form field to its kind: "text", "int", "check" (a checkbox) or "list"
+    """`fields` maps each form field to its kind: "text", "int" or "digits" (a number, or a code
+    whose leading zeros count, typed in any script's digits), "check" (a checkbox) or "list"
     (values separated by commas or spaces). Empty optional fields are left out, so a PATCH
     changes only what was filled in."""
     values: dict[str, Any] = {}
@@ -43,7 +46,7 @@ def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) 
         raw = form.get(name)
         if kind == "check":
             values[name] = raw is not None
-        elif kind == "int" and isinstance(raw, str) and raw.strip() != "":
+        elif kind in ("int", "digits") and isinstance(raw, str) and raw.strip() != "":
             values[name] = plain_number(raw)
         elif kind == "list" and isinstance(raw, str) and raw.strip() != "":
             values[name] = [v for v in raw.replace(",", " ").split() if v]

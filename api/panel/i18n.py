@@ -132,6 +132,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "a full number such as +989121234567",
     ),
     "valid.choice": ("یکی از گزینه‌های فهرست", "one of the listed choices"),
+    "valid.test_code": (
+        "به تعداد رقم‌های کد سرویس، فقط رقم",
+        "as many digits as the service's codes, digits only",
+    ),
     "error.back": ("بازگشت به سرویس‌ها", "Back to services"),
     "services.title": ("سرویس‌ها", "Services"),
     "services.none": (
@@ -201,6 +205,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Your new key; it is shown only this once:",
     ),
     "keys.test": ("آزمایش با این کلید", "Test with this key"),
+    "tests.title": ("شماره‌های آزمایشی", "Test numbers"),
+    "tests.help": (
+        "تماس با این شماره‌ها زنگ نمی‌زند، هزینه‌ای ندارد و در هیچ محدودیتی شمرده نمی‌شود؛"
+        " فقط با کد ثابتش تأیید می‌شود (برای آزمون‌های خودتان و بازبینان فروشگاه‌ها)."
+        " حداکثر ۲۰ شماره.",
+        "Calls to these numbers ring no one, cost nothing and count in no limit; they verify"
+        " with their fixed code only (for your own tests and app-store reviewers). At most 20.",
+    ),
+    "tests.none": ("شماره‌ی آزمایشی ندارد.", "No test numbers."),
+    "tests.phone": ("شماره", "Number"),
+    "tests.code": ("کد ثابت", "Fixed code"),
+    "tests.add": ("افزودن شماره‌ی آزمایشی", "Add test number"),
+    "tests.remove": ("حذف", "Remove"),
+    "tests.added": ("شماره‌ی آزمایشی ثبت شد.", "Test number saved."),
+    "tests.removed": ("شماره‌ی آزمایشی حذف شد.", "Test number removed."),
     "copy": ("کپی", "Copy"),
     "copied": ("کپی شد", "Copied"),
     "never": ("هنوز استفاده نشده", "Never"),

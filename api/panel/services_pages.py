@@ -1,4 +1,4 @@
-"""Services and their access keys, through the service layer the API uses too."""
+"""Services, their access keys and test numbers, through the service layer the API uses too."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.auth import Caller
-from api.models import KeyCreate, ServiceCreate, ServicePatch
+from api.models import KeyCreate, ServiceCreate, ServicePatch, TestNumberCreate
 from api.panel.forms import FormError, parse
 from api.panel.web import (
     PREFIX,
@@ -22,7 +22,7 @@ from api.panel.web import (
     render,
     said,
 )
-from api.service_layer import fraud, services
+from api.service_layer import fraud, services, test_numbers
 from front_door.problems import ApiError
 
 router = APIRouter(prefix=f"{PREFIX}/services", include_in_schema=False)
@@ -107,6 +107,31 @@ async def issue_key(service_id: uuid.UUID, visit: Customer) -> Response:
     return await _detail(visit, service_id, new_key=issued)
 
 
+@router.post("/{service_id}/test-numbers")
+async def add_test_number(service_id: uuid.UUID, visit: Customer) -> Response:
+    form = await checked_form(visit)
+    try:
+        body = parse(TestNumberCreate, form, {"phone": "text", "code": "digits"}, visit.words)
+        service = await services.owned(visit.ctx, account_of(visit), service_id)
+        if not test_numbers.fits(body.code, service):
+            raise FormError(visit.words.invalid("tests.code", "valid.test_code"))
+        await test_numbers.add(visit.ctx, account_of(visit), service_id, body, once_key(form))
+    except FormError as exc:
+        return await _detail(visit, service_id, 422, error=exc.message)
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        return await _detail(visit, service_id, exc.status, error=said(visit, exc))
+    return await _detail(visit, service_id, notice=visit.words.t("tests.added"))
+
+
+@router.post("/{service_id}/test-numbers/remove")
+async def remove_test_number(service_id: uuid.UUID, visit: Customer) -> Response:
+    form = await checked_form(visit)
+    await test_numbers.remove(visit.ctx, account_of(visit), service_id, str(form.get("phone", "")))
+    return await _detail(visit, service_id, notice=visit.words.t("tests.removed"))
+
+
 @router.post("/{service_id}/keys/{key_id}/revoke")
 async def revoke_key(service_id: uuid.UUID, key_id: uuid.UUID, visit: Customer) -> Response:
     await checked_form(visit)
@@ -140,6 +165,7 @@ async def _detail(
     service = await services.owned(visit.ctx, account, service_id)
     keys = await services.keys(visit.ctx, account, service_id, 1000, None)
     blocks = await fraud.blocks(visit.ctx, Caller(False, account), service_id)
+    tests = await test_numbers.page(visit.ctx, account, service_id, 100, None)
     return render(
         visit,
         "service.html",
@@ -147,6 +173,7 @@ async def _detail(
         service=service,
         keys=keys["items"],
         blocks=blocks,
+        tests=tests["items"],
         error=error,
         notice=notice,
         new_key=new_key,

@@ -388,6 +388,42 @@ def test_a_pumped_prefix_shows_on_its_service_page_and_is_lifted_there(
         api.close()
 
 
+def test_test_numbers_are_added_and_removed_on_the_service_page_in_persian(
+    platform: Platform, panel: Page
+) -> None:
+    w = Words("fa", "UTC")
+    token = sign_up(panel, "fa", f"{uuid.uuid4().hex[:10]}@example.com")
+    api = Api(platform.url)
+    try:
+        service = api.new_service(token, code_length=5)
+        panel.goto(f"/panel/services/{service['id']}")
+        expect(panel.locator("#tests-title")).to_have_text(w.t("tests.title"))
+        phone = random_phone()
+        national = "۰" + digits(phone.removeprefix("+98"), "fa")  # typed as a Persian would
+        panel.get_by_label(w.t("tests.phone"), exact=True).fill(national)
+        panel.get_by_label(w.t("tests.code"), exact=True).fill("۱۲۳۴")  # a digit short
+        panel.get_by_role("button", name=w.t("tests.add")).click()
+        expect(panel.locator("main .banner.error, main [role=alert]").first).to_contain_text(
+            w.t("tests.code")
+        )
+        panel.get_by_label(w.t("tests.phone"), exact=True).fill(national)
+        panel.get_by_label(w.t("tests.code"), exact=True).fill("۰۲۴۶۸")
+        panel.get_by_role("button", name=w.t("tests.add")).click()
+        expect(panel.get_by_role("status")).to_have_text(w.t("tests.added"))
+        expect(panel.locator("#test-numbers")).to_contain_text(phone)
+        expect(panel.locator("#test-numbers code")).to_have_text("02468")
+        check_page(panel)
+        listed = api.ok(
+            api.http.get(f"/v1/services/{service['id']}/test-numbers", headers=bearer(token))
+        )["items"]
+        assert [(n["phone"], n["code"]) for n in listed] == [(phone, "02468")]
+        panel.get_by_role("button", name=f"{w.t('tests.remove')} {phone}").click()
+        expect(panel.get_by_role("status")).to_have_text(w.t("tests.removed"))
+        expect(panel.locator("#test-numbers")).to_have_count(0)
+    finally:
+        api.close()
+
+
 @pytest.mark.parametrize("lang", ["fa", "en"])
 def test_a_double_click_on_the_test_page_places_and_judges_once(
     platform: Platform, panel: Page, lang: Lang
