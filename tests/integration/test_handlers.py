@@ -110,9 +110,11 @@ class Tenant:
         attempt: int = 1,
         retry_of: uuid.UUID | None = None,
         call_id: uuid.UUID | None = None,
+        test: bool = False,
     ) -> Event:
         return new_event(
             "CallRequested",
+            test=test,
             occurred_at=at,
             call_id=call_id or uuid.uuid4(),
             service_id=self.service_id,
@@ -124,7 +126,7 @@ class Tenant:
             code_ttl_minutes=2,
             attempt=attempt,
             retry_of=retry_of,
-            price_per_call=PRICE,
+            price_per_call=0 if test else PRICE,
         )
 
 
@@ -166,6 +168,42 @@ async def test_the_processor_itself_admits_five_calls_per_phone_and_hour(
     # An hour after the first call, the phone has room again.
     later = tenant.request(number, T0 + timedelta(minutes=60, seconds=1))
     assert of_type(await apply(pool, decisions, [later]), "PlaceCall")
+
+
+async def test_a_test_numbers_calls_are_delivered_at_once_uncharged_and_uncounted(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    tenant = Tenant(credit_limit=0)  # no room for a single real call
+    await apply(pool, decisions, tenant.opening())
+    number = phone()
+    tests = [tenant.request(number, T0 + timedelta(minutes=i), test=True) for i in range(7)]
+    emitted = await apply(pool, decisions, tests)
+    assert of_type(emitted, "PlaceCall") == [] and of_type(emitted, "CallRejected") == []
+    delivered = of_type(emitted, "CallDelivered")
+    assert [d["call_id"] for d in delivered] == [t["call_id"] for t in tests]
+    first = delivered[0]
+    assert first["expires_at"] == T0 + timedelta(seconds=2 * RULES.ttl_minute_seconds)
+    assert first["event_id"] == str(derived_id(tests[0]["call_id"], "outcome"))
+    # The dial outcome coming back through its topic charges nothing.
+    assert of_type(await apply(pool, decisions, delivered), "CreditDebited") == []
+    # It verifies with the code its caller number carries.
+    code = tests[0]["caller_number"][-5:]
+    attempt = new_event(
+        "VerificationAttempted",
+        occurred_at=T0 + timedelta(seconds=30),
+        attempt_id=uuid.uuid4(),
+        call_id=tests[0]["call_id"],
+        service_id=tenant.service_id,
+        key_id=tenant.key_id,
+        code=code,
+    )
+    [judged] = of_type(await apply(pool, decisions, [attempt]), "VerificationJudged")
+    assert judged["verified"] is True
+    # Seven test calls took none of the phone's five an hour (the real call is refused for
+    # credit here, not for the phone's rate).
+    real = tenant.request(number, T0 + timedelta(minutes=8))
+    [rejected] = of_type(await apply(pool, decisions, [real]), "CallRejected")
+    assert rejected["reason"] == RejectReason.CREDIT_LIMIT_REACHED
 
 
 async def test_the_processor_itself_caps_a_retry_chain(
