@@ -56,6 +56,7 @@ def test_call_events_are_signed_retried_and_logged(
     assert "code" not in body["data"]  # the service does not return codes
     ringing = api.handset(phone)[0]["caller_number"]
     assert (body["data"]["caller_prefix"], body["data"]["code_length"]) == (ringing[:-5], 5)
+    assert body["data"]["test"] is False  # a real number's call
     verified = wait_for(lambda: receiver.of("call.verified") or None, timeout=30)
     assert verified[0][1]["data"]["status"] == "verified"
 
