@@ -1,10 +1,11 @@
 """An upgrade while calls flow: the platform at the previous release (0.1.0, the tree of its
 commit), two API replicas behind HAProxy and one worker of each role, under load; each process
-is replaced by one of this tree, one at a time: a new worker joins its group before the old one
-leaves, a new API replica enters the balancer before the old one is taken out. The first new
-process applies the migrations the old release does not know while the old ones keep running
-(expand/contract: docs/operations.md, "Upgrades"). Every accepted call is settled, dialled
-once and billed once, and every key issued on the old release still places calls."""
+is replaced by one of this tree, one at a time, the workers first: a new worker joins its group
+before the old one leaves, a new API replica enters the balancer before the old one is taken
+out. The first new process applies the migrations the old release does not know while the old
+ones keep running (expand/contract: docs/operations.md, "Upgrades"). Every accepted call is
+settled, dialled once and billed once, and every key issued on the old release still places
+calls."""
 
 from __future__ import annotations
 
@@ -74,25 +75,27 @@ def test_each_process_is_replaced_while_calls_flow(previous_release: Path, tmp_p
         )
         loader.start()
         try:
-            # The APIs first: the first new one migrates while every worker is still 0.1.0.
-            for i, name in enumerate(["api-1", "api-2"]):
-                before = len(load.accepted)
-                wait_for(lambda b=before: len(load.accepted) >= b + 20 or None, what="calls")
-                plat.add_api(f"api-{i + 3}", new)
-                plat.retire_api(name)
-                if i == 0:
-                    assert migrations(st.database_url)[-3:] == [
-                        "017_fleet",
-                        "018_webhook_order",
-                        "019_proc_services_ttl",
-                    ]
-            for roles in WORKER_ROLES:
+            # The readers of a changed event before its writers (docs/operations.md): the
+            # workers first (the first new one migrates while the APIs are still 0.1.0), so
+            # every record the new APIs write (CallRequested v4) finds readers that know it.
+            for i, roles in enumerate(WORKER_ROLES):
                 short = roles.split(",")[0]
                 before = len(load.accepted)
                 wait_for(lambda b=before: len(load.accepted) >= b + 20 or None, what="calls")
                 [previous] = plat.running(f"worker-{short}")
                 plat.start_worker(f"new-worker-{short}", roles, code=new)
                 plat.stop(previous)
+                if i == 0:
+                    assert migrations(st.database_url)[-3:] == [
+                        "018_webhook_order",
+                        "019_proc_services_ttl",
+                        "020_test_numbers",
+                    ]
+            for i, name in enumerate(["api-1", "api-2"]):
+                before = len(load.accepted)
+                wait_for(lambda b=before: len(load.accepted) >= b + 20 or None, what="calls")
+                plat.add_api(f"api-{i + 3}", new)
+                plat.retire_api(name)
             before = len(load.accepted)
             wait_for(lambda b=before: len(load.accepted) >= b + 20 or None, what="calls")
         finally:
