@@ -20,6 +20,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, 
 from psycopg_pool import AsyncConnectionPool
 
 from core.positions import PositionPastEnd
+from front_door import queries
 from front_door.directory import Directory, UnknownEvent
 from projections.read_models import CONSUMER as PROJECTION
 from schemas import topics
@@ -207,15 +208,7 @@ class EventFeed:
 async def projected_directory(pool: AsyncConnectionPool) -> dict[tuple[str, int], int]:
     """How far the projection has applied each partition of the directory's topics (the next
     offset): everything a write answered 2xx put there lies before it."""
-    async with pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT topic, partition, next_offset FROM consumed_offsets"
-                " WHERE consumer = %s AND topic = ANY(%s)",
-                (PROJECTION, [t.name for t in BOOTSTRAP_TOPICS]),
-            )
-        ).fetchall()
-    return {(str(t), int(p)): int(o) for t, p, o in rows}
+    return await queries.applied_positions(pool, PROJECTION, [t.name for t in BOOTSTRAP_TOPICS])
 
 
 async def check_directory_matches_read_models(

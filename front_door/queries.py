@@ -272,6 +272,22 @@ async def active_fraud_blocks(
     )
 
 
+async def applied_positions(
+    pool: AsyncConnectionPool, consumer: str, topics: list[str]
+) -> dict[tuple[str, int], int]:
+    """How far `consumer` has applied each partition of `topics`: (topic, partition) → next
+    offset."""
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT topic, partition, next_offset FROM consumed_offsets"
+                " WHERE consumer = %s AND topic = ANY(%s)",
+                (consumer, topics),
+            )
+        ).fetchall()
+    return {(str(t), int(p)): int(o) for t, p, o in rows}
+
+
 async def projection_positions(
     pool: AsyncConnectionPool, consumer: str, topic: str
 ) -> dict[int, int]:
