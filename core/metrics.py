@@ -80,6 +80,11 @@ DIAL_OUTCOMES = Counter(
     "Dials by outcome (delivered, failed) and failure reason.",
     ["outcome", "reason"],
 )
+DIAL_OUTCOMES_UNRECORDED = Counter(
+    "flashcall_dial_outcomes_unrecorded_total",
+    "Dial outcomes PostgreSQL refused for good (not for being away): each is logged with its"
+    " call, whose claim fail_abandoned ends as carrier_error.",
+)
 CALLS_ANSWERED = Counter(
     "flashcall_calls_answered_total",
     "Flash calls someone picked up (hung up at once; carriers bill answered seconds).",

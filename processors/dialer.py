@@ -134,19 +134,36 @@ class Dialer:
         claims."""
         while self._outcomes:
             outcomes, self._outcomes = self._outcomes, []
-            delay = 0.05
-            while True:
-                try:
-                    outbox = await self._write_outcomes(outcomes)
+            for outbox in await self._recorded(outcomes):
+                await self._publisher.publish(outbox)
+
+    async def _recorded(self, outcomes: list[Event]) -> list[Outbox]:
+        """The outcomes written (their outboxes), waiting out PostgreSQL while it is away. A
+        batch it refuses for good is written one outcome at a time, so that an outcome that
+        can never be recorded holds no other back: that one is logged with its call and
+        counted (flashcall_dial_outcomes_unrecorded_total), and fail_abandoned ends its claim
+        as carrier_error."""
+        delay = 0.05
+        while True:
+            try:
+                return [await self._write_outcomes(outcomes)]
+            except Exception as exc:
+                if not is_transient(exc):
+                    refused = exc
                     break
-                except Exception as exc:
-                    if not is_transient(exc):
-                        log.exception("could not record %d dial outcomes", len(outcomes))
-                        return
-                    log.warning("dialer: waiting to record %d outcomes: %r", len(outcomes), exc)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
-            await self._publisher.publish(outbox)
+                log.warning("dialer: waiting to record %d outcomes: %r", len(outcomes), exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if len(outcomes) > 1:
+            return [o for outcome in outcomes for o in await self._recorded([outcome])]
+        metrics.DIAL_OUTCOMES_UNRECORDED.inc()
+        log.error(
+            "dialer: the %s of call %s cannot be recorded; its claim ends as carrier_error",
+            outcomes[0]["event_type"],
+            outcomes[0]["call_id"],
+            exc_info=refused,
+        )
+        return []
 
     async def _write_outcomes(self, outcomes: list[Event]) -> Outbox:
         outbox = Outbox()

@@ -7,12 +7,15 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
 from launch.broker import broker
+from processors import dial_records
 from processors.carriers import DialResult
 from processors.dialer import Dialer
 from producers.event_producer import EventProducer
@@ -123,3 +126,44 @@ async def test_outcomes_carry_dialed_at_and_only_long_dials_are_told(
     for call_id, outcome in outcomes.items():
         assert outcome["dialed_at"] == claimed[call_id]
     assert started[0]["occurred_at"] == claimed[slow["call_id"]]
+
+
+async def test_an_outcome_that_can_never_be_recorded_holds_no_other_back(
+    pool: AsyncConnectionPool, own_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL refuses one outcome for good (here: a write that raises a data error for its
+    call): the other outcomes of its batch are recorded and published; that one is counted,
+    and fail_abandoned ends its claim as carrier_error."""
+    bootstrap = own_bootstrap
+    ensure_topics(bootstrap, 2)
+    producer = EventProducer(bootstrap)
+    carrier = GatedCarrier()
+    dialer = Dialer(pool, Publisher(pool, producer), carrier, concurrency=4, notice_after=5)
+    service_id = uuid.uuid4()
+    good, bad = place_call(service_id, "+989120000011"), place_call(service_id, "+989120000012")
+    real_write = dial_records.write_outcomes
+
+    async def refusing(conn: Any, outcomes: list[Event], out: Outbox) -> None:
+        if any(o["call_id"] == bad["call_id"] for o in outcomes):
+            raise ValueError("an outcome PostgreSQL can never store")
+        await real_write(conn, outcomes, out)
+
+    monkeypatch.setattr(dial_records, "write_outcomes", refusing)
+    before = REGISTRY.get_sample_value("flashcall_dial_outcomes_unrecorded_total") or 0.0
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            await dialer.handle(conn, [good, bad], Outbox())
+        # Both dials end together, so their outcomes go in one batch.
+        await dialer.start_claimed()
+        for phone in ("+989120000011", "+989120000012"):
+            carrier.gates.setdefault(phone, asyncio.Event()).set()
+        await dialer.drain()
+        assert await dialer.fail_abandoned(0) == 1
+    finally:
+        producer.close()
+    after = REGISTRY.get_sample_value("flashcall_dial_outcomes_unrecorded_total") or 0.0
+    assert after - before == 1
+    outcomes = {e["call_id"]: e for e in published(bootstrap, topics.DIAL_OUTCOMES, service_id)}
+    assert outcomes[good["call_id"]]["event_type"] == "CallDelivered"
+    assert outcomes[bad["call_id"]]["event_type"] == "CallFailed"
+    assert outcomes[bad["call_id"]]["reason"] == "carrier_error"
