@@ -53,6 +53,19 @@ async def admit(
         if reason is None and e.get("test")
     }
     await _record(conn, decided, roots, prefixes, expiries)
+    await _announce(conn, rules, decided, roots, expiries, out)
+
+
+async def _announce(
+    conn: psycopg.AsyncConnection,
+    rules: DecisionRules,
+    decided: Decided,
+    roots: dict[Any, Any],
+    expiries: dict[Any, datetime],
+    out: Outbox,
+) -> None:
+    """Each decision's events: a rejection; or a dial command (the admission), after a retry's
+    earlier codes are superseded; or, to a test number, the delivery itself."""
     for e, reason in decided:
         ids = {"call_id": e["call_id"], "service_id": e["service_id"]}
         if reason is not None:
