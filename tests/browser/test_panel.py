@@ -417,6 +417,15 @@ def test_test_numbers_are_added_and_removed_on_the_service_page_in_persian(
             api.http.get(f"/v1/services/{service['id']}/test-numbers", headers=bearer(token))
         )["items"]
         assert [(n["phone"], n["code"]) for n in listed] == [(phone, "02468")]
+        # Its call shows as a test call in the reports.
+        key = api.new_key(token, service["id"])["key"]
+        call = api.place(key, phone)
+        api.wait_status(key, call["id"], {"delivered"})
+        panel.goto(f"/panel/reports?phone={phone.replace('+', '%2B')}")
+        expect(panel.locator(f"tr[data-call-id='{call['id']}'] .status.test")).to_have_text(
+            w.t("tests.badge")
+        )
+        panel.goto(f"/panel/services/{service['id']}")
         panel.get_by_role("button", name=f"{w.t('tests.remove')} {phone}").click()
         expect(panel.get_by_role("status")).to_have_text(w.t("tests.removed"))
         expect(panel.locator("#test-numbers")).to_have_count(0)
