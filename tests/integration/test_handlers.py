@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus, RejectReason
 from core.ids import derived_id
+from processors import dial_records
 from processors.carriers import Carrier, DialResult
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import Dialer
@@ -776,6 +777,35 @@ async def test_a_ring_recorded_after_its_claim_was_failed_as_abandoned_changes_n
             )
         ).fetchone()
     assert outcome == ("CallFailed",)
+
+
+async def test_a_dials_outcome_is_recorded_and_published_once(pool: AsyncConnectionPool) -> None:
+    published = Published()
+    carrier = HeldCarrier()
+    carrier.ring.set()
+    dialer = Dialer(
+        pool, cast(Publisher, published), cast(Carrier, carrier), concurrency=2, notice_after=60
+    )
+    commands = [place_call(), place_call()]
+    await apply(pool, dialer, commands)
+    await dialer.start_claimed()
+    await dialer.drain()
+    ids = {c["call_id"] for c in commands}
+    mine = [e for e in published.events if e["call_id"] in ids]
+    assert sorted(e["event_type"] for e in mine) == ["CallDelivered", "CallDelivered"]
+    assert {e["call_id"] for e in mine} == ids
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT call_id, outcome FROM dials WHERE call_id = ANY(%s)", (list(ids),)
+            )
+        ).fetchall()
+        assert dict(rows) == {call_id: "CallDelivered" for call_id in ids}
+        # Recorded again (a lost commit's retry): the call keeps its one outcome, told once.
+        again = Outbox()
+        async with conn.transaction():
+            await dial_records.write_outcomes(conn, mine, again)
+        assert again.events == []
 
 
 async def test_a_services_first_credit_event_alone_is_written(pool: AsyncConnectionPool) -> None:

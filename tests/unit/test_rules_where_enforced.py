@@ -30,7 +30,7 @@ from front_door.single_call import (
 )
 from processors.carriers import DialResult
 from processors.decisions.shared import code_expired, derived
-from processors.dial_records import dial_outcome, outcome_event
+from processors.dial_records import answered_event, dial_outcome, outcome_event, started_event
 from projections.call_report import COLUMNS
 from schemas.codec import new_event
 from tests.support.limits import AwayPool, MemoryLimits
@@ -310,6 +310,23 @@ def test_derived_event_ids_never_change() -> None:
     assert place["call_id"] == CALL and place["event_type"] == "PlaceCall"
     assert derived("CallRejected", source)["event_id"] == "cdab5502-c58d-50a9-9f6a-cfc1882da242"
     assert str(derived_id(CALL, "CreditReleased")) == "5c3221d4-4530-582e-8523-bf82aa0e6ee3"
+    at = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    command = {"call_id": CALL, "service_id": CALL, "dialed_at": at}
+    answered = answered_event(command)
+    assert answered["event_id"] == "3a942575-a797-5b5b-9c67-e53cddbf7ec5"
+    assert (answered["event_type"], answered["call_id"], answered["service_id"]) == (
+        "CallAnswered",
+        CALL,
+        CALL,
+    )
+    started = started_event(command)
+    assert started["event_id"] == "2b53f00e-7898-5ed2-9ca1-310c95fdf938"
+    assert (started["event_type"], started["occurred_at"], started["call_id"]) == (
+        "DialStarted",
+        at,
+        CALL,
+    )
+    assert started["service_id"] == CALL
     assert str(derived_id(CALL, "CreditDebited")) == "e3483d3d-b6a2-555a-a613-468bcf43def1"
     expired = code_expired(CALL, CALL)
     assert (expired["event_type"], expired["call_id"], expired["service_id"]) == (
