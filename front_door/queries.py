@@ -292,15 +292,8 @@ async def projection_positions(
     pool: AsyncConnectionPool, consumer: str, topic: str
 ) -> dict[int, int]:
     """How far `consumer` has applied each partition of `topic` (partition → next offset)."""
-    async with pool.connection() as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT partition, next_offset FROM consumed_offsets"
-                " WHERE consumer = %s AND topic = %s",
-                (consumer, topic),
-            )
-        ).fetchall()
-    return {int(p): int(o) for p, o in rows}
+    positions = await applied_positions(pool, consumer, [topic])
+    return {partition: offset for (_, partition), offset in positions.items()}
 
 
 async def test_numbers_page(
