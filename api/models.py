@@ -22,6 +22,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from core import text
+from core import workflow as workflows
 from core.destinations import NUMBER_TYPES, REGIONS
 from core.fraud import PREFIX_PATTERN
 from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
@@ -61,6 +62,49 @@ def _integral(value: object) -> object:
 
 Integral = BeforeValidator(_integral)
 Money = Annotated[int, Field(ge=0, le=10**15), Integral]
+
+
+def _sms_template(value: str) -> str:
+    problem = workflows.template_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("sms_template", problem)
+    return value
+
+
+SmsTemplate = Annotated[
+    Text,
+    AfterValidator(_sms_template),
+    Field(
+        description="The SMS of an sms step (at most 200 characters), with {code} where the"
+        " code goes (default «کد تأیید شما: {code}»)."
+    ),
+]
+
+
+class WorkflowStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["flash_call", "sms"]
+    timeout_seconds: Annotated[
+        int,
+        Field(ge=workflows.MIN_TIMEOUT_SECONDS, le=workflows.MAX_TIMEOUT_SECONDS),
+        Integral,
+    ] = Field(
+        description="How long the step waits for a verification before the next step starts"
+        " (counted from its start; the last step's is not used: the code's validity is)."
+    )
+
+
+Workflow = Annotated[
+    list[WorkflowStep],
+    Field(
+        min_length=1,
+        max_length=workflows.MAX_STEPS,
+        description="The channels a verification tries, in order (default one flash_call"
+        " step of 60 s). A failed step, or one whose timeout passes with no verification,"
+        " starts the next at once, for the same call and code.",
+    ),
+]
 CodeLength = Annotated[int, Field(ge=MIN_CODE_LENGTH, le=MAX_CODE_LENGTH), Integral]
 TtlMinutes = Annotated[int, Field(ge=1, le=60), Integral]
 T = TypeVar("T")
@@ -167,6 +211,9 @@ TOTAL_CREDIT_LIMIT = (
 class AccountCreate(Strict):
     name: Text
     price_per_call: Money | None = None
+    price_per_sms: Money | None = Field(
+        None, description="What a delivered SMS costs (default FLASHCALL_DEFAULT_PRICE_PER_SMS)."
+    )
     credit_limit: Money | None = Field(None, description="The default for new services.")
     total_credit_limit: Money | None = Field(None, description=TOTAL_CREDIT_LIMIT)
     time_zone: TimeZone | None = Field(
@@ -177,6 +224,7 @@ class AccountCreate(Strict):
 class AccountPatch(Patch):
     name: Text | None = None
     price_per_call: Money | None = None
+    price_per_sms: Money | None = None
     credit_limit: Money | None = None
     total_credit_limit: Money | None = None
     time_zone: TimeZone | None = None
@@ -186,6 +234,7 @@ class AccountOut(BaseModel):
     id: uuid.UUID
     name: str
     price_per_call: int
+    price_per_sms: int
     credit_limit: int
     total_credit_limit: int
     time_zone: str
@@ -243,6 +292,8 @@ class ServiceCreate(Strict):
     return_code: bool = False
     allowed_regions: AllowedRegions | None = None
     blocked_number_types: BlockedNumberTypes | None = None
+    workflow: Workflow | None = None
+    sms_template: SmsTemplate | None = None
 
 
 class ServicePatch(Patch):
@@ -254,6 +305,8 @@ class ServicePatch(Patch):
     credit_limit: Money | None = None
     allowed_regions: AllowedRegions | None = None
     blocked_number_types: BlockedNumberTypes | None = None
+    workflow: Workflow | None = None
+    sms_template: SmsTemplate | None = None
 
 
 class ServiceOut(BaseModel):
@@ -268,6 +321,8 @@ class ServiceOut(BaseModel):
     low_balance: bool = Field(description="80 % of the credit limit is used.")
     allowed_regions: list[str]
     blocked_number_types: list[str]
+    workflow: list[WorkflowStep]
+    sms_template: str
     created_at: datetime
 
 
@@ -411,6 +466,14 @@ class VerifyIn(Strict):
     code: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}$")]
 
 
+class CallStep(BaseModel):
+    channel: Literal["flash_call", "sms"]
+    status: Literal["started", "delivered", "failed"]
+    started_at: datetime | None
+    ended_at: datetime | None
+    failure_reason: str | None
+
+
 class Call(BaseModel):
     """A call, as every endpoint that shows one shows it."""
 
@@ -436,6 +499,12 @@ class Call(BaseModel):
     cost: int
     reference: str | None = None
     test: bool = Field(False, description="To a test number: rang no one, cost nothing.")
+    channel: Literal["flash_call", "sms"] = Field(
+        "flash_call", description="The channel of the step in progress, or of the last one."
+    )
+    steps: list[CallStep] = Field(
+        default_factory=list, description="The workflow's steps started so far, in order."
+    )
 
 
 class CallOut(Call):
@@ -449,6 +518,12 @@ class VerifyOut(BaseModel):
     status: str
     reason: str | None
     attempts_left: int
+
+
+class HandsetMessage(BaseModel):
+    sender: str
+    text: str
+    received_at: datetime
 
 
 class HandsetCall(BaseModel):

@@ -49,6 +49,11 @@ OPERATIONS: dict[str, Text] = {
         " `phone` received, newest first (`call_id` keeps one call's rings). The code is the"
         " last `code_length` digits of `caller_number`.",
     ),
+    "GET /v1/sim/handsets/{phone}/messages": Text(
+        "What a simulated handset received by SMS",
+        "Development and tests (`FLASHCALL_SMS_CARRIER=sim`): the SMS the simulated handset"
+        " of `phone` received (`sender`, `text`, `received_at`), newest first.",
+    ),
     # ------------------------------------------------------------------------------- account
     "GET /v1/account": Text(
         "Read your own account",
@@ -217,6 +222,14 @@ OPERATIONS: dict[str, Text] = {
         "Read a call",
         "The call as it stands; right after placing it (on any replica) it is found. An"
         " account token reads any call of its own services.",
+    ),
+    "POST /v1/calls/{call_id}/next-channel": Text(
+        "Start the next channel now",
+        "Starts the next step of the call's workflow (docs/workflows.md) without waiting for"
+        " the step in progress to time out: the same call and code, by the next channel. If"
+        " the step in progress has no outcome yet, the next starts as soon as it has. 202 with"
+        " the call as it stands; 409 `no_next_channel` at the last step or once the call is"
+        " verified, expired or failed.",
     ),
     "POST /v1/calls/{call_id}/retry": Text(
         "Call again with a new code",

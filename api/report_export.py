@@ -41,6 +41,7 @@ PERSIAN_HEADINGS = {
     "reference": "مرجع درخواست",
     "answered": "پاسخ داده شد",
     "test": "شماره‌ی آزمایشی",
+    "channel": "کانال",
 }
 
 PERSIAN_WORDS = {
@@ -61,6 +62,8 @@ PERSIAN_WORDS = {
     "retry_limit_reached": "سقف تلاش دوباره",
     "service_disabled": "سرویس غیرفعال",
     "fraud_suspected": "مشکوک به تقلب",
+    "flash_call": "تماس کوتاه",
+    "sms": "پیامک",
 }
 
 # A cell a spreadsheet would evaluate (=, +, -, @ ...) and that is not a number gets a leading
@@ -73,7 +76,7 @@ PHONE_COLUMNS = frozenset({"phone", "caller_prefix", "caller_number"})
 TIME_COLUMNS = frozenset(
     {"created_at", "dialed_at", "delivered_at", "expires_at", "verified_at", "expired_at"}
 )
-WORDED_COLUMNS = frozenset({"status", "failure_reason"})
+WORDED_COLUMNS = frozenset({"status", "failure_reason", "channel"})
 # Text a customer wrote: the only cells that can start like a formula (phones are E.164
 # numbers, words are ours, the rest are ids, numbers, times and a flag).
 WRITTEN_COLUMNS = frozenset({"key_label", "reference"})

@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.report_export import Formatter
 from front_door import queries
+from projections import call_steps
 from projections.call_report import REPORT, ReportFilter
 
 # An export's rows, newest first, in its account's zone (the transaction's TimeZone).
@@ -33,7 +34,10 @@ async def page(
     pool: AsyncConnectionPool, report: ReportFilter, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     where, params = report.where()
-    return await queries.fetch_page(pool, f"SELECT * FROM {REPORT}{where}", params, cursor, limit)
+    rows, next_cursor = await queries.fetch_page(
+        pool, f"SELECT * FROM {REPORT}{where}", params, cursor, limit
+    )
+    return [{**r, "steps": call_steps.listed(r["steps"])} for r in rows], next_cursor
 
 
 async def csv_rows(

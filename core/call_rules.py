@@ -47,6 +47,7 @@ class FailReason(StrEnum):
     INVALID_NUMBER = "invalid_number"
     DECLINED = "declined"  # 603: the callee's side refused the call before it rang
     CARRIER_ERROR = "carrier_error"
+    EXPIRED = "expired"  # an SMS with no delivery report in time (docs/workflows.md)
 
 
 class VerifyReason(StrEnum):

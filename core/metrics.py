@@ -128,6 +128,14 @@ SIP_DIALOGS = Gauge(
     "SIP dialogs in progress per trunk.",
     ["trunk"],
 )
+SMS_GATEWAY_UP = Gauge(
+    "flashcall_sms_gateway_up",
+    "1 while the SMS gateway (Kannel) answers, 0 while it does not (sends wait and retry).",
+)
+SMS_PARTS = Counter(
+    "flashcall_sms_parts_total",
+    "SMS parts handed to the gateway (a long or Persian text takes several).",
+)
 SIP_TRUNK_UP = Gauge(
     "flashcall_sip_trunk_up",
     "1 while the trunk answers, 0 while it is skipped after failing.",

@@ -57,6 +57,25 @@ class Settings(BaseSettings):
         0.0, alias="FLASHCALL_SIP_OPTIONS_INTERVAL_SECONDS", ge=0
     )
     number_pool: str = Field("+982191xxxxxxxx", alias="FLASHCALL_NUMBER_POOL")
+    # The SMS channel of workflows (docs/workflows.md): the simulated SMS centre, or Kannel.
+    sms_carrier: Literal["sim", "kannel"] = Field("sim", alias="FLASHCALL_SMS_CARRIER")
+    # The sender an SMS shows (Kannel's `from`; the simulated handsets keep it).
+    sms_sender: str = Field("FlashCall", alias="FLASHCALL_SMS_SENDER", min_length=1)
+    # Kannel (FLASHCALL_SMS_CARRIER=kannel; processors/kannel.py): its smsbox's sendsms URL and
+    # sendsms-user, where it reaches this worker for delivery reports (default the worker's
+    # metrics address, which serves them), the submissions a second of each dialer worker,
+    # how long a send retries while Kannel is away, and how long a report is waited for.
+    kannel_sendsms_url: str | None = Field(None, alias="FLASHCALL_KANNEL_SENDSMS_URL")
+    kannel_username: str = Field("flashcall", alias="FLASHCALL_KANNEL_USERNAME")
+    kannel_password: str = Field("", alias="FLASHCALL_KANNEL_PASSWORD")
+    kannel_dlr_url: str | None = Field(None, alias="FLASHCALL_KANNEL_DLR_URL")
+    kannel_cps: float = Field(20.0, alias="FLASHCALL_KANNEL_CPS", gt=0)
+    kannel_send_timeout_seconds: float = Field(
+        30.0, alias="FLASHCALL_KANNEL_SEND_TIMEOUT_SECONDS", gt=0
+    )
+    kannel_dlr_timeout_seconds: float = Field(
+        120.0, alias="FLASHCALL_KANNEL_DLR_TIMEOUT_SECONDS", gt=0
+    )
     sim_dial_min_ms: int = Field(100, alias="FLASHCALL_SIM_DIAL_MIN_MS", ge=0)
     sim_dial_max_ms: int = Field(500, alias="FLASHCALL_SIM_DIAL_MAX_MS", ge=0)
     dial_concurrency: int = Field(200, alias="FLASHCALL_DIAL_CONCURRENCY", ge=1)
@@ -67,6 +86,8 @@ class Settings(BaseSettings):
     dial_abandon_seconds: float = Field(180.0, alias="FLASHCALL_DIAL_ABANDON_SECONDS", gt=0)
     default_region: str = Field("IR", alias="FLASHCALL_DEFAULT_REGION")
     price_per_call: int = Field(1000, alias="FLASHCALL_PRICE_PER_CALL", ge=0)
+    # An account's price of a delivered SMS unless the operator sets one.
+    price_per_sms: int = Field(1500, alias="FLASHCALL_DEFAULT_PRICE_PER_SMS", ge=0)
     default_credit_limit: int = Field(1_000_000, alias="FLASHCALL_DEFAULT_CREDIT_LIMIT", ge=0)
     # How far below zero the sum of an account's service balances may go, for accounts whose
     # operator has not set their own total_credit_limit (docs/billing.md).
@@ -88,6 +109,10 @@ class Settings(BaseSettings):
     # Length of a "minute" of code validity. Only tests shorten it, so expiry can be observed.
     ttl_minute_seconds: float = Field(60.0, alias="FLASHCALL_TTL_MINUTE_SECONDS", gt=0)
     expiry_interval_seconds: float = Field(0.2, alias="FLASHCALL_EXPIRY_INTERVAL_SECONDS", gt=0)
+    # The step timer looks at least this often for delivered steps past their timeout.
+    step_timer_horizon_seconds: float = Field(
+        1.0, alias="FLASHCALL_STEP_TIMER_HORIZON_SECONDS", gt=0
+    )
     reply_timeout_seconds: float = Field(10.0, alias="FLASHCALL_REPLY_TIMEOUT_SECONDS", gt=0)
     # Short group timeouts: group joins wait about half of it (see docs/events.md).
     kafka_session_timeout_ms: int = Field(6000, alias="FLASHCALL_KAFKA_SESSION_TIMEOUT_MS")
@@ -203,6 +228,20 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"FLASHCALL_DIAL_ABANDON_SECONDS must exceed {longest:.0f} s with these SIP"
                     " limits (a queued dial would be failed as abandoned)"
+                )
+        if self.sms_carrier == "kannel":
+            if not self.kannel_sendsms_url:
+                raise ValueError("FLASHCALL_SMS_CARRIER=kannel needs FLASHCALL_KANNEL_SENDSMS_URL")
+            if not self.kannel_dlr_url and not self.metrics_port:
+                raise ValueError(
+                    "FLASHCALL_SMS_CARRIER=kannel needs FLASHCALL_METRICS_PORT (delivery reports"
+                    " arrive there) or FLASHCALL_KANNEL_DLR_URL"
+                )
+            longest = self.kannel_send_timeout_seconds + self.kannel_dlr_timeout_seconds
+            if self.dial_abandon_seconds <= longest:
+                raise ValueError(
+                    f"FLASHCALL_DIAL_ABANDON_SECONDS must exceed {longest:.0f} s with these"
+                    " Kannel timeouts (an SMS awaiting its report would be failed as abandoned)"
                 )
         if self.sim_dial_max_ms < self.sim_dial_min_ms:
             raise ValueError("FLASHCALL_SIM_DIAL_MAX_MS must be >= FLASHCALL_SIM_DIAL_MIN_MS")

@@ -14,6 +14,7 @@ from core.destinations import Destinations
 from core.faults import is_transient
 from core.number_pool import caller_prefix
 from core.phones import InvalidPhone, normalise
+from core.workflow import Channel, as_records, sms_text
 from front_door import queries
 from front_door.context import Context
 from front_door.directory import AccountView, KeyView, ServiceView
@@ -123,6 +124,9 @@ def request_event(
         caller = caller_prefix(caller, service.code_length) + test_code
     account = ctx.directory.accounts.get(key.account_id)
     price = account.price_per_call if account else ctx.settings.price_per_call
+    sms_price = _first(account.price_per_sms if account else None, ctx.settings.price_per_sms)
+    has_sms = any(step.channel == Channel.SMS for step in service.workflow)
+    code = caller[-service.code_length :]
     return new_event(
         "CallRequested",
         occurred_at=occurred_at,
@@ -140,4 +144,11 @@ def request_event(
         price_per_call=0 if test_code is not None else price,
         reference=reference,
         test=test_code is not None,
+        workflow=as_records(service.workflow),
+        sms_text=sms_text(service.sms_template, code) if has_sms else None,
+        price_per_sms=0 if test_code is not None else sms_price,
     )
+
+
+def _first(value: int | None, default: int) -> int:
+    return default if value is None else value

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
+from core.workflow import DEFAULT_WORKFLOW, Step, workflow_of
 from schemas.codec import Event
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class AccountView:
     price_per_call: int
     credit_limit: int
     time_zone: str | None = None  # None: the platform's
+    price_per_sms: int | None = None  # None: the platform's
     cut_off: bool = False  # the account-wide limit is reached: every service refuses calls
     cut_off_seq: int = 0
 
@@ -46,6 +48,8 @@ class ServiceView:
     # As set (None: the platform's defaults; core/destinations.py).
     allowed_regions: tuple[str, ...] | None = None
     blocked_number_types: tuple[str, ...] | None = None
+    workflow: tuple[Step, ...] = DEFAULT_WORKFLOW
+    sms_template: str | None = None  # None: core.workflow.DEFAULT_SMS_TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,11 @@ class Directory:
     def _account_created(self, e: Event) -> None:
         if e["account_id"] not in self.accounts:
             self.accounts[e["account_id"]] = AccountView(
-                e["account_id"], e["price_per_call"], e["credit_limit"], e.get("time_zone")
+                e["account_id"],
+                e["price_per_call"],
+                e["credit_limit"],
+                e.get("time_zone"),
+                price_per_sms=e.get("price_per_sms"),
             )
             self._set_token(e["account_id"], e["token_hash"], e["occurred_at"])
 
@@ -107,6 +115,7 @@ class Directory:
                 price_per_call=_first(e["price_per_call"], a.price_per_call),
                 credit_limit=_first(e["credit_limit"], a.credit_limit),
                 time_zone=_first(e.get("time_zone"), a.time_zone),
+                price_per_sms=_first(e.get("price_per_sms"), a.price_per_sms),
             )
 
     def _service_created(self, e: Event) -> None:
@@ -121,6 +130,8 @@ class Directory:
                 "active",
                 allowed_regions=_tuple(e.get("allowed_regions")),
                 blocked_number_types=_tuple(e.get("blocked_number_types")),
+                workflow=workflow_of(e.get("workflow")),
+                sms_template=e.get("sms_template"),
             ),
         )
 
@@ -137,6 +148,8 @@ class Directory:
                 blocked_number_types=_first(
                     _tuple(e.get("blocked_number_types")), s.blocked_number_types
                 ),
+                workflow=workflow_of(e["workflow"]) if e.get("workflow") else s.workflow,
+                sms_template=_first(e.get("sms_template"), s.sms_template),
             )
 
     def _service_credit(self, e: Event) -> None:

@@ -16,19 +16,22 @@ from psycopg_pool import AsyncConnectionPool
 from core.credit import Credit
 from core.destinations import Destinations
 from core.settings import get_settings
+from core.workflow import DEFAULT_SMS_TEMPLATE, as_records, workflow_of
 from front_door.paging import keyset, page
 
 # A service's settings with its credit (a service without credit events has balance 0).
 SERVICES = (
     "(SELECT s.id, s.account_id, s.name, s.code_length, s.code_ttl_minutes, s.return_code,"
     " s.status, COALESCE(c.cut_off, false) AS cut_off, COALESCE(c.balance, 0) AS balance,"
-    " s.credit_limit, s.allowed_regions, s.blocked_number_types, s.created_at FROM services s"
+    " s.credit_limit, s.allowed_regions, s.blocked_number_types, s.workflow, s.sms_template,"
+    " s.created_at FROM services s"
     " LEFT JOIN service_credit c ON c.service_id = s.id) AS services"
 )
 CALL_COLUMNS = (
     "id, service_id, account_id, key_id, phone, caller_number, code_length, attempt, retry_of,"
     " status, failure_reason, cost, verify_attempts, created_at, dialed_at, delivered_at,"
-    " expires_at, verified_at, expired_at, reference, COALESCE(test, false) AS test"
+    " expires_at, verified_at, expired_at, reference, COALESCE(test, false) AS test,"
+    " steps, channel, step, step_count"
 )
 
 
@@ -70,7 +73,8 @@ async def fetch_page(
 async def account(pool: AsyncConnectionPool, account_id: uuid.UUID) -> dict[str, Any] | None:
     return await fetch_one(
         pool,
-        "SELECT a.id, a.name, a.price_per_call, a.credit_limit, a.total_credit_limit,"
+        "SELECT a.id, a.name, a.price_per_call, a.price_per_sms, a.credit_limit,"
+        " a.total_credit_limit,"
         " a.time_zone, a.created_at, coalesce(c.cut_off, false) AS cut_off FROM accounts a"
         " LEFT JOIN account_credit c ON c.account_id = a.id WHERE a.id = %s",
         (account_id,),
@@ -100,6 +104,8 @@ def public_service(row: dict[str, Any]) -> dict[str, Any]:
         "low_balance": credit.low,
         "allowed_regions": list(rule.allowed_regions),
         "blocked_number_types": list(rule.blocked_number_types),
+        "workflow": as_records(workflow_of(row.get("workflow"))),
+        "sms_template": row.get("sms_template") or DEFAULT_SMS_TEMPLATE,
     }
 
 
@@ -257,6 +263,18 @@ async def handset_calls(
         sql += " AND call_id = %s"
         params.append(call_id)
     return await fetch_page(pool, sql, params, cursor, limit)
+
+
+async def handset_messages(
+    pool: AsyncConnectionPool, phone: str, cursor: str | None, limit: int
+) -> tuple[list[dict[str, Any]], str | None]:
+    """What a simulated handset received by SMS, newest first."""
+    sql = (
+        "SELECT * FROM (SELECT sender, text, received_at, received_at AS created_at,"
+        " md5(message_id::text)::uuid AS id"
+        " FROM sim_handset_messages WHERE phone = %s) handset WHERE true"
+    )
+    return await fetch_page(pool, sql, [phone], cursor, limit)
 
 
 async def active_fraud_blocks(

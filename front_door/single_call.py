@@ -15,12 +15,14 @@ from typing import Any
 from core.call_rules import CallStatus
 from core.ids import derived_id
 from core.number_pool import caller_prefix, code_of
+from core.workflow import Channel
 from front_door.call_checks import active_service, check_destination, request_event
 from front_door.context import Context
 from front_door.directory import KeyView, ServiceView
 from front_door.idempotency import check_key
 from front_door.limits import retry_after
 from front_door.problems import ApiError
+from projections import call_steps
 from schemas.codec import Event
 
 
@@ -96,6 +98,10 @@ def call_body(row: dict[str, Any], service: ServiceView | None) -> dict[str, Any
         "reference": row.get("reference"),
         "test": bool(row.get("test")),
     }
+    body["steps"] = call_steps.listed(row.get("steps"))
+    body["channel"] = row.get("channel") or (
+        body["steps"][-1]["channel"] if body["steps"] else Channel.FLASH_CALL.value
+    )
     caller = row.get("caller_number")
     body["caller_prefix"] = caller_prefix(caller, row["code_length"]) if caller else None
     if caller and service is not None and service.return_code:
@@ -106,8 +112,15 @@ def call_body(row: dict[str, Any], service: ServiceView | None) -> dict[str, Any
 
 def placed_body(placed: Placed) -> dict[str, Any]:
     e = placed.event
+    first = call_steps.step_keys(e)
     return call_body(
-        {**e, "id": e["call_id"], "status": CallStatus.QUEUED, "created_at": e["occurred_at"]},
+        {
+            **e,
+            "id": e["call_id"],
+            "status": CallStatus.QUEUED,
+            "created_at": e["occurred_at"],
+            "steps": first[1] if first else None,
+        },
         placed.service,
     )
 

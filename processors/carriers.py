@@ -1,4 +1,5 @@
-"""Carriers place the flash call. The simulated one rings simulated handsets."""
+"""Carriers place the flash call and send the SMS of a workflow step. The simulated ones ring
+and write to simulated handsets (processors/sms.py has the SMS centres)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ SIM_OUTCOMES: dict[str, FailReason] = {
     "2222": FailReason.INVALID_NUMBER,
     "3333": FailReason.CARRIER_ERROR,
 }
+# A number whose operator swallows flash calls: the call rings out as far as the network
+# says, and the handset never shows it (an SMS to it is delivered).
+SIM_SILENT = "4444"
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class SimCarrier:
         await asyncio.sleep(random.uniform(self._min_ms, self._max_ms) / 1000)
         failure = sim_outcome(phone)
         now = datetime.now(UTC)
-        if failure is None:
+        if failure is None and not phone.endswith(SIM_SILENT):
             await self._ring(call_id, phone, caller_number, now)
         return DialResult(failure, now)
 

@@ -21,7 +21,8 @@ from core import metrics
 from core.faults import is_transient
 from core.logs import bind
 from processors import dial_records
-from processors.carriers import Carrier
+from processors.carriers import Carrier, DialResult
+from processors.sms import SmsCarrier
 from runtime.outbox import Outbox, Publisher
 from schemas.codec import Event
 
@@ -38,10 +39,14 @@ class Dialer:
         carrier: Carrier,
         concurrency: int,
         notice_after: float = 1.0,
+        sms: SmsCarrier | None = None,
+        sms_sender: str = "FlashCall",
     ) -> None:
         self._pool = pool
         self._publisher = publisher
         self._carrier = carrier
+        self._sms = sms
+        self._sms_sender = sms_sender
         self._slots = asyncio.Semaphore(concurrency)
         self._notice_after = notice_after
         self._tasks: set[asyncio.Task[None]] = set()
@@ -49,9 +54,9 @@ class Dialer:
         self._outcomes: list[Event] = []
         self._writer: asyncio.Task[None] | None = None
 
-    # The one event type this consumer is delivered; a claim is keyed by its call, so a copy
-    # of a command claims (and rings) nothing.
-    handles = frozenset({"PlaceCall"})
+    # The event types this consumer is delivered; a claim is keyed by its call and step, so a
+    # copy of a command claims (and rings or sends) nothing.
+    handles = frozenset({"PlaceCall", "SendSms"})
     deduplicated: frozenset[str] = frozenset()
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
@@ -78,9 +83,7 @@ class Dialer:
             await self._dial_bound(command)
 
     async def _dial_bound(self, command: Event) -> None:
-        dial = asyncio.ensure_future(
-            self._carrier.dial(command["call_id"], command["phone"], command["caller_number"])
-        )
+        dial = asyncio.ensure_future(self._place(command))
         try:
             done, _ = await asyncio.wait({dial}, timeout=self._notice_after)
             if not done:
@@ -91,13 +94,33 @@ class Dialer:
             result = None
         finally:
             self._slots.release()
+        self._outcome(command, result)
+        if result is not None and result.answered is not None:
+            await self._record_if_answered(command, result.answered)
+
+    async def _place(self, command: Event) -> DialResult:
+        """Ring the phone (PlaceCall) or send the SMS (SendSms)."""
+        if command["event_type"] == "SendSms":
+            if self._sms is None:
+                raise RuntimeError("this dialer has no SMS carrier")
+            return await self._sms.send(command, self._sms_sender)
+        return await self._carrier.dial(
+            command["call_id"], command["phone"], command["caller_number"]
+        )
+
+    def _outcome(self, command: Event, result: DialResult | None) -> None:
+        """Record the step's outcome with the others waiting (by one writer)."""
         outcome = dial_records.dial_outcome(command, result)
         count_outcome(outcome)
         self._outcomes.append(outcome)
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._record_outcomes(), name="dial-outcomes")
-        if result is not None and result.answered is not None:
-            await self._record_if_answered(command, result.answered)
+
+    async def record_late(self, command: Event, result: DialResult) -> None:
+        """An outcome that came after the worker that waited for it was gone (an SMS delivery
+        report): recorded like any other, unless its claim already has one."""
+        with bind(call_id=command["call_id"], service_id=command["service_id"]):
+            self._outcome(command, result)
 
     async def _record_if_answered(self, command: Event, answered: asyncio.Future[bool]) -> None:
         """Once the dialog is over: a call someone picked up is recorded as answered (it costs

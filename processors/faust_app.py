@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiohttp import web
 from faust.app.base import BootStrategy
 from psycopg_pool import AsyncConnectionPool
 
@@ -45,8 +46,12 @@ from processors.dialer import Dialer
 from processors.expiry import Expiry
 from processors.ingress import CONSUMER as INGRESS
 from processors.ingress import Ingress
+from processors.kannel import DLR_PATH, KannelConfig, KannelSms
+from processors.kannel import HEALTH_SECONDS as KANNEL_HEALTH_SECONDS
 from processors.sip.carrier import SipCarrier
 from processors.sip.locate import Locator
+from processors.sms import SimSmsCentre, SmsCarrier
+from processors.step_timer import StepTimer
 from processors.webhooks import CONSUMER as WEBHOOKS
 from processors.webhooks import SenderRules, WebhookFanout, WebhookSender
 from producers.event_producer import EventProducer
@@ -90,6 +95,7 @@ class Runtime:
         self._dialer: Dialer | None = None
         self._carrier_pool: AsyncConnectionPool | None = None
         self._sip: SipCarrier | None = None
+        self.kannel: KannelSms | None = None
         self._context: Context | None = None
         self._lock = asyncio.Lock()
 
@@ -125,8 +131,21 @@ class Runtime:
                 carrier,
                 self.settings.dial_concurrency,
                 notice_after=self.settings.dialing_notice_ms / 1000,
+                sms=self._sms_carrier(),
+                sms_sender=self.settings.sms_sender,
             )
+            if self.kannel is not None:
+                self.kannel.on_late(self._dialer.record_late)
             self._pool = pool
+
+    def _sms_carrier(self) -> SmsCarrier:
+        if self.settings.sms_carrier == "kannel":
+            self.kannel = KannelSms(kannel_config(self.settings))
+            return self.kannel
+        assert self._carrier_pool is not None
+        return SimSmsCentre(
+            self._carrier_pool, self.settings.sim_dial_min_ms, self.settings.sim_dial_max_ms
+        )
 
     async def front_door(self) -> Context:
         """What the API checks calls with (directory, rate limits), for the Kafka ingress."""
@@ -171,6 +190,8 @@ class Runtime:
             await self._publisher.close()
         if self._sip is not None:
             await self._sip.close()
+        if self.kannel is not None:
+            await self.kannel.close()
         if self._producer is not None:
             await asyncio.to_thread(self._producer.close)
         for pool in (self._pool, self._carrier_pool):
@@ -301,15 +322,39 @@ def dialer_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job
     async def fail_abandoned_dials() -> None:
         await runtime.dialer.fail_abandoned(settings.dial_abandon_seconds)
 
-    return [(min(10.0, settings.dial_abandon_seconds / 2), fail_abandoned_dials)]
+    async def check_sms_gateway() -> None:
+        if runtime.kannel is not None:
+            await runtime.kannel.check()
+
+    return [
+        (min(10.0, settings.dial_abandon_seconds / 2), fail_abandoned_dials),
+        (KANNEL_HEALTH_SECONDS, check_sms_gateway),
+    ]
+
+
+def kannel_config(settings: Settings) -> KannelConfig:
+    assert settings.kannel_sendsms_url is not None  # checked by Settings
+    return KannelConfig(
+        sendsms_url=settings.kannel_sendsms_url,
+        username=settings.kannel_username,
+        password=settings.kannel_password,
+        dlr_url=settings.kannel_dlr_url
+        or f"http://{settings.metrics_host}:{settings.metrics_port}",
+        cps=settings.kannel_cps,
+        send_timeout=settings.kannel_send_timeout_seconds,
+        dlr_timeout=settings.kannel_dlr_timeout_seconds,
+    )
 
 
 def expiry_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:
     # A code delivered after a look expires a TTL unit after its ring at the soonest.
     expiry = Expiry(horizon=settings.ttl_minute_seconds / 4)
+    # A step delivered after a look may be due at once (its deadline counts from its start).
+    steps = StepTimer(horizon=settings.step_timer_horizon_seconds)
 
     async def expire() -> None:
         await expiry.tick(runtime.pool, runtime.publisher)
+        await steps.tick(runtime.pool, runtime.publisher)
 
     return [(settings.expiry_interval_seconds, expire)]
 
@@ -425,13 +470,23 @@ def build_app(settings: Settings) -> faust.App:
         part.runner.highwater = part.highwater
         return part
 
+    async def sms_report(request: web.Request) -> web.Response:
+        """Kannel's delivery reports, for the dialer's SMS carrier (once it runs)."""
+        if runtime.kannel is None:
+            return web.Response(status=503, text="no Kannel carrier runs here")
+        return await runtime.kannel.on_report(request)
+
     @app.task  # type: ignore[untyped-decorator]
     async def consume() -> None:
         configure_logs(settings.log_format)  # after faust set its handlers up
         if settings.metrics_port:
             endpoints.append(
                 await health.serve(
-                    settings.metrics_host, settings.metrics_port, consumers, runtime.pool_if_open
+                    settings.metrics_host,
+                    settings.metrics_port,
+                    consumers,
+                    runtime.pool_if_open,
+                    routes=[(DLR_PATH, sms_report)],
                 )
             )
         await runtime.start()

@@ -9,7 +9,7 @@ stops asking), and PostgreSQL answers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from core import metrics
 from runtime.partitioned import PartitionedConsumer
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STALE_SECONDS = 30.0
 CHECK_SECONDS = 2.0
 
@@ -52,8 +53,10 @@ async def serve(
     port: int,
     consumers: Sequence[PartitionedConsumer],
     pool: Callable[[], AsyncConnectionPool | None],
+    routes: Sequence[tuple[str, Handler]] = (),
 ) -> web.AppRunner:
-    """Start the worker's HTTP endpoints; the caller cleans the runner up."""
+    """Start the worker's HTTP endpoints (and `routes`, GETs of the worker's carriers: an SMS
+    gateway's delivery reports); the caller cleans the runner up."""
     for c in consumers:
         metrics.CONSUMER_POLL_AGE.labels(c.name).set_function(c.poll_age)
 
@@ -73,6 +76,8 @@ async def serve(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", prometheus)
+    for path, handler in routes:
+        app.router.add_get(path, handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

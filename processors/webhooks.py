@@ -47,7 +47,7 @@ IDLE_WAIT = 5.0  # seconds between looks when nothing is due and nothing was not
 CALL_FIELDS = (
     "service_id", "key_id", "phone", "status", "failure_reason", "attempt", "retry_of",
     "code_length", "caller_prefix", "expires_at", "created_at", "dialed_at", "verified_at", "cost",
-    "reference", "test",
+    "reference", "test", "channel",
 )  # fmt: skip
 
 
@@ -62,6 +62,7 @@ def plain(value: Any) -> Any:
 def call_data(e: Event, return_code: bool) -> dict[str, Any]:
     """The call as GET /v1/calls/{id} shows it (its code only if the service returns codes)."""
     data = {"id": str(e["call_id"]), **{k: plain(e.get(k)) for k in CALL_FIELDS}}
+    data["steps"] = [{k: plain(v) for k, v in step.items()} for step in e.get("steps") or []]
     caller = e.get("caller_number")
     if return_code and caller:
         data["code"] = code_of(caller, e["code_length"])

@@ -15,6 +15,8 @@ from typing import Any
 
 from core.call_rules import FINISHED
 from core.number_pool import caller_prefix
+from core.workflow import Channel
+from projections import call_steps
 from schemas.codec import Event, new_event
 
 # The caller number carries the code: shown only once the call is finished.
@@ -26,7 +28,8 @@ REPORT = (
     " CASE WHEN c.status = ANY('{" + ",".join(sorted(FINISHED)) + "}') THEN c.caller_number"
     " END AS caller_number, c.created_at, c.dialed_at, c.delivered_at, c.expires_at,"
     " c.verified_at, c.expired_at, c.verify_attempts, c.cost, c.reference,"
-    " COALESCE(c.answered, false) AS answered, COALESCE(c.test, false) AS test"
+    " COALESCE(c.answered, false) AS answered, COALESCE(c.test, false) AS test,"
+    " COALESCE(c.channel, 'flash_call') AS channel, c.steps"
     " FROM calls c LEFT JOIN access_keys k ON k.id = c.key_id"
     " WHERE c.service_id IS NOT NULL) AS report"
 )
@@ -55,6 +58,7 @@ COLUMNS = (
     "reference",
     "answered",
     "test",
+    "channel",
 )
 
 
@@ -67,6 +71,11 @@ def report_event(call: dict[str, Any], key_label: str | None) -> Event:
         shown["caller_number"] = None
     shown["answered"] = bool(call.get("answered"))
     shown["test"] = bool(call.get("test"))
+    shown["channel"] = call.get("channel") or Channel.FLASH_CALL.value
+    shown["steps"] = [
+        {**step, "started_at": _time(step["started_at"]), "ended_at": _time(step["ended_at"])}
+        for step in call_steps.listed(call.get("steps"))
+    ]
     return new_event(
         "CallReported",
         call_id=call["id"],
@@ -74,6 +83,10 @@ def report_event(call: dict[str, Any], key_label: str | None) -> Event:
         key_label=key_label,
         **shown,
     )
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass(frozen=True)

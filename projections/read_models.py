@@ -12,10 +12,12 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from core.call_rules import STATUS_RANK, CallStatus
 from core.ids import derived_id
-from projections import call_rollup
+from core.workflow import workflow_of
+from projections import call_rollup, call_steps
 from projections.call_report import report_event
 from projections.read_model_metrics import observe_dial_latency
 from runtime.outbox import Outbox
@@ -97,6 +99,7 @@ class Projector:
             "VerificationJudged": self.on_call,
             "CodeVerified": self.on_call,
             "CodeExpired": self.on_call,
+            "StepStarted": self.on_call,
             "CreditDebited": self.on_debit,
             "CreditToppedUp": self.on_top_up,
         }
@@ -174,14 +177,15 @@ class Projector:
     # ------------------------------------------------------------------ accounts and services
     async def on_account_created(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
         await conn.execute(
-            "INSERT INTO accounts (id, name, token_hash, price_per_call, credit_limit,"
-            " total_credit_limit, time_zone, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO accounts (id, name, token_hash, price_per_call, price_per_sms,"
+            " credit_limit, total_credit_limit, time_zone, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (
                 e["account_id"],
                 e["name"],
                 e["token_hash"],
                 e["price_per_call"],
+                e.get("price_per_sms"),
                 e["credit_limit"],
                 e.get("total_credit_limit"),
                 e.get("time_zone"),
@@ -194,12 +198,14 @@ class Projector:
         await conn.execute(
             "UPDATE accounts SET name = COALESCE(%s, name),"
             " price_per_call = COALESCE(%s, price_per_call),"
+            " price_per_sms = COALESCE(%s, price_per_sms),"
             " credit_limit = COALESCE(%s, credit_limit), time_zone = COALESCE(%s, time_zone),"
             " total_credit_limit = COALESCE(%s, total_credit_limit),"
             " updated_at = %s WHERE id = %s",
             (
                 e["name"],
                 e["price_per_call"],
+                e.get("price_per_sms"),
                 e["credit_limit"],
                 e.get("time_zone"),
                 e.get("total_credit_limit"),
@@ -227,8 +233,8 @@ class Projector:
         await conn.execute(
             "INSERT INTO services (id, account_id, name, code_length, code_ttl_minutes,"
             " return_code, status, credit_limit, allowed_regions, blocked_number_types,"
-            " created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, 'active', %s, %s, %s, %s, %s)"
+            " workflow, sms_template, created_at, updated_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, 'active', %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (id) DO NOTHING",
             (
                 e["service_id"],
@@ -240,6 +246,8 @@ class Projector:
                 e["credit_limit"],
                 e.get("allowed_regions"),
                 e.get("blocked_number_types"),
+                _json(e.get("workflow")),
+                e.get("sms_template"),
                 e["occurred_at"],
                 e["occurred_at"],
             ),
@@ -254,6 +262,7 @@ class Projector:
             " credit_limit = COALESCE(%s, credit_limit),"
             " allowed_regions = COALESCE(%s, allowed_regions),"
             " blocked_number_types = COALESCE(%s, blocked_number_types),"
+            " workflow = COALESCE(%s, workflow), sms_template = COALESCE(%s, sms_template),"
             " updated_at = %s WHERE id = %s",
             (
                 e["name"],
@@ -264,6 +273,8 @@ class Projector:
                 e["credit_limit"],
                 e.get("allowed_regions"),
                 e.get("blocked_number_types"),
+                _json(e.get("workflow")),
+                e.get("sms_template"),
                 e["occurred_at"],
                 e["service_id"],
             ),
@@ -457,7 +468,11 @@ CALL_COLUMNS: dict[str, str] = {
     "reference": "text",
     "answered": "boolean",
     "test": "boolean",
+    "price_per_sms": "bigint",
+    "step_count": "int",
 }
+# Merged otherwise than first value wins: a later step's delivery extends the code's validity.
+LATEST_COLUMNS = frozenset({"expires_at"})
 
 
 @dataclass
@@ -467,32 +482,59 @@ class CallChange:
     status: str = CallStatus.QUEUED
     columns: dict[str, Any] = field(default_factory=dict)
     verify_attempts: int = 0
+    steps: dict[str, Any] = field(default_factory=dict)  # projections/call_steps.py
+    step: int | None = None  # the latest step the batch speaks of
+    channel: str | None = None  # its channel
 
     def add(
         self,
         status: str | None = None,
         columns: dict[str, Any] | None = None,
         verify_attempts: int = 0,
+        step: tuple[int, dict[str, Any]] | None = None,
     ) -> None:
         if status is not None and STATUS_RANK[status] > STATUS_RANK[self.status]:
             self.status = status
         for name, value in (columns or {}).items():
-            if self.columns.get(name) is None:
+            if name in LATEST_COLUMNS and value is not None:
+                old = self.columns.get(name)
+                self.columns[name] = value if old is None else max(old, value)
+            elif self.columns.get(name) is None:
                 self.columns[name] = value
         self.verify_attempts = max(self.verify_attempts, verify_attempts)
+        if step is not None:
+            index, keys = step
+            for key, value in keys.items():
+                self.steps.setdefault(key, value)
+            if self.step is None or index > self.step:
+                self.step, self.channel = index, keys[f"{index}.channel"]
 
     @property
     def cost(self) -> int:
-        """A call costs its price once delivered (billing rules), as far as this batch says."""
-        delivered = self.columns.get("delivered_at") is not None
-        return int(self.columns.get("price_per_call") or 0) if delivered else 0
+        """A call costs each delivered step's price (billing rules), as far as this batch
+        says."""
+        if not self.steps:
+            delivered = self.columns.get("delivered_at") is not None
+            return int(self.columns.get("price_per_call") or 0) if delivered else 0
+        return call_steps.cost(
+            self.steps, self.columns.get("price_per_call"), self.columns.get("price_per_sms")
+        )
 
 
 def call_change(e: Event) -> dict[str, Any] | None:
     """What an event sets on its call (CallChange.add arguments); None if nothing."""
+    change = _call_change(e)
+    step = call_steps.step_keys(e)
+    if step is not None:
+        change = {**(change or {}), "step": step}
+    return change
+
+
+def _call_change(e: Event) -> dict[str, Any] | None:
     kind, at = e["event_type"], e["occurred_at"]
     if kind == "CallRequested":
         columns = {name: e[name] for name in CALL_COLUMNS if name in e}
+        columns["step_count"] = len(workflow_of(e.get("workflow")))
         return {"status": CallStatus.QUEUED, "columns": {**columns, "created_at": at}}
     if kind == "CallRejected":
         return {"status": CallStatus.REJECTED, "columns": {"failure_reason": e["reason"]}}
@@ -508,6 +550,8 @@ def call_change(e: Event) -> dict[str, Any] | None:
         }
         return {"status": CallStatus.DELIVERED, "columns": columns}
     if kind == "CallFailed":
+        if not e.get("fails_call", True):  # only the step failed: its record says so
+            return {"columns": {"dialed_at": e.get("dialed_at")}}
         columns = {"failure_reason": e["reason"], "dialed_at": e.get("dialed_at")}
         return {"status": CallStatus.FAILED, "columns": columns}
     if kind == "VerificationJudged" and e["found"]:
@@ -524,26 +568,55 @@ def call_change(e: Event) -> dict[str, Any] | None:
     return None
 
 
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+def _merged(name: str) -> str:
+    if name in LATEST_COLUMNS:
+        return f"{name} = GREATEST(calls.{name}, EXCLUDED.{name})"
+    return f"{name} = COALESCE(calls.{name}, EXCLUDED.{name})"
+
+
+def _changes(name: str) -> str:
+    newer = f" OR EXCLUDED.{name} > calls.{name}" if name in LATEST_COLUMNS else ""
+    return f"(calls.{name} IS NULL AND EXCLUDED.{name} IS NOT NULL{newer})"
+
+
+MERGED_STEPS = "(COALESCE(EXCLUDED.steps, '{}') || COALESCE(calls.steps, '{}'))"
 UPSERT_CALLS = (
-    "INSERT INTO calls (id, status, status_rank, verify_attempts, cost,"
+    "INSERT INTO calls (id, status, status_rank, verify_attempts, cost, steps, step, channel,"
     f" {', '.join(CALL_COLUMNS)})"
-    " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int[], %b::int[], %b::bigint[], "
+    " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::int[], %b::int[], %b::bigint[],"
+    " %b::jsonb[], %b::int[], %b::text[], "
     + ", ".join(f"%b::{sql_type}[]" for sql_type in CALL_COLUMNS.values())
     # Rows in id order: agents of other topics upsert the same calls, and rows locked in one
     # order everywhere cannot deadlock.
     + ") ORDER BY 1 ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{name} = COALESCE(calls.{name}, EXCLUDED.{name})" for name in CALL_COLUMNS)
+    + ", ".join(_merged(name) for name in CALL_COLUMNS)
+    # A call's steps: each key keeps its first value (projections/call_steps.py).
+    + f", steps = CASE WHEN EXCLUDED.steps IS NULL THEN calls.steps ELSE {MERGED_STEPS} END"
+    ", channel = CASE WHEN calls.step IS NULL OR EXCLUDED.step > calls.step"
+    " THEN COALESCE(EXCLUDED.channel, calls.channel) ELSE calls.channel END"
+    ", step = GREATEST(calls.step, EXCLUDED.step)"
     + ", status = CASE WHEN EXCLUDED.status_rank > calls.status_rank"
     " THEN EXCLUDED.status ELSE calls.status END"
     ", status_rank = GREATEST(calls.status_rank, EXCLUDED.status_rank)"
     ", verify_attempts = GREATEST(calls.verify_attempts, EXCLUDED.verify_attempts)"
-    # Its price from the delivery on, whichever of the request and the delivery came first.
-    ", cost = CASE WHEN COALESCE(calls.delivered_at, EXCLUDED.delivered_at) IS NOT NULL"
+    # Each delivered step's price, whichever of the request and the outcomes came first;
+    # calls projected before workflows (no steps): its price from the delivery on.
+    ", cost = CASE WHEN COALESCE(EXCLUDED.steps, calls.steps) IS NOT NULL"
+    f" THEN flashcall_call_cost({MERGED_STEPS},"
+    " COALESCE(calls.price_per_call, EXCLUDED.price_per_call),"
+    " COALESCE(calls.price_per_sms, EXCLUDED.price_per_sms))"
+    " WHEN COALESCE(calls.delivered_at, EXCLUDED.delivered_at) IS NOT NULL"
     " THEN COALESCE(calls.price_per_call, EXCLUDED.price_per_call, 0) ELSE 0 END"
     # Only rows the batch really changes are written (and returned, to be reported).
     " WHERE EXCLUDED.status_rank > calls.status_rank"
-    " OR EXCLUDED.verify_attempts > calls.verify_attempts OR "
-    + " OR ".join(f"(calls.{n} IS NULL AND EXCLUDED.{n} IS NOT NULL)" for n in CALL_COLUMNS)
+    " OR EXCLUDED.verify_attempts > calls.verify_attempts"
+    " OR (EXCLUDED.steps IS NOT NULL AND NOT COALESCE(calls.steps, '{}') @> EXCLUDED.steps)"
+    " OR "
+    + " OR ".join(_changes(n) for n in CALL_COLUMNS)
     # xmax is 0 on a row version this statement inserted (not on one it updated).
     + " RETURNING calls.*, calls.xmax = 0 AS inserted"
 )
@@ -567,6 +640,9 @@ async def upsert_calls(
             [STATUS_RANK[c.status] for _, c in rows],
             [c.verify_attempts for _, c in rows],
             [c.cost for _, c in rows],
+            [Jsonb(c.steps) if c.steps else None for _, c in rows],
+            [c.step for _, c in rows],
+            [c.channel for _, c in rows],
             *([c.columns.get(name) for _, c in rows] for name in CALL_COLUMNS),
         ),
     )

@@ -65,17 +65,21 @@ TEST_NUMBERS = Topic(
 # Keyed by service so that one decisions partition owns every decision about a service.
 CALL_REQUESTS = Topic("flashcall.call-requests", "service_id", ("CallRequested",))
 # Requests that only the decisions act on (the projection learns their outcome).
-COMMANDS = Topic("flashcall.commands", "service_id", ("VerificationAttempted", "TopUpCredit"))
+COMMANDS = Topic(
+    "flashcall.commands",
+    "service_id",
+    ("VerificationAttempted", "TopUpCredit", "StepTimedOut", "NextChannelRequested"),
+)
 # CallAdmitted is no longer emitted (PlaceCall is the admission); its records stay readable.
 CALL_DECISIONS = Topic(
     "flashcall.call-decisions",
     "service_id",
-    ("CallAdmitted", "CallRejected", "CodeVerified", "CodeExpired"),
+    ("CallAdmitted", "CallRejected", "CodeVerified", "CodeExpired", "StepStarted"),
 )
 # Answers the API waits for (a verdict, a top-up), also projected.
 REPLIES = Topic("flashcall.replies", "service_id", ("VerificationJudged", "CreditToppedUp"))
 # Keyed by call, so dials spread over every dialer worker whatever the service.
-DIAL_COMMANDS = Topic("flashcall.dial-commands", "call_id", ("PlaceCall",))
+DIAL_COMMANDS = Topic("flashcall.dial-commands", "call_id", ("PlaceCall", "SendSms"))
 DIAL_PROGRESS = Topic("flashcall.dial-progress", "service_id", ("DialStarted", "CallAnswered"))
 DIAL_OUTCOMES = Topic("flashcall.dial-outcomes", "service_id", ("CallDelivered", "CallFailed"))
 CREDIT = Topic("flashcall.credit", "service_id", ("CreditDebited",))

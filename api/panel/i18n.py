@@ -41,6 +41,10 @@ PROBLEMS: dict[str, tuple[str, str]] = {
         "هر سرویس حداکثر ۲۰ شماره‌ی آزمایشی دارد؛ نخست یکی را حذف کنید.",
         "A service has at most 20 test numbers; remove one first.",
     ),
+    "no_next_channel": (
+        "این تماس مرحله‌ی بعدی ندارد.",
+        "This call has no next step.",
+    ),
     "invalid_request": ("درخواست نامعتبر است.", "The request is not valid."),
     "invalid_time_range": ("بازه‌ی زمانی نامعتبر است.", "The time range is not valid."),
     "unsupported_media_type": ("نوع محتوا پشتیبانی نمی‌شود.", "Unsupported content type."),

@@ -65,6 +65,16 @@ async def retry_call(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, 
 
 
 @router.post(
+    "/{call_id}/next-channel",
+    status_code=202,
+    response_model=CallOut,
+    responses=problems("unauthorized", "not_found", "no_next_channel", "invalid_request"),
+)
+async def next_channel(call_id: uuid.UUID, ctx: Ctx, key: AccessKey) -> dict[str, Any]:
+    return await calls.next_channel(ctx, key, call_id)
+
+
+@router.post(
     "/{call_id}/verify",
     response_model=VerifyOut,
     responses=problems("unauthorized", "not_found", "invalid_request"),

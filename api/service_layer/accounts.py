@@ -23,6 +23,7 @@ def opening(
     account_id: uuid.UUID | None = None,
     time_zone: str | None = None,
     total_credit_limit: int | None = None,
+    price_per_sms: int | None = None,
 ) -> tuple[Event, str]:
     """The event that opens an account (the platform's defaults fill what is not given), and
     the account's token, which exists only in this answer."""
@@ -33,6 +34,7 @@ def opening(
         name=name,
         token_hash=hash_secret(token),
         price_per_call=_default(price_per_call, ctx.settings.price_per_call),
+        price_per_sms=_default(price_per_sms, ctx.settings.price_per_sms),
         credit_limit=_default(credit_limit, ctx.settings.default_credit_limit),
         total_credit_limit=_default(total_credit_limit, ctx.settings.default_total_credit_limit),
         time_zone=time_zone,
@@ -41,10 +43,11 @@ def opening(
 
 
 def shown(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
-    """An account as shown: its time zone and total credit limit, or the platform's where it
-    has none (accounts opened before there was a total limit)."""
+    """An account as shown: its time zone, total credit limit and SMS price, or the platform's
+    where it has none (accounts opened before there were)."""
     return {
         **row,
+        "price_per_sms": _default(row.get("price_per_sms"), ctx.settings.price_per_sms),
         "time_zone": row.get("time_zone") or ctx.settings.panel_timezone,
         "total_credit_limit": _default(
             row.get("total_credit_limit"), ctx.settings.default_total_credit_limit
@@ -63,6 +66,7 @@ async def create(
             body.credit_limit,
             time_zone=body.time_zone,
             total_credit_limit=body.total_credit_limit,
+            price_per_sms=body.price_per_sms,
         )
         await ctx.append_and_wait(event)
         row = read_back(await queries.account(ctx.pool, event["account_id"]))
@@ -86,6 +90,7 @@ async def update(ctx: Context, account_id: uuid.UUID, body: AccountPatch) -> dic
             account_id=account_id,
             name=body.name,
             price_per_call=body.price_per_call,
+            price_per_sms=body.price_per_sms,
             credit_limit=body.credit_limit,
             total_credit_limit=body.total_credit_limit,
             time_zone=body.time_zone,

@@ -158,6 +158,26 @@ async def retry(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, Any
     return placed_body(placed)
 
 
+async def next_channel(ctx: Context, key: KeyView, call_id: uuid.UUID) -> dict[str, Any]:
+    """Start the call's next workflow step now (docs/workflows.md): the decisions do, once the
+    step in progress has its outcome; the answer is the call as it stands."""
+    call = await key_call(ctx, key, call_id)
+    step, count = call.get("step") or 0, call.get("step_count") or 1
+    if call["status"] not in OPEN_STATUSES:
+        raise ApiError("no_next_channel", f"the call is {call['status']}: it has no next step")
+    if step + 1 >= count:
+        raise ApiError("no_next_channel", "the call is at the last step of its workflow")
+    # Durable once appended; the decisions read it (the read model shows the step it starts).
+    await ctx.append(
+        new_event("NextChannelRequested", call_id=call_id, service_id=key.service_id, step=step)
+    )
+    return call_body(call, ctx.directory.services.get(key.service_id))
+
+
+# A call still waiting for its code: another step may start.
+OPEN_STATUSES = frozenset({CallStatus.QUEUED, CallStatus.DIALING, CallStatus.DELIVERED})
+
+
 async def verify(ctx: Context, key: KeyView, call_id: uuid.UUID, code: str) -> dict[str, Any]:
     """Judge a code (the decisions do, exactly once per attempt) and answer once the read
     model shows the verdict."""

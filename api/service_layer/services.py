@@ -7,6 +7,7 @@ from typing import Any
 
 from api.auth import Caller
 from api.models import KeyCreate, ServiceCreate, ServiceOut
+from core.workflow import as_records, workflow_of
 from front_door import queries
 from front_door.context import Context, read_back
 from front_door.directory import AccountView
@@ -22,6 +23,13 @@ def check_code_length(ctx: Context, code_length: int | None) -> None:
             f"code_length {code_length} exceeds the caller-number pool's"
             f" {ctx.settings.pool.max_code_length} free digits"
         )
+
+
+def _records(workflow: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """A workflow as events carry it (the models checked it: core/workflow.py's rules)."""
+    if workflow is None:
+        return None
+    return as_records(workflow_of(workflow))
 
 
 async def owned(ctx: Context, account: AccountView, service_id: uuid.UUID) -> dict[str, Any]:
@@ -61,6 +69,8 @@ async def create(
             credit_limit=account.credit_limit,
             allowed_regions=body.allowed_regions,
             blocked_number_types=body.blocked_number_types,
+            workflow=_records(body.model_dump()["workflow"]),
+            sms_template=body.sms_template,
         )
         await ctx.append_and_wait(event)
         row = read_back(await queries.service(ctx.pool, event["service_id"]))
@@ -101,6 +111,8 @@ async def update(
                 credit_limit=fields.get("credit_limit"),
                 allowed_regions=fields.get("allowed_regions"),
                 blocked_number_types=fields.get("blocked_number_types"),
+                workflow=_records(fields.get("workflow")),
+                sms_template=fields.get("sms_template"),
             )
         )
         row = read_back(await queries.service(ctx.pool, service_id))

@@ -1,11 +1,12 @@
 """The decisions processor: admits or rejects requested calls (limits, pumped number prefixes,
-credit), follows each call's dial outcome (charging delivered calls), applies top-ups and judges
-verification attempts. Its state lives in PostgreSQL (proc_* tables), changed in the same
-transaction as its consumed offsets, with the rows of the account and of the service locked:
-one writer per account and service, whatever the number of workers (the prefix counts of a
-service are read under its lock too). The rules themselves are pure, in core/ (admission,
-credit, fraud, verification); each module here gathers one kind of decision's facts and writes
-its outcome (admission, outcomes, verification, credit), and this one routes each event to it."""
+credit), follows each call's steps and their outcomes (charging delivered ones, starting the
+next step of a workflow), applies top-ups and judges verification attempts. Its state lives in
+PostgreSQL (proc_* tables), changed in the same transaction as its consumed offsets, with the
+rows of the account and of the service locked: one writer per account and service, whatever
+the number of workers (the prefix counts of a service are read under its lock too). The rules
+themselves are pure, in core/ (admission, credit, fraud, verification, workflow); each module
+here gathers one kind of decision's facts and writes its outcome (admission, outcomes, steps,
+verification, credit), and this one routes each event to it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import psycopg
 
 from core.admission import AdmissionRules
 from processors import fraud_book
-from processors.decisions import admission, credit, outcomes, verification
+from processors.decisions import admission, credit, outcomes, steps, verification
 from processors.decisions.shared import DecisionRules, RunHandler, each, ignore
 from processors.service_book import ServiceBook
 from runtime.outbox import Outbox
@@ -50,6 +51,8 @@ class Decisions:
             "TopUpCredit": each(credit.on_top_up),
             "CallDelivered": outcomes.record_outcomes,
             "CallFailed": outcomes.record_outcomes,
+            "StepTimedOut": steps.on_step_timed_out,
+            "NextChannelRequested": steps.on_next_channel,
         }
         self.handles = frozenset(self.table)
         # An attempt applied twice would count twice; an old service or account update applied
@@ -134,5 +137,7 @@ CREDIT_EVENTS = frozenset(
         "CallRequested",
         "CallDelivered",
         "CallFailed",
+        "StepTimedOut",
+        "NextChannelRequested",
     }
 )

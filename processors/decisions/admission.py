@@ -9,11 +9,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from core.admission import AdmissionRules, Request, refusal
 from core.call_rules import PHONE_WINDOW_SECONDS, CallStatus, RejectReason, code_ttl_seconds
 from core.fraud import prefix_of
+from core.ids import derived_id
+from core.workflow import Channel, StepAt, step_price, workflow_of
 from processors.decisions.shared import ADMITTED, DecisionRules, code_expired, derived
+from processors.decisions.steps import CallSteps, StepStatus, deadline, step_command
 from processors.dial_records import outcome_event
 from processors.fraud_book import FraudBook
 from processors.service_book import ServiceBook
@@ -52,7 +56,7 @@ async def admit(
         for e, reason in decided
         if reason is None and e.get("test")
     }
-    await _record(conn, decided, roots, prefixes, expiries)
+    await _record(conn, rules, decided, roots, prefixes, expiries)
     await _announce(conn, rules, decided, roots, expiries, out)
 
 
@@ -84,21 +88,33 @@ async def _announce(
                 )
             )
             continue
-        # The dial command is the admission (nobody reads a CallAdmitted besides it).
-        out.emit(
-            derived(
-                "PlaceCall",
-                e,
-                phone=e["phone"],
-                caller_number=e["caller_number"],
-                code_ttl_seconds=_ttl(rules, e),
-                **ids,
-            )
-        )
+        # The first step's command is the admission (nobody reads a CallAdmitted besides it).
+        call = CallSteps.requested(e, _ttl(rules, e))
+        kind = "SendSms" if call.at.step.channel == Channel.SMS else "PlaceCall"
+        out.emit(step_command(call, call.at, event_id=str(derived_id(e["event_id"], kind))))
+
+
+def _first_price(e: Event) -> int:
+    """What the call's first step reserves (and its delivery charges)."""
+    first = workflow_of(e.get("workflow"))[0]
+    return step_price(first.channel, e["price_per_call"], e.get("price_per_sms") or 0)
 
 
 def _ttl(rules: DecisionRules, e: Event) -> float:
     return code_ttl_seconds(e["code_ttl_minutes"], rules.ttl_minute_seconds)
+
+
+def _step_status(e: Event, reason: RejectReason | None) -> str | None:
+    """A rejected call has no step; a test call's one step is delivered as it is admitted."""
+    if reason is not None:
+        return None
+    return StepStatus.DELIVERED if e.get("test") else StepStatus.STARTED
+
+
+def _first_deadline(e: Event, reason: RejectReason | None) -> datetime | None:
+    if reason is not None or e.get("test"):
+        return None
+    return deadline(StepAt(0, workflow_of(e.get("workflow"))), e["occurred_at"])
 
 
 def _status(e: Event, reason: RejectReason | None) -> str:
@@ -139,7 +155,7 @@ def _judge(
         service = book[e["service_id"]]
         earlier = window.setdefault((e["service_id"], e["phone"]), [])
         test = bool(e.get("test"))
-        request = Request(e["occurred_at"], e["attempt"], e["price_per_call"], test)
+        request = Request(e["occurred_at"], e["attempt"], _first_price(e), test)
         prefix = prefixes[e["call_id"]]
         reason = refusal(
             admission,
@@ -163,19 +179,25 @@ def _judge(
 
 async def _record(
     conn: psycopg.AsyncConnection,
+    rules: DecisionRules,
     decided: Decided,
     roots: dict[Any, Any],
     prefixes: Prefixes,
     expiries: dict[Any, datetime],
 ) -> None:
-    """The decided calls in proc_calls: admitted (being dialled), rejected, or, to a test
-    number, delivered at once (nothing to charge: a delivery recorded again changes nothing)."""
+    """The decided calls in proc_calls: admitted (their first step started), rejected, or, to
+    a test number, delivered at once (nothing to charge: a delivery recorded again changes
+    nothing), with what their later steps need."""
     await conn.execute(
         "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
-        " code_length, status, requested_at, price, prefix, expires_at, test) SELECT * FROM"
+        " code_length, status, requested_at, price, prefix, expires_at, test, workflow,"
+        " step_status, step_deadline, delivered_once, sms_text, price_per_call, price_per_sms,"
+        " code_ttl_seconds) SELECT * FROM"
         " unnest(%b::uuid[], %b::uuid[], %b::text[], %b::uuid[], %b::int[], %b::text[],"
         " %b::int[], %b::text[], %b::timestamptz[], %b::bigint[], %b::text[],"
-        " %b::timestamptz[], %b::boolean[]) ON CONFLICT (id) DO NOTHING",
+        " %b::timestamptz[], %b::boolean[], %b::jsonb[], %b::text[], %b::timestamptz[],"
+        " %b::boolean[], %b::text[], %b::bigint[], %b::bigint[], %b::float8[])"
+        " ON CONFLICT (id) DO NOTHING",
         (
             [e["call_id"] for e, _ in decided],
             [e["service_id"] for e, _ in decided],
@@ -186,10 +208,18 @@ async def _record(
             [e["code_length"] for e, _ in decided],
             [_status(e, r) for e, r in decided],
             [e["occurred_at"] for e, _ in decided],
-            [e["price_per_call"] for e, _ in decided],
+            [_first_price(e) for e, _ in decided],
             [prefixes[e["call_id"]][1] for e, _ in decided],
             [expiries.get(e["call_id"]) for e, _ in decided],
             [bool(e.get("test")) for e, _ in decided],
+            [Jsonb(e.get("workflow")) if e.get("workflow") else None for e, _ in decided],
+            [_step_status(e, r) for e, r in decided],
+            [_first_deadline(e, r) for e, r in decided],
+            [bool(e.get("test")) for e, _ in decided],
+            [e.get("sms_text") for e, _ in decided],
+            [e["price_per_call"] for e, _ in decided],
+            [e.get("price_per_sms") or 0 for e, _ in decided],
+            [_ttl(rules, e) for e, _ in decided],
         ),
     )
 

@@ -1,15 +1,25 @@
-"""Dial outcomes: a delivered call is charged, a failed one gives its reservation back."""
+"""Step outcomes: a delivered step is charged, a failed one gives its reservation back and
+hands over to the next step (processors/decisions/steps.py), or fails the call."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import psycopg
 
 from core.call_rules import CallStatus
 from core.ids import derived_id
 from processors.decisions.shared import ADMITTED
+from processors.decisions.steps import StepStatus, locked_calls, start_next
 from processors.service_book import ServiceBook, credit_event
 from runtime.outbox import Outbox
 from schemas.codec import Event, new_event
+
+
+def step_cause(call_id: Any, step: int) -> Any:
+    """What a step's credit events are derived from: the call for its first step (as before
+    workflows), the call and the step for a later one."""
+    return call_id if step == 0 else derived_id(call_id, f"step.{step}")
 
 
 async def record_outcomes(
@@ -18,51 +28,74 @@ async def record_outcomes(
     out: Outbox,
     book: ServiceBook,
 ) -> None:
-    """A run of dial outcomes: a delivered call is charged (exactly once: only the move
-    out of "admitted" charges), a failed one gives its reservation back."""
+    """A run of step outcomes. Only the move of the call's step in progress out of "started"
+    charges or releases, so an outcome applies once; a failure of a step that is not the last
+    starts the next one."""
     await book.lock(conn, {e["service_id"] for e in outcomes})
+    delivered = [e["event_type"] == "CallDelivered" for e in outcomes]
     rows = await (
         await conn.execute(
-            "UPDATE proc_calls p SET status = o.status, expires_at = o.expires_at"
-            " FROM unnest(%b::uuid[], %b::text[], %b::timestamptz[])"
-            " AS o(id, status, expires_at)"
-            " WHERE p.id = o.id AND p.status = %s"
-            " RETURNING p.id, p.service_id, p.status, p.price",
+            "UPDATE proc_calls p SET step_status = o.step_status,"
+            " status = CASE WHEN p.status <> %s THEN p.status WHEN o.delivered THEN %s"
+            "   WHEN o.fails_call THEN %s ELSE p.status END,"
+            " expires_at = CASE WHEN o.delivered THEN GREATEST(p.expires_at, o.expires_at)"
+            "   ELSE p.expires_at END,"
+            " delivered_once = p.delivered_once OR o.delivered"
+            " FROM unnest(%b::uuid[], %b::int[], %b::text[], %b::boolean[], %b::boolean[],"
+            "   %b::timestamptz[]) AS o(id, step, step_status, delivered, fails_call, expires_at)"
+            " WHERE p.id = o.id AND p.step = o.step AND (p.step_status = %s"
+            # A call admitted by a worker of 0.2.0 or before (during an upgrade) has no step
+            # status: its one step is in progress while the call is admitted.
+            "   OR (p.step_status IS NULL AND p.status = %s))"
+            " RETURNING p.id, p.service_id, p.step, o.delivered, p.price, p.status",
             (
+                ADMITTED,
+                CallStatus.DELIVERED,
+                CallStatus.FAILED,
                 [e["call_id"] for e in outcomes],
-                [
-                    CallStatus.DELIVERED
-                    if e["event_type"] == "CallDelivered"
-                    else CallStatus.FAILED
-                    for e in outcomes
-                ],
+                [e.get("step", 0) for e in outcomes],
+                [StepStatus.DELIVERED if d else StepStatus.FAILED for d in delivered],
+                delivered,
+                [e.get("fails_call", True) for e in outcomes],
                 [e.get("expires_at") for e in outcomes],
+                StepStatus.STARTED,
                 ADMITTED,
             ),
         )
     ).fetchall()
-    for call_id, service_id, status, price in sorted(rows, key=lambda r: str(r[0])):
+    handing_over = []
+    for call_id, service_id, step, was_delivered, price, status in sorted(
+        rows, key=lambda r: str(r[0])
+    ):
         state = book[service_id]
-        if status == CallStatus.DELIVERED:
+        cause = step_cause(call_id, step)
+        if was_delivered:
             state.credit.debit(price)
             out.emit(
                 credit_event(
                     "CreditDebited",
-                    call_id,
+                    cause,
                     state,
                     call_id=call_id,
                     amount=price,
                     balance_after=state.credit.balance,
                 )
             )
-        else:
-            state.credit.release(price)
-            out.emit(
-                new_event(
-                    "CreditReleased",
-                    event_id=str(derived_id(call_id, "CreditReleased")),
-                    call_id=call_id,
-                    service_id=service_id,
-                    amount=price,
-                )
+            continue
+        state.credit.release(price)
+        out.emit(
+            new_event(
+                "CreditReleased",
+                event_id=str(derived_id(cause, "CreditReleased")),
+                call_id=call_id,
+                service_id=service_id,
+                amount=price,
             )
+        )
+        if status in (ADMITTED, CallStatus.DELIVERED):
+            handing_over.append(call_id)
+    if handing_over:
+        calls = await locked_calls(conn, handing_over)
+        due = [c for c in calls.values() if c.open and c.at.has_next]
+        if due:
+            await start_next(conn, due, outcomes[-1]["occurred_at"], out, book)

@@ -15,7 +15,10 @@ def sample(schema: dict[str, Any]) -> dict[str, Any]:
         if isinstance(kind, list):
             kind = next(k for k in kind if k != "null")
         if isinstance(kind, dict) and kind.get("type") == "array":
-            values[field["name"]] = ["x", "y"]
+            items = kind["items"]
+            values[field["name"]] = (
+                [sample(items), sample(items)] if isinstance(items, dict) else ["x", "y"]
+            )
         elif isinstance(kind, dict):
             logical = kind.get("logicalType")
             values[field["name"]] = (

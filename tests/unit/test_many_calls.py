@@ -104,6 +104,7 @@ def test_the_key_rate_paces_a_stream_and_refuses_a_batch(monkeypatch: pytest.Mon
             pool=NumberPool.parse("+9821xxxxxxxx"),
             code_secret="s",
             price_per_call=1000,
+            price_per_sms=1500,
             default_region="IR",
         ),
         directory=directory_of(svc),

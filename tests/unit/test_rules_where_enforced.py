@@ -40,7 +40,9 @@ POOL = NumberPool.parse("+9821xxxxxxxx")
 
 
 def api_context() -> Context:
-    settings = SimpleNamespace(pool=POOL, code_secret=SECRET, price_per_call=1000)
+    settings = SimpleNamespace(
+        pool=POOL, code_secret=SECRET, price_per_call=1000, price_per_sms=1500
+    )
     return cast(Context, SimpleNamespace(settings=settings, directory=Directory()))
 
 
@@ -122,7 +124,7 @@ def placing_context(
     test_numbers: dict[str, str] | None = None,
 ) -> Any:
     settings = SimpleNamespace(
-        pool=POOL, code_secret=SECRET, price_per_call=700, default_region="IR"
+        pool=POOL, code_secret=SECRET, price_per_call=700, price_per_sms=1500, default_region="IR"
     )
     directory = Directory()
     directory.services[svc.id] = svc
@@ -446,7 +448,13 @@ def test_a_calls_body_is_every_field_of_its_row() -> None:
     body = call_body(row, service(5))
     # The caller number carries the code: the body shows it without its last five digits.
     expected = {k: v for k, v in row.items() if k != "caller_number"}
-    assert body == {**expected, "caller_prefix": "+9821910", "test": False}
+    assert body == {
+        **expected,
+        "caller_prefix": "+9821910",
+        "test": False,
+        "channel": "flash_call",
+        "steps": [],
+    }
     assert call_body({k: v for k, v in row.items() if k != "cost"}, None)["cost"] == 0
 
 

@@ -1,0 +1,216 @@
+"""The Kannel SMS carrier (FLASHCALL_SMS_CARRIER=kannel, docs/workflows.md): each SMS step is
+submitted to Kannel's HTTP `sendsms` interface, and its fate comes back as a delivery report
+(Kannel calls the `dlr-url` we give it, on the worker's metrics port: DLR_PATH).
+
+- Text: the GSM 7-bit alphabet when it fits, else UCS-2 (`coding=2`, sent as UTF-8 with
+  `charset`); Persian is UCS-2. Kannel splits a long text into the parts
+  core/sms_encoding.py counts (its sendsms-user needs `max-messages` of at least 4).
+- Pace: at most FLASHCALL_KANNEL_CPS submissions a second from each dialer worker, queued in
+  arrival order (the SIP carrier's pacer).
+- Transient failures (Kannel unreachable, 5xx, "queued for later" is a success) are retried with
+  backoff for FLASHCALL_KANNEL_SEND_TIMEOUT_SECONDS; a refusal (4xx) fails the step at once.
+- The outcome: a delivery report "delivered to phone" (1) delivers the step; "not delivered"
+  (2) or "SMSC rejected" (16) fails it; none within FLASHCALL_KANNEL_DLR_TIMEOUT_SECONDS fails
+  it as `expired`. A report for a step this worker no longer waits for (it restarted) is
+  recorded all the same, from what the dlr-url carries; the claim takes one outcome only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from aiohttp import web
+
+from core import metrics
+from core.call_rules import FailReason
+from core.sms_encoding import CODING_UCS2, encoded
+from processors.carriers import DialResult
+from processors.dial_records import claim_id
+from processors.sip.pacing import Pacer
+from schemas.codec import Event
+
+log = logging.getLogger(__name__)
+
+DLR_PATH = "/kannel/dlr"
+# Kannel's report types: delivered to the phone, not delivered to it, rejected by the SMSC.
+DLR_DELIVERED = 1
+DLR_UNDELIVERED = 2
+DLR_SMSC_REJECTED = 16
+DLR_MASK = DLR_DELIVERED | DLR_UNDELIVERED | DLR_SMSC_REJECTED
+FAILURES = {
+    DLR_UNDELIVERED: FailReason.UNREACHABLE,
+    DLR_SMSC_REJECTED: FailReason.CARRIER_ERROR,
+}
+HEALTH_SECONDS = 5.0
+
+# Records a report whose step no worker waits for (the command rebuilt from the dlr-url).
+LateOutcome = Callable[[Event, DialResult], Awaitable[None]]
+
+
+class Refused(Exception):
+    """Kannel refused the message for good (a 4xx: bad parameters, authentication)."""
+
+
+@dataclass(frozen=True)
+class KannelConfig:
+    sendsms_url: str
+    username: str
+    password: str
+    dlr_url: str  # the base URL Kannel reaches this worker at
+    cps: float
+    send_timeout: float
+    dlr_timeout: float
+
+
+class KannelSms:
+    def __init__(self, config: KannelConfig) -> None:
+        self._config = config
+        self._pacer = Pacer(config.cps)
+        self._waiting: dict[str, asyncio.Future[DialResult]] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._late: LateOutcome | None = None
+        self.up = False
+        metrics.SMS_GATEWAY_UP.set_function(lambda: float(self.up))
+
+    def on_late(self, late: LateOutcome) -> None:
+        self._late = late
+
+    async def send(self, command: Event, sender: str) -> DialResult:
+        claim = str(claim_id(command["call_id"], command.get("step", 0)))
+        waiting: asyncio.Future[DialResult] = asyncio.get_running_loop().create_future()
+        self._waiting[claim] = waiting
+        try:
+            await self._pacer.wait()
+            await self._submit(command, sender, claim)
+            return await asyncio.wait_for(waiting, self._config.dlr_timeout)
+        except Refused as exc:
+            log.error("kannel refused the SMS of call %s: %s", command["call_id"], exc)
+            return DialResult(FailReason.CARRIER_ERROR, datetime.now(UTC))
+        except TimeoutError:
+            return DialResult(FailReason.EXPIRED, datetime.now(UTC))
+        finally:
+            self._waiting.pop(claim, None)
+
+    async def _submit(self, command: Event, sender: str, claim: str) -> None:
+        """Hand the message to Kannel, retrying what is transient until the send timeout."""
+        text = command["text"]
+        coding = encoded(text)
+        params = {
+            "username": self._config.username,
+            "password": self._config.password,
+            "from": sender,
+            "to": command["phone"],
+            "text": text,
+            "charset": "UTF-8",
+            "dlr-mask": str(DLR_MASK),
+            "dlr-url": self._report_url(command, claim),
+        }
+        if coding.coding == CODING_UCS2:
+            params["coding"] = str(CODING_UCS2)
+        metrics.SMS_PARTS.inc(coding.parts)
+        deadline = time.monotonic() + self._config.send_timeout
+        delay = 0.1
+        while True:
+            try:
+                status, body = await self._get(params)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                status, body = 0, repr(exc)
+            if status in (200, 202):
+                self.up = True
+                return
+            if 400 <= status < 500:
+                raise Refused(f"{status} {body.strip()}")
+            self.up = False
+            if time.monotonic() + delay > deadline:
+                raise TimeoutError(f"kannel did not take the SMS: {status} {body.strip()}")
+            log.warning("kannel: %s; trying again in %.1f s", body.strip() or status, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _get(self, params: dict[str, str]) -> tuple[int, str]:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+        async with self._session.get(self._config.sendsms_url, params=params) as response:
+            return response.status, await response.text()
+
+    def _report_url(self, command: Event, claim: str) -> str:
+        """Where Kannel reports: what recording the outcome needs, should this worker be
+        gone by then (%d is Kannel's placeholder for the report's type)."""
+        query = urlencode(
+            {
+                "claim": claim,
+                "call": str(command["call_id"]),
+                "service": str(command["service_id"]),
+                "step": str(command.get("step", 0)),
+                "ttl": str(command["code_ttl_seconds"]),
+                "fails": "1" if command.get("fails_call", True) else "0",
+            }
+        )
+        return f"{self._config.dlr_url.rstrip('/')}{DLR_PATH}?{query}&type=%d"
+
+    async def on_report(self, request: web.Request) -> web.Response:
+        """A delivery report from Kannel (answered 200 whatever it says: Kannel need not
+        send it again)."""
+        query = request.query
+        try:
+            kind = int(query["type"])
+            claim = str(uuid.UUID(query["claim"]))
+        except (KeyError, ValueError):
+            return web.Response(status=400, text="type and claim are required")
+        result = _result_of(kind)
+        if result is None:  # buffered, or accepted by the SMSC: not the end
+            return web.Response(text="ok")
+        waiting = self._waiting.get(claim)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(result)
+        elif waiting is None and self._late is not None:
+            await self._late(_command_of(query), result)
+        return web.Response(text="ok")
+
+    async def check(self) -> None:
+        """Whether Kannel answers (its sendsms port answers any request)."""
+        try:
+            if self._session is None:
+                self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            async with self._session.get(
+                self._config.sendsms_url, timeout=aiohttp.ClientTimeout(total=HEALTH_SECONDS)
+            ) as response:
+                self.up = response.status < 500
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            self.up = False
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _result_of(kind: int) -> DialResult | None:
+    now = datetime.now(UTC)
+    if kind & DLR_DELIVERED:
+        return DialResult(None, now)
+    for bit, reason in FAILURES.items():
+        if kind & bit:
+            return DialResult(reason, now)
+    return None
+
+
+def _command_of(query: Any) -> Event:
+    """The SendSms a late report is about, as far as recording its outcome needs."""
+    return {
+        "event_type": "SendSms",
+        "call_id": uuid.UUID(query["call"]),
+        "service_id": uuid.UUID(query["service"]),
+        "step": int(query["step"]),
+        "code_ttl_seconds": float(query["ttl"]),
+        "fails_call": query.get("fails") == "1",
+        "dialed_at": None,
+    }
