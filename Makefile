@@ -47,7 +47,7 @@ $(AXE): launch/fetch_assets.py
 	python3 launch/fetch_assets.py test $(dir $(AXE))
 
 # Debian packages the browser and SIP tests drive (as root with apt, installed when missing).
-system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS), dnsmasq, haproxy, jq and promtool when missing
+system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS), kannel (with its fake SMSC), dnsmasq, haproxy, jq and promtool when missing
 	@missing=""; \
 	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || missing="$$missing haproxy"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
@@ -56,6 +56,8 @@ system-packages: ## install chromium, sipp (sip-tester), kamailio (with TLS), dn
 	test -e /usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so || missing="$$missing kamailio-tls-modules"; \
 	command -v dnsmasq >/dev/null || test -x /usr/sbin/dnsmasq || missing="$$missing dnsmasq-base"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
+	test -x /usr/sbin/bearerbox || missing="$$missing kannel"; \
+	test -x /usr/lib/kannel/test/fakesmsc || missing="$$missing kannel-extras"; \
 	if [ -n "$$missing" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
