@@ -614,6 +614,9 @@ class SummaryBucket(BaseModel):
     expired: int
     cost: int
     conversion: float | None = Field(description="verified / delivered")
+    verified_by_channel: dict[Literal["flash_call", "sms"], int] = Field(
+        description="The verified calls by the channel of their last step (docs/workflows.md)."
+    )
 
 
 class Summary(BaseModel):

@@ -8,7 +8,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -47,60 +47,67 @@ def sim_outcome(phone: str) -> FailReason | None:
     return SIM_OUTCOMES.get(phone[-4:])
 
 
+class HandsetWrites:
+    """What simulated handsets show, written together: the rows of many dials or messages in
+    one statement, as a network would not wait on a database. PostgreSQL holds the handsets,
+    and a real network does not go away with our database, so neither does this: it waits for
+    it; a row it refuses for good fails the dial or message waiting on it (carrier_error)."""
+
+    def __init__(self, pool: AsyncConnectionPool, insert: str) -> None:
+        self._pool = pool
+        self._insert = insert  # INSERT ... SELECT * FROM unnest(...), one array per column
+        self._rows: list[tuple[tuple[Any, ...], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def write(self, row: tuple[Any, ...]) -> None:
+        """Once `row` is written (with the other rows of the moment)."""
+        shown: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._rows.append((row, shown))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all())
+        await shown
+
+    async def _write_all(self) -> None:
+        while self._rows:
+            rows, self._rows = self._rows, []
+            delay = 0.05
+            while True:
+                try:
+                    async with self._pool.connection() as conn:
+                        await conn.execute(
+                            self._insert,
+                            [list(column) for column in zip(*(r for r, _ in rows), strict=True)],
+                        )
+                    break
+                except Exception as exc:
+                    if not is_transient(exc):
+                        for _, shown in rows:
+                            shown.set_exception(exc)
+                        break
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+            for _, shown in rows:
+                if not shown.done():
+                    shown.set_result(None)
+
+
 class SimCarrier:
-    """Rings after a realistic delay and records what each simulated handset has seen (the
-    rings of many dials are written together, as a network would not wait on a database)."""
+    """Rings after a realistic delay and records what each simulated handset has seen."""
 
     def __init__(self, pool: AsyncConnectionPool, min_ms: int, max_ms: int) -> None:
-        self._pool = pool
         self._min_ms = min_ms
         self._max_ms = max_ms
-        self._rings: list[tuple[tuple[uuid.UUID, str, str, datetime], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        # Every ring is kept, even a second for the same call (a double dial must show).
+        self._rings = HandsetWrites(
+            pool,
+            "INSERT INTO sim_handset_calls (call_id, phone, caller_number, rang_at)"
+            " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::timestamptz[])",
+        )
 
     async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
         await asyncio.sleep(random.uniform(self._min_ms, self._max_ms) / 1000)
         failure = sim_outcome(phone)
         now = datetime.now(UTC)
         if failure is None and not phone.endswith(SIM_SILENT):
-            await self._ring(call_id, phone, caller_number, now)
+            await self._rings.write((call_id, phone, caller_number, now))
         return DialResult(failure, now)
-
-    async def _ring(self, call_id: uuid.UUID, phone: str, caller_number: str, at: datetime) -> None:
-        """What the handset shows, once it is written (with the other rings of the moment)."""
-        shown: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._rings.append(((call_id, phone, caller_number, at), shown))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_rings())
-        await shown
-
-    async def _write_rings(self) -> None:
-        """Write every ring waiting, a statement at a time; the handsets live in PostgreSQL,
-        and a real network does not go away with our database, so neither does this one: it
-        waits for it."""
-        while self._rings:
-            rings, self._rings = self._rings, []
-            delay = 0.05
-            while True:
-                try:
-                    async with self._pool.connection() as conn:
-                        await conn.execute(
-                            # Every ring is kept, even a second for the same call (a double
-                            # dial must show).
-                            "INSERT INTO sim_handset_calls (call_id, phone, caller_number,"
-                            " rang_at) SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[],"
-                            " %b::timestamptz[])",
-                            [list(column) for column in zip(*(r for r, _ in rings), strict=True)],
-                        )
-                    break
-                except Exception as exc:
-                    if not is_transient(exc):
-                        # Each dial waiting on these rings fails (carrier_error) and says so.
-                        for _, shown in rings:
-                            shown.set_exception(exc)
-                        break
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-            for _, shown in rings:
-                if not shown.done():
-                    shown.set_result(None)

@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from datetime import UTC, datetime
 from typing import Protocol
 
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import FailReason
-from core.faults import is_transient
-from processors.carriers import DialResult
+from processors.carriers import DialResult, HandsetWrites
 from schemas.codec import Event
 
 # The simulated outcomes of an SMS by the phone's last four digits: as for calls, except that
@@ -37,9 +35,14 @@ class SimSmsCentre:
     operator reads it: GET /v1/sim/handsets/{phone}/messages)."""
 
     def __init__(self, pool: AsyncConnectionPool, min_ms: int, max_ms: int) -> None:
-        self._pool = pool
         self._min_ms = min_ms
         self._max_ms = max_ms
+        self._messages = HandsetWrites(
+            pool,
+            "INSERT INTO sim_handset_messages (call_id, phone, sender, text, received_at)"
+            " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[],"
+            " %b::timestamptz[])",
+        )
 
     async def send(self, command: Event, sender: str) -> DialResult:
         await asyncio.sleep(random.uniform(self._min_ms, self._max_ms) / 1000)
@@ -47,26 +50,5 @@ class SimSmsCentre:
         failure = SIM_SMS_OUTCOMES.get(phone[-4:])
         now = datetime.now(UTC)
         if failure is None:
-            await self._deliver(command["call_id"], phone, sender, command["text"], now)
+            await self._messages.write((command["call_id"], phone, sender, command["text"], now))
         return DialResult(failure, now)
-
-    async def _deliver(
-        self, call_id: uuid.UUID, phone: str, sender: str, text: str, at: datetime
-    ) -> None:
-        """The handset keeps the message; a network does not go away with our database, so
-        neither does this one: it waits for it."""
-        delay = 0.05
-        while True:
-            try:
-                async with self._pool.connection() as conn:
-                    await conn.execute(
-                        "INSERT INTO sim_handset_messages (call_id, phone, sender, text,"
-                        " received_at) VALUES (%s, %s, %s, %s, %s)",
-                        (call_id, phone, sender, text, at),
-                    )
-                return
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)

@@ -72,10 +72,7 @@ def report_event(call: dict[str, Any], key_label: str | None) -> Event:
     shown["answered"] = bool(call.get("answered"))
     shown["test"] = bool(call.get("test"))
     shown["channel"] = call.get("channel") or Channel.FLASH_CALL.value
-    shown["steps"] = [
-        {**step, "started_at": _time(step["started_at"]), "ended_at": _time(step["ended_at"])}
-        for step in call_steps.listed(call.get("steps"))
-    ]
+    shown["steps"] = call_steps.timed(call.get("steps"))
     return new_event(
         "CallReported",
         call_id=call["id"],
@@ -83,10 +80,6 @@ def report_event(call: dict[str, Any], key_label: str | None) -> Event:
         key_label=key_label,
         **shown,
     )
-
-
-def _time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
 
 
 @dataclass(frozen=True)

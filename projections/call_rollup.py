@@ -1,6 +1,7 @@
 """The rolled-up call report: the calls requested in each quarter hour, per service and key,
-and for each status how many are in it, how many of those were delivered and what they cost
-(table call_rollup: a row per quarter hour and key, a column per status and measure).
+and for each status how many are in it, how many of those were delivered, what they cost and
+how many are at an SMS step (table call_rollup: a row per quarter hour and key, a column per
+status and measure).
 
 The projection keeps it in the transaction that changes the calls: it reads the rows a batch
 touches as they were (locking them), upserts them, and moves each changed call from what its
@@ -43,6 +44,7 @@ class Counts(NamedTuple):
     calls: int
     delivered: int
     cost: int
+    sms: int  # calls whose step in progress, or last, is an SMS (docs/workflows.md)
 
 
 def slot_of(at: datetime) -> datetime:
@@ -57,7 +59,8 @@ def counted_as(row: Mapping[str, Any] | None) -> tuple[RollupKey, Counts] | None
         return None
     slot = slot_of(row["created_at"])
     key = RollupKey(row["account_id"], slot, row["service_id"], row["key_id"], row["status"])
-    return key, Counts(1, int(row["delivered_at"] is not None), int(row["cost"]))
+    sms = int(row.get("channel") == "sms")
+    return key, Counts(1, int(row["delivered_at"] is not None), int(row["cost"]), sms)
 
 
 def moves(
@@ -70,7 +73,7 @@ def moves(
     def add(entry: tuple[RollupKey, Counts] | None, sign: int) -> None:
         if entry is not None:
             key, counts = entry
-            old = total.get(key, Counts(0, 0, 0))
+            old = total.get(key, Counts(0, 0, 0, 0))
             total[key] = Counts(*(o + sign * c for o, c in zip(old, counts, strict=True)))
 
     for row in after:
@@ -80,7 +83,9 @@ def moves(
 
 
 # ------------------------------------------------------------------------ the projection's side
-COUNTED_COLUMNS = "id, account_id, service_id, key_id, status, created_at, delivered_at, cost"
+COUNTED_COLUMNS = (
+    "id, account_id, service_id, key_id, status, created_at, delivered_at, cost, channel"
+)
 
 
 async def lock_calls(conn: psycopg.AsyncConnection, ids: list[Any]) -> dict[Any, dict[str, Any]]:
@@ -102,11 +107,11 @@ def check_inserted(before: Mapping[Any, Any], changed: Iterable[Mapping[str, Any
             raise RetryLater(f"call {row['id']} was inserted by another batch meanwhile")
 
 
-MEASURES = ("calls", "delivered", "cost")
+MEASURES = ("calls", "delivered", "cost", "sms")
 STATUSES = tuple(CallStatus)
-# The rollup's columns: each status's calls, delivered calls and their cost.
+# The rollup's columns: each status's calls, delivered calls, their cost and those by SMS.
 COLUMNS = tuple(f"{status}_{measure}" for status in STATUSES for measure in MEASURES)
-COLUMN_TYPES = ("int", "int", "bigint") * len(STATUSES)
+COLUMN_TYPES = ("int", "int", "bigint", "int") * len(STATUSES)
 
 
 def pivoted(gains: Mapping[RollupKey, Counts]) -> dict[tuple[Any, ...], list[int]]:
@@ -162,7 +167,9 @@ def split(start: datetime | None, end: datetime | None) -> tuple[Span | None, li
 
 
 # A summary's figures, in the order of its buckets.
-FIGURES = ("requested", "delivered", "failed", "rejected", "verified", "expired", "cost")
+FIGURES = (
+    "requested", "delivered", "failed", "rejected", "verified", "expired", "cost", "verified_sms",
+)  # fmt: skip
 # Each slot's sums first (a timestamp to hash per row), then each bucket's: the zone's
 # date_trunc is the costly part, and it runs once a slot rather than once a row. Sums of
 # bigint are numeric in PostgreSQL: cast back, so that every reader gets integers.
@@ -172,7 +179,8 @@ BUCKET_SUMS = ", ".join(f"coalesce(sum({name}), 0)::bigint AS {name}" for name i
 AS_ROLLUP = (
     "SELECT created_at AS slot, 1 AS requested, (delivered_at IS NOT NULL)::int AS delivered, "
     + ", ".join(f"(status = '{s}')::int AS {s}" for s in FIGURES[2:6])
-    + f", cost FROM {REPORT}"
+    + ", cost, (status = 'verified' AND channel = 'sms')::int AS verified_sms"
+    + f" FROM {REPORT}"
 )
 
 
@@ -186,6 +194,7 @@ def rolled_figures(status: str | None) -> str:
     counted = [total("calls"), total("delivered")]
     counted += [f"{s}_calls" if CallStatus(s) in chosen else "0" for s in FIGURES[2:6]]
     counted.append(total("cost"))
+    counted.append("verified_sms" if CallStatus.VERIFIED in chosen else "0")
     return ", ".join(f"{value} AS {name}" for value, name in zip(counted, FIGURES, strict=True))
 
 
@@ -238,6 +247,7 @@ COUNTED_FROM_CALLS = ", ".join(
         "count(*) FILTER ({})::int",
         "count(delivered_at) FILTER ({})::int",
         "coalesce(sum(cost) FILTER ({}), 0)::bigint",
+        "count(*) FILTER ({} AND channel = 'sms')::int",
     )
 )
 

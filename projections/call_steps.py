@@ -6,6 +6,7 @@ its channel's price."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from core.workflow import Channel, workflow_of
@@ -51,6 +52,18 @@ def listed(steps: dict[str, Any] | None) -> list[dict[str, Any]]:
         step["status"] = step["status"] or "started"
         out.append(step)
     return out
+
+
+def timed(steps: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """`listed`, with its times as datetimes (for the report topic and the panel)."""
+    return [
+        {**step, "started_at": _time(step["started_at"]), "ended_at": _time(step["ended_at"])}
+        for step in listed(steps)
+    ]
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def cost(steps: dict[str, Any], price_per_call: int | None, price_per_sms: int | None) -> int:

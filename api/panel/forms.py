@@ -27,7 +27,11 @@ FIELDS: dict[str, tuple[str, str]] = {
     "reference": ("operator.reference", "valid.text"),
     "phone": ("tests.phone", "valid.phone"),
     "code": ("tests.code", "valid.test_code"),
+    "workflow": ("service.workflow", "valid.workflow"),
+    "sms_template": ("service.sms_template", "valid.sms_template"),
 }
+# The workflow editor's rows: `<field>_<n>_channel` and `<field>_<n>_timeout`, n from 1.
+WORKFLOW_ROWS = 3
 
 
 class FormError(Exception):
@@ -38,13 +42,18 @@ class FormError(Exception):
 
 def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) -> M:
     """`fields` maps each form field to its kind: "text", "int" or "digits" (a number, or a code
-    whose leading zeros count, typed in any script's digits), "check" (a checkbox) or "list"
-    (values separated by commas or spaces). Empty optional fields are left out, so a PATCH
-    changes only what was filled in."""
+    whose leading zeros count, typed in any script's digits), "check" (a checkbox), "list"
+    (values separated by commas or spaces) or "workflow" (rows of a channel and a timeout; a
+    row without a channel is no step). Empty optional fields are left out, so a PATCH changes
+    only what was filled in."""
     values: dict[str, Any] = {}
     for name, kind in fields.items():
         raw = form.get(name)
-        if kind == "check":
+        if kind == "workflow":
+            steps = workflow_rows(form, name)
+            if steps:
+                values[name] = steps
+        elif kind == "check":
             values[name] = raw is not None
         elif kind in ("int", "digits") and isinstance(raw, str) and raw.strip() != "":
             values[name] = plain_number(raw)
@@ -59,6 +68,17 @@ def parse(model: type[M], form: FormData, fields: dict[str, str], words: Words) 
         if field in FIELDS:
             raise FormError(words.invalid(*FIELDS[field])) from exc
         raise FormError(words.t("error.field", field=field)) from exc
+
+
+def workflow_rows(form: FormData, name: str) -> list[dict[str, Any]]:
+    """The steps the editor's rows give, in order (the model checks them)."""
+    steps = []
+    for n in range(1, WORKFLOW_ROWS + 1):
+        channel = str(form.get(f"{name}_{n}_channel") or "").strip()
+        if channel:
+            timeout = plain_number(str(form.get(f"{name}_{n}_timeout") or ""))
+            steps.append({"channel": channel, "timeout_seconds": timeout})
+    return steps
 
 
 # What people type between the digits of a number: spaces and the Latin, Persian and Arabic

@@ -130,6 +130,14 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "two-letter region codes, separated by spaces or commas (e.g. IR AE)",
     ),
     "valid.types": ("از میان گزینه‌های فهرست", "among the listed choices"),
+    "valid.workflow": (
+        "یک تا سه مرحله، هر کدام با مهلت ۱۵ تا ۹۰۰ ثانیه",
+        "one to three steps, each with a timeout of 15 to 900 seconds",
+    ),
+    "valid.sms_template": (
+        "حداکثر ۲۰۰ نویسه، شامل {code}",
+        "at most 200 characters, with {code} in it",
+    ),
     "valid.day": ("روزی مثل ۱۴۰۵/۰۹/۰۶", "a day such as 2026-11-27"),
     "valid.phone": (
         "شماره‌ای کامل، مثل ۰۹۱۲۱۲۳۴۵۶۷",
@@ -180,6 +188,22 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Allowed regions (two-letter codes, e.g. IR)",
     ),
     "service.blocked_types": ("انواع شماره‌ی ممنوع", "Blocked number types"),
+    "service.workflow": ("مراحل ارسال کد", "Workflow"),
+    "service.workflow_hint": (
+        "اگر مرحله‌ای ناموفق شود یا در مهلتش تأیید نشود، مرحله‌ی بعد با همان کد آغاز می‌شود.",
+        "When a step fails or is not verified within its timeout, the next one starts"
+        " with the same code.",
+    ),
+    "service.step": ("مرحله‌ی {n}", "Step {n}"),
+    "service.channel": ("کانال", "Channel"),
+    "service.timeout": ("مهلت (ثانیه)", "Timeout (seconds)"),
+    "service.sms_template": ("متن پیامک", "SMS text"),
+    "channel.none": ("—", "—"),
+    "channel.flash_call": ("تماس کوتاه", "Flash call"),
+    "channel.sms": ("پیامک", "SMS"),
+    "step.started": ("در جریان", "In progress"),
+    "step.delivered": ("رسید", "Delivered"),
+    "step.failed": ("ناموفق", "Failed"),
     "fraud.title": ("پیشوندهای مسدود", "Blocked prefixes"),
     "fraud.banner": (
         "تماس با پیشوند {prefix} به گمان تقلب (call pumping) متوقف شده است.",

@@ -29,6 +29,7 @@ from api.service_layer import reports as report_service
 from core.call_rules import CallStatus
 from front_door import queries
 from front_door.problems import ApiError, not_found
+from projections import call_steps
 from projections.call_report import ReportFilter
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -100,7 +101,7 @@ async def own_call(visit: Visit, call_id: uuid.UUID) -> dict[str, Any]:
     call = await queries.call(visit.ctx.pool, call_id)
     if call is None or call["account_id"] != account_of(visit).id:
         raise not_found("call")
-    return call
+    return {**call, "steps": call_steps.timed(call["steps"])}
 
 
 @router.get("/credit")

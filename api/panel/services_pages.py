@@ -34,6 +34,8 @@ SERVICE_FIELDS = {
     "return_code": "check",
     "allowed_regions": "list",
     "blocked_number_types": "list",
+    "workflow": "workflow",
+    "sms_template": "text",
 }
 
 

@@ -90,6 +90,8 @@ async def summary(ctx: Context, report: ReportFilter, bucket: str, zone: str) ->
     for b in buckets:
         b["start"] = b["start"].astimezone(local)
         b["conversion"] = round(b["verified"] / b["delivered"], 4) if b["delivered"] else None
+        by_sms = b.pop("verified_sms")
+        b["verified_by_channel"] = {"flash_call": b["verified"] - by_sms, "sms": by_sms}
     return {"buckets": buckets}
 
 

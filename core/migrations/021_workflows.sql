@@ -65,3 +65,13 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM jsonb_each_text(COALESCE(steps, '{}'::jsonb)) AS s(k, v)
     WHERE s.k LIKE '%.status' AND s.v = 'delivered'
 $$;
+
+-- The rollup counts, for each status, the calls whose step in progress (or last) is an SMS:
+-- summaries count verifications per channel. Calls rolled up before are flash calls (0).
+ALTER TABLE call_rollup ADD COLUMN IF NOT EXISTS queued_sms int NOT NULL DEFAULT 0;
+ALTER TABLE call_rollup ADD COLUMN IF NOT EXISTS dialing_sms int NOT NULL DEFAULT 0;
+ALTER TABLE call_rollup ADD COLUMN IF NOT EXISTS delivered_sms int NOT NULL DEFAULT 0;
+ALTER TABLE call_rollup ADD COLUMN IF NOT EXISTS verified_sms int NOT NULL DEFAULT 0;
+ALTER TABLE call_rollup ADD COLUMN IF NOT EXISTS expired_sms int NOT NULL DEFAULT 0;
+ALTER TABLE call_rollup ADD COLUMN IF NOT EXISTS failed_sms int NOT NULL DEFAULT 0;
+ALTER TABLE call_rollup ADD COLUMN IF NOT EXISTS rejected_sms int NOT NULL DEFAULT 0;

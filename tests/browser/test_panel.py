@@ -433,6 +433,59 @@ def test_test_numbers_are_added_and_removed_on_the_service_page_in_persian(
         api.close()
 
 
+def test_a_workflow_is_edited_in_persian_and_the_test_page_shows_each_step(
+    platform: Platform, panel: Page
+) -> None:
+    """The service page sets a flash call then an SMS (timeouts typed in Persian digits) and
+    the SMS text; a busy number's call is shown on the test page step by step: the flash call
+    failed (busy), the SMS delivered."""
+    w = Words("fa", "UTC")
+    token = sign_up(panel, "fa", f"{uuid.uuid4().hex[:10]}@example.com")
+    api = Api(platform.url)
+    try:
+        service = api.new_service(token, code_length=5)
+        panel.goto(f"/panel/services/{service['id']}")
+        expect(panel.locator("#workflow_1_channel")).to_have_value("flash_call")
+        panel.locator("#workflow_1_timeout").fill("۱۰")  # under 15 s: refused, in Persian
+        panel.locator("#workflow_2_channel").select_option("sms")
+        panel.locator("#workflow_2_timeout").fill("۶۰")
+        panel.get_by_label(w.t("service.sms_template")).fill("کد ورود شما {code} است")
+        panel.get_by_role("button", name=w.t("service.save")).click()
+        expect(panel.locator("main .banner.error, main [role=alert]").first).to_contain_text(
+            w.t("service.workflow")
+        )
+        panel.locator("#workflow_1_timeout").fill("۲۰")
+        panel.locator("#workflow_2_channel").select_option("sms")
+        panel.locator("#workflow_2_timeout").fill("۶۰")
+        panel.get_by_label(w.t("service.sms_template")).fill("کد ورود شما {code} است")
+        panel.get_by_role("button", name=w.t("service.save")).click()
+        expect(panel.get_by_role("status")).to_have_text(w.t("service.saved"))
+        expect(panel.locator("#workflow_2_channel")).to_have_value("sms")
+        saved = api.ok(api.http.get(f"/v1/services/{service['id']}", headers=bearer(token)))
+        assert saved["workflow"] == [
+            {"channel": "flash_call", "timeout_seconds": 20},
+            {"channel": "sms", "timeout_seconds": 60},
+        ]
+        assert saved["sms_template"] == "کد ورود شما {code} است"
+        check_page(panel)
+        key = api.new_key(token, service["id"])["key"]
+        panel.goto("/panel/test")
+        panel.get_by_label(w.t("test.key")).fill(key)
+        phone = random_phone("1111")  # busy: the flash call fails, the SMS is delivered
+        panel.get_by_label(w.t("test.phone")).fill(phone)
+        panel.get_by_role("button", name=w.t("test.get_code")).click()
+        steps = panel.locator("#call-steps li")
+        expect(steps).to_have_count(2)
+        expect(steps.nth(0)).to_have_attribute("data-status", "failed")
+        expect(steps.nth(0)).to_contain_text(w.t("channel.flash_call"))
+        expect(steps.nth(0)).to_contain_text(w.word("busy"))
+        expect(steps.nth(1)).to_have_attribute("data-status", "delivered")
+        expect(steps.nth(1)).to_contain_text(w.t("channel.sms"))
+        check_page(panel)
+    finally:
+        api.close()
+
+
 @pytest.mark.parametrize("lang", ["fa", "en"])
 def test_a_double_click_on_the_test_page_places_and_judges_once(
     platform: Platform, panel: Page, lang: Lang

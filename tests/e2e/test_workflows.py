@@ -197,6 +197,15 @@ def test_an_sms_first_workflow_is_reported_and_exported_by_channel(api: Api) -> 
     assert csv.status_code == 200, csv.text
     lines = csv.text.lstrip("\ufeff").splitlines()
     assert lines[0].split(",")[-1] == "کانال" and lines[1].split(",")[-1] == "پیامک"
+    # The account's summary counts the verification as one by SMS (a flash-call one too).
+    other = api.place(tenant.key, random_phone())  # same workflow: another SMS, not verified
+    api.wait_status(tenant.key, other["id"], {"delivered"})
+    summary = api.ok(
+        api.http.get("/v1/reports/summary", params={"bucket": "hour"}, headers=bearer(tenant.token))
+    )
+    [bucket] = summary["buckets"]
+    assert (bucket["requested"], bucket["verified"], bucket["cost"]) == (2, 1, 2 * SMS_PRICE)
+    assert bucket["verified_by_channel"] == {"flash_call": 0, "sms": 1}
 
 
 def test_an_sms_step_is_refused_past_the_credit_limit_and_the_call_fails(api: Api) -> None:

@@ -90,7 +90,7 @@ async def rollup_differences(pool: AsyncConnectionPool, account: Account) -> lis
 
 
 async def by_status(pool: AsyncConnectionPool, account: Account) -> dict[str, tuple[int, ...]]:
-    """The account's (calls, delivered, cost) of each status that has any."""
+    """The account's (calls, delivered, cost, by SMS) of each status that has any."""
     async with pool.connection() as conn:
         cur = await conn.execute(
             f"SELECT {', '.join(f'sum({c})' for c in COLUMNS)} FROM call_rollup"
@@ -107,9 +107,9 @@ async def by_status(pool: AsyncConnectionPool, account: Account) -> dict[str, tu
 
 
 async def totals(pool: AsyncConnectionPool, account: Account) -> tuple[int, ...]:
-    """The account's calls, delivered calls and cost, all statuses."""
+    """The account's calls, delivered calls, cost and calls by SMS, all statuses."""
     counted = (await by_status(pool, account)).values()
-    return tuple(sum(column) for column in zip(*counted, strict=True)) or (0, 0, 0)
+    return tuple(sum(column) for column in zip(*counted, strict=True)) or (0, 0, 0, 0)
 
 
 @pytest.mark.parametrize("order", list(orders([])))
@@ -122,11 +122,11 @@ async def test_each_call_counts_once_where_its_row_says_however_its_events_arriv
     for batch in orders(history)[order]:
         await apply(pool, projector, batch)
     assert await rollup_differences(pool, account) == []
-    calls, delivered, cost = await totals(pool, account)
+    calls, delivered, cost, by_sms = await totals(pool, account)
     outcomes = [e for e in history if e["event_type"] == "CallRequested"]
     assert calls == len(outcomes) == 12
     delivered_calls = {e["call_id"] for e in history if e["event_type"] == "CallDelivered"}
-    assert (delivered, cost) == (len(delivered_calls), len(delivered_calls) * PRICE)
+    assert (delivered, cost, by_sms) == (len(delivered_calls), len(delivered_calls) * PRICE, 0)
 
 
 async def test_a_late_event_moves_a_call_between_statuses_without_counting_it_twice(
@@ -140,14 +140,14 @@ async def test_a_late_event_moves_a_call_between_statuses_without_counting_it_tw
     await apply(pool, projector, [delivered])  # a stub: counted nowhere
     assert await by_status(pool, account) == {}
     await apply(pool, projector, [requested])
-    assert await by_status(pool, account) == {"delivered": (1, 1, PRICE)}
+    assert await by_status(pool, account) == {"delivered": (1, 1, PRICE, 0)}
     await apply(pool, projector, [dial])  # late and lower: moves nothing
-    assert await by_status(pool, account) == {"delivered": (1, 1, PRICE)}
+    assert await by_status(pool, account) == {"delivered": (1, 1, PRICE, 0)}
     await apply(pool, projector, [verified])
-    assert await by_status(pool, account) == {"verified": (1, 1, PRICE)}
+    assert await by_status(pool, account) == {"verified": (1, 1, PRICE, 0)}
     expired = new_event("CodeExpired", call_id=call_id, service_id=requested["service_id"])
     await apply(pool, projector, [expired, {**verified, "event_id": str(uuid.uuid4())}])
-    assert await by_status(pool, account) == {"verified": (1, 1, PRICE)}
+    assert await by_status(pool, account) == {"verified": (1, 1, PRICE, 0)}
     assert await rollup_differences(pool, account) == []
 
 
@@ -190,7 +190,7 @@ async def test_a_batch_racing_another_for_a_new_call_is_tried_again_and_counts_o
     finally:
         await pool.putconn(first)
         await pool.putconn(second)
-    assert await totals(pool, account) == (1, 1, PRICE)
+    assert await totals(pool, account) == (1, 1, PRICE, 0)
     assert await rollup_differences(pool, account) == []
 
 
@@ -205,7 +205,9 @@ def scanned(report: ReportFilter, bucket: str, zone: str) -> tuple[str, list[Any
         " count(*) FILTER (WHERE status = 'rejected') AS rejected,"
         " count(*) FILTER (WHERE status = 'verified') AS verified,"
         " count(*) FILTER (WHERE status = 'expired') AS expired,"
-        f" coalesce(sum(cost), 0) AS cost FROM {REPORT}{where} GROUP BY 1 ORDER BY 1",
+        " coalesce(sum(cost), 0)::bigint AS cost,"
+        " count(*) FILTER (WHERE status = 'verified' AND channel = 'sms') AS verified_sms"
+        f" FROM {REPORT}{where} GROUP BY 1 ORDER BY 1",
         [bucket, zone, *params],
     )
 
@@ -330,7 +332,7 @@ async def test_calls_past_their_retention_are_deleted_and_the_summary_keeps_them
             return [tuple(row[1:]) for row in await cur.fetchall()]
 
     before = await summed()
-    assert before == [(30, 30, 0, 0, 30, 0, 30 * PRICE), (1, 0, 1, 0, 0, 0, 0)]
+    assert before == [(30, 30, 0, 0, 30, 0, 30 * PRICE, 0), (1, 0, 1, 0, 0, 0, 0, 0)]
     while await forget_old_calls(pool, older_than_days=3000):
         pass
     async with pool.connection() as conn:

@@ -63,11 +63,11 @@ def test_a_stub_counts_nowhere_and_a_call_counts_once_where_its_row_says() -> No
     assert counted_as(row(1, "delivered", created_at=None)) is None
     assert counted_as(row(1, "verified", delivered=True, cost=1000)) == (
         RollupKey(ACCOUNT, T, SERVICE, KEY, "verified"),
-        Counts(1, 1, 1000),
+        Counts(1, 1, 1000, 0),
     )
     assert counted_as(row(1, "failed")) == (
         RollupKey(ACCOUNT, T, SERVICE, KEY, "failed"),
-        Counts(1, 0, 0),
+        Counts(1, 0, 0, 0),
     )
 
 
@@ -75,18 +75,18 @@ def test_a_changed_call_moves_from_its_old_status_to_its_new_one() -> None:
     old = row(1, "delivered", delivered=True, cost=1000)
     new = row(1, "verified", delivered=True, cost=1000)
     assert moves({1: old}, [new]) == {
-        RollupKey(ACCOUNT, T, SERVICE, KEY, "delivered"): Counts(-1, -1, -1000),
-        RollupKey(ACCOUNT, T, SERVICE, KEY, "verified"): Counts(1, 1, 1000),
+        RollupKey(ACCOUNT, T, SERVICE, KEY, "delivered"): Counts(-1, -1, -1000, 0),
+        RollupKey(ACCOUNT, T, SERVICE, KEY, "verified"): Counts(1, 1, 1000, 0),
     }
 
 
 def test_a_new_call_is_added_and_a_stub_completed_is_added_once() -> None:
     assert moves({}, [row(1, "queued")]) == {
-        RollupKey(ACCOUNT, T, SERVICE, KEY, "queued"): Counts(1, 0, 0)
+        RollupKey(ACCOUNT, T, SERVICE, KEY, "queued"): Counts(1, 0, 0, 0)
     }
     stub = row(2, "delivered", delivered=True, service_id=None, created_at=None)
     assert moves({2: stub}, [row(2, "delivered", delivered=True, cost=5)]) == {
-        RollupKey(ACCOUNT, T, SERVICE, KEY, "delivered"): Counts(1, 1, 5)
+        RollupKey(ACCOUNT, T, SERVICE, KEY, "delivered"): Counts(1, 1, 5, 0)
     }
 
 
@@ -100,8 +100,17 @@ def test_moves_that_cancel_out_are_left_out() -> None:
         [row(1, "verified", delivered=True), row(2, "delivered", delivered=True)],
     )
     assert gains == {
-        RollupKey(ACCOUNT, T, SERVICE, KEY, "queued"): Counts(-1, 0, 0),
-        RollupKey(ACCOUNT, T, SERVICE, KEY, "verified"): Counts(1, 1, 0),
+        RollupKey(ACCOUNT, T, SERVICE, KEY, "queued"): Counts(-1, 0, 0, 0),
+        RollupKey(ACCOUNT, T, SERVICE, KEY, "verified"): Counts(1, 1, 0, 0),
+    }
+
+
+def test_a_call_moving_on_to_an_sms_counts_there_by_sms() -> None:
+    old = row(1, "delivered", delivered=True, cost=1000)
+    new = {**row(1, "verified", delivered=True, cost=2500), "channel": "sms"}
+    assert moves({1: old}, [new]) == {
+        RollupKey(ACCOUNT, T, SERVICE, KEY, "delivered"): Counts(-1, -1, -1000, 0),
+        RollupKey(ACCOUNT, T, SERVICE, KEY, "verified"): Counts(1, 1, 2500, 1),
     }
 
 

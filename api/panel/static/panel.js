@@ -189,6 +189,19 @@ function testService() {
     detailsCard.hidden = false;
   }
 
+  // Each step of the call's workflow as it happens: its details are read again every second
+  // while the call is open (a later call placed here stops the watch of an earlier one).
+  let watched = null;
+  async function watch(id) {
+    watched = id;
+    const deadline = Date.now() + 15 * 60 * 1000;
+    while (watched === id && Date.now() < deadline) {
+      await show({ id });
+      if (details.querySelector("[data-open=no]")) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     inFlight(form, placeCall);
@@ -204,6 +217,7 @@ function testService() {
       const phone = document.getElementById("test-phone").value;
       call = await api("/v1/calls", key, { phone }, undefined, crypto.randomUUID());
       const placed = call;
+      watch(placed.id);
       call = await until(() => api(`/v1/calls/${placed.id}`, key, undefined, placed),
         (c) => !["queued", "dialing"].includes(c.status));
       await show(call);
