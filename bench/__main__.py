@@ -1,8 +1,9 @@
 """`make bench`: the platform's figures on this machine, each the median of several rounds.
 
-Sections (`--only` picks some): the SIP carrier against sipp; the processors (a lean hop as the
-baseline, each stage alone and its ratio to the hop, the whole pipeline with one and with two
-workers per role); latency at 1,000 calls/s appended to the broker; the API over HTTP against
+Sections (`--only` picks some): the SIP carrier against sipp; the Kannel SMS carrier against its
+fake SMSC; the processors (a lean hop as the baseline, each stage alone and its ratio to the
+hop, an SMS step against a flash call, the whole pipeline with one and with two workers per
+role); latency at 1,000 calls/s appended to the broker; the API over HTTP against
 a bare endpoint (its ratio, whether the processors keep up, latency at 100 calls/s); reports
 over ten million calls; the idle platform's CPU; pumping detection simulated over a day.
 docs/benchmarks.md explains each figure.
@@ -25,11 +26,13 @@ from bench.fraud import fraud_figures
 from bench.load import median
 from bench.reports import bulk_load, measure
 from bench.sip import sip_figures
+from bench.sms_gateway import kannel_figures
 from bench.streaming import streaming_figures
 from launch.orphans import die_with_parent
 
 SECTIONS = (
     "sip",
+    "kannel",
     "pipeline",
     "latency",
     "api",
@@ -61,6 +64,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000, help="records per stage run")
     parser.add_argument("--report-rows", type=int, default=10_000_000)
     parser.add_argument("--sip-dials", type=int, default=2000)
+    parser.add_argument("--kannel-messages", type=int, default=1000)
     parser.add_argument("--stream-calls", type=int, default=20_000, help="calls per streamed round")
     parser.add_argument("--stream-end-to-end", type=int, default=100_000)
     parser.add_argument("--capacity-calls", type=int, default=3000)
@@ -75,6 +79,8 @@ def main() -> None:
     )
     if "sip" in only:
         sip(args)
+    if "kannel" in only:
+        kannel(args)
     if "pipeline" in only:
         processors(args)
     if "latency" in only:
@@ -134,6 +140,18 @@ def sip(args: argparse.Namespace) -> None:
         )
 
 
+def kannel(args: argparse.Namespace) -> None:
+    messages = args.kannel_messages
+    figures = kannel_figures(args.rounds, messages)
+    print(
+        f"  Kannel carrier, {messages} Persian SMS through bearerbox and smsbox to the fake"
+        f" SMSC, each report recorded: {figures['rate']:.0f} messages/s   (each round: "
+        + ", ".join(f"{r['rate']:.0f}/s, {r['received']} received" for r in figures["runs"])
+        + ")",
+        flush=True,
+    )
+
+
 def processors(args: argparse.Namespace) -> None:
     n, events = args.rounds, args.events
     hop = rounds_of(n, lambda: pipeline.lean_hop(events))
@@ -159,7 +177,14 @@ def processors(args: argparse.Namespace) -> None:
                 "events/s",
                 base,
             )
-    show("dialer", rounds_of(n, lambda: pipeline.dialer_stage(events)), "events/s", base)
+    dials = rounds_of(n, lambda: pipeline.dialer_stage(events))
+    show("dialer", dials, "events/s", base)
+    # An SMS step against a flash call (docs/workflows.md): the same stage, the same run.
+    messages = rounds_of(n, lambda: pipeline.dialer_stage(events, sms=True))
+    show("dialer, SMS steps (simulated SMS centre)", messages, "events/s", base)
+    print(
+        f"  {'SMS steps against flash calls, dialer':<44} {median(messages) / median(dials):8.2f}×"
+    )
     show("projection", rounds_of(n, lambda: pipeline.projection_stage(events)), "events/s", base)
     for workers in (1, 2):
         show(
@@ -167,6 +192,18 @@ def processors(args: argparse.Namespace) -> None:
             rounds_of(n, lambda w=workers: pipeline.end_to_end(events, w)),
             "calls/s",
         )
+    # The same pipeline, each call a one-step workflow of each channel, alternated round by
+    # round so that both meet the same machine.
+    flash: list[float] = []
+    sms: list[float] = []
+    for _ in range(n):
+        flash.append(pipeline.end_to_end(events, 1, "flash_call"))
+        sms.append(pipeline.end_to_end(events, 1, "sms"))
+    show("end to end, a flash-call step, 1 worker per role", flash, "calls/s")
+    show("end to end, an SMS step, 1 worker per role", sms, "calls/s")
+    print(
+        f"  {'SMS steps against flash calls, end to end':<44} {median(sms) / median(flash):8.2f}×"
+    )
 
 
 def api(args: argparse.Namespace) -> None:

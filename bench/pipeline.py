@@ -130,10 +130,20 @@ def services(
     return ids
 
 
-def requests(service_ids: list[uuid.UUID], calls: int, at: datetime | None = None) -> list[Event]:
-    """Distinct phones (none refused by the hourly limit), none ending like a sim failure."""
+def requests(
+    service_ids: list[uuid.UUID], calls: int, at: datetime | None = None, channel: str = ""
+) -> list[Event]:
+    """Distinct phones (none refused by the hourly limit), none ending like a sim failure;
+    with a `channel`, each call's workflow is that one step (docs/workflows.md)."""
     account = uuid.uuid4()
     now = at or datetime.now(UTC)
+    workflow = {}
+    if channel:
+        workflow = {
+            "workflow": [{"channel": channel, "timeout_seconds": 60}],
+            "sms_text": "کد تأیید شما: 12345",
+            "price_per_sms": PRICE,
+        }
     return [
         new_event(
             "CallRequested",
@@ -149,6 +159,7 @@ def requests(service_ids: list[uuid.UUID], calls: int, at: datetime | None = Non
             attempt=1,
             retry_of=None,
             price_per_call=PRICE,
+            **workflow,
         )
         for i in range(calls)
     ]
@@ -230,23 +241,14 @@ def decisions_stage(
             plat.stop_all()
 
 
-def dialer_stage(calls: int) -> float:
-    """Dials per second: dial commands appended, dialled by a worker with only this role."""
+def dialer_stage(calls: int, sms: bool = False) -> float:
+    """Dials (or, with `sms`, messages of the simulated SMS centre) per second: commands
+    appended, carried out by a worker with only this role."""
     with stage() as s:
         plat = platform(s)
         try:
             plat.start_worker("dialer", roles="dialer")
-            commands = [
-                new_event(
-                    "PlaceCall",
-                    call_id=e["call_id"],
-                    service_id=e["service_id"],
-                    phone=e["phone"],
-                    caller_number=e["caller_number"],
-                    code_ttl_seconds=300.0,
-                )
-                for e in requests([uuid.uuid4()], calls)
-            ]
+            commands = [command(e, sms) for e in requests([uuid.uuid4()], calls)]
             started = time.monotonic()
             append(s.bootstrap, commands)
             wait_count(
@@ -255,6 +257,22 @@ def dialer_stage(calls: int) -> float:
             return calls / (time.monotonic() - started)
         finally:
             plat.stop_all()
+
+
+def command(request: Event, sms: bool) -> Event:
+    ids = {"call_id": request["call_id"], "service_id": request["service_id"]}
+    if sms:
+        text = "کد تأیید شما: " + request["caller_number"][-5:]
+        return new_event(
+            "SendSms", step=0, phone=request["phone"], text=text, code_ttl_seconds=300.0, **ids
+        )
+    return new_event(
+        "PlaceCall",
+        phone=request["phone"],
+        caller_number=request["caller_number"],
+        code_ttl_seconds=300.0,
+        **ids,
+    )
 
 
 def projection_stage(calls: int) -> float:
@@ -294,10 +312,10 @@ def projection_stage(calls: int) -> float:
 DONE = "SELECT count(*) FROM calls WHERE status_rank >= 2 AND cost > 0"
 
 
-def end_to_end(calls: int, workers_per_role: int = 1) -> float:
+def end_to_end(calls: int, workers_per_role: int = 1, channel: str = "") -> float:
     """Calls per second decided, dialled and projected (and charged), requests appended
     straight to the broker, the workers deployed as `make run` does (`workers_per_role` of
-    each)."""
+    each); with a `channel`, each call's one step is of that channel."""
     with stage() as s:
         plat = platform(s)
         try:
@@ -308,7 +326,7 @@ def end_to_end(calls: int, workers_per_role: int = 1) -> float:
                 plat.wait_ready(proc)
             sids = services(s.bootstrap, s.database_url, 20)
             wait_count(s.database_url, "SELECT count(*) FROM proc_services", 20)
-            events = requests(sids, calls)
+            events = requests(sids, calls, channel=channel)
             started = time.monotonic()
             append(s.bootstrap, events)
             wait_count(s.database_url, DONE, calls)

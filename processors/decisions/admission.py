@@ -84,6 +84,8 @@ async def _announce(
                     occurred_at=e["occurred_at"],
                     expires_at=expiries[e["call_id"]],
                     dialed_at=e["occurred_at"],
+                    step=0,
+                    channel=workflow_of(e.get("workflow"))[0].channel.value,
                     **ids,
                 )
             )
