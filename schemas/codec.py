@@ -1,6 +1,10 @@
 """Avro encoding of events: single-object encoding (magic C3 01, CRC-64-AVRO fingerprint, body).
 
-Events are written with the current schema of their type. A record is read with its own
+An event is written with the oldest released version of its type that holds every value it
+has: a field added since that version and left at its default is not needed to say it (its
+readers fill the default in). So a build writes a new version only for events that use what it
+added, and the builds before it, which do not know that version, keep reading everything else
+(a worker of the previous release beside a new one during an upgrade). A record is read with its own
 writer schema, found by its fingerprint among every released version (schemas/registry.py),
 and resolved into the current schema (Avro schema resolution: fields added with defaults
 filled in, removed fields dropped, promoted types widened): a record any released build wrote
@@ -54,10 +58,21 @@ class Writer:
 
 
 @dataclass(frozen=True)
+class OlderVersion:
+    """A released version an event may be written in: when every field added since holds
+    its default."""
+
+    fingerprint: bytes
+    schema: Any  # parsed
+    added: tuple[tuple[str, Any], ...]  # (field, default) of the current schema, not in it
+
+
+@dataclass(frozen=True)
 class Catalog:
     readers: dict[str, Any]  # event type -> parsed current schema
     writers: dict[bytes, Writer]  # fingerprint -> writer schema
     current_fingerprint: dict[str, bytes]
+    older: dict[str, list[OlderVersion]]  # event type -> its older versions, oldest first
 
 
 _root = PACKAGE_DIR
@@ -80,6 +95,7 @@ def _catalog() -> Catalog:
     for event_type, versions in reg.released().items():
         for v in versions:
             writers[v.fingerprint] = Writer(event_type, v.number, parse_schema(v.text), False)
+    older: dict[str, list[OlderVersion]] = {}
     for event_type, text in reg.current_text().items():
         fp = fingerprint_of(text)
         current[event_type] = fp
@@ -87,7 +103,37 @@ def _catalog() -> Catalog:
         writers[fp] = Writer(
             event_type, known.version if known else None, readers[event_type], True
         )
-    return Catalog(readers, writers, current)
+        older[event_type] = [
+            OlderVersion(v.fingerprint, writers[v.fingerprint].schema, added)
+            for v in reg.released().get(event_type, [])
+            if v.fingerprint != fp and (added := _added_since(v.text, text)) is not None
+        ]
+    return Catalog(readers, writers, current, older)
+
+
+def _added_since(old: dict[str, Any], new: dict[str, Any]) -> tuple[tuple[str, Any], ...] | None:
+    """The fields `new` added to `old`, with their defaults, if `old` can say whatever `new`
+    says with those fields at their defaults: every field of `old` is in `new`, of the same
+    type, and every added field has a default (None otherwise)."""
+    new_fields = {f["name"]: f for f in new["fields"]}
+    for field in old["fields"]:
+        same = new_fields.get(field["name"])
+        if same is None or _shape(same["type"]) != _shape(field["type"]):
+            return None
+    names = {f["name"] for f in old["fields"]}
+    added = [f for f in new["fields"] if f["name"] not in names]
+    if any("default" not in f for f in added):
+        return None
+    return tuple((f["name"], f["default"]) for f in added)
+
+
+def _shape(schema: Any) -> Any:
+    """A field's type without its documentation."""
+    if isinstance(schema, dict):
+        return {k: _shape(v) for k, v in schema.items() if k != "doc"}
+    if isinstance(schema, list):
+        return [_shape(s) for s in schema]
+    return schema
 
 
 def schemas() -> dict[str, Any]:
@@ -108,17 +154,23 @@ def new_event(event_type: str, event_id: str | None = None, **fields: Any) -> Ev
 
 
 def encode(event: Event) -> bytes:
-    """Encode an event made by `new_event` with its type's current schema."""
+    """Encode an event made by `new_event` in the oldest version of its type that holds it
+    (see the module's note)."""
     event_type = event["event_type"]
     for name, value in event.items():
         texts = value if isinstance(value, list) else [value]
         if any(isinstance(t, str) and forbidden_character(t) is not None for t in texts):
             raise UnstorableEvent(f"{event_type}.{name} holds a control character")
     catalog = _catalog()
+    fingerprint, schema = catalog.current_fingerprint[event_type], catalog.readers[event_type]
+    for version in catalog.older[event_type]:
+        if all(event.get(name, default) == default for name, default in version.added):
+            fingerprint, schema = version.fingerprint, version.schema
+            break
     out = io.BytesIO()
     out.write(MAGIC)
-    out.write(catalog.current_fingerprint[event_type])
-    schemaless_writer(out, catalog.readers[event_type], event)
+    out.write(fingerprint)
+    schemaless_writer(out, schema, event)
     return out.getvalue()
 
 

@@ -1,10 +1,11 @@
 """Workflow steps (docs/workflows.md): each step's command, and the next step started when one
 fails, when a delivered one's timeout passes (StepTimedOut) or when the customer asks
-(NextChannelRequested). A step is admitted as a call is: the service must be active and its
-credit must hold the step's price (reserved now, charged on delivery, released on failure);
-one that may not start fails at once (CallFailed with the refusal) and the one after it is
-tried. The phone's window and the fraud rules judged the call once, at its admission: every
-step rings or writes to the same phone for the same request.
+(NextChannelRequested). A step is admitted as a call is: the service must be active, its number
+prefix not blocked by the fraud rules, and its credit must hold the step's price (reserved
+now, charged on delivery, released on failure); one that may not start fails at once
+(CallFailed with the refusal) and the one after it is tried. The phone's window and the
+pumping counts judged the call once, at its admission: every step goes to the same phone for
+the same request.
 
 Every command and event here has an id fixed by the call and the step, so a replay re-creates
 the same ones; a step is started only from the state the row holds (its step and step status,
@@ -39,7 +40,7 @@ class StepStatus:
 # A row of proc_calls with what starting a step needs.
 STEP_ROW = (
     "SELECT id, service_id, phone, caller_number, status, step, step_status, workflow,"
-    " price_per_call, price_per_sms, sms_text, code_ttl_seconds, delivered_once, test"
+    " price_per_call, price_per_sms, sms_text, code_ttl_seconds, delivered_once, test, prefix"
     " FROM proc_calls"
 )
 
@@ -60,6 +61,7 @@ class CallSteps:
     sms_text: str | None
     code_ttl_seconds: float
     delivered_once: bool
+    prefix: str | None = None  # the number prefix the fraud rules count it under
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> CallSteps:
@@ -76,6 +78,7 @@ class CallSteps:
             sms_text=row["sms_text"],
             code_ttl_seconds=row["code_ttl_seconds"] or 0.0,
             delivered_once=row["delivered_once"],
+            prefix=row["prefix"],
         )
 
     @classmethod
@@ -160,6 +163,7 @@ async def start_next(
     """Start the step after each call's current one (or the one after a step that may not
     start); a call with none left that never delivered its code has failed."""
     await book.lock(conn, {c.service_id for c in calls})
+    blocked = await _blocked_prefixes(conn, calls, now)
     for call in sorted(calls, key=lambda c: str(c.id)):
         at = call.at
         started = False
@@ -176,7 +180,7 @@ async def start_next(
                     **ids,
                 )
             )
-            refused = _refusal(book, call, at)
+            refused = _refusal(book, call, at, (call.service_id, call.prefix) in blocked)
             if refused is not None:
                 out.emit(_step_failed(call, at, refused, now))
                 continue
@@ -187,14 +191,35 @@ async def start_next(
             await _record_step(conn, call, at, StepStatus.FAILED, None)
 
 
-def _refusal(book: ServiceBook, call: CallSteps, at: StepAt) -> str | None:
+def _refusal(book: ServiceBook, call: CallSteps, at: StepAt, pumped: bool) -> str | None:
     """Why step `at` may not start (None: its price is reserved)."""
     state = book[call.service_id]
     if state.status != "active":
         return RejectReason.SERVICE_DISABLED
+    if pumped:
+        return RejectReason.FRAUD_SUSPECTED
     if not state.credit.reserve(call.price(at)):
         return RejectReason.CREDIT_LIMIT_REACHED
     return None
+
+
+async def _blocked_prefixes(
+    conn: psycopg.AsyncConnection, calls: list[CallSteps], now: datetime
+) -> set[tuple[Any, str]]:
+    """The calls' (service, prefix) that the fraud rules block now (docs/fraud.md): a later
+    step to a prefix blocked since the call was admitted is refused, as a new call would be."""
+    keys = sorted({(c.service_id, c.prefix) for c in calls if c.prefix is not None})
+    if not keys:
+        return set()
+    rows = await (
+        await conn.execute(
+            "SELECT f.service_id, f.prefix FROM proc_fraud_prefixes f"
+            " JOIN unnest(%b::uuid[], %b::text[]) AS w(s, p) ON f.service_id = w.s"
+            " AND f.prefix = w.p WHERE NOT f.allowed AND f.blocked_until > %s",
+            ([k[0] for k in keys], [k[1] for k in keys], now),
+        )
+    ).fetchall()
+    return {(sid, prefix) for sid, prefix in rows}
 
 
 def _step_failed(call: CallSteps, at: StepAt, reason: str, now: datetime) -> Event:

@@ -180,3 +180,26 @@ async def test_a_verified_call_starts_no_further_step(pool: AsyncConnectionPool)
         "NextChannelRequested", call_id=call["call_id"], service_id=tenant.service_id, step=0
     )
     assert of_type(await apply(pool, decisions, [ask]), "SendSms") == []
+
+
+async def test_a_step_to_a_prefix_blocked_since_the_admission_is_refused_as_pumped(
+    pool: AsyncConnectionPool,
+) -> None:
+    decisions = Decisions(RULES)
+    tenant = Tenant()
+    await apply(pool, decisions, tenant.opening())
+    call = request(tenant, FLASH_THEN_SMS)
+    await apply(pool, decisions, [call])
+    async with pool.connection() as conn:  # the fraud rules block its prefix meanwhile
+        await conn.execute(
+            "INSERT INTO proc_fraud_prefixes (service_id, prefix, blocked_until)"
+            " SELECT service_id, prefix, now() + interval '1 hour' FROM proc_calls"
+            " WHERE id = %s",
+            (call["call_id"],),
+        )
+    busy = outcome(call, "CallFailed", 0, "flash_call", reason="busy", fails_call=False)
+    emitted = await apply(pool, decisions, [busy])
+    assert of_type(emitted, "SendSms") == []
+    [refused] = of_type(emitted, "CallFailed")
+    assert (refused["step"], refused["reason"]) == (1, "fraud_suspected")
+    assert await row(pool, call["call_id"]) == ("failed", 1, "failed", SMS_PRICE)

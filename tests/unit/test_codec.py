@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -80,3 +82,24 @@ def test_unknown_records_are_refused_with_their_fingerprint() -> None:
 def test_the_current_schemas_are_what_the_codec_writes() -> None:
     assert set(schemas()) == set(EVENT_TYPES)
     assert json.dumps(sorted(EVENT_TYPES)) == json.dumps(sorted(REGISTRY.released()))
+
+
+def test_an_event_is_written_in_the_oldest_version_that_holds_it() -> None:
+    """A flash call's dial command (step 0, failing the call) says nothing PlaceCall v2 cannot
+    (v1 had a field since removed): a 0.1.0 dialer, which knows v2, reads it. A later step's
+    position needs v3, the version that added it; likewise CallFailed v3 and v4."""
+    ids = {"call_id": uuid.uuid4(), "service_id": uuid.uuid4()}
+    plain = new_event(
+        "PlaceCall", phone="+989121234567", caller_number="+982191012345",
+        code_ttl_seconds=120.0, step=0, fails_call=True, **ids,
+    )  # fmt: skip
+    assert decode(encode(plain))["schema_version"] == 2
+    later = {**plain, "step": 1, "fails_call": False}
+    assert decode(encode(later))["schema_version"] == 3
+    back = decode(encode(later))
+    assert (back["step"], back["fails_call"], back["call_id"]) == (1, False, ids["call_id"])
+    at = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+    failed = new_event("CallFailed", reason="busy", dialed_at=at, **ids)
+    assert decode(encode(failed))["schema_version"] == 3
+    sms = {**failed, "channel": "sms", "step": 1, "fails_call": False}
+    assert decode(encode(sms))["schema_version"] == 4
