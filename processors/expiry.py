@@ -10,13 +10,13 @@ a look expires no sooner than one TTL unit after its ring.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus
 from processors.decisions.shared import code_expired
+from processors.due_timer import DueTimer
 from runtime.outbox import Outbox, Publisher
 
 
@@ -52,20 +52,6 @@ async def next_expiry(pool: AsyncConnectionPool) -> datetime | None:
     return row[0] if row else None
 
 
-class Expiry:
+def expiry(horizon: float) -> DueTimer:
     """Expires due codes when one may be due (see the module's note)."""
-
-    def __init__(self, horizon: float) -> None:
-        self._horizon = horizon
-        self._look_at = 0.0  # time.monotonic() of the next look
-
-    async def tick(self, pool: AsyncConnectionPool, publisher: Publisher) -> None:
-        if time.monotonic() < self._look_at:
-            return
-        while await expire_due(pool, publisher) > 0:
-            pass
-        due = await next_expiry(pool)
-        wait = self._horizon
-        if due is not None:
-            wait = min(wait, max(0.0, (due - datetime.now(UTC)).total_seconds()))
-        self._look_at = time.monotonic() + wait
+    return DueTimer(horizon, expire_due, next_expiry)

@@ -43,7 +43,7 @@ from processors.decisions import CONSUMER as DECISIONS
 from processors.decisions import DecisionRules, Decisions
 from processors.dialer import CONSUMER as DIALER
 from processors.dialer import Dialer
-from processors.expiry import Expiry
+from processors.expiry import expiry as code_expiry
 from processors.ingress import CONSUMER as INGRESS
 from processors.ingress import Ingress
 from processors.kannel import DLR_PATH, KannelConfig, KannelSms
@@ -51,7 +51,7 @@ from processors.kannel import HEALTH_SECONDS as KANNEL_HEALTH_SECONDS
 from processors.sip.carrier import SipCarrier
 from processors.sip.locate import Locator
 from processors.sms import SimSmsCentre, SmsCarrier
-from processors.step_timer import StepTimer
+from processors.step_timer import step_timer
 from processors.webhooks import CONSUMER as WEBHOOKS
 from processors.webhooks import SenderRules, WebhookFanout, WebhookSender
 from producers.event_producer import EventProducer
@@ -348,9 +348,9 @@ def kannel_config(settings: Settings) -> KannelConfig:
 
 def expiry_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:
     # A code delivered after a look expires a TTL unit after its ring at the soonest.
-    expiry = Expiry(horizon=settings.ttl_minute_seconds / 4)
+    expiry = code_expiry(horizon=settings.ttl_minute_seconds / 4)
     # A step delivered after a look may be due at once (its deadline counts from its start).
-    steps = StepTimer(horizon=settings.step_timer_horizon_seconds)
+    steps = step_timer(horizon=settings.step_timer_horizon_seconds)
 
     async def expire() -> None:
         await expiry.tick(runtime.pool, runtime.publisher)

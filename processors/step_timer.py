@@ -12,14 +12,14 @@ platform), and sooner when it knows of an earlier deadline.
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import CallStatus
 from core.ids import derived_id
 from processors.decisions.steps import StepStatus
+from processors.due_timer import DueTimer
 from runtime.outbox import Outbox, Publisher
 from schemas.codec import new_event
 
@@ -70,20 +70,6 @@ async def next_deadline(pool: AsyncConnectionPool) -> datetime | None:
     return row[0] if row else None
 
 
-class StepTimer:
+def step_timer(horizon: float) -> DueTimer:
     """Hands delivered steps over when one may be due (see the module's note)."""
-
-    def __init__(self, horizon: float) -> None:
-        self._horizon = horizon
-        self._look_at = 0.0
-
-    async def tick(self, pool: AsyncConnectionPool, publisher: Publisher) -> None:
-        if time.monotonic() < self._look_at:
-            return
-        while await hand_over_due(pool, publisher) > 0:
-            pass
-        due = await next_deadline(pool)
-        wait = self._horizon
-        if due is not None:
-            wait = min(wait, max(0.0, (due - datetime.now(UTC)).total_seconds()))
-        self._look_at = time.monotonic() + wait
+    return DueTimer(horizon, hand_over_due, next_deadline)

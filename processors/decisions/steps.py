@@ -40,7 +40,7 @@ class StepStatus:
 # A row of proc_calls with what starting a step needs.
 STEP_ROW = (
     "SELECT id, service_id, phone, caller_number, status, step, step_status, workflow,"
-    " price_per_call, price_per_sms, sms_text, code_ttl_seconds, delivered_once, test, prefix"
+    " price_per_call, price_per_sms, sms_text, code_ttl_seconds, delivered_once, prefix"
     " FROM proc_calls"
 )
 
