@@ -405,6 +405,9 @@ class CallItemResult(BaseModel):
     status: str | None = None
     caller_prefix: str | None = Field(None, description="As on the call: what an app matches by.")
     code_length: int | None = None
+    channel: Literal["flash_call", "sms"] | None = Field(
+        None, description="As on the call: its workflow's step in progress."
+    )
     error: ItemError | None = None
 
 

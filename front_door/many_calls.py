@@ -25,6 +25,7 @@ from core.ids import derived_id
 from core.number_pool import caller_prefix
 from core.phones import MAX_INPUT, InvalidPhone, normalise
 from core.references import REFERENCE_HOURS, reference_problem
+from core.workflow import workflow_of
 from front_door import queries
 from front_door.call_checks import (
     active_service,
@@ -35,6 +36,7 @@ from front_door.call_checks import (
 from front_door.context import Context
 from front_door.directory import KeyView, ServiceView
 from front_door.problems import ApiError
+from front_door.queries import ReferencedCall
 from producers.event_producer import Appended, to_record
 from schemas.codec import Event
 
@@ -64,6 +66,7 @@ class Item:
     # What an app recognises the call by (core.number_pool.caller_prefix), once it has one.
     caller_prefix: str | None = None
     code_length: int | None = None
+    channel: str | None = None  # the step in progress (the workflow's first, when placed)
 
     @property
     def pending(self) -> bool:
@@ -88,14 +91,28 @@ class Item:
             "status": self.status,
             "caller_prefix": self.caller_prefix,
             "code_length": self.code_length,
+            "channel": self.channel,
         }
 
     def answer(
-        self, call_id: uuid.UUID | None, status: str, caller: str | None, length: int | None
+        self,
+        call_id: uuid.UUID | None,
+        status: str,
+        caller: str | None,
+        length: int | None,
+        channel: str | None,
     ) -> None:
-        """Answer with a call: its id, status and what an app recognises it by."""
+        """Answer with a call: its id, status, channel and what an app recognises it by."""
         self.call_id, self.status, self.code_length = call_id, status, length
         self.caller_prefix = caller_prefix(caller, length) if caller and length else None
+        self.channel = channel
+
+    def placed(self) -> None:
+        """Answer with the call its CallRequested places."""
+        e = self.event
+        assert e is not None
+        first = workflow_of(e.get("workflow"))[0].channel.value
+        self.answer(self.call_id, CallStatus.QUEUED, e["caller_number"], e["code_length"], first)
 
 
 def read_item(index: int, value: object) -> Item:
@@ -162,8 +179,7 @@ async def decide(
             item.event = request_event(
                 ctx, key, service, item.phone, item.call_id, reference=item.reference
             )
-            e = item.event
-            item.answer(item.call_id, CallStatus.QUEUED, e["caller_number"], e["code_length"])
+            item.placed()
             continue
         try:
             check_destination(ctx, service, item.phone)
@@ -190,8 +206,7 @@ async def decide(
                 reference=item.reference,
                 occurred_at=takes.decided_at,
             )
-            e = item.event
-            item.answer(item.call_id, CallStatus.QUEUED, e["caller_number"], e["code_length"])
+            item.placed()
         eligible = eligible[takes.granted :]
         if eligible and key_rate is KeyRate.REFUSE:
             for item in eligible:
@@ -236,28 +251,19 @@ async def resolve_references(
         first[item.reference] = item
         known = latest.get(item.reference)
         if known is not None and known.created_at > since:
-            answer_as(
-                item, known.phone, known.id, known.status, known.caller_number, known.code_length
-            )
+            answer_as(item, known)
         else:
             item.call_id = derived_id(
                 known.id if known else service_id, "reference", item.reference
             )
 
 
-def answer_as(
-    item: Item,
-    phone: str | None,
-    call_id: uuid.UUID | None,
-    status: str,
-    caller: str | None,
-    code_length: int | None,
-) -> None:
+def answer_as(item: Item, known: ReferencedCall) -> None:
     """Answer `item` with the call its reference already names (same phone only)."""
-    if phone != item.phone:
+    if known.phone != item.phone:
         item.refuse("invalid_request", REFERENCE_ELSEWHERE)
     else:
-        item.answer(call_id, status, caller, code_length)
+        item.answer(known.id, known.status, known.caller_number, known.code_length, known.channel)
 
 
 def copy_duplicates(items: list[Item]) -> None:
@@ -273,6 +279,7 @@ def copy_duplicates(items: list[Item]) -> None:
         else:
             item.call_id, item.status = first.call_id, first.status or CallStatus.QUEUED
             item.caller_prefix, item.code_length = first.caller_prefix, first.code_length
+            item.channel = first.channel
 
 
 async def append_placed(ctx: Context, items: list[Item]) -> None:
@@ -287,7 +294,8 @@ async def append_placed(ctx: Context, items: list[Item]) -> None:
         if not isinstance(outcome, Appended):
             if item.phone_taken and item.call_id is not None:
                 not_taken.append(item.call_id)
-            item.event = item.call_id = item.status = item.caller_prefix = item.code_length = None
+            item.event = item.call_id = item.status = item.caller_prefix = item.channel = None
+            item.code_length = None
             item.refuse("unavailable", "the broker did not take the call; send it again")
     await ctx.limits.give_back_calls(not_taken)
 

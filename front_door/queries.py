@@ -351,6 +351,7 @@ class ReferencedCall(NamedTuple):
     created_at: datetime
     caller_number: str | None
     code_length: int
+    channel: str
 
 
 async def latest_calls_by_reference(
@@ -361,7 +362,7 @@ async def latest_calls_by_reference(
         rows = await (
             await conn.execute(
                 "SELECT DISTINCT ON (reference) reference, id, phone, status, created_at,"
-                " caller_number, code_length"
+                " caller_number, code_length, COALESCE(channel, 'flash_call')"
                 " FROM calls WHERE service_id = %s AND reference = ANY(%s)"
                 " ORDER BY reference, created_at DESC",
                 (service_id, references),

@@ -145,6 +145,7 @@ def answer(request: Request) -> Any:
             phone=item.phone,
             caller_prefix=item.caller_prefix,
             code_length=item.code_length,
+            channel=item.channel or "flash_call",
         )
     key = item.reference or (str(item.call_id) if item.call_id else where)
     event_id = derived_id(record.topic, record.partition, record.offset, "CallResult")

@@ -72,4 +72,5 @@ def call_result_of_report(call: dict[str, Any]) -> Record:
         code_length=length,
         failure_reason=call.get("failure_reason"),
         cost=call.get("cost") or 0,
+        channel=call.get("channel") or "flash_call",
     )

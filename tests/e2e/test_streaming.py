@@ -113,6 +113,7 @@ def test_a_stream_answers_every_line_in_order_and_a_reference_rings_once(
             "status": "delivered",
             "caller_prefix": prefix,
             "code_length": 5,
+            "channel": "flash_call",
         }
     ]
     # The app's rule: the ringing number is the prefix and then code_length digits.

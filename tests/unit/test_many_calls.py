@@ -63,7 +63,7 @@ def test_reference_rules() -> None:
 def test_an_accepted_item_answers_its_id_status_and_what_an_app_knows_the_call_by() -> None:
     call_id = uuid.uuid4()
     item = Item(2, "+989121234567", "r")
-    item.answer(call_id, "queued", "+982191012345", 5)
+    item.answer(call_id, "queued", "+982191012345", 5, "sms")
     assert item.body() == {
         "index": 2,
         "reference": "r",
@@ -71,19 +71,20 @@ def test_an_accepted_item_answers_its_id_status_and_what_an_app_knows_the_call_b
         "status": "queued",
         "caller_prefix": "+9821910",
         "code_length": 5,
+        "channel": "sms",
     }
 
 
 def test_a_repeated_reference_answers_as_its_first_item() -> None:
     first = Item(0, "+989121234567", "r")
-    first.answer(uuid.uuid4(), "queued", "+98219101234", 4)
+    first.answer(uuid.uuid4(), "queued", "+98219101234", 4, "flash_call")
     same = Item(1, "+989121234567", "r", same_as=first)
     other_phone = Item(2, "+989121234568", "r", same_as=first)
     refused = Item(3, error=("rate_limited", "too many"))
     after_refused = Item(4, "+989121234567", "q", same_as=refused)
     copy_duplicates([first, same, other_phone, refused, after_refused])
     assert (same.call_id, same.status) == (first.call_id, "queued")
-    assert (same.caller_prefix, same.code_length) == ("+9821910", 4)
+    assert (same.caller_prefix, same.code_length, same.channel) == ("+9821910", 4, "flash_call")
     assert other_phone.error is not None and other_phone.error[0] == "invalid_request"
     assert after_refused.error == ("rate_limited", "too many")
 
