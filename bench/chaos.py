@@ -468,22 +468,26 @@ def _billing_problems(database_url: str, services: set[str]) -> list[str]:
 
 
 def _handover_problems(database_url: str, ids: list[str], services: set[str]) -> list[str]:
-    """The handover services' calls that did not end at a delivered SMS after their failed
-    flash call (each must: the numbers are busy, the SMS centre delivers)."""
+    """The handover services' calls that did not go on to their SMS step after their failed
+    flash call (each must: the numbers are busy), or whose SMS ended otherwise than delivered
+    or, sent by a dialer the fault killed mid-send, failed as carrier_error (as a flash call
+    it killed mid-dial does: never sent twice)."""
     if not services:
         return []
     rows = _query(
         database_url,
         "SELECT count(*) FILTER (WHERE channel IS DISTINCT FROM 'sms'"
         "   OR steps ->> '0.status' IS DISTINCT FROM 'failed'"
-        "   OR steps ->> '1.status' IS DISTINCT FROM 'delivered'), count(*)"
+        "   OR NOT (steps ->> '1.status' = 'delivered' OR (steps ->> '1.status' = 'failed'"
+        "     AND steps ->> '1.failure_reason' = 'carrier_error'))),"
+        " count(*) FILTER (WHERE steps ->> '1.status' = 'delivered'), count(*)"
         " FROM calls WHERE id = ANY(%s::uuid[]) AND service_id = ANY(%s::uuid[])",
         (ids, sorted(services)),
     )
-    wrong, total = rows[0]
-    if not total:
-        return ["no call of the handover service was accepted"]
-    return [f"{wrong} of {total} handover calls did not end at a delivered SMS"] if wrong else []
+    wrong, delivered, total = rows[0]
+    if not delivered:
+        return ["no call of the handover service was delivered by SMS"]
+    return [f"{wrong} of {total} handover calls did not end at their SMS step"] if wrong else []
 
 
 def _rollup_problems(database_url: str, services: set[str]) -> list[str]:
