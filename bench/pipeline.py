@@ -31,7 +31,7 @@ from launch.ports import free_port
 from producers.event_producer import EventProducer, Record, to_record
 from producers.topic_admin import ensure_topics
 from schemas import topics
-from schemas.codec import Event, decode, new_event, schemas
+from schemas.codec import Event, decode, encode, new_event, writer_schema
 
 PRICE = 1000
 LOGS = ROOT / "var" / "bench-logs"
@@ -177,8 +177,9 @@ def lean_hop(records: int) -> float:
     consume(2000), fastavro decode, one PostgreSQL transaction that upserts the batch and
     moves the stored offsets, produce and flush one output per input."""
     with stage() as s:
-        schema = schemas()["CallRequested"]
         events = requests([uuid.uuid4()], records)
+        # The version the requests are written in (the oldest that holds them: schemas/codec.py).
+        schema = writer_schema(encode(events[0]))
         append(s.bootstrap, events)
         with psycopg.connect(s.database_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE hop (id uuid PRIMARY KEY, phone text)")

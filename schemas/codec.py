@@ -136,6 +136,11 @@ def _shape(schema: Any) -> Any:
     return schema
 
 
+def writer_schema(record: bytes) -> Any:
+    """The parsed schema a single-object-encoded record was written with."""
+    return _catalog().writers[record[2:10]].schema
+
+
 def schemas() -> dict[str, Any]:
     """Parsed current schema of every event type, by its short name."""
     return _catalog().readers
