@@ -85,24 +85,32 @@ class WorkflowStep(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Literal["flash_call", "sms"]
-    timeout_seconds: Annotated[
-        int,
-        Field(ge=workflows.MIN_TIMEOUT_SECONDS, le=workflows.MAX_TIMEOUT_SECONDS),
-        Integral,
-    ] = Field(
+    timeout_seconds: Annotated[int, Integral] = Field(
         description="How long the step waits for a verification before the next step starts"
-        " (counted from its start; the last step's is not used: the code's validity is)."
+        " (counted from its start; the last step's is not used: the code's validity is).",
+        json_schema_extra={
+            "minimum": workflows.MIN_TIMEOUT_SECONDS,
+            "maximum": workflows.MAX_TIMEOUT_SECONDS,
+        },
     )
+
+
+def _workflow(steps: list[WorkflowStep]) -> list[WorkflowStep]:
+    """core/workflow.py's rules (the number of steps, each timeout's range)."""
+    problem = workflows.workflow_problem([s.model_dump() for s in steps])
+    if problem is not None:
+        raise PydanticCustomError("workflow", problem)
+    return steps
 
 
 Workflow = Annotated[
     list[WorkflowStep],
+    AfterValidator(_workflow),
     Field(
-        min_length=1,
-        max_length=workflows.MAX_STEPS,
         description="The channels a verification tries, in order (default one flash_call"
         " step of 60 s). A failed step, or one whose timeout passes with no verification,"
         " starts the next at once, for the same call and code.",
+        json_schema_extra={"minItems": 1, "maxItems": workflows.MAX_STEPS},
     ),
 ]
 CodeLength = Annotated[int, Field(ge=MIN_CODE_LENGTH, le=MAX_CODE_LENGTH), Integral]
