@@ -60,6 +60,10 @@ class Refused(Exception):
     """Kannel refused the message for good (a 4xx: bad parameters, authentication)."""
 
 
+class Away(Exception):
+    """Kannel did not take the message within the send timeout (down, or answering 5xx)."""
+
+
 @dataclass(frozen=True)
 class KannelConfig:
     sendsms_url: str
@@ -92,10 +96,10 @@ class KannelSms:
             await self._pacer.wait()
             await self._submit(command, sender, claim)
             return await asyncio.wait_for(waiting, self._config.dlr_timeout)
-        except Refused as exc:
-            log.error("kannel refused the SMS of call %s: %s", command["call_id"], exc)
+        except (Refused, Away) as exc:
+            log.error("kannel did not take the SMS of call %s: %s", command["call_id"], exc)
             return DialResult(FailReason.CARRIER_ERROR, datetime.now(UTC))
-        except TimeoutError:
+        except TimeoutError:  # taken, and no delivery report in time
             return DialResult(FailReason.EXPIRED, datetime.now(UTC))
         finally:
             self._waiting.pop(claim, None)
@@ -131,7 +135,7 @@ class KannelSms:
                 raise Refused(f"{status} {body.strip()}")
             self.up = False
             if time.monotonic() + delay > deadline:
-                raise TimeoutError(f"kannel did not take the SMS: {status} {body.strip()}")
+                raise Away(f"{status} {body.strip()}")
             log.warning("kannel: %s; trying again in %.1f s", body.strip() or status, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
