@@ -168,8 +168,9 @@ class KannelSms:
         try:
             kind = int(query["type"])
             claim = str(uuid.UUID(query["claim"]))
+            command = _command_of(query)
         except (KeyError, ValueError):
-            return web.Response(status=400, text="type and claim are required")
+            return web.Response(status=400, text="not a report of ours")
         result = _result_of(kind)
         if result is None:  # buffered, or accepted by the SMSC: not the end
             return web.Response(text="ok")
@@ -177,7 +178,7 @@ class KannelSms:
         if waiting is not None and not waiting.done():
             waiting.set_result(result)
         elif waiting is None and self._late is not None:
-            await self._late(_command_of(query), result)
+            await self._late(command, result)
         return web.Response(text="ok")
 
     async def check(self) -> None:

@@ -41,3 +41,27 @@ def test_only_final_delivery_reports_end_a_step() -> None:
     assert undelivered is not None and undelivered.failure == "unreachable"
     assert rejected is not None and rejected.failure == "carrier_error"
     assert _result_of(4) is None and _result_of(8) is None  # buffered, accepted by the SMSC
+
+
+async def test_a_report_that_is_not_ours_is_refused_and_records_nothing() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from processors.kannel import KannelConfig, KannelSms
+
+    recorded: list[object] = []
+
+    async def late(command: object, result: object) -> None:
+        recorded.append(command)
+
+    sms = KannelSms(KannelConfig("http://127.0.0.1:9/cgi-bin/sendsms", "u", "p", "", 1, 1, 1))
+    sms.on_late(late)
+    for query in ("type=1", "type=1&claim=x", "type=x&claim=" + "0" * 32, "claim=" + "0" * 32):
+        response = await sms.on_report(make_mocked_request("GET", f"/kannel/dlr?{query}"))
+        assert response.status == 400, query
+    good = (
+        "type=1&claim=00000000-0000-0000-0000-000000000001&call=00000000-0000-0000-0000-"
+        "000000000002&service=00000000-0000-0000-0000-000000000003&step=1&ttl=180.0&fails=0"
+    )
+    response = await sms.on_report(make_mocked_request("GET", f"/kannel/dlr?{good}"))
+    assert response.status == 200 and len(recorded) == 1
+    await sms.close()
