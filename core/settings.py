@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         30.0, alias="FLASHCALL_KANNEL_SEND_TIMEOUT_SECONDS", gt=0
     )
     kannel_dlr_timeout_seconds: float = Field(
-        120.0, alias="FLASHCALL_KANNEL_DLR_TIMEOUT_SECONDS", gt=0
+        90.0, alias="FLASHCALL_KANNEL_DLR_TIMEOUT_SECONDS", gt=0
     )
     sim_dial_min_ms: int = Field(100, alias="FLASHCALL_SIM_DIAL_MIN_MS", ge=0)
     sim_dial_max_ms: int = Field(500, alias="FLASHCALL_SIM_DIAL_MAX_MS", ge=0)
@@ -237,7 +237,8 @@ class Settings(BaseSettings):
                     "FLASHCALL_SMS_CARRIER=kannel needs FLASHCALL_METRICS_PORT (delivery reports"
                     " arrive there) or FLASHCALL_KANNEL_DLR_URL"
                 )
-            longest = self.kannel_send_timeout_seconds + self.kannel_dlr_timeout_seconds
+            # Sent, unanswered, unconfirmed (processors/kannel.py: 15 s), sent again, reported.
+            longest = 2 * self.kannel_send_timeout_seconds + 15 + self.kannel_dlr_timeout_seconds
             if self.dial_abandon_seconds <= longest:
                 raise ValueError(
                     f"FLASHCALL_DIAL_ABANDON_SECONDS must exceed {longest:.0f} s with these"

@@ -1,14 +1,18 @@
 """The Kannel SMS carrier (FLASHCALL_SMS_CARRIER=kannel, docs/workflows.md): each SMS step is
-submitted to Kannel's HTTP `sendsms` interface, and its fate comes back as a delivery report
+submitted to Kannel's HTTP `sendsms` interface (its POST form: the text as the body, the
+parameters in X-Kannel headers), and its fate comes back as a delivery report
 (Kannel calls the `dlr-url` we give it, on the worker's metrics port: DLR_PATH).
 
-- Text: the GSM 7-bit alphabet when it fits, else UCS-2 (`coding=2`, sent as UTF-8 with
-  `charset`); Persian is UCS-2. Kannel splits a long text into the parts
+- Text: the GSM 7-bit alphabet when it fits, else UCS-2 (`coding=2`; the body is UTF-8 and
+  says so in its Content-Type); Persian is UCS-2. Kannel splits a long text into the parts
   core/sms_encoding.py counts (its sendsms-user needs `max-messages` of at least 4).
 - Pace: at most FLASHCALL_KANNEL_CPS submissions a second from each dialer worker, queued in
   arrival order (the SIP carrier's pacer).
 - Transient failures (Kannel unreachable, 5xx, "queued for later" is a success) are retried with
-  backoff for FLASHCALL_KANNEL_SEND_TIMEOUT_SECONDS; a refusal (4xx) fails the step at once.
+  backoff for FLASHCALL_KANNEL_SEND_TIMEOUT_SECONDS; a refusal (4xx) fails the step at once. A
+  request sent and never answered (Kannel went down with it) may have been taken: it is sent
+  again only if no delivery report comes within CONFIRM_SECONDS (Kannel reports within
+  seconds of a delivery, across its own restart), so a restart neither loses nor repeats it.
 - The outcome: a delivery report "delivered to phone" (1) delivers the step; "not delivered"
   (2) or "SMSC rejected" (16) fails it; none within FLASHCALL_KANNEL_DLR_TIMEOUT_SECONDS fails
   it as `expired`. A report for a step this worker no longer waits for (it restarted) is
@@ -51,6 +55,9 @@ FAILURES = {
     DLR_SMSC_REJECTED: FailReason.CARRIER_ERROR,
 }
 HEALTH_SECONDS = 5.0
+# How long a message Kannel may have taken (sent, never answered) waits for its report before
+# it is sent again: a report comes within seconds of a delivery, a restarted gateway included.
+CONFIRM_SECONDS = 15.0
 
 # Records a report whose step no worker waits for (the command rebuilt from the dlr-url).
 LateOutcome = Callable[[Event, DialResult], Awaitable[None]]
@@ -94,7 +101,13 @@ class KannelSms:
         self._waiting[claim] = waiting
         try:
             await self._pacer.wait()
-            await self._submit(command, sender, claim)
+            if not await self._submit(command, sender, claim):
+                # Sent and not answered: Kannel may have taken it. Its report says so soon if
+                # it did; if none comes, it did not, and it is sent again.
+                done, _ = await asyncio.wait({waiting}, timeout=CONFIRM_SECONDS)
+                if not done:
+                    log.warning("kannel: no report for call %s: sending again", command["call_id"])
+                    await self._submit(command, sender, claim)
             return await asyncio.wait_for(waiting, self._config.dlr_timeout)
         except (Refused, Away) as exc:
             log.error("kannel did not take the SMS of call %s: %s", command["call_id"], exc)
@@ -104,33 +117,38 @@ class KannelSms:
         finally:
             self._waiting.pop(claim, None)
 
-    async def _submit(self, command: Event, sender: str, claim: str) -> None:
-        """Hand the message to Kannel, retrying what is transient until the send timeout."""
+    async def _submit(self, command: Event, sender: str, claim: str) -> bool:
+        """Hand the message to Kannel, retrying what is transient until the send timeout:
+        True once Kannel took it, False when it was sent and not answered."""
         text = command["text"]
         coding = encoded(text)
-        params = {
-            "username": self._config.username,
-            "password": self._config.password,
-            "from": sender,
-            "to": command["phone"],
-            "text": text,
-            "charset": "UTF-8",
-            "dlr-mask": str(DLR_MASK),
-            "dlr-url": self._report_url(command, claim),
+        # Kannel's POST form of sendsms: the text as the body, the rest in X-Kannel headers.
+        headers = {
+            "Content-Type": "text/plain; charset=UTF-8",
+            "X-Kannel-Username": self._config.username,
+            "X-Kannel-Password": self._config.password,
+            "X-Kannel-From": sender,
+            "X-Kannel-To": command["phone"],
+            "X-Kannel-DLR-Mask": str(DLR_MASK),
+            "X-Kannel-DLR-Url": self._report_url(command, claim),
         }
         if coding.coding == CODING_UCS2:
-            params["coding"] = str(CODING_UCS2)
+            headers["X-Kannel-Coding"] = str(CODING_UCS2)
         metrics.SMS_PARTS.inc(coding.parts)
         deadline = time.monotonic() + self._config.send_timeout
         delay = 0.1
         while True:
             try:
-                status, body = await self._get(params)
+                status, body = await self._post(headers, text)
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                status, body = 0, repr(exc)  # not sent: safe to send again
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                status, body = 0, repr(exc)
+                # Sent, and no answer (Kannel went down meanwhile): it may have taken it.
+                log.warning("kannel: no answer to the SMS of call %s: %r", command["call_id"], exc)
+                return False
             if status in (200, 202):
                 self.up = True
-                return
+                return True
             if 400 <= status < 500:
                 raise Refused(f"{status} {body.strip()}")
             self.up = False
@@ -140,11 +158,19 @@ class KannelSms:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
-    async def _get(self, params: dict[str, str]) -> tuple[int, str]:
+    async def _post(self, headers: dict[str, str], text: str) -> tuple[int, str]:
+        """One submission. A POST: aiohttp sends a GET (idempotent) again by itself when the
+        server drops the connection, and Kannel going down after reading a request would then
+        get it twice; a refused connection must mean "not sent"."""
+        async with self._client().post(
+            self._config.sendsms_url, data=text.encode(), headers=headers
+        ) as response:
+            return response.status, await response.text()
+
+    def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-        async with self._session.get(self._config.sendsms_url, params=params) as response:
-            return response.status, await response.text()
+        return self._session
 
     def _report_url(self, command: Event, claim: str) -> str:
         """Where Kannel reports: what recording the outcome needs, should this worker be
@@ -184,9 +210,7 @@ class KannelSms:
     async def check(self) -> None:
         """Whether Kannel answers (its sendsms port answers any request)."""
         try:
-            if self._session is None:
-                self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
-            async with self._session.get(
+            async with self._client().get(
                 self._config.sendsms_url, timeout=aiohttp.ClientTimeout(total=HEALTH_SECONDS)
             ) as response:
                 self.up = response.status < 500
