@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 import psycopg
@@ -44,18 +45,35 @@ def migrate(database_url: str) -> list[str]:
                     if done[path.stem] != checksum:
                         log.warning("migration %s changed after it was applied", path.name)
                     continue
-                with conn.transaction():
-                    conn.execute(text.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)",
-                        (path.stem, checksum),
-                    )
+                _apply(conn, path.stem, text, checksum)
                 applied_now.append(path.stem)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     if applied_now:
         log.info("applied migrations %s", ", ".join(applied_now))
     return applied_now
+
+
+def _apply(conn: psycopg.Connection, version: str, text: str, checksum: str) -> None:
+    """One migration in a transaction. Running processes lock the tables it alters in their
+    own order, so PostgreSQL may pick it as a deadlock's victim (it rolls back whole): it is
+    tried again, a moment later, until it is applied."""
+    delay = 0.1
+    for attempt in range(1, 21):
+        try:
+            with conn.transaction():
+                conn.execute(text.encode())
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)",
+                    (version, checksum),
+                )
+            return
+        except psycopg.errors.DeadlockDetected:
+            if attempt == 20:
+                raise
+            log.warning("migration %s lost a deadlock; trying again", version)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def async_pool(
