@@ -16,6 +16,11 @@ DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_CODE_SECRET = "dev-code-secret"
 
 
+# How long a Kannel submission sent and never answered waits for its delivery report before
+# it is sent again (processors/kannel.py): a report comes within seconds of a delivery.
+KANNEL_CONFIRM_SECONDS = 15.0
+
+
 class Settings(BaseSettings):
     """Every knob of the platform; names match the environment variables (upper case)."""
 
@@ -237,8 +242,12 @@ class Settings(BaseSettings):
                     "FLASHCALL_SMS_CARRIER=kannel needs FLASHCALL_METRICS_PORT (delivery reports"
                     " arrive there) or FLASHCALL_KANNEL_DLR_URL"
                 )
-            # Sent, unanswered, unconfirmed (processors/kannel.py: 15 s), sent again, reported.
-            longest = 2 * self.kannel_send_timeout_seconds + 15 + self.kannel_dlr_timeout_seconds
+            # Sent, unanswered, unconfirmed, sent again, reported.
+            longest = (
+                2 * self.kannel_send_timeout_seconds
+                + KANNEL_CONFIRM_SECONDS
+                + self.kannel_dlr_timeout_seconds
+            )
             if self.dial_abandon_seconds <= longest:
                 raise ValueError(
                     f"FLASHCALL_DIAL_ABANDON_SECONDS must exceed {longest:.0f} s with these"

@@ -11,7 +11,7 @@ parameters in X-Kannel headers), and its fate comes back as a delivery report
 - Transient failures (Kannel unreachable, 5xx, "queued for later" is a success) are retried with
   backoff for FLASHCALL_KANNEL_SEND_TIMEOUT_SECONDS; a refusal (4xx) fails the step at once. A
   request sent and never answered (Kannel went down with it) may have been taken: it is sent
-  again only if no delivery report comes within CONFIRM_SECONDS (Kannel reports within
+  again only if no delivery report comes within KANNEL_CONFIRM_SECONDS (Kannel reports within
   seconds of a delivery, across its own restart), so a restart neither loses nor repeats it.
 - The outcome: a delivery report "delivered to phone" (1) delivers the step; "not delivered"
   (2) or "SMSC rejected" (16) fails it; none within FLASHCALL_KANNEL_DLR_TIMEOUT_SECONDS fails
@@ -36,6 +36,7 @@ from aiohttp import web
 
 from core import metrics
 from core.call_rules import FailReason
+from core.settings import KANNEL_CONFIRM_SECONDS
 from core.sms_encoding import CODING_UCS2, encoded
 from processors.carriers import DialResult
 from processors.dial_records import claim_id
@@ -55,9 +56,6 @@ FAILURES = {
     DLR_SMSC_REJECTED: FailReason.CARRIER_ERROR,
 }
 HEALTH_SECONDS = 5.0
-# How long a message Kannel may have taken (sent, never answered) waits for its report before
-# it is sent again: a report comes within seconds of a delivery, a restarted gateway included.
-CONFIRM_SECONDS = 15.0
 
 # Records a report whose step no worker waits for (the command rebuilt from the dlr-url).
 LateOutcome = Callable[[Event, DialResult], Awaitable[None]]
@@ -104,7 +102,7 @@ class KannelSms:
             if not await self._submit(command, sender, claim):
                 # Sent and not answered: Kannel may have taken it. Its report says so soon if
                 # it did; if none comes, it did not, and it is sent again.
-                done, _ = await asyncio.wait({waiting}, timeout=CONFIRM_SECONDS)
+                done, _ = await asyncio.wait({waiting}, timeout=KANNEL_CONFIRM_SECONDS)
                 if not done:
                     log.warning("kannel: no report for call %s: sending again", command["call_id"])
                     await self._submit(command, sender, claim)
