@@ -71,7 +71,11 @@ class Outcome:
     double_dials: int = 0
     billing: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)  # 401 or 404 for what the client had
-    keys_issued: int = 0
+    # Keys answered 201 in each part of the run: before the load, under it, after the kills,
+    # after the replicas joined (each used at once by the load).
+    keys_issued: dict[str, int] = field(default_factory=dict)
+    key_answers: dict[int, int] = field(default_factory=dict)  # issuing a key: status -> count
+    key_seconds: list[float] = field(default_factory=list)  # each key's issue, answered 201
     hot_accepted: int = 0
     hot_most_in_a_second: int = 0
 
@@ -81,10 +85,18 @@ class Outcome:
             f"accepted {self.accepted} (resent {self.resent}); refused: {refused or 'none'};"
             f" lost {self.lost}, stuck {self.stuck}, double dials {self.double_dials};"
             f" billed {'ok' if not self.billing else 'WRONG: ' + '; '.join(self.billing[:3])};"
-            f" 401/404 for known things: {len(self.unknown)}; keys issued during the load:"
-            f" {self.keys_issued}; hot key: {self.hot_accepted} accepted, at most"
+            f" 401/404 for known things: {len(self.unknown)}; keys issued:"
+            f" {self.keys_issued} (answers {dict(sorted(self.key_answers.items()))}, each"
+            f" {_spread(self.key_seconds)}); hot key: {self.hot_accepted} accepted, at most"
             f" {self.hot_most_in_a_second} in one second (rate {KEY_RATE})"
         )
+
+
+def _spread(seconds: list[float]) -> str:
+    if not seconds:
+        return "none"
+    ordered = sorted(seconds)
+    return f"median {ordered[len(ordered) // 2]:.2f} s, slowest {ordered[-1]:.2f} s"
 
 
 @dataclass
@@ -94,6 +106,21 @@ class Load:
     refused: dict[int, int] = field(default_factory=dict)
     resent: int = 0
     unknown: list[str] = field(default_factory=list)
+    key_answers: dict[int, int] = field(default_factory=dict)
+    key_seconds: list[float] = field(default_factory=list)
+    key_issued_at: list[float] = field(default_factory=list)  # monotonic, answered 201
+    # When each part of the run began (monotonic): "load", "kills", "joins".
+    began: dict[str, float] = field(default_factory=dict)
+
+    def keys_by_part(self) -> dict[str, int]:
+        parts = {"before": 0, **{part: 0 for part in self.began}}
+        for at in self.key_issued_at:
+            part = "before"
+            for name, start in self.began.items():
+                if at >= start:
+                    part = name
+            parts[part] += 1
+        return parts
 
 
 @contextlib.contextmanager
@@ -129,13 +156,19 @@ def run(stage: chaos.Stage, rate: float = 100.0, seconds: float = 30.0) -> Outco
         one in the panel and calls from its servers right away)."""
         with httpx.Client(base_url=url, timeout=30) as http:
             while not stop.is_set():
+                started = time.monotonic()
                 try:
                     response = http.post(
                         f"/v1/services/{service}/keys", json={"label": "fleet"}, headers=token
                     )
                 except httpx.TransportError:  # cut off with the replica: asked again
+                    load.key_answers[0] = load.key_answers.get(0, 0) + 1
                     continue
+                status = response.status_code
+                load.key_answers[status] = load.key_answers.get(status, 0) + 1
                 if response.status_code == 201:
+                    load.key_issued_at.append(time.monotonic())
+                    load.key_seconds.append(load.key_issued_at[-1] - started)
                     keys.append(response.json()["key"])
                     if len(keys) >= NEWEST:
                         enough.set()
@@ -153,11 +186,14 @@ def run(stage: chaos.Stage, rate: float = 100.0, seconds: float = 30.0) -> Outco
         await _place(session, url, key, service, hot, load)
 
     def disturb() -> None:
+        load.began["load"] = time.monotonic()
         time.sleep(seconds / 3)
+        load.began["kills"] = time.monotonic()
         for name in KILLED:
             for proc in platform.running(name):
                 proc.send_signal(signal.SIGKILL)
         time.sleep(seconds / 6)
+        load.began["joins"] = time.monotonic()
         platform.add_api()
         for name, roles in ADDED.items():
             platform.start_worker(name, roles, wait=False)
@@ -168,7 +204,7 @@ def run(stage: chaos.Stage, rate: float = 100.0, seconds: float = 30.0) -> Outco
     stop.set()
     issuer.join()
     disturber.join()
-    return count(stage, load, {service}, len(keys) + 1)
+    return count(stage, load, {service})
 
 
 async def _place(
@@ -227,14 +263,16 @@ async def _answered(
     return status
 
 
-def count(stage: chaos.Stage, load: Load, services: set[str], keys: int) -> Outcome:
+def count(stage: chaos.Stage, load: Load, services: set[str]) -> Outcome:
     ids = list(load.accepted)
     outcome = Outcome(
         accepted=len(ids),
         refused=load.refused,
         resent=load.resent,
         unknown=load.unknown,
-        keys_issued=keys,
+        keys_issued=load.keys_by_part(),
+        key_answers=load.key_answers,
+        key_seconds=load.key_seconds,
         hot_accepted=len(load.hot),
     )
     deadline = time.monotonic() + 90
