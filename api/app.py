@@ -21,6 +21,8 @@ from api.routers import (
     sim,
     webhooks,
 )
+from api.routers import ranges as range_routes
+from api.service_layer import ranges
 from core.db import async_pool, migrate
 from core.settings import Settings, get_settings
 from core.version import VERSION
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await check_directory_matches_read_models(pool, fleet.feed.ends)
         limits = await open_limits(settings, fleet)
         app.state.context = Context(settings, pool, producer, directory, fleet.feed, fleet, limits)
+        await ranges.seed(app.state.context)
         sweeping = asyncio.create_task(sweep_forever(limits), name="sweep")
         try:
             yield
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks,
         sim,
         compat,
+        range_routes,
     )
     for module in routers:
         app.include_router(module.router)

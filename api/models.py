@@ -17,6 +17,7 @@ from pydantic import (
     PlainValidator,
     StringConstraints,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -25,8 +26,9 @@ from core import text
 from core import workflow as workflows
 from core.destinations import NUMBER_TYPES, REGIONS
 from core.fraud import PREFIX_PATTERN
-from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH
+from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH, parse_range
 from core.references import MAX_REFERENCE, reference_problem
+from core.trunks import parse_trunks
 from core.webhooks import EVENT_TYPES, EventType
 
 TEXT_MAX = 200
@@ -510,6 +512,12 @@ class Call(BaseModel):
     cost: int
     reference: str | None = None
     test: bool = Field(False, description="To a test number: rang no one, cost nothing.")
+    network: str | None = Field(
+        None,
+        description="The phone's mobile network as phonenumbers' carrier data names it"
+        " (`IR-MCI`, `Irancell`, `Rightel`, …; `unknown` where it has none). Null for calls"
+        " requested before networks were recorded.",
+    )
     channel: Literal["flash_call", "sms"] = Field(
         "flash_call", description="The channel of the step in progress, or of the last one."
     )
@@ -652,3 +660,85 @@ class FraudAllowed(BaseModel):
     service_id: uuid.UUID
     prefix: str
     allowed_at: datetime
+
+
+# ---------------------------------------------------------------------- caller ranges
+Network = Annotated[str, AfterValidator(_clean_text), Field(min_length=1, max_length=64)]
+
+
+class RangeCreate(Strict):
+    pattern: str = Field(
+        max_length=32,
+        description="Fixed leading digits in E.164, then an `x` for each digit chosen per call"
+        " (at least 4, as many as the longest code), e.g. `+98219100xxxxx`.",
+    )
+    trunk: str | None = Field(
+        None,
+        max_length=200,
+        description="The trunk its calls are placed through first, as FLASHCALL_SIP_TRUNKS names"
+        " it without credentials (`udp:10.0.0.5:5060`); the others stay its failover. Null: the"
+        " trunks in their configured order.",
+    )
+    destinations: list[Network] = Field(
+        default_factory=list,
+        max_length=50,
+        description="The networks it may dial, as phonenumbers' carrier data names them"
+        " (`IR-MCI`, `Irancell`, `Rightel`, …); empty: every network.",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        parse_range(value)  # ValueError: 422 invalid_request, with its message
+        return value.lower()
+
+    @field_validator("trunk")
+    @classmethod
+    def _trunk(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        trunks = parse_trunks(value)
+        if len(trunks) != 1 or trunks[0].username:
+            raise ValueError("a range names one trunk, without credentials: udp:host:port")
+        return str(trunks[0])
+
+    @field_validator("destinations")
+    @classmethod
+    def _destinations(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("a network is named twice")
+        return value
+
+
+class RangePatch(Strict):
+    status: Literal["active", "paused"]
+
+
+class RangeNetworkHealth(BaseModel):
+    dialled: int = Field(
+        description="Flash calls judged over the window: delivered, unreachable"
+        " or carrier error (busy, declined and invalid numbers are the phone's)."
+    )
+    delivered: int
+    ratio: float | None = Field(description="delivered / dialled; null with nothing dialled.")
+    quarantined_until: datetime | None = Field(
+        None, description="In quarantine for this network until then (then probed)."
+    )
+
+
+class RangeHealth(BaseModel):
+    window_seconds: int
+    by_network: dict[str, RangeNetworkHealth]
+
+
+class RangeOut(BaseModel):
+    id: uuid.UUID
+    pattern: str
+    trunk: str | None
+    destinations: list[str]
+    status: Literal["active", "paused"]
+    health: RangeHealth
+    quarantined_until: datetime | None = Field(
+        description="The latest end of its quarantines for some network (null: none)."
+    )
+    created_at: datetime

@@ -16,6 +16,7 @@ from api.openapi import problems
 from core import metrics
 from core.logs import bind
 from front_door.context import Context
+from front_door.directory import Directory
 from front_door.problems import PROBLEM, TITLES, UNAVAILABLE_RETRY_AFTER
 
 # How long a readiness check waits for PostgreSQL or the broker.
@@ -57,6 +58,17 @@ def _route(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return str(path) if path else "unmatched"
+
+
+def export_quarantines(directory: Directory) -> None:
+    """The gauge of quarantined ranges per network, from this replica's directory."""
+    counts: dict[str, int] = {}
+    for r in directory.ranges.values():
+        for network in r.quarantines:
+            counts[network] = counts.get(network, 0) + 1
+    metrics.RANGES_QUARANTINED.clear()
+    for network, n in counts.items():
+        metrics.RANGES_QUARANTINED.labels(network).set(n)
 
 
 async def readiness(ctx: Context) -> dict[str, Any]:
@@ -118,6 +130,7 @@ def install(app: FastAPI) -> None:
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
     )
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
         """Prometheus text format."""
+        export_quarantines(request.app.state.context.directory)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -98,6 +98,25 @@ OPERATIONS: dict[str, Text] = {
         "Revoke an access key",
         "The key is refused (401) by every replica from the moment this answers 204.",
     ),
+    "POST /v1/operator/ranges": Text(
+        "Add a caller range",
+        "A block of caller numbers calls draw from: fixed leading digits, then an `x` for each"
+        " digit chosen per call (the last `code_length` are the code). `trunk` is tried first"
+        " for its calls, `destinations` the networks it may dial (empty: all). Active at once,"
+        " on every replica; a pattern sharing numbers with another range is refused (409"
+        " `range_overlaps`). FLASHCALL_NUMBER_POOL seeds the first ones (docs/ranges.md).",
+    ),
+    "GET /v1/operator/ranges": Text(
+        "List caller ranges with their health",
+        "Each range with its status and, per network over the health rule's window, the flash"
+        " calls judged (delivered, unreachable or carrier error), those delivered and their"
+        " ratio, and any quarantine in force (`quarantined_until`; then probe calls test it).",
+    ),
+    "PATCH /v1/operator/ranges/{range_id}": Text(
+        "Pause or resume a caller range",
+        "`paused`: no new call draws from it (calls in flight go on); `active`: used again."
+        " Quarantines are the health rule's and end by themselves.",
+    ),
     "POST /v1/services/{service_id}/test-numbers": Text(
         "Add a test number",
         "Calls to a test number ring no one, cost nothing and count in no limit or fraud rule:"

@@ -151,3 +151,24 @@ FRAUD_BLOCKS = Counter(
     "flashcall_fraud_blocks_total",
     "Number prefixes blocked as pumped (FraudSuspected; docs/fraud.md).",
 )
+RANGE_QUARANTINES = Counter(
+    "flashcall_range_quarantines_total",
+    "Caller ranges quarantined for a network (RangeQuarantined; docs/ranges.md).",
+    ["network"],
+)
+RANGE_RELEASES = Counter(
+    "flashcall_range_releases_total",
+    "Caller ranges released for a network after their probes delivered (RangeReleased).",
+    ["network"],
+)
+RANGES_QUARANTINED = Gauge(
+    "flashcall_ranges_quarantined",
+    "Caller ranges in quarantine per network, as the API's directory has them.",
+    ["network"],
+)
+RANGE_FALLBACKS = Counter(
+    "flashcall_range_fallback_calls_total",
+    "Calls drawn from a quarantined range because every range serving the network is"
+    " quarantined (the operator is told by RangeQuarantined's last_for_network).",
+    ["network"],
+)

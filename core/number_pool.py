@@ -29,10 +29,31 @@ def code_of(caller_number: str, code_length: int) -> str:
     return caller_number[-code_length:]
 
 
+def parse_range(pattern: str) -> NumberRange:
+    """A range such as `+98219100xxxxx` (the x's trailing, at least 4 of them)."""
+    head = pattern.rstrip("xX")
+    free = len(pattern) - len(head)
+    if not head.startswith("+") or not head[1:].isdigit() or not 4 <= len(head) <= 12:
+        raise ValueError(f"number pool range {pattern!r} must look like +98219100xxxxx")
+    if free < MIN_CODE_LENGTH:
+        raise ValueError(f"number pool range {pattern!r} needs at least 4 trailing x")
+    if len(head) - 1 + free > 15:
+        raise ValueError(f"number pool range {pattern!r} is longer than an E.164 number")
+    return NumberRange(prefix=head, free=free)
+
+
+def overlaps(a: NumberRange, b: NumberRange) -> bool:
+    """Whether one caller number could belong to both ranges."""
+    if len(a.prefix) + a.free != len(b.prefix) + b.free:
+        return False
+    return a.prefix.startswith(b.prefix) or b.prefix.startswith(a.prefix)
+
+
 @dataclass(frozen=True)
 class Allocation:
     caller_number: str
     code: str
+    number_range: NumberRange | None = None  # the range it was drawn from
 
     def head_number(self) -> str:
         """The caller number without its code digits (the seed's `head_number`)."""
@@ -52,13 +73,7 @@ class NumberPool:
             pattern = raw.strip()
             if not pattern:
                 continue
-            head = pattern.rstrip("xX")
-            free = len(pattern) - len(head)
-            if not head.startswith("+") or not head[1:].isdigit():
-                raise ValueError(f"number pool range {pattern!r} must look like +98219100xxxxx")
-            if free < MIN_CODE_LENGTH:
-                raise ValueError(f"number pool range {pattern!r} needs at least 4 trailing x")
-            ranges.append(NumberRange(prefix=head, free=free))
+            ranges.append(parse_range(pattern))
         if not ranges:
             raise ValueError("the number pool is empty")
         return cls(tuple(ranges))
@@ -95,4 +110,4 @@ class NumberPool:
             draw //= len(usable)
             extra = chosen.free - code_length
             filler = f"{draw % 10**extra:0{extra}d}" if extra else ""
-            return Allocation(caller_number=chosen.prefix + filler + code, code=code)
+            return Allocation(chosen.prefix + filler + code, code, chosen)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.caller_ranges import CallerRange, HealthRules, parse_blocked_ranges, seed_ranges
 from core.number_pool import NumberPool
 from core.trunks import parse_trunks
 
@@ -61,7 +62,20 @@ class Settings(BaseSettings):
     sip_options_interval_seconds: float = Field(
         0.0, alias="FLASHCALL_SIP_OPTIONS_INTERVAL_SECONDS", ge=0
     )
+    # Seeds the caller ranges on the first start (docs/ranges.md); after that they are data.
     number_pool: str = Field("+982191xxxxxxxx", alias="FLASHCALL_NUMBER_POOL")
+    # The range health rule (core/caller_ranges.py HealthRules; docs/ranges.md).
+    range_window_seconds: int = Field(60, alias="FLASHCALL_RANGE_WINDOW_SECONDS", ge=10)
+    range_min_sample: int = Field(10, alias="FLASHCALL_RANGE_MIN_SAMPLE", ge=1)
+    range_quarantine_below: float = Field(0.5, alias="FLASHCALL_RANGE_QUARANTINE_BELOW", gt=0, lt=1)
+    range_release_at: float = Field(0.8, alias="FLASHCALL_RANGE_RELEASE_AT", gt=0, le=1)
+    range_baseline_floor: float = Field(0.5, alias="FLASHCALL_RANGE_BASELINE_FLOOR", gt=0, le=1)
+    range_quarantine_seconds: int = Field(60, alias="FLASHCALL_RANGE_QUARANTINE_SECONDS", ge=1)
+    range_max_quarantine_seconds: int = Field(
+        600, alias="FLASHCALL_RANGE_MAX_QUARANTINE_SECONDS", ge=1
+    )
+    range_probe_share: float = Field(0.1, alias="FLASHCALL_RANGE_PROBE_SHARE", gt=0, le=1)
+    range_probe_sample: int = Field(3, alias="FLASHCALL_RANGE_PROBE_SAMPLE", ge=1)
     # The SMS channel of workflows (docs/workflows.md): the simulated SMS centre, or Kannel.
     sms_carrier: Literal["sim", "kannel"] = Field("sim", alias="FLASHCALL_SMS_CARRIER")
     # The sender an SMS shows (Kannel's `from`; the simulated handsets keep it).
@@ -83,6 +97,9 @@ class Settings(BaseSettings):
     )
     sim_dial_min_ms: int = Field(100, alias="FLASHCALL_SIM_DIAL_MIN_MS", ge=0)
     sim_dial_max_ms: int = Field(500, alias="FLASHCALL_SIM_DIAL_MAX_MS", ge=0)
+    # `<caller prefix>@<network>,…`: the simulated carrier never rings calls from a caller
+    # number with that prefix to a phone of that network (they end unreachable).
+    sim_blocked_ranges: str = Field("", alias="FLASHCALL_SIM_BLOCKED_RANGES")
     dial_concurrency: int = Field(200, alias="FLASHCALL_DIAL_CONCURRENCY", ge=1)
     # A dial still going on after this long is told by a DialStarted (shorter ones only by
     # their outcome, which carries when they began).
@@ -256,6 +273,34 @@ class Settings(BaseSettings):
         if self.sim_dial_max_ms < self.sim_dial_min_ms:
             raise ValueError("FLASHCALL_SIM_DIAL_MAX_MS must be >= FLASHCALL_SIM_DIAL_MIN_MS")
         return self
+
+    @model_validator(mode="after")
+    def _range_rules(self) -> Settings:
+        if self.range_release_at <= self.range_quarantine_below:
+            raise ValueError(
+                "FLASHCALL_RANGE_RELEASE_AT must exceed FLASHCALL_RANGE_QUARANTINE_BELOW"
+                " (the gap between them keeps a range from flapping)"
+            )
+        parse_blocked_ranges(self.sim_blocked_ranges)
+        return self
+
+    @cached_property
+    def range_rules(self) -> HealthRules:
+        return HealthRules(
+            window_seconds=self.range_window_seconds,
+            min_sample=self.range_min_sample,
+            quarantine_below=self.range_quarantine_below,
+            release_at=self.range_release_at,
+            baseline_floor=self.range_baseline_floor,
+            quarantine_seconds=self.range_quarantine_seconds,
+            max_quarantine_seconds=self.range_max_quarantine_seconds,
+            probe_share=self.range_probe_share,
+            probe_sample=self.range_probe_sample,
+        )
+
+    @cached_property
+    def seeded_ranges(self) -> tuple[CallerRange, ...]:
+        return seed_ranges(self.pool, self.number_pool)
 
     @cached_property
     def pool(self) -> NumberPool:

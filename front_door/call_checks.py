@@ -7,12 +7,15 @@ Nothing here writes to the database: the decisions processor takes the event fro
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from core import metrics
+from core.caller_ranges import choose
 from core.destinations import Destinations
 from core.faults import is_transient
-from core.number_pool import caller_prefix
+from core.networks import network_of
+from core.number_pool import NumberPool, caller_prefix
 from core.phones import InvalidPhone, normalise
 from core.workflow import Channel, as_records, sms_text
 from front_door import queries
@@ -115,9 +118,27 @@ def request_event(
     code differs from the previous one's), requested when the limits let it through. To a test
     number, the caller number ends with that number's fixed code."""
     previous_code = retry["caller_number"][-retry["code_length"] :] if retry else None
-    allocation = ctx.settings.pool.allocate(
+    network = network_of(phone)
+    choice = choose(
+        ctx.directory.ranges.values() or ctx.settings.seeded_ranges,
+        network,
+        service.code_length,
+        occurred_at or datetime.now(UTC),
+        call_id,
+        ctx.settings.range_probe_share,
+    )
+    if choice is None:
+        raise ApiError(
+            "no_caller_range",
+            f"no active caller range with {service.code_length} free digits serves"
+            f" {network} numbers",
+        )
+    if choice.fallback:
+        metrics.RANGE_FALLBACKS.labels(network).inc()
+    allocation = NumberPool(tuple(r.number_range for r in choice.ranges)).allocate(
         ctx.settings.code_secret, str(call_id), service.code_length, avoid_code=previous_code
     )
+    drawn = next(r for r in choice.ranges if r.number_range is allocation.number_range)
     caller = allocation.caller_number
     test_code = ctx.directory.test_code(service.id, phone)
     if test_code is not None:
@@ -147,6 +168,10 @@ def request_event(
         workflow=as_records(service.workflow),
         sms_text=sms_text(service.sms_template, code) if has_sms else None,
         price_per_sms=0 if test_code is not None else sms_price,
+        network=network,
+        range_id=drawn.id,
+        trunk=drawn.trunk,
+        probe=choice.probe,
     )
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
+from core.caller_ranges import CallerRange, RangeStatus
+from core.number_pool import parse_range
 from core.workflow import DEFAULT_WORKFLOW, Step, workflow_of
 from schemas.codec import Event
 
@@ -71,6 +73,8 @@ class Directory:
         # service -> phone -> (when, its code; None once removed: an older event applied
         # again, from the feed after this instance's own, changes nothing).
         self.test_numbers: dict[uuid.UUID, dict[str, tuple[datetime, str | None]]] = {}
+        # The caller ranges (docs/ranges.md), each with its quarantines per network.
+        self.ranges: dict[uuid.UUID, CallerRange] = {}
 
     def apply(self, e: Event) -> None:
         """Apply one event of the directory's topics (front_door/feed.py); an event type this table
@@ -182,6 +186,33 @@ class Directory:
             code = e["code"] if e["event_type"] == "TestNumberAdded" else None
             numbers[e["phone"]] = (e["occurred_at"], code)
 
+    def _range_added(self, e: Event) -> None:
+        if e["range_id"] not in self.ranges:
+            self.ranges[e["range_id"]] = CallerRange(
+                e["range_id"],
+                e["pattern"],
+                parse_range(e["pattern"]),
+                e.get("trunk"),
+                tuple(e.get("destinations") or ()),
+            )
+
+    def _range_status(self, e: Event) -> None:
+        r = self.ranges.get(e["range_id"])
+        if r is not None:
+            self.ranges[r.id] = replace(r, status=RangeStatus(e["status"]))
+
+    def _range_quarantined(self, e: Event) -> None:
+        r = self.ranges.get(e["range_id"])
+        if r is not None:
+            quarantines = {**r.quarantines, e["network"]: e["until"]}
+            self.ranges[r.id] = replace(r, quarantines=quarantines)
+
+    def _range_released(self, e: Event) -> None:
+        r = self.ranges.get(e["range_id"])
+        if r is not None:
+            quarantines = {n: u for n, u in r.quarantines.items() if n != e["network"]}
+            self.ranges[r.id] = replace(r, quarantines=quarantines)
+
     def test_code(self, service_id: uuid.UUID, phone: str) -> str | None:
         """The fixed code of a test number of the service (None: a real number)."""
         entry = self.test_numbers.get(service_id, {}).get(phone)
@@ -227,6 +258,10 @@ HANDLERS: dict[str, Callable[[Directory, Event], None]] = {
     "AccessKeyRevoked": Directory._key_revoked,
     "TestNumberAdded": Directory._test_number,
     "TestNumberRemoved": Directory._test_number,
+    "RangeAdded": Directory._range_added,
+    "RangeStatusChanged": Directory._range_status,
+    "RangeQuarantined": Directory._range_quarantined,
+    "RangeReleased": Directory._range_released,
 }
 # On the directory's topics for other readers: nothing the API authenticates or checks by.
 PASSED_OVER = frozenset(

@@ -35,6 +35,7 @@ BOOTSTRAP_TOPICS = (
     topics.ACCOUNT_STATUS,
     topics.ACCESS_KEYS,
     topics.TEST_NUMBERS,
+    topics.CALLER_RANGES,
 )
 DIRECTORY_TOPIC_NAMES = frozenset(t.name for t in BOOTSTRAP_TOPICS)
 REPLY_TOPICS = (topics.REPLIES,)

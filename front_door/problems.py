@@ -28,6 +28,8 @@ TITLES: dict[str, str] = {
     "unsupported_media_type": "Unsupported media type",
     "method_not_allowed": "Method not allowed",
     "unavailable": "Temporarily unavailable",
+    "no_caller_range": "No caller range serves this number",
+    "range_overlaps": "Range overlaps another",
     "internal_error": "Internal error",
 }
 
@@ -47,11 +49,13 @@ STATUS: dict[str, int] = {
     "retry_limit_reached": 409,
     "test_number_limit_reached": 409,
     "no_next_channel": 409,
+    "range_overlaps": 409,
     "invalid_request": 422,
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
     "unavailable": 503,
+    "no_caller_range": 503,
 }
 
 

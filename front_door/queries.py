@@ -31,7 +31,7 @@ CALL_COLUMNS = (
     "id, service_id, account_id, key_id, phone, caller_number, code_length, attempt, retry_of,"
     " status, failure_reason, cost, verify_attempts, created_at, dialed_at, delivered_at,"
     " expires_at, verified_at, expired_at, reference, COALESCE(test, false) AS test,"
-    " steps, channel, step, step_count"
+    " steps, channel, step, step_count, network"
 )
 
 

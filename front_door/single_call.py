@@ -97,6 +97,7 @@ def call_body(row: dict[str, Any], service: ServiceView | None) -> dict[str, Any
         "cost": row.get("cost", 0),
         "reference": row.get("reference"),
         "test": bool(row.get("test")),
+        "network": row.get("network"),
     }
     body["steps"] = call_steps.listed(row.get("steps"))
     body["channel"] = row.get("channel") or (

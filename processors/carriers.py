@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import FailReason
 from core.faults import is_transient
+from core.networks import network_of
 
 # Outcomes of the simulated carrier by the dialled number's last four digits (api-v1.md).
 SIM_OUTCOMES: dict[str, FailReason] = {
@@ -38,8 +39,11 @@ class DialResult:
 
 
 class Carrier(Protocol):
-    async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
-        """Ring `phone` once from `caller_number` and say what happened."""
+    async def dial(
+        self, call_id: uuid.UUID, phone: str, caller_number: str, trunk: str | None = None
+    ) -> DialResult:
+        """Ring `phone` once from `caller_number` (through `trunk` first, where the carrier has
+        trunks and the caller range names one) and say what happened."""
         ...
 
 
@@ -94,9 +98,17 @@ class HandsetWrites:
 class SimCarrier:
     """Rings after a realistic delay and records what each simulated handset has seen."""
 
-    def __init__(self, pool: AsyncConnectionPool, min_ms: int, max_ms: int) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        min_ms: int,
+        max_ms: int,
+        blocked: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
         self._min_ms = min_ms
         self._max_ms = max_ms
+        # (caller prefix, network): FLASHCALL_SIM_BLOCKED_RANGES, a network blocking a range.
+        self._blocked = blocked
         # Every ring is kept, even a second for the same call (a double dial must show).
         self._rings = HandsetWrites(
             pool,
@@ -104,10 +116,23 @@ class SimCarrier:
             " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::timestamptz[])",
         )
 
-    async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
+    async def dial(
+        self, call_id: uuid.UUID, phone: str, caller_number: str, trunk: str | None = None
+    ) -> DialResult:
         await asyncio.sleep(random.uniform(self._min_ms, self._max_ms) / 1000)
         failure = sim_outcome(phone)
+        if failure is None and self._blocks(phone, caller_number):
+            failure = FailReason.UNREACHABLE
         now = datetime.now(UTC)
         if failure is None and not phone.endswith(SIM_SILENT):
             await self._rings.write((call_id, phone, caller_number, now))
         return DialResult(failure, now)
+
+    def _blocks(self, phone: str, caller_number: str) -> bool:
+        if not self._blocked:
+            return False
+        network = network_of(phone)
+        return any(
+            caller_number.startswith(prefix) and network == blocked_network
+            for prefix, blocked_network in self._blocked
+        )

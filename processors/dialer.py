@@ -105,7 +105,7 @@ class Dialer:
                 raise RuntimeError("this dialer has no SMS carrier")
             return await self._sms.send(command, self._sms_sender)
         return await self._carrier.dial(
-            command["call_id"], command["phone"], command["caller_number"]
+            command["call_id"], command["phone"], command["caller_number"], command.get("trunk")
         )
 
     def _outcome(self, command: Event, result: DialResult | None) -> None:

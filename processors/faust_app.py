@@ -25,6 +25,7 @@ from faust.app.base import BootStrategy
 from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
+from core.caller_ranges import parse_blocked_ranges
 from core.db import async_pool, migrate
 from core.faults import is_transient
 from core.fraud import FraudRules
@@ -123,6 +124,7 @@ class Runtime:
                     self._carrier_pool,
                     self.settings.sim_dial_min_ms,
                     self.settings.sim_dial_max_ms,
+                    parse_blocked_ranges(self.settings.sim_blocked_ranges),
                 )
             self._publisher = BackgroundPublisher(pool, self._producer)
             self._dialer = Dialer(
@@ -260,6 +262,7 @@ def decision_rules(settings: Settings) -> DecisionRules:
         verify_max_attempts=settings.verify_max_attempts,
         ttl_minute_seconds=settings.ttl_minute_seconds,
         default_total_credit_limit=settings.default_total_credit_limit,
+        ranges=settings.range_rules,
         fraud=FraudRules(
             prefix_digits=settings.fraud_prefix_digits,
             window_seconds=settings.fraud_window_seconds,

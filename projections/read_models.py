@@ -33,6 +33,7 @@ PROJECTED_TOPICS = (
     topics.ACCOUNT_STATUS,
     topics.ACCESS_KEYS,
     topics.TEST_NUMBERS,
+    topics.CALLER_RANGES,
     topics.CALL_REQUESTS,
     topics.CALL_DECISIONS,
     topics.REPLIES,
@@ -90,6 +91,10 @@ class Projector:
             "AccessKeyRevoked": self.on_access_key_revoked,
             "TestNumberAdded": self.on_test_number_added,
             "TestNumberRemoved": self.on_test_number_removed,
+            "RangeAdded": self.on_range_added,
+            "RangeStatusChanged": self.on_range_status,
+            "RangeQuarantined": self.on_range_quarantined,
+            "RangeReleased": self.on_range_released,
             "CallRequested": self.on_call,
             "CallRejected": self.on_call,
             "DialStarted": self.on_call,
@@ -114,6 +119,7 @@ class Projector:
                 "AccessKeyRevoked",
                 "TestNumberAdded",
                 "TestNumberRemoved",
+                "RangeStatusChanged",
             }
         )
 
@@ -317,6 +323,57 @@ class Projector:
             (e["service_id"], e["phone"]),
         )
 
+    async def on_range_added(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        await conn.execute(
+            "INSERT INTO caller_ranges (id, pattern, trunk, destinations, status, created_at,"
+            " updated_at) VALUES (%s, %s, %s, %s, 'active', %s, %s) ON CONFLICT DO NOTHING",
+            (
+                e["range_id"],
+                e["pattern"],
+                e.get("trunk"),
+                e.get("destinations") or [],
+                e["occurred_at"],
+                e["occurred_at"],
+            ),
+        )
+
+    async def on_range_status(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        await conn.execute(
+            "UPDATE caller_ranges SET status = %s, updated_at = %s WHERE id = %s",
+            (e["status"], e["occurred_at"], e["range_id"]),
+        )
+
+    async def on_range_quarantined(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        # A quarantine in a row with one still open closes it (it was never released).
+        await conn.execute(
+            "UPDATE caller_range_quarantines SET released_at = %s WHERE range_id = %s"
+            " AND network = %s AND released_at IS NULL AND since < %s",
+            (e["occurred_at"], e["range_id"], e["network"], e["occurred_at"]),
+        )
+        await conn.execute(
+            "INSERT INTO caller_range_quarantines (range_id, network, since, until, strikes,"
+            " dialled, delivered, baseline_ratio, last_for_network)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (
+                e["range_id"],
+                e["network"],
+                e["occurred_at"],
+                e["until"],
+                e["strikes"],
+                e["dialled"],
+                e["delivered"],
+                e["baseline_ratio"],
+                e.get("last_for_network", False),
+            ),
+        )
+
+    async def on_range_released(self, conn: psycopg.AsyncConnection, e: Event, _: Batch) -> None:
+        await conn.execute(
+            "UPDATE caller_range_quarantines SET released_at = %s WHERE range_id = %s"
+            " AND network = %s AND released_at IS NULL",
+            (e["occurred_at"], e["range_id"], e["network"]),
+        )
+
     async def on_cut_off(self, _: psycopg.AsyncConnection, e: Event, batch: Batch) -> None:
         batch.cut_off(e["service_id"], e["credit_seq"], e["event_type"] == "ServiceCutOff")
         batch.balance(e["service_id"], e["credit_seq"], e["balance"])
@@ -466,6 +523,7 @@ CALL_COLUMNS: dict[str, str] = {
     "verified_at": "timestamptz",
     "expired_at": "timestamptz",
     "reference": "text",
+    "network": "text",
     "answered": "boolean",
     "test": "boolean",
     "price_per_sms": "bigint",

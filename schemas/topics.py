@@ -62,6 +62,14 @@ TEST_NUMBERS = Topic(
     ("TestNumberAdded", "TestNumberRemoved"),
     low_volume=True,
 )
+# The caller ranges, their pauses and their quarantines per network (docs/ranges.md), for the
+# API's directory (which draws caller numbers from them) and the projection.
+CALLER_RANGES = Topic(
+    "flashcall.caller-ranges",
+    "range_id",
+    ("RangeAdded", "RangeStatusChanged", "RangeQuarantined", "RangeReleased"),
+    low_volume=True,
+)
 # Keyed by service so that one decisions partition owns every decision about a service.
 CALL_REQUESTS = Topic("flashcall.call-requests", "service_id", ("CallRequested",))
 # Requests that only the decisions act on (the projection learns their outcome).
@@ -105,6 +113,7 @@ ALL_TOPICS: tuple[Topic, ...] = (
     ACCOUNT_STATUS,
     ACCESS_KEYS,
     TEST_NUMBERS,
+    CALLER_RANGES,
     CALL_REQUESTS,
     COMMANDS,
     CALL_DECISIONS,

@@ -45,6 +45,14 @@ PROBLEMS: dict[str, tuple[str, str]] = {
         "این تماس مرحله‌ی بعدی ندارد.",
         "This call has no next step.",
     ),
+    "no_caller_range": (
+        "هیچ بازه‌ی شماره‌ی تماس‌گیرنده‌ای به این شبکه زنگ نمی‌زند؛ به اپراتور خبر دهید.",
+        "No caller range serves this number's network; tell the operator.",
+    ),
+    "range_overlaps": (
+        "این بازه با بازه‌ی دیگری شماره‌ی مشترک دارد.",
+        "This range shares numbers with another range.",
+    ),
     "invalid_request": ("درخواست نامعتبر است.", "The request is not valid."),
     "invalid_time_range": ("بازه‌ی زمانی نامعتبر است.", "The time range is not valid."),
     "unsupported_media_type": ("نوع محتوا پشتیبانی نمی‌شود.", "Unsupported content type."),

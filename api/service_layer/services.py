@@ -7,6 +7,7 @@ from typing import Any
 
 from api.auth import Caller
 from api.models import KeyCreate, ServiceCreate, ServiceOut
+from core.caller_ranges import max_code_length
 from core.workflow import as_records, workflow_of
 from front_door import queries
 from front_door.context import Context, read_back
@@ -18,10 +19,11 @@ from schemas.codec import new_event
 
 
 def check_code_length(ctx: Context, code_length: int | None) -> None:
-    if code_length is not None and code_length > ctx.settings.pool.max_code_length:
+    most = max_code_length(ctx.directory.ranges.values() or ctx.settings.seeded_ranges)
+    if code_length is not None and code_length > most:
         raise invalid(
-            f"code_length {code_length} exceeds the caller-number pool's"
-            f" {ctx.settings.pool.max_code_length} free digits"
+            f"code_length {code_length} exceeds the {most} free digits of the widest"
+            " active caller range"
         )
 
 

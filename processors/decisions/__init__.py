@@ -32,6 +32,8 @@ class Decisions:
     def __init__(self, rules: DecisionRules) -> None:
         self.rules = rules
         self.admission = AdmissionRules(rules.phone_calls_per_hour, rules.retry_chain_max)
+        # One handler object for both outcomes: a run of them is applied together.
+        record_outcomes = functools.partial(outcomes.record_outcomes, rules.ranges)
         # Every event type this consumer is delivered, and what applies it. Requests and dial
         # outcomes are decided a run at a time, in a few set-based statements.
         self.table: dict[str, RunHandler] = {
@@ -49,8 +51,8 @@ class Decisions:
                 functools.partial(verification.on_verification_attempted, rules)
             ),
             "TopUpCredit": each(credit.on_top_up),
-            "CallDelivered": outcomes.record_outcomes,
-            "CallFailed": outcomes.record_outcomes,
+            "CallDelivered": record_outcomes,
+            "CallFailed": record_outcomes,
             "StepTimedOut": steps.on_step_timed_out,
             "NextChannelRequested": steps.on_next_channel,
         }

@@ -194,11 +194,12 @@ async def _record(
         "INSERT INTO proc_calls (id, service_id, phone, chain_root, attempt, caller_number,"
         " code_length, status, requested_at, price, prefix, expires_at, test, workflow,"
         " step_status, step_deadline, delivered_once, sms_text, price_per_call, price_per_sms,"
-        " code_ttl_seconds) SELECT * FROM"
+        " code_ttl_seconds, range_id, network, trunk) SELECT * FROM"
         " unnest(%b::uuid[], %b::uuid[], %b::text[], %b::uuid[], %b::int[], %b::text[],"
         " %b::int[], %b::text[], %b::timestamptz[], %b::bigint[], %b::text[],"
         " %b::timestamptz[], %b::boolean[], %b::jsonb[], %b::text[], %b::timestamptz[],"
-        " %b::boolean[], %b::text[], %b::bigint[], %b::bigint[], %b::float8[])"
+        " %b::boolean[], %b::text[], %b::bigint[], %b::bigint[], %b::float8[], %b::uuid[],"
+        " %b::text[], %b::text[])"
         " ON CONFLICT (id) DO NOTHING",
         (
             [e["call_id"] for e, _ in decided],
@@ -222,6 +223,9 @@ async def _record(
             [e["price_per_call"] for e, _ in decided],
             [e.get("price_per_sms") or 0 for e, _ in decided],
             [_ttl(rules, e) for e, _ in decided],
+            [e.get("range_id") for e, _ in decided],
+            [e.get("network") for e, _ in decided],
+            [e.get("trunk") for e, _ in decided],
         ),
     )
 

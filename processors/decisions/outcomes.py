@@ -8,12 +8,28 @@ from typing import Any
 import psycopg
 
 from core.call_rules import CallStatus
+from core.caller_ranges import RANGE_FAILURES, HealthRules
 from core.ids import derived_id
+from core.networks import UNKNOWN_NETWORK
+from core.workflow import Channel
+from processors import range_health
 from processors.decisions.shared import ADMITTED
 from processors.decisions.steps import StepStatus, locked_calls, start_next
 from processors.service_book import ServiceBook, credit_event
 from runtime.outbox import Outbox
 from schemas.codec import Event, new_event
+
+
+def _dial(row: tuple[Any, ...]) -> range_health.Dial | None:
+    """What an applied outcome counts for its caller range: a flash call's delivery, or a
+    failure that says something about the range (not a test number's, not the phone's)."""
+    *_, range_id, network, test, channel, reason, at = row
+    delivered = row[3]
+    if range_id is None or test or channel != Channel.FLASH_CALL:
+        return None
+    if not delivered and reason not in RANGE_FAILURES:
+        return None
+    return range_health.Dial(range_id, network or UNKNOWN_NETWORK, at, delivered)
 
 
 def step_cause(call_id: Any, step: int) -> Any:
@@ -23,6 +39,7 @@ def step_cause(call_id: Any, step: int) -> Any:
 
 
 async def record_outcomes(
+    ranges: HealthRules,
     conn: psycopg.AsyncConnection,
     outcomes: list[Event],
     out: Outbox,
@@ -30,7 +47,7 @@ async def record_outcomes(
 ) -> None:
     """A run of step outcomes. Only the move of the call's step in progress out of "started"
     charges or releases, so an outcome applies once; a failure of a step that is not the last
-    starts the next one."""
+    starts the next one. Flash-call outcomes count for their caller range's health."""
     await book.lock(conn, {e["service_id"] for e in outcomes})
     delivered = [e["event_type"] == "CallDelivered" for e in outcomes]
     rows = await (
@@ -42,12 +59,14 @@ async def record_outcomes(
             "   ELSE p.expires_at END,"
             " delivered_once = p.delivered_once OR o.delivered"
             " FROM unnest(%b::uuid[], %b::int[], %b::text[], %b::boolean[], %b::boolean[],"
-            "   %b::timestamptz[]) AS o(id, step, step_status, delivered, fails_call, expires_at)"
+            "   %b::timestamptz[], %b::text[], %b::text[], %b::timestamptz[])"
+            "   AS o(id, step, step_status, delivered, fails_call, expires_at, channel, reason, at)"
             " WHERE p.id = o.id AND p.step = o.step AND (p.step_status = %s"
             # A call admitted by a worker of 0.2.0 or before (during an upgrade) has no step
             # status: its one step is in progress while the call is admitted.
             "   OR (p.step_status IS NULL AND p.status = %s))"
-            " RETURNING p.id, p.service_id, p.step, o.delivered, p.price, p.status",
+            " RETURNING p.id, p.service_id, p.step, o.delivered, p.price, p.status,"
+            "   p.range_id, p.network, p.test, o.channel, o.reason, o.at",
             (
                 ADMITTED,
                 CallStatus.DELIVERED,
@@ -58,13 +77,17 @@ async def record_outcomes(
                 delivered,
                 [e.get("fails_call", True) for e in outcomes],
                 [e.get("expires_at") for e in outcomes],
+                [e.get("channel") or Channel.FLASH_CALL.value for e in outcomes],
+                [e.get("reason") for e in outcomes],
+                [e["occurred_at"] for e in outcomes],
                 StepStatus.STARTED,
                 ADMITTED,
             ),
         )
     ).fetchall()
+    await range_health.count_and_judge(conn, [d for r in rows if (d := _dial(r))], out, ranges)
     handing_over = []
-    for call_id, service_id, step, was_delivered, price, status in sorted(
+    for call_id, service_id, step, was_delivered, price, status, *_ in sorted(
         rows, key=lambda r: str(r[0])
     ):
         state = book[service_id]

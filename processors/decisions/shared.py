@@ -4,11 +4,12 @@ ids are fixed by the event that caused them, and the shape of a handler."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
+from core.caller_ranges import HealthRules
 from core.fraud import FraudRules
 from core.ids import derived_id
 from processors.service_book import ServiceBook
@@ -28,6 +29,8 @@ class DecisionRules:
     ttl_minute_seconds: float
     default_total_credit_limit: int  # for accounts whose operator set none
     fraud: FraudRules
+    # The caller ranges' health rule (docs/ranges.md).
+    ranges: HealthRules = field(default_factory=HealthRules)
 
 
 def derived(event_type: str, source: Event, **fields: Any) -> Event:

@@ -40,7 +40,7 @@ class StepStatus:
 # A row of proc_calls with what starting a step needs.
 STEP_ROW = (
     "SELECT id, service_id, phone, caller_number, status, step, step_status, workflow,"
-    " price_per_call, price_per_sms, sms_text, code_ttl_seconds, delivered_once, prefix"
+    " price_per_call, price_per_sms, sms_text, code_ttl_seconds, delivered_once, prefix, trunk"
     " FROM proc_calls"
 )
 
@@ -62,6 +62,7 @@ class CallSteps:
     code_ttl_seconds: float
     delivered_once: bool
     prefix: str | None = None  # the number prefix the fraud rules count it under
+    trunk: str | None = None  # its caller range's preferred trunk (docs/ranges.md)
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> CallSteps:
@@ -79,6 +80,7 @@ class CallSteps:
             code_ttl_seconds=row["code_ttl_seconds"] or 0.0,
             delivered_once=row["delivered_once"],
             prefix=row["prefix"],
+            trunk=row["trunk"],
         )
 
     @classmethod
@@ -97,6 +99,7 @@ class CallSteps:
             sms_text=e.get("sms_text"),
             code_ttl_seconds=code_ttl_seconds,
             delivered_once=False,
+            trunk=e.get("trunk"),
         )
 
     @property
@@ -143,6 +146,7 @@ def step_command(
         phone=call.phone,
         caller_number=call.caller_number,
         code_ttl_seconds=call.code_ttl_seconds,
+        trunk=call.trunk,
         **common,
     )
 

@@ -96,22 +96,25 @@ class SipCarrier:
         for trunk in self.trunks:
             trunk.export()
 
-    async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
-        """Ring `phone` from `caller_number`; returns as soon as the outcome is known (the first
+    async def dial(
+        self, call_id: uuid.UUID, phone: str, caller_number: str, trunk: str | None = None
+    ) -> DialResult:
+        """Ring `phone` from `caller_number`, through `trunk` first (the caller range's, as
+        FLASHCALL_SIP_TRUNKS names it); returns as soon as the outcome is known (the first
         ring), while the dialog (the CANCEL after the ring time) goes on in the background."""
         self._start_keepalive()
         outcome: Outcome | None = None
         answered: asyncio.Future[bool] | None = None
-        trunks = self._in_order()
-        for i, trunk in enumerate(trunks):
-            outcome, answered = await self._on_trunk(call_id, trunk, phone, caller_number)
+        trunks = self._in_order(trunk)
+        for i, on in enumerate(trunks):
+            outcome, answered = await self._on_trunk(call_id, on, phone, caller_number)
             if not outcome.trunk_fault:
                 break
             rest = outcome.rest_seconds if outcome.rest_seconds is not None else COOLDOWN_SECONDS
-            trunk.down_until = time.monotonic() + rest
+            on.down_until = time.monotonic() + rest
             if i < len(trunks) - 1:
                 log.warning(
-                    "trunk %s failed on call %s; trying the next trunk", trunk.address, call_id
+                    "trunk %s failed on call %s; trying the next trunk", on.address, call_id
                 )
         assert outcome is not None
         return DialResult(outcome.failure, outcome.at, answered)
@@ -189,9 +192,10 @@ class SipCarrier:
                 return True
         return False
 
-    def _in_order(self) -> list[Trunk]:
-        """Healthy trunks first, in their configured order; failed ones last, as a last resort."""
-        return sorted(self.trunks, key=lambda t: not t.healthy)
+    def _in_order(self, preferred: str | None = None) -> list[Trunk]:
+        """Healthy trunks first, the preferred one (the caller range's) ahead of the others in
+        their configured order; failed ones last, as a last resort."""
+        return sorted(self.trunks, key=lambda t: (not t.healthy, str(t.address) != preferred))
 
     async def _attempt(
         self, trunk: Trunk, endpoint: Endpoint, phone: str, caller: str

@@ -32,7 +32,9 @@ class GatedCarrier:
     def __init__(self) -> None:
         self.gates: dict[str, asyncio.Event] = {}
 
-    async def dial(self, call_id: uuid.UUID, phone: str, caller_number: str) -> DialResult:
+    async def dial(
+        self, call_id: uuid.UUID, phone: str, caller_number: str, trunk: str | None = None
+    ) -> DialResult:
         await self.gates.setdefault(phone, asyncio.Event()).wait()
         return DialResult(at=datetime.now(UTC), failure=None)
 

@@ -45,6 +45,8 @@ def test_every_event_of_the_directory_s_topics_is_handled_or_passed_over_by_name
         "AccountCutOff", "AccountRestored", "AccountCreditLow",
         "AccessKeyIssued", "AccessKeyRevoked",
         "TestNumberAdded", "TestNumberRemoved",
+        # caller-ranges
+        "RangeAdded", "RangeStatusChanged", "RangeQuarantined", "RangeReleased",
     }  # fmt: skip
     assert {e for t in BOOTSTRAP_TOPICS for e in t.events} == on_topics
     assert set(HANDLERS) | PASSED_OVER == on_topics

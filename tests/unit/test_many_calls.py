@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from core.caller_ranges import seed_ranges
 from core.number_pool import NumberPool
 from core.references import reference_problem
 from front_door import limits, many_calls
@@ -103,6 +104,8 @@ def test_the_key_rate_paces_a_stream_and_refuses_a_batch(monkeypatch: pytest.Mon
     ctx = SimpleNamespace(
         settings=SimpleNamespace(
             pool=NumberPool.parse("+9821xxxxxxxx"),
+            seeded_ranges=seed_ranges(NumberPool.parse("+9821xxxxxxxx"), "+9821xxxxxxxx"),
+            range_probe_share=0.1,
             code_secret="s",
             price_per_call=1000,
             price_per_sms=1500,

@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 
 from api.report_export import Formatter, csv_lines
+from core.caller_ranges import seed_ranges
 from core.ids import derived_id
 from core.number_pool import NumberPool
 from front_door.call_checks import active_service, check_destination, parse_phone, request_event
@@ -37,11 +38,17 @@ from tests.support.limits import AwayPool, MemoryLimits
 
 SECRET = "test-secret"
 POOL = NumberPool.parse("+9821xxxxxxxx")
+SEEDED = seed_ranges(POOL, "+9821xxxxxxxx")
 
 
 def api_context() -> Context:
     settings = SimpleNamespace(
-        pool=POOL, code_secret=SECRET, price_per_call=1000, price_per_sms=1500
+        pool=POOL,
+        seeded_ranges=SEEDED,
+        range_probe_share=0.1,
+        code_secret=SECRET,
+        price_per_call=1000,
+        price_per_sms=1500,
     )
     return cast(Context, SimpleNamespace(settings=settings, directory=Directory()))
 
@@ -124,7 +131,13 @@ def placing_context(
     test_numbers: dict[str, str] | None = None,
 ) -> Any:
     settings = SimpleNamespace(
-        pool=POOL, code_secret=SECRET, price_per_call=700, price_per_sms=1500, default_region="IR"
+        pool=POOL,
+        seeded_ranges=SEEDED,
+        range_probe_share=0.1,
+        code_secret=SECRET,
+        price_per_call=700,
+        price_per_sms=1500,
+        default_region="IR",
     )
     directory = Directory()
     directory.services[svc.id] = svc
@@ -452,6 +465,7 @@ def test_a_calls_body_is_every_field_of_its_row() -> None:
         **expected,
         "caller_prefix": "+9821910",
         "test": False,
+        "network": None,
         "channel": "flash_call",
         "steps": [],
     }

@@ -1,0 +1,221 @@
+"""The caller ranges' health, kept by the decisions with the dial outcomes (docs/ranges.md).
+
+Each flash-call outcome from a range is counted once, in the transaction that applies it, in
+proc_range_outcomes: per range, network and 10-second bucket, in a row of this database
+session's own (so two workers never wait on each other's counts). Then each range and network
+the batch touched is judged (core/caller_ranges.py `judge`) by whichever worker takes its
+advisory lock first; a worker that does not get it leaves the judgement to the one that has it
+(the next outcome judges again). A quarantine or a release is written to proc_range_states and
+emitted (RangeQuarantined, RangeReleased) in the same transaction, with an id fixed by the
+range, the network and when the quarantine began: emitted once, whatever is replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from core import metrics
+from core.caller_ranges import (
+    BUCKET_SECONDS,
+    HealthRules,
+    Quarantine,
+    Tally,
+    Verdict,
+    bucket_of,
+    judge,
+)
+from core.ids import derived_id
+from runtime.outbox import Outbox
+from schemas.codec import new_event
+
+log = logging.getLogger(__name__)
+
+Pair = tuple[uuid.UUID, str]  # (range id, network)
+
+
+@dataclass(frozen=True)
+class Dial:
+    """One counted flash-call outcome."""
+
+    range_id: uuid.UUID
+    network: str
+    at: datetime
+    delivered: bool
+
+
+async def count(conn: psycopg.AsyncConnection, dials: list[Dial]) -> None:
+    counts: dict[tuple[Any, str, datetime], list[int]] = defaultdict(lambda: [0, 0])
+    for d in dials:
+        tally = counts[(d.range_id, d.network, bucket_of(d.at))]
+        tally[0] += 1
+        tally[1] += d.delivered
+    keys = sorted(counts, key=lambda k: (str(k[0]), k[1], k[2]))
+    await conn.execute(
+        "INSERT INTO proc_range_outcomes AS o (range_id, network, bucket, slot, dialled,"
+        " delivered) SELECT r, n, b, pg_backend_pid(), d, v FROM unnest(%b::uuid[], %b::text[],"
+        " %b::timestamptz[], %b::int[], %b::int[]) AS t(r, n, b, d, v)"
+        " ON CONFLICT (range_id, network, bucket, slot) DO UPDATE"
+        " SET dialled = o.dialled + EXCLUDED.dialled, delivered = o.delivered + EXCLUDED.delivered",
+        (
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [k[2] for k in keys],
+            [counts[k][0] for k in keys],
+            [counts[k][1] for k in keys],
+        ),
+    )
+
+
+async def count_and_judge(
+    conn: psycopg.AsyncConnection, dials: list[Dial], out: Outbox, rules: HealthRules
+) -> None:
+    """Count these outcomes, then judge each range and network they are about."""
+    if not dials:
+        return
+    await count(conn, dials)
+    now = datetime.now(UTC)
+    pairs = sorted({(d.range_id, d.network) for d in dials}, key=lambda p: (str(p[0]), p[1]))
+    mine = await _locked(conn, pairs)
+    if not mine:
+        return
+    states = await _states(conn, {n for _, n in mine})
+    buckets = await _window(
+        conn, {n for _, n in mine}, now - timedelta(seconds=rules.window_seconds)
+    )
+    for pair in mine:
+        current = states.get(pair)
+        # A probing range is judged on what it did since its quarantine ended.
+        since = current.until - timedelta(seconds=BUCKET_SECONDS) if current else None
+        own, others = _tallies(buckets, pair, since)
+        verdict = judge(current, own, others, now, rules)
+        if verdict is not None:
+            await _apply(conn, pair, current, verdict, own, now, states, buckets, out)
+
+
+async def _locked(conn: psycopg.AsyncConnection, pairs: list[Pair]) -> list[Pair]:
+    """The pairs whose judge this transaction becomes (no waiting: another has the rest)."""
+    rows = await (
+        await conn.execute(
+            "SELECT r, n FROM unnest(%b::uuid[], %b::text[]) WITH ORDINALITY AS t(r, n, i)"
+            " WHERE pg_try_advisory_xact_lock(hashtextextended('range:' || r || ':' || n, 0))"
+            " ORDER BY i",
+            ([p[0] for p in pairs], [p[1] for p in pairs]),
+        )
+    ).fetchall()
+    return [(r, n) for r, n in rows]
+
+
+async def _states(conn: psycopg.AsyncConnection, networks: set[str]) -> dict[Pair, Quarantine]:
+    rows = await (
+        await conn.execute(
+            "SELECT range_id, network, since, until, strikes FROM proc_range_states"
+            " WHERE network = ANY(%b)",
+            (sorted(networks),),
+        )
+    ).fetchall()
+    return {(r, n): Quarantine(since, until, strikes) for r, n, since, until, strikes in rows}
+
+
+Buckets = dict[str, list[tuple[uuid.UUID, datetime, int, int]]]  # network -> rows
+
+
+async def _window(conn: psycopg.AsyncConnection, networks: set[str], start: datetime) -> Buckets:
+    rows = await (
+        await conn.execute(
+            "SELECT network, range_id, bucket, sum(dialled), sum(delivered)"
+            " FROM proc_range_outcomes WHERE network = ANY(%b) AND bucket >= %s"
+            " GROUP BY network, range_id, bucket",
+            (sorted(networks), bucket_of(start)),
+        )
+    ).fetchall()
+    buckets: Buckets = defaultdict(list)
+    for network, range_id, bucket, dialled, delivered in rows:
+        buckets[network].append((range_id, bucket, int(dialled), int(delivered)))
+    return buckets
+
+
+def _tallies(buckets: Buckets, pair: Pair, since: datetime | None) -> tuple[Tally, Tally]:
+    """The range's tally (from `since` if given) and every other range's, to the network."""
+    own, others = Tally(), Tally()
+    for range_id, bucket, dialled, delivered in buckets.get(pair[1], []):
+        if range_id != pair[0]:
+            others += Tally(dialled, delivered)
+        elif since is None or bucket >= since:
+            own += Tally(dialled, delivered)
+    return own, others
+
+
+async def _apply(
+    conn: psycopg.AsyncConnection,
+    pair: Pair,
+    current: Quarantine | None,
+    verdict: Verdict,
+    own: Tally,
+    now: datetime,
+    states: dict[Pair, Quarantine],
+    buckets: Buckets,
+    out: Outbox,
+) -> None:
+    range_id, network = pair
+    tally = {"dialled": own.dialled, "delivered": own.delivered}
+    if not verdict.quarantine:
+        assert current is not None
+        await conn.execute(
+            "DELETE FROM proc_range_states WHERE range_id = %s AND network = %s", pair
+        )
+        out.emit(
+            new_event(
+                "RangeReleased",
+                event_id=str(derived_id(range_id, network, current.since, "released")),
+                range_id=range_id,
+                network=network,
+                baseline_ratio=verdict.baseline,
+                **tally,
+            )
+        )
+        metrics.RANGE_RELEASES.labels(network).inc()
+        log.info("range %s released for %s: %s", range_id, network, tally)
+        return
+    assert verdict.until is not None
+    await conn.execute(
+        "INSERT INTO proc_range_states (range_id, network, since, until, strikes)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (range_id, network)"
+        " DO UPDATE SET since = EXCLUDED.since, until = EXCLUDED.until, strikes = EXCLUDED.strikes",
+        (range_id, network, now, verdict.until, verdict.strikes),
+    )
+    # The others that reach the network (dialled it in the window) and are not quarantined.
+    healthy = {r for r, _, _, _ in buckets.get(network, []) if r != range_id} - {
+        r for r, n in states if n == network
+    }
+    out.emit(
+        new_event(
+            "RangeQuarantined",
+            event_id=str(derived_id(range_id, network, now, "quarantined")),
+            occurred_at=now,
+            range_id=range_id,
+            network=network,
+            until=verdict.until,
+            strikes=verdict.strikes,
+            baseline_ratio=verdict.baseline,
+            last_for_network=not healthy,
+            **tally,
+        )
+    )
+    metrics.RANGE_QUARANTINES.labels(network).inc()
+    log.warning(
+        "range %s quarantined for %s until %s (strike %d): %s against %.2f%s",
+        range_id,
+        network,
+        verdict.until.isoformat(),
+        verdict.strikes,
+        tally,
+        verdict.baseline,
+        "; no other range reaches it" if not healthy else "",
+    )
