@@ -90,9 +90,16 @@ async def count_and_judge(
         conn, {n for _, n in mine}, now - timedelta(seconds=rules.window_seconds)
     )
     for pair in mine:
-        current = states.get(pair)
-        # A probing range is judged on what it did since its quarantine ended.
-        since = current.until - timedelta(seconds=BUCKET_SECONDS) if current else None
+        state = states.get(pair, State(None))
+        current = state.quarantine
+        # A probing range is judged on what it did since its quarantine ended; a released one
+        # on what it did since (whole buckets).
+        if current is not None:
+            since: datetime | None = current.until - timedelta(seconds=BUCKET_SECONDS)
+        elif state.counted_from is not None:
+            since = bucket_of(state.counted_from) + timedelta(seconds=BUCKET_SECONDS)
+        else:
+            since = None
         own, others = _tallies(buckets, pair, since)
         verdict = judge(current, own, others, now, rules)
         if verdict is not None:
@@ -112,15 +119,24 @@ async def _locked(conn: psycopg.AsyncConnection, pairs: list[Pair]) -> list[Pair
     return [(r, n) for r, n in rows]
 
 
-async def _states(conn: psycopg.AsyncConnection, networks: set[str]) -> dict[Pair, Quarantine]:
+@dataclass(frozen=True)
+class State:
+    quarantine: Quarantine | None  # None: healthy
+    counted_from: datetime | None = None  # released then: its own outcomes count from there
+
+
+async def _states(conn: psycopg.AsyncConnection, networks: set[str]) -> dict[Pair, State]:
     rows = await (
         await conn.execute(
-            "SELECT range_id, network, since, until, strikes FROM proc_range_states"
+            "SELECT range_id, network, since, until, strikes, counted_from FROM proc_range_states"
             " WHERE network = ANY(%b)",
             (sorted(networks),),
         )
     ).fetchall()
-    return {(r, n): Quarantine(since, until, strikes) for r, n, since, until, strikes in rows}
+    return {
+        (r, n): State(Quarantine(since, until, strikes) if until else None, counted_from)
+        for r, n, since, until, strikes, counted_from in rows
+    }
 
 
 Buckets = dict[str, list[tuple[uuid.UUID, datetime, int, int]]]  # network -> rows
@@ -159,7 +175,7 @@ async def _apply(
     verdict: Verdict,
     own: Tally,
     now: datetime,
-    states: dict[Pair, Quarantine],
+    states: dict[Pair, State],
     buckets: Buckets,
     out: Outbox,
 ) -> None:
@@ -168,7 +184,9 @@ async def _apply(
     if not verdict.quarantine:
         assert current is not None
         await conn.execute(
-            "DELETE FROM proc_range_states WHERE range_id = %s AND network = %s", pair
+            "UPDATE proc_range_states SET until = NULL, strikes = 0, counted_from = %s"
+            " WHERE range_id = %s AND network = %s",
+            (now, *pair),
         )
         out.emit(
             new_event(
@@ -186,13 +204,14 @@ async def _apply(
     assert verdict.until is not None
     await conn.execute(
         "INSERT INTO proc_range_states (range_id, network, since, until, strikes)"
-        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (range_id, network)"
-        " DO UPDATE SET since = EXCLUDED.since, until = EXCLUDED.until, strikes = EXCLUDED.strikes",
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (range_id, network) DO UPDATE"
+        " SET since = EXCLUDED.since, until = EXCLUDED.until, strikes = EXCLUDED.strikes,"
+        " counted_from = NULL",
         (range_id, network, now, verdict.until, verdict.strikes),
     )
     # The others that reach the network (dialled it in the window) and are not quarantined.
     healthy = {r for r, _, _, _ in buckets.get(network, []) if r != range_id} - {
-        r for r, n in states if n == network
+        r for (r, n), state in states.items() if n == network and state.quarantine is not None
     }
     out.emit(
         new_event(

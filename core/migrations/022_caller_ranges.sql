@@ -43,13 +43,16 @@ CREATE TABLE IF NOT EXISTS proc_range_outcomes (
     PRIMARY KEY (range_id, network, bucket, slot)
 );
 CREATE INDEX IF NOT EXISTS proc_range_outcomes_network ON proc_range_outcomes (network, bucket);
--- The judge's state: a range quarantined for a network (no row: healthy). Locked while judged.
+-- The judge's state of a range for a network (no row: healthy, never judged): quarantined
+-- until `until`, or (until null) released at `counted_from`, from which its own outcomes count
+-- again (those of its quarantine must not quarantine it again).
 CREATE TABLE IF NOT EXISTS proc_range_states (
     range_id uuid NOT NULL,
     network text NOT NULL,
     since timestamptz NOT NULL,
-    until timestamptz NOT NULL,
+    until timestamptz,
     strikes int NOT NULL,
+    counted_from timestamptz,
     PRIMARY KEY (range_id, network)
 );
 
