@@ -1,16 +1,20 @@
 """Caller ranges that heal themselves, end to end on a platform of its own (two APIs behind
-HAProxy, two decisions workers): two ranges, the simulated network blocking one of them for
-Rightel (FLASHCALL_SIM_BLOCKED_RANGES); 300 calls to Rightel at 20/s with Irancell calls among
-them. At most 20 Rightel calls fail before the quarantine takes over, the rest are delivered
-from the healthy range, Irancell keeps both ranges; once the block is lifted (the dialer
-restarted without it) probe calls bring the range back by itself (docs/ranges.md)."""
+HAProxy, two decisions workers): two ranges, the network blocking one of them for Rightel —
+the simulated carrier (FLASHCALL_SIM_BLOCKED_RANGES), or sipp behind the SIP carrier answering
+403 to INVITEs from that range to Rightel numbers; 300 calls to Rightel at 20/s with Irancell
+calls among them. At most 20 Rightel calls fail before the quarantine takes over, the rest are
+delivered from the healthy range, Irancell keeps both ranges; once the block is lifted (the
+dialer restarted without it) probe calls bring the range back by itself (docs/ranges.md)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +25,7 @@ from bench import chaos
 from bench.load import paced
 from core.settings import DEV_ADMIN_TOKEN
 from launch.platform import ROOT, WORKER_ROLES
+from launch.sipp import uas
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -72,12 +77,43 @@ def settled(database_url: str, ids: list[str]) -> dict[str, tuple[str, str, str 
     return {}
 
 
-def test_a_range_blocked_for_one_network_is_quarantined_for_it_and_comes_back() -> None:
+# The SIP carrier's settings: sipp rings for a second; room for the load's pace.
+SIP = {
+    "FLASHCALL_CARRIER": "sip",
+    "FLASHCALL_SIP_CPS": "100",
+    "FLASHCALL_SIP_RING_SECONDS": "1",
+    "FLASHCALL_SIP_T1_MS": "100",
+    "FLASHCALL_DIAL_ABANDON_SECONDS": "60",
+}
+
+
+@pytest.mark.parametrize("carrier", ["sim", "sip"])
+def test_a_range_blocked_for_one_network_is_quarantined_for_it_and_comes_back(
+    carrier: str, tmp_path: Path
+) -> None:
+    with contextlib.ExitStack() as started:
+        env = dict(SETTINGS)
+        if carrier == "sip":
+            blocking = started.enter_context(uas("refuse_range", tmp_path, trace=False))
+            env |= SIP | {"FLASHCALL_SIP_TRUNKS": blocking.trunk}
+        refusal = "carrier_error" if carrier == "sip" else "unreachable"
+        run(env, refusal, lambda: lifted(started, carrier, tmp_path))
+
+
+def lifted(started: contextlib.ExitStack, carrier: str, tmp_path: Path) -> dict[str, str]:
+    """The dialer's settings once the network stops blocking the range."""
+    if carrier == "sim":
+        return {"FLASHCALL_SIM_BLOCKED_RANGES": ""}
+    ringing = started.enter_context(uas("ring_cancel", tmp_path, trace=False))
+    return {"FLASHCALL_SIP_TRUNKS": ringing.trunk}
+
+
+def run(env: dict[str, str], refusal: str, lift: Callable[[], dict[str, str]]) -> None:
     logs = ROOT / "var" / "test-logs" / f"ranges-{uuid.uuid4().hex[:8]}"
     replicas = {"api": 2, "decisions": 2, "dialer": 1, "projection": 1, "ingress": 1}
     with (
         chaos.stage(
-            "postgresql://postgres@127.0.0.1:5432/postgres", logs, replicas, False, SETTINGS
+            "postgresql://postgres@127.0.0.1:5432/postgres", logs, replicas, False, env
         ) as stage,
         httpx.Client(base_url=stage.platform.url, timeout=30) as http,
     ):
@@ -119,9 +155,10 @@ def test_a_range_blocked_for_one_network_is_quarantined_for_it_and_comes_back() 
         )
         failed = [c for c in rightel if calls[c][0] == "failed"]
         line = f"{len(failed)} of 300 Rightel calls failed"
+        print(line)
         assert len(failed) <= 20, line
         assert all(calls[c][1].startswith(BLOCKED) for c in failed), line
-        assert {calls[c][2] for c in failed} <= {"unreachable"}, line
+        assert {calls[c][2] for c in failed} <= {refusal}, line
         delivered = [c for c in rightel if calls[c][0] == "delivered"]
         assert len(delivered) == 300 - len(failed)
         # After the quarantine, Rightel's calls come from the healthy range.
@@ -154,7 +191,7 @@ def test_a_range_blocked_for_one_network_is_quarantined_for_it_and_comes_back() 
         platform = stage.platform
         for proc in platform.running("worker-dialer"):
             platform.stop(proc)
-        platform.start_worker("worker-dialer-2", WORKER_ROLES[1], FLASHCALL_SIM_BLOCKED_RANGES="")
+        platform.start_worker("worker-dialer-2", WORKER_ROLES[1], **lift())
         deadline = time.monotonic() + 90
         released = False
         while time.monotonic() < deadline and not released:
