@@ -638,8 +638,23 @@ class SummaryBucket(BaseModel):
     )
 
 
+class NetworkSummary(BaseModel):
+    requested: int
+    delivered: int
+    failed: int
+    verified: int
+    delivery: float | None = Field(description="delivered / (delivered + failed)")
+    conversion: float | None = Field(description="verified / delivered")
+
+
 class Summary(BaseModel):
     buckets: list[SummaryBucket]
+    by_network: dict[str, NetworkSummary] = Field(
+        default_factory=dict,
+        description="Over the whole range, per mobile network of the phones (as phonenumbers'"
+        " carrier data names them; `unknown` where it has none, and for calls requested before"
+        " networks were recorded).",
+    )
 
 
 class FraudBlock(BaseModel):

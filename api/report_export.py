@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 from xml.sax.saxutils import escape
 
+from core.networks import PERSIAN_NAMES
 from projections.call_report import COLUMNS
 
 PERSIAN_HEADINGS = {
@@ -42,6 +43,7 @@ PERSIAN_HEADINGS = {
     "answered": "پاسخ داده شد",
     "test": "شماره‌ی آزمایشی",
     "channel": "کانال",
+    "network": "شبکه",
 }
 
 PERSIAN_WORDS = {
@@ -64,6 +66,7 @@ PERSIAN_WORDS = {
     "fraud_suspected": "مشکوک به تقلب",
     "flash_call": "تماس کوتاه",
     "sms": "پیامک",
+    **PERSIAN_NAMES,  # the networks
 }
 
 # A cell a spreadsheet would evaluate (=, +, -, @ ...) and that is not a number gets a leading
@@ -76,7 +79,7 @@ PHONE_COLUMNS = frozenset({"phone", "caller_prefix", "caller_number"})
 TIME_COLUMNS = frozenset(
     {"created_at", "dialed_at", "delivered_at", "expires_at", "verified_at", "expired_at"}
 )
-WORDED_COLUMNS = frozenset({"status", "failure_reason", "channel"})
+WORDED_COLUMNS = frozenset({"status", "failure_reason", "channel", "network"})
 # Text a customer wrote: the only cells that can start like a formula (phones are E.164
 # numbers, words are ours, the rest are ids, numbers, times and a flag).
 WRITTEN_COLUMNS = frozenset({"key_label", "reference"})

@@ -29,7 +29,7 @@ REPORT = (
     " END AS caller_number, c.created_at, c.dialed_at, c.delivered_at, c.expires_at,"
     " c.verified_at, c.expired_at, c.verify_attempts, c.cost, c.reference,"
     " COALESCE(c.answered, false) AS answered, COALESCE(c.test, false) AS test,"
-    " COALESCE(c.channel, 'flash_call') AS channel, c.steps"
+    " COALESCE(c.channel, 'flash_call') AS channel, c.steps, c.network"
     " FROM calls c LEFT JOIN access_keys k ON k.id = c.key_id"
     " WHERE c.service_id IS NOT NULL) AS report"
 )
@@ -59,6 +59,7 @@ COLUMNS = (
     "answered",
     "test",
     "channel",
+    "network",
 )
 
 

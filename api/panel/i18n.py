@@ -12,6 +12,7 @@ import jdatetime
 from markupsafe import Markup, escape
 
 from api.report_export import PERSIAN_WORDS
+from core.networks import network_name_fa
 
 Lang = Literal["fa", "en"]
 
@@ -85,6 +86,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "nav.credit": ("اعتبار", "Credit"),
     "nav.account": ("حساب", "Account"),
     "nav.operator": ("کنسول اپراتور", "Operator console"),
+    "nav.ranges": ("بازه‌های شماره", "Caller ranges"),
     "sign_out": ("خروج", "Sign out"),
     "sign_in": ("ورود", "Sign in"),
     "sign_up": ("ثبت‌نام", "Sign up"),
@@ -223,6 +225,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "fraud.allowed": ("پیشوند همیشه مجاز شد.", "Prefix allowed for good."),
     "service.open": ("باز کردن", "Open"),
     "status.active": ("فعال", "Active"),
+    "status.paused": ("متوقف", "Paused"),
     "status.disabled": ("غیرفعال", "Disabled"),
     "status.cut_off": ("متوقف (سقف بدهی)", "Stopped (credit limit)"),
     "keys.title": ("کلیدهای دسترسی", "Access keys"),
@@ -383,6 +386,44 @@ MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "account.continue": ("ادامه", "Continue"),
     "operator.accounts": ("حساب‌ها", "Accounts"),
+    "ranges.title": ("بازه‌های شماره‌ی تماس‌گیرنده", "Caller ranges"),
+    "ranges.pattern": ("بازه", "Range"),
+    "ranges.pattern_hint": (
+        "پیش‌شماره و سپس یک x برای هر رقم انتخابی، مانند ‎+98219100xxxxx",
+        "Leading digits, then an x per chosen digit, e.g. +98219100xxxxx",
+    ),
+    "ranges.trunk": ("ترانک ترجیحی", "Preferred trunk"),
+    "ranges.destinations": ("شبکه‌های مقصد", "Destination networks"),
+    "ranges.destinations_hint": (
+        "مانند IR-MCI Irancell؛ خالی یعنی همه‌ی شبکه‌ها",
+        "e.g. IR-MCI Irancell; empty: every network",
+    ),
+    "ranges.every_network": ("همه‌ی شبکه‌ها", "Every network"),
+    "ranges.any_trunk": ("به ترتیب ترانک‌ها", "Trunks in order"),
+    "ranges.status": ("وضعیت", "Status"),
+    "ranges.health": ("سلامت در هر شبکه", "Health per network"),
+    "ranges.window": ("در {seconds} ثانیه‌ی اخیر", "Over the last {seconds} seconds"),
+    "ranges.network": ("شبکه", "Network"),
+    "ranges.dialled": ("شماره‌گیری", "Dialled"),
+    "ranges.delivered": ("زنگ خورد", "Delivered"),
+    "ranges.ratio": ("نسبت", "Ratio"),
+    "ranges.quarantined_until": ("قرنطینه تا", "Quarantined until"),
+    "ranges.no_traffic": ("هنوز تماسی نبوده است.", "No calls yet."),
+    "ranges.add": ("افزودن بازه", "Add a range"),
+    "ranges.added": ("بازه افزوده شد.", "Range added."),
+    "ranges.pause": ("توقف", "Pause"),
+    "ranges.resume": ("ادامه", "Resume"),
+    "ranges.quarantines": ("قرنطینه‌ها", "Quarantines"),
+    "ranges.since": ("از", "Since"),
+    "ranges.strikes": ("بار پیاپی", "In a row"),
+    "ranges.baseline": ("نسبت بازه‌های دیگر", "Other ranges' ratio"),
+    "ranges.released": ("آزاد شد", "Released"),
+    "ranges.open": ("برقرار", "In force"),
+    "ranges.last_for_network": (
+        "هیچ بازه‌ی سالم دیگری به این شبکه نمی‌رسد",
+        "No other healthy range reaches this network",
+    ),
+    "ranges.no_quarantines": ("هیچ بازه‌ای قرنطینه نشده است.", "No range was quarantined."),
     "operator.price": ("قیمت هر تماس", "Price per call"),
     "operator.default_limit": ("سقف بدهی پیش‌فرض سرویس‌ها", "Default credit limit of services"),
     "operator.total_limit": ("سقف بدهی کل حساب", "Account-wide credit limit"),
@@ -527,6 +568,10 @@ class Words:
         if self.lang == "fa":
             return PERSIAN_WORDS.get(value, value)
         return value.replace("_", " ").capitalize()
+
+    def network(self, name: str) -> str:
+        """A mobile network's name (Persian where the carrier data has one)."""
+        return network_name_fa(name) if self.lang == "fa" else name
 
     def when(self, value: datetime | None) -> str:
         """A time in the panel's time zone; Jalali with Persian digits in Persian."""

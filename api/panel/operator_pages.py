@@ -1,4 +1,5 @@
-"""The operator console: accounts, their prices and limits, their services' limits, top-ups."""
+"""The operator console: accounts, their prices and limits, their services' limits, top-ups;
+the caller ranges, their health per network and their quarantines."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from api.auth import Caller
-from api.models import AccountPatch, ServicePatch, TopUpCreate
+from api.models import AccountPatch, RangeCreate, RangePatch, ServicePatch, TopUpCreate
 from api.panel.forms import FormError, parse
 from api.panel.web import PREFIX, OperatorVisit, Visit, checked_form, once_key, render
-from api.service_layer import accounts, credit, services, streams
+from api.service_layer import accounts, credit, ranges, services, streams
 from front_door import queries
-from front_door.problems import not_found
+from front_door.problems import ApiError, not_found
 
 router = APIRouter(prefix=f"{PREFIX}/operator", include_in_schema=False)
 
@@ -80,6 +81,53 @@ async def top_up(service_id: uuid.UUID, visit: OperatorVisit) -> Response:
     await credit.top_up(visit.ctx, service_id, body, once_key(form))
     notice = visit.words.t("operator.topped_up")
     return await _account(visit, service["account_id"], notice=notice)
+
+
+@router.get("/ranges")
+async def ranges_page(visit: OperatorVisit) -> Response:
+    return await _ranges(visit)
+
+
+@router.post("/ranges")
+async def add_range(visit: OperatorVisit) -> Response:
+    form = await checked_form(visit)
+    fields = {"pattern": "text", "trunk": "text", "destinations": "list"}
+    try:
+        body = parse(RangeCreate, form, fields, visit.words)
+        await ranges.add(visit.ctx, body.pattern, body.trunk, body.destinations, once_key(form))
+    except FormError as exc:
+        return await _ranges(visit, 422, error=exc.message)
+    except ApiError as exc:
+        if exc.code != "range_overlaps":
+            raise
+        return await _ranges(visit, 409, error=visit.words.problem(exc.code, exc.detail))
+    return await _ranges(visit, notice=visit.words.t("ranges.added"))
+
+
+@router.post("/ranges/{range_id}")
+async def set_range_status(range_id: uuid.UUID, visit: OperatorVisit) -> Response:
+    form = await checked_form(visit)
+    try:
+        body = parse(RangePatch, form, {"status": "text"}, visit.words)
+    except FormError as exc:
+        return await _ranges(visit, 422, error=exc.message)
+    await ranges.set_status(visit.ctx, range_id, body.status)
+    return await _ranges(visit, notice=visit.words.t("service.saved"))
+
+
+async def _ranges(
+    visit: Visit, status: int = 200, error: str | None = None, notice: str | None = None
+) -> Response:
+    listed = await ranges.page(visit.ctx, 1000, None)
+    return render(
+        visit,
+        "operator_ranges.html",
+        status,
+        ranges=listed["items"],
+        quarantines=await ranges.recent_quarantines(visit.ctx),
+        error=error,
+        notice=notice,
+    )
 
 
 async def _service(visit: Visit, service_id: uuid.UUID) -> dict[str, Any]:

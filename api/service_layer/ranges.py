@@ -142,3 +142,17 @@ async def _with_health(ctx: Context, rows: list[dict[str, Any]]) -> list[dict[st
         row["health"] = {"window_seconds": window, "by_network": by_network}
         row["quarantined_until"] = max(ends, default=None)
     return rows
+
+
+async def recent_quarantines(ctx: Context, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest quarantines, open or released, newest first (the console's rows)."""
+    async with ctx.pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "SELECT q.range_id, r.pattern, q.network, q.since, q.until, q.strikes, q.dialled,"
+            " q.delivered, q.baseline_ratio, q.last_for_network, q.released_at"
+            " FROM caller_range_quarantines q JOIN caller_ranges r ON r.id = q.range_id"
+            " ORDER BY q.since DESC LIMIT %s",
+            (limit,),
+        )
+        return await cur.fetchall()

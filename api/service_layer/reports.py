@@ -26,7 +26,7 @@ from front_door.call_checks import parse_phone
 from front_door.context import Context
 from front_door.directory import AccountView
 from front_door.problems import ApiError, not_found
-from projections.call_report import ReportFilter
+from projections.call_report import REPORT, ReportFilter
 from projections.call_rollup import summary_query
 
 CHUNK = 1 << 16
@@ -92,7 +92,31 @@ async def summary(ctx: Context, report: ReportFilter, bucket: str, zone: str) ->
         b["conversion"] = round(b["verified"] / b["delivered"], 4) if b["delivered"] else None
         by_sms = b.pop("verified_sms")
         b["verified_by_channel"] = {"flash_call": b["verified"] - by_sms, "sms": by_sms}
-    return {"buckets": buckets}
+    return {"buckets": buckets, "by_network": await by_network(ctx, report)}
+
+
+async def by_network(ctx: Context, report: ReportFilter) -> dict[str, dict[str, Any]]:
+    """Delivery and conversion per mobile network over the whole range (docs/ranges.md)."""
+    where, params = report.where()
+    rows = await queries.fetch_all(
+        ctx.pool,
+        "SELECT COALESCE(network, 'unknown') AS network, count(*) AS requested,"
+        " count(*) FILTER (WHERE delivered_at IS NOT NULL) AS delivered,"
+        " count(*) FILTER (WHERE status = 'failed') AS failed,"
+        " count(*) FILTER (WHERE status = 'verified') AS verified"
+        f" FROM {REPORT}{where} GROUP BY 1 ORDER BY 1",
+        tuple(params),
+    )
+    return {
+        r.pop("network"): {
+            **r,
+            "delivery": round(r["delivered"] / (r["delivered"] + r["failed"]), 4)
+            if r["delivered"] + r["failed"]
+            else None,
+            "conversion": round(r["verified"] / r["delivered"], 4) if r["delivered"] else None,
+        }
+        for r in rows
+    }
 
 
 async def csv_download(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 import re
 import uuid
 from datetime import datetime
@@ -257,6 +258,25 @@ def test_operator_console_tops_up_a_service(
     operator.goto("/panel/operator")
     expect(operator.locator("#accounts tr", has_text=email)).to_contain_text("25,000 rials")
     shoot(operator, shots, "en-operator")
+    # The caller ranges: one added for Rightel only, listed with its health, then paused
+    # (paused, it serves no call of the other tests).
+    pattern = f"+98219{random.randrange(900, 999)}xxxxx"
+    operator.get_by_role("link", name="Caller ranges").click()
+    operator.get_by_label("Range", exact=True).fill(pattern)
+    operator.get_by_label("Destination networks").fill("Rightel")
+    operator.get_by_role("button", name="Add a range").click()
+    expect(operator.get_by_role("status")).to_have_text("Range added.")
+    added = operator.locator("section.card", has_text=pattern)
+    expect(added).to_contain_text("Rightel")
+    expect(added).to_contain_text("No calls yet.")
+    check_page(operator)
+    added.get_by_role("button", name="Pause").click()
+    expect(operator.locator("section.card", has_text=pattern).locator(".status")).to_have_text(
+        "Paused"
+    )
+    operator.get_by_label("Range", exact=True).fill(pattern)  # the same numbers again
+    operator.get_by_role("button", name="Add a range").click()
+    expect(operator.locator(".banner.error")).to_contain_text("shares numbers")
     operator.goto(f"/panel/services/{service_id}")  # a customer page: the operator has none
     assert "/panel/sign-in" in operator.url
     operator.context.close()
