@@ -32,7 +32,7 @@ def alerts() -> dict[str, str]:
 
 
 def test_promtool_accepts_the_rules_and_their_tests_pass() -> None:
-    assert "SUCCESS: 8 rules found" in promtool("check", "rules", "alerts.yml")
+    assert "SUCCESS: 10 rules found" in promtool("check", "rules", "alerts.yml")
     assert "SUCCESS" in promtool("test", "rules", "alerts.test.yml")
 
 
