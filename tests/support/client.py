@@ -20,7 +20,8 @@ def random_phone(ending: str | None = None) -> str:
         digits = f"{random.randrange(10**7):07d}"
         if ending is not None:
             digits = digits[:3] + ending
-        if ending is not None or digits[-4:] not in {"0000", "1111", "2222", "3333"}:
+        # (0000 unreachable, 1111 busy, 2222 invalid, 3333 carrier error, 4444 never shown)
+        if ending is not None or digits[-4:] not in {"0000", "1111", "2222", "3333", "4444"}:
             return "+98912" + digits
 
 
