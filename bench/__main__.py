@@ -5,7 +5,8 @@ fake SMSC; the processors (a lean hop as the baseline, each stage alone and its 
 hop, an SMS step against a flash call, the whole pipeline with one and with two workers per
 role); latency at 1,000 calls/s appended to the broker; the API over HTTP against
 a bare endpoint (its ratio, whether the processors keep up, latency at 100 calls/s); reports
-over ten million calls; the idle platform's CPU; pumping detection simulated over a day.
+over ten million calls; the idle platform's CPU; pumping detection simulated over a day; what
+drawing a caller number from ranges costs, and the ranges' health rule simulated over a day.
 docs/benchmarks.md explains each figure.
 """
 
@@ -24,6 +25,7 @@ from bench.api_load import api_figures, new_tenant
 from bench.capacity import PerCall, capacity
 from bench.fraud import fraud_figures
 from bench.load import median
+from bench.ranges import ranges_figures
 from bench.reports import bulk_load, measure
 from bench.sip import sip_figures
 from bench.sms_gateway import kannel_figures
@@ -41,6 +43,7 @@ SECTIONS = (
     "reports",
     "idle",
     "fraud",
+    "ranges",
 )
 
 
@@ -114,6 +117,10 @@ def main() -> None:
     if "fraud" in only:
         print("pumping detection (simulated, the platform's rule):", flush=True)
         print(f"  {fraud_figures()}", flush=True)
+    if "ranges" in only:
+        print("caller ranges (docs/ranges.md):", flush=True)
+        for line in ranges_figures(args.rounds):
+            print(f"  {line}", flush=True)
     if "idle" in only:
         idle = [pipeline.idle_cpu() for _ in range(args.rounds)]
         totals = [sum(i.values()) for i in idle]

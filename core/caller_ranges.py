@@ -163,6 +163,18 @@ class Verdict:
     baseline: float
 
 
+def counted_since(current: Quarantine | None, released_at: datetime | None) -> datetime | None:
+    """From when a range's own outcomes count in its judgement (None: the whole window): a
+    quarantined range's from the bucket its quarantine ends in (its probes), a released one's
+    from the first whole bucket after the release (what failed before it does not quarantine
+    it again)."""
+    if current is not None:
+        return bucket_of(current.until)
+    if released_at is not None:
+        return bucket_of(released_at) + timedelta(seconds=BUCKET_SECONDS)
+    return None
+
+
 def judge(
     current: Quarantine | None,
     mine: Tally,

@@ -23,12 +23,12 @@ import psycopg
 
 from core import metrics
 from core.caller_ranges import (
-    BUCKET_SECONDS,
     HealthRules,
     Quarantine,
     Tally,
     Verdict,
     bucket_of,
+    counted_since,
     judge,
 )
 from core.ids import derived_id
@@ -92,14 +92,7 @@ async def count_and_judge(
     for pair in mine:
         state = states.get(pair, State(None))
         current = state.quarantine
-        # A probing range is judged on what it did since its quarantine ended; a released one
-        # on what it did since (whole buckets).
-        if current is not None:
-            since: datetime | None = current.until - timedelta(seconds=BUCKET_SECONDS)
-        elif state.counted_from is not None:
-            since = bucket_of(state.counted_from) + timedelta(seconds=BUCKET_SECONDS)
-        else:
-            since = None
+        since = counted_since(current, state.counted_from)
         own, others = _tallies(buckets, pair, since)
         verdict = judge(current, own, others, now, rules)
         if verdict is not None:

@@ -16,6 +16,7 @@ from core.caller_ranges import (
     Tally,
     bucket_of,
     choose,
+    counted_since,
     judge,
     max_code_length,
     parse_blocked_ranges,
@@ -199,3 +200,15 @@ def test_probes_that_fail_quarantine_it_again_twice_as_long_up_to_the_maximum() 
     assert (verdict.until, verdict.strikes) == (later + timedelta(seconds=120), 2)
     verdict = judge(Quarantine(NOW, NOW, 5), Tally(3, 0), Tally(40, 36), later, RULES)
     assert verdict is not None and verdict.until == later + timedelta(seconds=600)
+
+
+def test_what_counts_for_a_probing_or_a_released_range() -> None:
+    until = datetime(2026, 12, 6, 12, 1, 7, tzinfo=UTC)
+    # Probing: its outcomes from the bucket its quarantine ends in.
+    assert counted_since(Quarantine(NOW, until, 1), None) == datetime(
+        2026, 12, 6, 12, 1, 0, tzinfo=UTC
+    )
+    # Released at 12:02:03: from the first whole bucket after it.
+    released = datetime(2026, 12, 6, 12, 2, 3, tzinfo=UTC)
+    assert counted_since(None, released) == datetime(2026, 12, 6, 12, 2, 10, tzinfo=UTC)
+    assert counted_since(None, None) is None
