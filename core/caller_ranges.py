@@ -164,15 +164,13 @@ class Verdict:
 
 
 def counted_since(current: Quarantine | None, released_at: datetime | None) -> datetime | None:
-    """From when a range's own outcomes count in its judgement (None: the whole window): a
-    quarantined range's from the bucket its quarantine ends in (its probes), a released one's
-    from the first whole bucket after the release (what failed before it does not quarantine
-    it again)."""
-    if current is not None:
-        return bucket_of(current.until)
-    if released_at is not None:
-        return bucket_of(released_at) + timedelta(seconds=BUCKET_SECONDS)
-    return None
+    """From when a range's own outcomes count in its judgement (None: the whole window): from
+    the first whole bucket after its quarantine ends (its probes), or after its release (what
+    failed before does not quarantine it again)."""
+    moment = current.until if current is not None else released_at
+    if moment is None:
+        return None
+    return bucket_of(moment) + timedelta(seconds=BUCKET_SECONDS)
 
 
 def judge(

@@ -204,9 +204,9 @@ def test_probes_that_fail_quarantine_it_again_twice_as_long_up_to_the_maximum() 
 
 def test_what_counts_for_a_probing_or_a_released_range() -> None:
     until = datetime(2026, 12, 6, 12, 1, 7, tzinfo=UTC)
-    # Probing: its outcomes from the bucket its quarantine ends in.
+    # Probing: its outcomes from the first whole bucket after its quarantine ends.
     assert counted_since(Quarantine(NOW, until, 1), None) == datetime(
-        2026, 12, 6, 12, 1, 0, tzinfo=UTC
+        2026, 12, 6, 12, 1, 10, tzinfo=UTC
     )
     # Released at 12:02:03: from the first whole bucket after it.
     released = datetime(2026, 12, 6, 12, 2, 3, tzinfo=UTC)
