@@ -16,6 +16,7 @@ from api.routers import (
     compat,
     credit,
     fraud,
+    operator_webhooks,
     reports,
     services,
     sim,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sim,
         compat,
         range_routes,
+        operator_webhooks,
     )
     for module in routers:
         app.include_router(module.router)

@@ -29,7 +29,7 @@ from core.fraud import PREFIX_PATTERN
 from core.number_pool import MAX_CODE_LENGTH, MIN_CODE_LENGTH, parse_range
 from core.references import MAX_REFERENCE, reference_problem
 from core.trunks import parse_trunks
-from core.webhooks import EVENT_TYPES, EventType
+from core.webhooks import EVENT_TYPES, OPERATOR_EVENT_TYPES, EventType, OperatorEventType
 
 TEXT_MAX = 200
 MAX_BATCH = 1000
@@ -433,6 +433,17 @@ class WebhookCreate(Strict):
     events: Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES))]
     # A JSON string, so not strict (strict wants a UUID object).
     service_id: Annotated[uuid.UUID, Field(strict=False)] | None = None
+
+
+def _all_operator_events() -> list[OperatorEventType]:
+    return ["range.quarantined", "range.released"]
+
+
+class OperatorWebhookCreate(Strict):
+    url: WebhookUrl
+    events: Annotated[
+        list[OperatorEventType], Field(min_length=1, max_length=len(OPERATOR_EVENT_TYPES))
+    ] = Field(default_factory=_all_operator_events)
 
 
 class WebhookPatch(Patch):

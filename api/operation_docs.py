@@ -117,6 +117,23 @@ OPERATIONS: dict[str, Text] = {
         "`paused`: no new call draws from it (calls in flight go on); `active`: used again."
         " Quarantines are the health rule's and end by themselves.",
     ),
+    "POST /v1/operator/webhooks": Text(
+        "Add an operator webhook endpoint",
+        "The operator's events — `range.quarantined` (a caller range stopped reaching a"
+        " network; `last_for_network` when no healthy range is left for it) and"
+        " `range.released` — signed, retried and logged as an account's webhooks are. The"
+        " secret is shown only here.",
+    ),
+    "GET /v1/operator/webhooks": Text(
+        "List the operator's webhook endpoints", "Newest first; never their secrets."
+    ),
+    "DELETE /v1/operator/webhooks/{webhook_id}": Text(
+        "Remove an operator webhook endpoint", "Its pending deliveries are dropped."
+    ),
+    "GET /v1/operator/webhooks/{webhook_id}/deliveries": Text(
+        "List an operator endpoint's deliveries",
+        "Each event sent to it with its attempts and the last answer, newest first.",
+    ),
     "POST /v1/services/{service_id}/test-numbers": Text(
         "Add a test number",
         "Calls to a test number ring no one, cost nothing and count in no limit or fraud rule:"

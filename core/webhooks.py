@@ -42,6 +42,11 @@ EventType = Literal[
     "fraud.suspected",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
+# The operator's own events (docs/ranges.md), sent to the operator's endpoints
+# (/v1/operator/webhooks), kept under an account id no account has.
+OperatorEventType = Literal["range.quarantined", "range.released"]
+OPERATOR_EVENT_TYPES: tuple[str, ...] = get_args(OperatorEventType)
+OPERATOR_ACCOUNT = derived_id("operator", "webhooks")
 TEST_EVENT = "webhook.test"
 SECRET_PREFIX = "whsec_"
 

@@ -55,7 +55,13 @@ CONSUMERS: dict[str, ConsumerSpec] = {
     PROJECTION: ConsumerSpec(PROJECTED_TOPICS, Policy.PARK, "projections", call_path=False),
     # Each event's deliveries stand alone: one that cannot be made is parked.
     WEBHOOKS: ConsumerSpec(
-        (topics.CALL_REPORTS, topics.NOTICES, topics.SERVICE_STATUS, topics.ACCOUNT_STATUS),
+        (
+            topics.CALL_REPORTS,
+            topics.NOTICES,
+            topics.SERVICE_STATUS,
+            topics.ACCOUNT_STATUS,
+            topics.CALLER_RANGES,
+        ),
         Policy.PARK,
         "webhooks",
         call_path=False,

@@ -33,7 +33,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
 from core.number_pool import code_of
-from core.webhooks import CALL_EVENTS, delivery_id, is_public, retry_delay, signatures
+from core.webhooks import (
+    CALL_EVENTS,
+    OPERATOR_ACCOUNT,
+    delivery_id,
+    is_public,
+    retry_delay,
+    signatures,
+)
 from runtime.outbox import Outbox
 from schemas.codec import Event
 
@@ -120,6 +127,11 @@ class WebhookFanout:
             "AccountCutOff": self.on_account_credit,
             "AccountRestored": self.on_account_credit,
             "AccountCreditLow": self.on_account_credit,
+            # The operator's: a range's quarantines (its additions and pauses send nothing).
+            "RangeAdded": None,
+            "RangeStatusChanged": None,
+            "RangeQuarantined": self.on_range,
+            "RangeReleased": self.on_range,
         }
         self.handles = frozenset(self.table)
         self._return_code: dict[Any, bool] = {}
@@ -172,6 +184,24 @@ class WebhookFanout:
         }
         kind = ACCOUNT_EVENTS[e["event_type"]]
         return [Fact(kind, e["account_id"], None, e["event_id"], e["occurred_at"], data)]
+
+    def on_range(self, e: Event) -> list[Fact]:
+        quarantined = e["event_type"] == "RangeQuarantined"
+        data = {
+            "range_id": str(e["range_id"]),
+            "network": e["network"],
+            "dialled": e["dialled"],
+            "delivered": e["delivered"],
+            "baseline_ratio": e["baseline_ratio"],
+        }
+        if quarantined:
+            data |= {
+                "until": e["until"].isoformat(),
+                "strikes": e["strikes"],
+                "last_for_network": e.get("last_for_network", False),
+            }
+        kind = "range.quarantined" if quarantined else "range.released"
+        return [Fact(kind, OPERATOR_ACCOUNT, None, e["event_id"], e["occurred_at"], data)]
 
     async def handle(self, conn: psycopg.AsyncConnection, events: list[Event], out: Outbox) -> None:
         facts = [f for e in events if (read := self.table[e["event_type"]]) for f in read(e)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import time
 import uuid
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook
 
 from bench import chaos
 from bench.load import paced
@@ -27,6 +29,7 @@ from core.settings import DEV_ADMIN_TOKEN
 from launch.platform import ROOT, WORKER_ROLES
 from launch.sipp import uas
 from tests.support.waiting import wait_for
+from tests.support.webhooks import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -37,6 +40,7 @@ SETTINGS = {
     "FLASHCALL_RANGE_QUARANTINE_SECONDS": "20",
     "FLASHCALL_DEFAULT_CREDIT_LIMIT": "1000000000",
     "FLASHCALL_DEFAULT_TOTAL_CREDIT_LIMIT": "1000000000",
+    "FLASHCALL_WEBHOOK_ALLOW_PRIVATE": "true",  # the operator's endpoint is on loopback
 }
 ADMIN = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
 SETTLED = {"delivered", "failed"}
@@ -97,7 +101,7 @@ def test_a_range_blocked_for_one_network_is_quarantined_for_it_and_comes_back(
             blocking = started.enter_context(uas("refuse_range", tmp_path, trace=False))
             env |= SIP | {"FLASHCALL_SIP_TRUNKS": blocking.trunk}
         refusal = "carrier_error" if carrier == "sip" else "unreachable"
-        run(env, refusal, lambda: lifted(started, carrier, tmp_path))
+        run(started, env, refusal, lambda: lifted(started, carrier, tmp_path))
 
 
 def lifted(started: contextlib.ExitStack, carrier: str, tmp_path: Path) -> dict[str, str]:
@@ -108,7 +112,12 @@ def lifted(started: contextlib.ExitStack, carrier: str, tmp_path: Path) -> dict[
     return {"FLASHCALL_SIP_TRUNKS": ringing.trunk}
 
 
-def run(env: dict[str, str], refusal: str, lift: Callable[[], dict[str, str]]) -> None:
+def run(
+    started: contextlib.ExitStack,
+    env: dict[str, str],
+    refusal: str,
+    lift: Callable[[], dict[str, str]],
+) -> None:
     logs = ROOT / "var" / "test-logs" / f"ranges-{uuid.uuid4().hex[:8]}"
     replicas = {"api": 2, "decisions": 2, "dialer": 1, "projection": 1, "ingress": 1}
     with (
@@ -130,6 +139,12 @@ def run(env: dict[str, str], refusal: str, lift: Callable[[], dict[str, str]]) -
         auth = {"Authorization": f"Bearer {key['key']}"}
         seeded = ranges(http)
         assert set(seeded) == {HEALTHY, BLOCKED}, seeded
+        receiver = Receiver()
+        started.callback(receiver.close)
+        hook = created(
+            http.post("/v1/operator/webhooks", json={"url": receiver.url}, headers=ADMIN)
+        )
+        assert hook["events"] == ["range.quarantined", "range.released"]
         assert all(r["status"] == "active" and r["destinations"] == [] for r in seeded.values())
 
         rightel: list[str] = []
@@ -179,6 +194,15 @@ def run(env: dict[str, str], refusal: str, lift: Callable[[], dict[str, str]]) -
         for port in stage.platform.api_ports.values():
             text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
             assert 'flashcall_ranges_quarantined{network="Rightel"} 1.0' in text
+        # The operator's webhook, signed with its endpoint's secret.
+        [(headers, body)] = wait_for(
+            lambda: receiver.of("range.quarantined"), what="the operator's webhook"
+        )
+        with receiver.lock:
+            raw = next(b for _, b in receiver.requests if json.loads(b)["type"] == body["type"])
+        Webhook(hook["secret"]).verify(raw, headers)  # raises if not signed so
+        assert body["data"]["range_id"] == seeded[BLOCKED]["id"]
+        assert (body["data"]["network"], body["data"]["strikes"]) == ("Rightel", 1)
         quarantines = chaos._query(
             stage.database_url,
             "SELECT network, strikes, last_for_network FROM caller_range_quarantines",
@@ -207,6 +231,11 @@ def run(env: dict[str, str], refusal: str, lift: Callable[[], dict[str, str]]) -
             (),
         )
         assert rows[-1] == (True,), rows
+        [(_, body)] = wait_for(lambda: receiver.of("range.released"), what="the release's webhook")
+        assert (body["data"]["range_id"], body["data"]["network"]) == (
+            seeded[BLOCKED]["id"],
+            "Rightel",
+        )
         # Back in use for Rightel: new calls draw from both ranges again.
         later = [
             http.post("/v1/calls", json={"phone": phone("+98921")}, headers=auth).json()
