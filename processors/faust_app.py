@@ -49,6 +49,7 @@ from processors.ingress import CONSUMER as INGRESS
 from processors.ingress import Ingress
 from processors.kannel import DLR_PATH, KannelConfig, KannelSms
 from processors.kannel import HEALTH_SECONDS as KANNEL_HEALTH_SECONDS
+from processors.range_health import forget_old_outcomes
 from processors.sip.carrier import SipCarrier
 from processors.sip.locate import Locator
 from processors.sms import SimSmsCentre, SmsCarrier
@@ -362,6 +363,17 @@ def expiry_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job
     return [(settings.expiry_interval_seconds, expire)]
 
 
+def decisions_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:
+    # The caller ranges' counts: an hour, or the health window if longer, is all ever read.
+    keep = max(3600.0, 2.0 * settings.range_window_seconds)
+
+    async def prune_range_outcomes() -> None:
+        while await forget_old_outcomes(runtime.pool, keep):
+            pass
+
+    return [(60.0, prune_range_outcomes)]
+
+
 def projection_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:
     days = settings.call_retention_days
     if days is None:
@@ -390,6 +402,7 @@ def worker_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job
 
 # The timers each role adds (every worker also runs worker_timers).
 ROLE_TIMERS: dict[str, Callable[[Runtime, Settings], list[tuple[float, Job]]]] = {
+    "decisions": decisions_timers,
     "dialer": dialer_timers,
     "expiry": expiry_timers,
     "projections": projection_timers,

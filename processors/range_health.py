@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
 from core.caller_ranges import (
@@ -231,3 +232,14 @@ async def _apply(
         verdict.baseline,
         "; no other range reaches it" if not healthy else "",
     )
+
+
+async def forget_old_outcomes(pool: AsyncConnectionPool, older_than_seconds: float) -> int:
+    """Delete counts older than any window judges by, a bounded slice at a time."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(
+            "DELETE FROM proc_range_outcomes WHERE ctid IN (SELECT ctid FROM proc_range_outcomes"
+            " WHERE bucket < now() - make_interval(secs => %s) LIMIT 10000)",
+            (older_than_seconds,),
+        )
+        return cur.rowcount

@@ -119,7 +119,7 @@ def run(
     lift: Callable[[], dict[str, str]],
 ) -> None:
     logs = ROOT / "var" / "test-logs" / f"ranges-{uuid.uuid4().hex[:8]}"
-    replicas = {"api": 2, "decisions": 2, "dialer": 1, "projection": 1, "ingress": 1}
+    replicas = {"api": 2, "decisions": 2, "dialer": 1, "projection": 1, "ingress": 0}
     with (
         chaos.stage(
             "postgresql://postgres@127.0.0.1:5432/postgres", logs, replicas, False, env

@@ -12,7 +12,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from core.caller_ranges import HealthRules
-from processors.range_health import Dial, count_and_judge
+from processors.range_health import Dial, count_and_judge, forget_old_outcomes
 from runtime.outbox import Outbox
 
 pytestmark = pytest.mark.integration
@@ -113,3 +113,12 @@ async def test_no_quarantine_when_every_range_fails(pool: AsyncConnectionPool) -
     assert await judged(pool, dials(a, 20, False, "Rightel") + dials(b, 20, False, "Rightel")) == []
     # One range of a network and nothing to compare it with: never quarantined either.
     assert await judged(pool, dials(uuid.uuid4(), 30, False, "MTN")) == []
+
+
+async def test_counts_older_than_any_window_are_forgotten(pool: AsyncConnectionPool) -> None:
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    await judged(pool, dials(old, 3, True, "Old", at=datetime.now(UTC) - timedelta(hours=2)))
+    await judged(pool, dials(recent, 3, True, "Old"))
+    assert await forget_old_outcomes(pool, 3600) == 1
+    counted = await tallies(pool)
+    assert (old, "Old") not in counted and counted[(recent, "Old")] == (3, 3)
