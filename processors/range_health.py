@@ -3,9 +3,9 @@
 Each flash-call outcome from a range is counted once, in the transaction that applies it, in
 proc_range_outcomes: per range, network and 10-second bucket, in a row of this database
 session's own (so two workers never wait on each other's counts). Then each range and network
-the batch touched is judged (core/caller_ranges.py `judge`) by whichever worker takes its
-advisory lock first; a worker that does not get it leaves the judgement to the one that has it
-(the next outcome judges again). A quarantine or a release is written to proc_range_states and
+the batch touched is judged (core/caller_ranges.py `judge`) under an advisory lock of its own,
+at the end of the batch: a second worker judging it waits for the first to commit, and then
+sees its counts. A quarantine or a release is written to proc_range_states and
 emitted (RangeQuarantined, RangeReleased) in the same transaction, with an id fixed by the
 range, the network and when the quarantine began: emitted once, whatever is replayed.
 """
@@ -101,16 +101,15 @@ async def count_and_judge(
 
 
 async def _locked(conn: psycopg.AsyncConnection, pairs: list[Pair]) -> list[Pair]:
-    """The pairs whose judge this transaction becomes (no waiting: another has the rest)."""
-    rows = await (
-        await conn.execute(
-            "SELECT r, n FROM unnest(%b::uuid[], %b::text[]) WITH ORDINALITY AS t(r, n, i)"
-            " WHERE pg_try_advisory_xact_lock(hashtextextended('range:' || r || ':' || n, 0))"
-            " ORDER BY i",
-            ([p[0] for p in pairs], [p[1] for p in pairs]),
-        )
-    ).fetchall()
-    return [(r, n) for r, n in rows]
+    """Become the judge of these pairs, in order, waiting for a worker judging one of them to
+    commit (its counts are then seen). One batch takes its locks at one moment, in one order:
+    two batches cannot each hold what the other waits for."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('range:' || r || ':' || n, 0))"
+        " FROM unnest(%b::uuid[], %b::text[]) WITH ORDINALITY AS t(r, n, i) ORDER BY i",
+        ([p[0] for p in pairs], [p[1] for p in pairs]),
+    )
+    return pairs
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import psycopg
 
 from core.credit import Credit
 from core.ids import derived_id
+from processors.range_health import Dial
 from runtime.batches import RetryLater
 from runtime.outbox import Outbox
 from schemas.codec import Event, new_event
@@ -70,6 +71,10 @@ class ServiceBook:
         self.default_total_limit = default_total_limit
         self.services: dict[Any, ServiceState] = {}
         self.accounts: dict[Any, AccountState] = {}
+        # The batch's flash-call outcomes, for the caller ranges' health: counted and judged
+        # once at the end of the batch (processors/range_health.py), so that a transaction
+        # takes its ranges' locks at one moment, in order.
+        self.range_dials: list[Dial] = []
 
     async def lock(
         self,

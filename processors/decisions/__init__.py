@@ -16,7 +16,7 @@ import itertools
 import psycopg
 
 from core.admission import AdmissionRules
-from processors import fraud_book
+from processors import fraud_book, range_health
 from processors.decisions import admission, credit, outcomes, steps, verification
 from processors.decisions.shared import DecisionRules, RunHandler, each, ignore
 from processors.service_book import ServiceBook
@@ -32,8 +32,6 @@ class Decisions:
     def __init__(self, rules: DecisionRules) -> None:
         self.rules = rules
         self.admission = AdmissionRules(rules.phone_calls_per_hour, rules.retry_chain_max)
-        # One handler object for both outcomes: a run of them is applied together.
-        record_outcomes = functools.partial(outcomes.record_outcomes, rules.ranges)
         # Every event type this consumer is delivered, and what applies it. Requests and dial
         # outcomes are decided a run at a time, in a few set-based statements.
         self.table: dict[str, RunHandler] = {
@@ -51,8 +49,8 @@ class Decisions:
                 functools.partial(verification.on_verification_attempted, rules)
             ),
             "TopUpCredit": each(credit.on_top_up),
-            "CallDelivered": record_outcomes,
-            "CallFailed": record_outcomes,
+            "CallDelivered": outcomes.record_outcomes,
+            "CallFailed": outcomes.record_outcomes,
             "StepTimedOut": steps.on_step_timed_out,
             "NextChannelRequested": steps.on_next_channel,
         }
@@ -85,6 +83,7 @@ class Decisions:
         )
         for handler, run in itertools.groupby(events, key=lambda e: self.table[e["event_type"]]):
             await handler(conn, list(run), out, book)
+        await range_health.count_and_judge(conn, book.range_dials, out, self.rules.ranges)
         await book.save(conn, out)
 
     async def on_account_limit(

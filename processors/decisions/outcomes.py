@@ -8,7 +8,7 @@ from typing import Any
 import psycopg
 
 from core.call_rules import CallStatus
-from core.caller_ranges import RANGE_FAILURES, HealthRules
+from core.caller_ranges import RANGE_FAILURES
 from core.ids import derived_id
 from core.networks import UNKNOWN_NETWORK
 from core.workflow import Channel
@@ -39,7 +39,6 @@ def step_cause(call_id: Any, step: int) -> Any:
 
 
 async def record_outcomes(
-    ranges: HealthRules,
     conn: psycopg.AsyncConnection,
     outcomes: list[Event],
     out: Outbox,
@@ -47,7 +46,8 @@ async def record_outcomes(
 ) -> None:
     """A run of step outcomes. Only the move of the call's step in progress out of "started"
     charges or releases, so an outcome applies once; a failure of a step that is not the last
-    starts the next one. Flash-call outcomes count for their caller range's health."""
+    starts the next one. Flash-call outcomes count for their caller range's health (at the end
+    of the batch: Decisions.handle)."""
     await book.lock(conn, {e["service_id"] for e in outcomes})
     delivered = [e["event_type"] == "CallDelivered" for e in outcomes]
     rows = await (
@@ -85,7 +85,7 @@ async def record_outcomes(
             ),
         )
     ).fetchall()
-    await range_health.count_and_judge(conn, [d for r in rows if (d := _dial(r))], out, ranges)
+    book.range_dials += [d for r in rows if (d := _dial(r))]
     handing_over = []
     for call_id, service_id, step, was_delivered, price, status, *_ in sorted(
         rows, key=lambda r: str(r[0])
