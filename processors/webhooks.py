@@ -54,7 +54,7 @@ IDLE_WAIT = 5.0  # seconds between looks when nothing is due and nothing was not
 CALL_FIELDS = (
     "service_id", "key_id", "phone", "status", "failure_reason", "attempt", "retry_of",
     "code_length", "caller_prefix", "expires_at", "created_at", "dialed_at", "verified_at", "cost",
-    "reference", "test", "channel",
+    "reference", "test", "channel", "network",
 )  # fmt: skip
 
 
