@@ -20,7 +20,7 @@ from runtime.outbox import Outbox
 from schemas.codec import Event, new_event
 
 
-def _dial(row: tuple[Any, ...]) -> range_health.Dial | None:
+def range_dial(row: tuple[Any, ...]) -> range_health.Dial | None:
     """What an applied outcome counts for its caller range: a flash call's delivery, or a
     failure that says something about the range (not a test number's, not the phone's)."""
     *_, range_id, network, test, channel, reason, at = row
@@ -85,7 +85,7 @@ async def record_outcomes(
             ),
         )
     ).fetchall()
-    book.range_dials += [d for r in rows if (d := _dial(r))]
+    book.range_dials += [d for r in rows if (d := range_dial(r))]
     handing_over = []
     for call_id, service_id, step, was_delivered, price, status, *_ in sorted(
         rows, key=lambda r: str(r[0])

@@ -23,6 +23,8 @@ from core.caller_ranges import (
 )
 from core.networks import network_of
 from core.number_pool import overlaps, parse_range
+from processors.decisions.outcomes import range_dial
+from processors.range_health import Dial
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 A = uuid.UUID("00000000-0000-4000-8000-00000000000a")
@@ -212,3 +214,24 @@ def test_what_counts_for_a_probing_or_a_released_range() -> None:
     released = datetime(2026, 12, 6, 12, 2, 3, tzinfo=UTC)
     assert counted_since(None, released) == datetime(2026, 12, 6, 12, 2, 10, tzinfo=UTC)
     assert counted_since(None, None) is None
+
+
+def test_only_what_says_something_about_the_range_counts_for_its_health() -> None:
+    # (id, service, step, delivered, price, status, range, network, test, channel, reason, at)
+    def row(delivered: bool, reason: str | None, **kw: object) -> tuple[object, ...]:
+        fields = {"range_id": A, "network": "IR-MCI", "test": False, "channel": "flash_call"}
+        fields |= kw
+        return (
+            uuid.uuid4(), uuid.uuid4(), 0, delivered, 1000, "delivered",
+            fields["range_id"], fields["network"], fields["test"], fields["channel"], reason, NOW,
+        )  # fmt: skip
+
+    assert range_dial(row(True, None)) == Dial(A, "IR-MCI", NOW, True)
+    assert range_dial(row(False, "unreachable")) == Dial(A, "IR-MCI", NOW, False)
+    assert range_dial(row(False, "carrier_error")) == Dial(A, "IR-MCI", NOW, False)
+    for reason in ("busy", "declined", "invalid_number", "expired"):
+        assert range_dial(row(False, reason)) is None, reason  # the phone's doing, or ours
+    assert range_dial(row(True, None, test=True)) is None  # a test number rings no one
+    assert range_dial(row(True, None, channel="sms")) is None
+    assert range_dial(row(True, None, range_id=None)) is None  # requested before ranges
+    assert range_dial(row(True, None, network=None)) == Dial(A, "unknown", NOW, True)
