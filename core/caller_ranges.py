@@ -31,6 +31,7 @@ class CallerRange:
     trunk: str | None  # the preferred trunk (None: the trunks in their configured order)
     destinations: tuple[str, ...]  # networks it may dial; empty: every network
     status: RangeStatus = RangeStatus.ACTIVE
+    status_at: datetime | None = None  # when `status` was set (an older change is stale)
     # network -> end of its quarantine (past: probing until judged again)
     quarantines: Mapping[str, datetime] = field(default_factory=dict, compare=False)
 

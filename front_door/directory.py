@@ -198,8 +198,11 @@ class Directory:
 
     def _range_status(self, e: Event) -> None:
         r = self.ranges.get(e["range_id"])
-        if r is not None:
-            self.ranges[r.id] = replace(r, status=RangeStatus(e["status"]))
+        # Applied here first, then again from the feed: an older change must not undo a newer.
+        if r is not None and (r.status_at is None or e["occurred_at"] >= r.status_at):
+            self.ranges[r.id] = replace(
+                r, status=RangeStatus(e["status"]), status_at=e["occurred_at"]
+            )
 
     def _range_quarantined(self, e: Event) -> None:
         r = self.ranges.get(e["range_id"])

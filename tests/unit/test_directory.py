@@ -106,3 +106,48 @@ def test_a_test_number_is_known_until_removed_whatever_order_its_events_come_aga
     for event in (added, changed):
         directory.apply(event)
     assert directory.test_code(service_id, "+989121110000") is None
+
+
+def test_a_ranges_older_status_change_applied_again_does_not_undo_a_newer() -> None:
+    directory = Directory()
+    at = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    range_id = uuid.uuid4()
+    directory.apply(
+        new_event("RangeAdded", range_id=range_id, pattern="+98219100xxxxx", occurred_at=at)
+    )
+    paused = new_event("RangeStatusChanged", range_id=range_id, status="paused", occurred_at=at)
+    resumed = new_event(
+        "RangeStatusChanged",
+        range_id=range_id,
+        status="active",
+        occurred_at=at.replace(second=1),
+    )
+    directory.apply_own(paused)
+    directory.apply_own(resumed)
+    directory.apply(paused)  # the feed brings the older one after
+    assert directory.ranges[range_id].status == "active"
+    directory.apply(resumed)
+    assert directory.ranges[range_id].status == "active"
+    quarantined = new_event(
+        "RangeQuarantined",
+        range_id=range_id,
+        network="IR-MCI",
+        until=at.replace(minute=1),
+        strikes=1,
+        dialled=10,
+        delivered=0,
+        baseline_ratio=0.9,
+    )
+    directory.apply(quarantined)
+    assert directory.ranges[range_id].quarantines == {"IR-MCI": at.replace(minute=1)}
+    directory.apply(
+        new_event(
+            "RangeReleased",
+            range_id=range_id,
+            network="IR-MCI",
+            dialled=3,
+            delivered=3,
+            baseline_ratio=0.9,
+        )
+    )
+    assert directory.ranges[range_id].quarantines == {}
