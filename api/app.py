@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import api_docs, errors, observability, openapi, panel
+from api.query_check import known_query_only
 from api.routers import (
     accounts,
     call_batches,
@@ -96,9 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         range_routes,
         operator_webhooks,
     )
+    strict = [Depends(known_query_only)]
     for module in routers:
-        app.include_router(module.router)
-    app.include_router(accounts.own)
+        # The seed's endpoint answers as the original service did, which ignored them.
+        app.include_router(module.router, dependencies=[] if module is compat else strict)
+    app.include_router(accounts.own, dependencies=strict)
     panel.install(app, settings)
     observability.install(app)
 
