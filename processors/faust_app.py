@@ -49,7 +49,7 @@ from processors.ingress import CONSUMER as INGRESS
 from processors.ingress import Ingress
 from processors.kannel import DLR_PATH, KannelConfig, KannelSms
 from processors.kannel import HEALTH_SECONDS as KANNEL_HEALTH_SECONDS
-from processors.range_health import forget_old_outcomes
+from processors.range_health import forget_old_outcomes, judge_counted
 from processors.sip.carrier import SipCarrier
 from processors.sip.locate import Locator
 from processors.sms import SimSmsCentre, SmsCarrier
@@ -371,7 +371,11 @@ def decisions_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, 
         while await forget_old_outcomes(runtime.pool, keep):
             pass
 
-    return [(60.0, prune_range_outcomes)]
+    async def judge_ranges() -> None:
+        await judge_counted(runtime.pool, runtime.publisher, settings.range_rules)
+
+    # Judged off the batches' transactions: nothing waits on another worker's judgement.
+    return [(60.0, prune_range_outcomes), (0.5, judge_ranges)]
 
 
 def projection_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:

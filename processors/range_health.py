@@ -2,12 +2,13 @@
 
 Each flash-call outcome from a range is counted once, in the transaction that applies it, in
 proc_range_outcomes: per range, network and 10-second bucket, in a row of this database
-session's own (so two workers never wait on each other's counts). Then each range and network
-the batch touched is judged (core/caller_ranges.py `judge`) under an advisory lock of its own,
-at the end of the batch: a second worker judging it waits for the first to commit, and then
-sees its counts. A quarantine or a release is written to proc_range_states and
-emitted (RangeQuarantined, RangeReleased) in the same transaction, with an id fixed by the
-range, the network and when the quarantine began: emitted once, whatever is replayed.
+session's own (so two workers never wait on each other's counts). Judging is kept off that
+transaction: a timer of the decisions worker (`judge_counted`, twice a second) judges each range
+and network this worker counted since its last look (core/caller_ranges.py `judge`), under an
+advisory lock of the pair, so two workers judging it one after the other see each other's
+counts. A quarantine or a release is written to proc_range_states and emitted
+(RangeQuarantined, RangeReleased) in the same transaction, with an id fixed by the range, the
+network and when the quarantine began: emitted once, whatever is replayed.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from core.caller_ranges import (
     Verdict,
     bucket_of,
     counted_since,
-    judge,
 )
+from core.caller_ranges import judge as judge_pair
 from core.ids import derived_id
-from runtime.outbox import Outbox
+from runtime.outbox import Outbox, Publisher
 from schemas.codec import new_event
 
 log = logging.getLogger(__name__)
@@ -74,36 +75,61 @@ async def count(conn: psycopg.AsyncConnection, dials: list[Dial]) -> None:
     )
 
 
-async def count_and_judge(
-    conn: psycopg.AsyncConnection, dials: list[Dial], out: Outbox, rules: HealthRules
-) -> None:
-    """Count these outcomes, then judge each range and network they are about."""
+# The pairs this process counted outcomes of since its last judgement (a batch rolled back
+# after counting leaves a pair here: judging it again changes nothing).
+COUNTED: set[Pair] = set()
+
+
+async def count_outcomes(conn: psycopg.AsyncConnection, dials: list[Dial]) -> None:
+    """Count these outcomes in the caller's transaction; their pairs are judged next tick."""
     if not dials:
         return
     await count(conn, dials)
-    now = datetime.now(UTC)
-    pairs = sorted({(d.range_id, d.network) for d in dials}, key=lambda p: (str(p[0]), p[1]))
-    mine = await _locked(conn, pairs)
-    if not mine:
+    COUNTED.update((d.range_id, d.network) for d in dials)
+
+
+async def judge_counted(
+    pool: AsyncConnectionPool, publisher: Publisher, rules: HealthRules
+) -> None:
+    """Judge every pair counted here since the last call, and publish what that decided."""
+    if not COUNTED:
         return
-    states = await _states(conn, {n for _, n in mine})
-    buckets = await _window(
-        conn, {n for _, n in mine}, now - timedelta(seconds=rules.window_seconds)
-    )
+    pairs = sorted(COUNTED, key=lambda p: (str(p[0]), p[1]))
+    COUNTED.clear()
+    out = Outbox()
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            await judge(conn, pairs, out, rules)
+            await out.write(conn)
+    except BaseException:
+        COUNTED.update(pairs)  # judged next time
+        raise
+    await publisher.publish(out)
+
+
+async def judge(
+    conn: psycopg.AsyncConnection, pairs: list[Pair], out: Outbox, rules: HealthRules
+) -> None:
+    """Judge these pairs (sorted) in the caller's transaction."""
+    now = datetime.now(UTC)
+    mine = await _locked(conn, pairs)
+    networks = {n for _, n in mine}
+    states = await _states(conn, networks)
+    buckets = await _window(conn, networks, now - timedelta(seconds=rules.window_seconds))
     for pair in mine:
         state = states.get(pair, State(None))
         current = state.quarantine
         since = counted_since(current, state.counted_from)
         own, others = _tallies(buckets, pair, since)
-        verdict = judge(current, own, others, now, rules)
+        verdict = judge_pair(current, own, others, now, rules)
         if verdict is not None:
             await _apply(conn, pair, current, verdict, own, now, states, buckets, out)
 
 
 async def _locked(conn: psycopg.AsyncConnection, pairs: list[Pair]) -> list[Pair]:
     """Become the judge of these pairs, in order, waiting for a worker judging one of them to
-    commit (its counts are then seen). One batch takes its locks at one moment, in one order:
-    two batches cannot each hold what the other waits for."""
+    commit (its decision is then seen). A judgement takes its locks at one moment, in one
+    order: two cannot each hold what the other waits for."""
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('range:' || r || ':' || n, 0))"
         " FROM unnest(%b::uuid[], %b::text[]) WITH ORDINALITY AS t(r, n, i) ORDER BY i",

@@ -71,9 +71,8 @@ class ServiceBook:
         self.default_total_limit = default_total_limit
         self.services: dict[Any, ServiceState] = {}
         self.accounts: dict[Any, AccountState] = {}
-        # The batch's flash-call outcomes, for the caller ranges' health: counted and judged
-        # once at the end of the batch (processors/range_health.py), so that a transaction
-        # takes its ranges' locks at one moment, in order.
+        # The batch's flash-call outcomes, for the caller ranges' health: counted together at
+        # the end of the batch (processors/range_health.py).
         self.range_dials: list[Dial] = []
 
     async def lock(

@@ -83,7 +83,7 @@ class Decisions:
         )
         for handler, run in itertools.groupby(events, key=lambda e: self.table[e["event_type"]]):
             await handler(conn, list(run), out, book)
-        await range_health.count_and_judge(conn, book.range_dials, out, self.rules.ranges)
+        await range_health.count_outcomes(conn, book.range_dials)
         await book.save(conn, out)
 
     async def on_account_limit(

@@ -12,7 +12,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from core.caller_ranges import HealthRules
-from processors.range_health import Dial, count_and_judge, forget_old_outcomes
+from processors.range_health import Dial, count_outcomes, forget_old_outcomes, judge
 from runtime.outbox import Outbox
 
 pytestmark = pytest.mark.integration
@@ -41,10 +41,27 @@ def dials(
     return [Dial(range_id, network, at or datetime.now(UTC), delivered) for _ in range(n)]
 
 
+async def counted(pool: AsyncConnectionPool, batch: list[Dial]) -> None:
+    async with pool.connection() as conn, conn.transaction():
+        await count_outcomes(conn, batch)
+
+
 async def judged(pool: AsyncConnectionPool, batch: list[Dial]) -> list[dict[str, object]]:
+    """A batch counted, then its pairs judged (as the decisions' timer does)."""
+    await counted(pool, batch)
+    out = Outbox()
+    pairs = sorted({(d.range_id, d.network) for d in batch}, key=lambda p: (str(p[0]), p[1]))
+    async with pool.connection() as conn, conn.transaction():
+        await judge(conn, pairs, out, RULES)
+    return out.events
+
+
+async def judged_pairs(
+    pool: AsyncConnectionPool, pairs: list[tuple[uuid.UUID, str]]
+) -> list[dict[str, object]]:
     out = Outbox()
     async with pool.connection() as conn, conn.transaction():
-        await count_and_judge(conn, batch, out, RULES)
+        await judge(conn, pairs, out, RULES)
     return out.events
 
 
@@ -62,11 +79,16 @@ async def tallies(pool: AsyncConnectionPool) -> dict[tuple[uuid.UUID, str], tupl
 async def test_a_blocked_range_is_quarantined_once_then_released_by_its_probes(
     pool: AsyncConnectionPool,
 ) -> None:
-    # The healthy range delivers; the other fails to one network. Two workers' batches at
-    # once: the quarantine is decided once.
+    # The healthy range delivers; the other fails to one network: two workers count six
+    # failures each at once, then both judge at once: the quarantine is decided once.
     assert await judged(pool, dials(HEALTHY, 20, True)) == []
+    await asyncio.gather(
+        counted(pool, dials(BLOCKED, 6, False)), counted(pool, dials(BLOCKED, 6, False))
+    )
+    both = await asyncio.gather(judged(pool, []), judged(pool, dials(BLOCKED, 0, False)))
+    assert both == [[], []]  # (nothing to judge without pairs)
     both = await asyncio.gather(
-        judged(pool, dials(BLOCKED, 6, False)), judged(pool, dials(BLOCKED, 6, False))
+        judged_pairs(pool, [(BLOCKED, "IR-MCI")]), judged_pairs(pool, [(BLOCKED, "IR-MCI")])
     )
     quarantined = [e for events in both for e in events]
     assert [e["event_type"] for e in quarantined] == ["RangeQuarantined"]
@@ -81,7 +103,7 @@ async def test_a_blocked_range_is_quarantined_once_then_released_by_its_probes(
     # A transaction that rolls back counts nothing.
     with pytest.raises(RuntimeError):
         async with pool.connection() as conn, conn.transaction():
-            await count_and_judge(conn, dials(BLOCKED, 5, True), Outbox(), RULES)
+            await count_outcomes(conn, dials(BLOCKED, 5, True))
             raise RuntimeError("the batch failed")
     assert (await tallies(pool))[(BLOCKED, "IR-MCI")] == (12, 0)
 
