@@ -169,7 +169,9 @@ async def open_directory(settings: Settings, pool: AsyncConnectionPool) -> tuple
     feed = EventFeed(
         settings.require_bootstrap(),
         directory,
-        settings.fetch_wait_ms(call_path=False),
+        # On the call's path: a caller range quarantined, a key revoked, a service cut off
+        # must reach every replica in a moment (on Tansu a fetch waits its whole time).
+        settings.fetch_wait_ms(call_path=True),
         settings.park_undecodable,
     )
     fleet = Fleet(pool, feed)

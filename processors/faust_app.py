@@ -277,7 +277,16 @@ def decision_rules(settings: Settings) -> DecisionRules:
 
 
 async def start_decisions(runtime: Runtime, settings: Settings) -> Started:
-    return Started([(DECISIONS, Decisions(decision_rules(settings)), None)])
+    async def judge_ranges() -> None:
+        """The caller ranges this batch counted, judged at once after its commit (their
+        quarantine is a matter of seconds); if that fails, the decisions timer does it."""
+        try:
+            await judge_counted(runtime.pool, runtime.publisher, settings.range_rules)
+        except Exception as exc:
+            if not is_transient(exc):
+                log.exception("judging caller ranges failed; the timer tries again")
+
+    return Started([(DECISIONS, Decisions(decision_rules(settings)), judge_ranges)])
 
 
 async def start_dialer(runtime: Runtime, settings: Settings) -> Started:
@@ -374,8 +383,9 @@ def decisions_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, 
     async def judge_ranges() -> None:
         await judge_counted(runtime.pool, runtime.publisher, settings.range_rules)
 
-    # Judged off the batches' transactions: nothing waits on another worker's judgement.
-    return [(60.0, prune_range_outcomes), (0.5, judge_ranges)]
+    # Ranges are judged after each batch (start_decisions); this judges what a failure there
+    # left, off the batches' transactions either way.
+    return [(60.0, prune_range_outcomes), (1.0, judge_ranges)]
 
 
 def projection_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job]]:

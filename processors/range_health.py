@@ -3,10 +3,10 @@
 Each flash-call outcome from a range is counted once, in the transaction that applies it, in
 proc_range_outcomes: per range, network and 10-second bucket, in a row of this database
 session's own (so two workers never wait on each other's counts). Judging is kept off that
-transaction: a timer of the decisions worker (`judge_counted`, twice a second) judges each range
-and network this worker counted since its last look (core/caller_ranges.py `judge`), under an
-advisory lock of the pair, so two workers judging it one after the other see each other's
-counts. A quarantine or a release is written to proc_range_states and emitted
+transaction: right after each batch commits (and from a timer, for what a failure left), the
+decisions worker judges each range and network it counted since its last look
+(`judge_counted`; the rule is core/caller_ranges.py `judge`), under an advisory lock of the
+pair, so two workers judging it one after the other see each other's counts. A quarantine or a release is written to proc_range_states and emitted
 (RangeQuarantined, RangeReleased) in the same transaction, with an id fixed by the range, the
 network and when the quarantine began: emitted once, whatever is replayed.
 """
