@@ -6,9 +6,10 @@ session's own (so two workers never wait on each other's counts). Judging is kep
 transaction: right after each batch commits (and from a timer, for what a failure left), the
 decisions worker judges each range and network it counted since its last look
 (`judge_counted`; the rule is core/caller_ranges.py `judge`), under an advisory lock of the
-pair, so two workers judging it one after the other see each other's counts. A quarantine or a release is written to proc_range_states and emitted
-(RangeQuarantined, RangeReleased) in the same transaction, with an id fixed by the range, the
-network and when the quarantine began: emitted once, whatever is replayed.
+pair, so two workers judging it one after the other see each other's counts. A quarantine or
+a release is written to proc_range_states and emitted (RangeQuarantined, RangeReleased) in the
+same transaction, with an id fixed by the range, the network and when the quarantine began:
+emitted once, whatever is replayed.
 """
 
 from __future__ import annotations
