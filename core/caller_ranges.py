@@ -34,6 +34,9 @@ class CallerRange:
     status_at: datetime | None = None  # when `status` was set (an older change is stale)
     # network -> end of its quarantine (past: probing until judged again)
     quarantines: Mapping[str, datetime] = field(default_factory=dict, compare=False)
+    # network -> when it was last judged (a quarantine or a release published late, by
+    # another worker, must not undo a newer one)
+    judged_at: Mapping[str, datetime] = field(default_factory=dict, compare=False)
 
     def serves(self, network: str) -> bool:
         return not self.destinations or network in self.destinations

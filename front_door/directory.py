@@ -204,17 +204,18 @@ class Directory:
                 r, status=RangeStatus(e["status"]), status_at=e["occurred_at"]
             )
 
-    def _range_quarantined(self, e: Event) -> None:
+    def _range_judged(self, e: Event) -> None:
+        """A quarantine or a release: two decisions workers may publish theirs in another
+        order than they decided them, so an older one changes nothing."""
         r = self.ranges.get(e["range_id"])
-        if r is not None:
-            quarantines = {**r.quarantines, e["network"]: e["until"]}
-            self.ranges[r.id] = replace(r, quarantines=quarantines)
-
-    def _range_released(self, e: Event) -> None:
-        r = self.ranges.get(e["range_id"])
-        if r is not None:
-            quarantines = {n: u for n, u in r.quarantines.items() if n != e["network"]}
-            self.ranges[r.id] = replace(r, quarantines=quarantines)
+        network = e["network"]
+        if r is None or e["occurred_at"] < r.judged_at.get(network, e["occurred_at"]):
+            return
+        quarantines = {n: u for n, u in r.quarantines.items() if n != network}
+        if e["event_type"] == "RangeQuarantined":
+            quarantines[network] = e["until"]
+        judged_at = {**r.judged_at, network: e["occurred_at"]}
+        self.ranges[r.id] = replace(r, quarantines=quarantines, judged_at=judged_at)
 
     def test_code(self, service_id: uuid.UUID, phone: str) -> str | None:
         """The fixed code of a test number of the service (None: a real number)."""
@@ -263,8 +264,8 @@ HANDLERS: dict[str, Callable[[Directory, Event], None]] = {
     "TestNumberRemoved": Directory._test_number,
     "RangeAdded": Directory._range_added,
     "RangeStatusChanged": Directory._range_status,
-    "RangeQuarantined": Directory._range_quarantined,
-    "RangeReleased": Directory._range_released,
+    "RangeQuarantined": Directory._range_judged,
+    "RangeReleased": Directory._range_judged,
 }
 # On the directory's topics for other readers: nothing the API authenticates or checks by.
 PASSED_OVER = frozenset(
