@@ -169,9 +169,7 @@ async def open_directory(settings: Settings, pool: AsyncConnectionPool) -> tuple
     feed = EventFeed(
         settings.require_bootstrap(),
         directory,
-        # On the call's path: a caller range quarantined, a key revoked, a service cut off
-        # must reach every replica in a moment (on Tansu a fetch waits its whole time).
-        settings.fetch_wait_ms(call_path=True),
+        settings.fetch_wait_ms(call_path=False),
         settings.park_undecodable,
     )
     fleet = Fleet(pool, feed)
