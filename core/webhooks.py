@@ -90,7 +90,10 @@ def is_public(address: str) -> bool:
 
 def check_url(url: str, allow_private: bool) -> None:
     """http(s) only; and unless `allow_private`, a host whose every address is public (no
-    private, loopback or link-local target: the metadata service, the database)."""
+    private, loopback or link-local target: the metadata service, the database). Never a
+    control character (a NUL cannot even be stored)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise RefusedTarget("url must not contain control characters")
     try:
         parts = urlsplit(url)
         port = parts.port  # parsed on access: "http://h:x/" raises here

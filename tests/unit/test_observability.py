@@ -83,6 +83,8 @@ def test_webhook_targets_on_private_addresses_are_refused() -> None:
         "https:///x",
         "http://[/x",  # urlsplit's own ValueError: once a 500
         "http://93.184.216.34:99999/x",
+        "https://\u00e9\u00b1\x00",  # a NUL cannot be stored: once a 500 (the fuzz's)
+        "http://example.com/a\nb",
     ):
         with pytest.raises(RefusedTarget):
             check_url(bad, allow_private=True)
