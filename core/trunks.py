@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,9 @@ class TrunkAddress:
         return f"{self.transport}:{self.host}" + (f":{self.port}" if self.port else "")
 
 
+# A domain or an address: never a space or a control character (a trunk's name is stored
+# and sent on as a range's, a NUL cannot be).
+HOST = re.compile(r"[A-Za-z0-9._\-\[\]:]+")
 FORMS = "udp|tcp|tls:[user:password@]host[:port], or auto:[user:password@]domain"
 
 
@@ -47,7 +51,7 @@ def parse_trunks(text: str) -> list[TrunkAddress]:
         host, colon, port = rest.rpartition(":")
         if not colon:
             host, port = rest, ""
-        if not host or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
+        if not HOST.fullmatch(host) or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
             raise ValueError(f"{item!r}: a trunk is {FORMS}")
         if transport == "auto" and port:
             raise ValueError(f"{item!r}: auto: names a domain, without a port")

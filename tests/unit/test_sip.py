@@ -106,7 +106,9 @@ def test_trunks_parse_with_and_without_credentials() -> None:
     ]
     (trunk,) = parse_trunks("udp:alice:pa:ss@w0rd@sbc:5060")
     assert (trunk.username, trunk.password, trunk.host) == ("alice", "pa:ss@w0rd", "sbc")
-    for bad in ("sctp:h:5060", "udp:h:99999", "udp::5060", "auto:h:5060", "udp:h:x"):
+    # (a space or a NUL in the host: a range names its trunk, and PostgreSQL stores no NUL)
+    bad_hosts = ("udp:a b:5060", "udp:a\x00b:5060", "tcp:h\n:5060")
+    for bad in ("sctp:h:5060", "udp:h:99999", "udp::5060", "auto:h:5060", "udp:h:x", *bad_hosts):
         with pytest.raises(ValueError):
             parse_trunks(bad)
 
