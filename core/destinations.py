@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
+from core.phones import facts
+
 # phonenumbers' types by their lower-case names (the API's and the events' spelling).
 NUMBER_TYPES: dict[str, int] = {
     name.lower(): value for name, value in vars(PhoneNumberType).items() if name.isupper()
@@ -45,11 +47,11 @@ class Destinations:
 
     def refusal(self, phone: str) -> str | None:
         """Why `phone` (E.164, valid) may not be rung (None: it may)."""
-        parsed = phonenumbers.parse(phone, None)
-        region = phonenumbers.region_code_for_number(parsed)
+        found = facts(phone)
+        region = found.region
         if region not in self.allowed_regions:
             return f"{region or 'its region'} is not among the service's allowed_regions"
-        kind = type_name(phonenumbers.number_type(parsed))
+        kind = type_name(found.kind)
         if kind in self.blocked_number_types:
             return f"the service refuses {kind} numbers (blocked_number_types)"
         return None
