@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api import api_docs, errors, observability, openapi, panel
+from api import api_docs, errors, fast_calls, observability, openapi, panel
 from api.query_check import known_query_only
 from api.routers import (
     accounts,
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, dependencies=[] if module is compat else strict)
     app.include_router(accounts.own, dependencies=strict)
     panel.install(app, settings)
+    fast_calls.install(app)  # inside the request metrics
     observability.install(app)
 
     return app

@@ -43,6 +43,41 @@ def problem(
 
 HtmlErrors = Callable[[Request, ApiError], Awaitable[Response]]
 
+UNAVAILABLE = (
+    "the service is briefly unavailable; ask again shortly (an Idempotency-Key keeps a"
+    " repeated create from creating twice)"
+)
+
+
+def api_error(exc: ApiError) -> JSONResponse:
+    return problem(exc.status, exc.code, exc.detail, exc.headers, exc.extra)
+
+
+def error_of(method: str, path: str, exc: Exception) -> ApiError | None:
+    """The ApiError an exception is answered as (logged as it deserves); None: an internal
+    error (500)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, psycopg.Error | PoolTimeout | KafkaException) and is_transient(exc):
+        # PostgreSQL or the broker failed: 503 while it is away.
+        log.warning("%s %s: a dependency is unavailable: %r", method, path, exc)
+        return ApiError("unavailable", UNAVAILABLE, {"Retry-After": UNAVAILABLE_RETRY_AFTER})
+    if isinstance(exc, UnstorableEvent):
+        # The edge validation let a control character through: refuse, append nothing.
+        log.error("refused an event the edge should have refused: %s", exc)
+        return ApiError("invalid_request", "text holds a control character")
+    log.exception("unhandled error", exc_info=exc)
+    return None
+
+
+def failure(method: str, path: str, exc: Exception) -> JSONResponse:
+    """The problem+json answer to any exception, as the handlers below give it outside the
+    panel (api/fast_calls.py answers its own with this)."""
+    error = error_of(method, path, exc)
+    if error is None:
+        return problem(500, "internal_error", "an internal error occurred; it has been logged")
+    return api_error(error)
+
 
 def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
     """`html` is (path prefix, renderer): errors under that prefix are answered as pages."""
@@ -51,7 +86,7 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
     async def _api_error(request: Request, exc: ApiError) -> Response:
         if html is not None and request.url.path.startswith(html[0]):
             return await html[1](request, exc)
-        return problem(exc.status, exc.code, exc.detail, exc.headers, exc.extra)
+        return api_error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -71,33 +106,13 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return await _api_error(request, ApiError(code, str(exc.detail), headers))
 
-    async def _dependency(request: Request, exc: Exception) -> Response:
-        """PostgreSQL or the broker failed: 503 while it is away, 500 for anything else."""
-        if not is_transient(exc):
-            return await _unexpected(request, exc)
-        log.warning("%s %s: a dependency is unavailable: %r", request.method, request.url.path, exc)
-        return await _api_error(
-            request,
-            ApiError(
-                "unavailable",
-                "the service is briefly unavailable; ask again shortly (an Idempotency-Key"
-                " keeps a repeated create from creating twice)",
-                {"Retry-After": UNAVAILABLE_RETRY_AFTER},
-            ),
-        )
+    async def _other(request: Request, exc: Exception) -> Response:
+        """PostgreSQL or the broker failed (503 while it is away), an event the edge should
+        have refused (422), anything else (500)."""
+        error = error_of(request.method, request.url.path, exc)
+        if error is None:
+            return problem(500, "internal_error", "an internal error occurred; it has been logged")
+        return await _api_error(request, error)
 
-    for kind in (psycopg.Error, PoolTimeout, KafkaException):
-        app.add_exception_handler(kind, _dependency)
-
-    @app.exception_handler(UnstorableEvent)
-    async def _unstorable(request: Request, exc: UnstorableEvent) -> Response:
-        # The edge validation let a control character through: refuse, append nothing.
-        log.error("refused an event the edge should have refused: %s", exc)
-        return await _api_error(
-            request, ApiError("invalid_request", "text holds a control character")
-        )
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return problem(500, "internal_error", "an internal error occurred; it has been logged")
+    for kind in (psycopg.Error, PoolTimeout, KafkaException, UnstorableEvent, Exception):
+        app.add_exception_handler(kind, _other)

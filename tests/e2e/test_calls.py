@@ -53,6 +53,38 @@ def test_a_call_rings_the_handset_and_its_code_verifies(api: Api, tenant: Tenant
     assert api.call(tenant.token, call["id"])["id"] == call["id"]  # the account reads it too
 
 
+def test_a_call_sent_in_an_unusual_but_valid_form_is_answered_as_an_ordinary_one(
+    api: Api, tenant: Tenant
+) -> None:
+    """An ordinary POST /v1/calls is answered by api/fast_calls.py, one in an unusual form by
+    the route itself: the answers are the same. The second request of each pair replays the
+    first's Idempotency-Key (its body must equal the first's, byte for byte) or repeats its
+    refusal (the same problem)."""
+    ordinary = {**bearer(tenant.key), "Content-Type": "application/json"}
+    unusual = {
+        "Authorization": f"bearer  {tenant.key}",
+        "Content-Type": "application/json;charset=UTF-8",
+    }
+    for first, second in ((ordinary, unusual), (unusual, ordinary)):
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        body = f'{{"phone": "{random_phone()}"}}'.encode()
+        placed = api.http.post("/v1/calls", content=body, headers={**first, **key})
+        again = api.http.post("/v1/calls", content=body, headers={**second, **key})
+        assert (placed.status_code, again.status_code) == (201, 201), (placed.text, again.text)
+        assert again.headers["idempotent-replayed"] == "true"
+        assert "idempotent-replayed" not in placed.headers
+        assert again.content == placed.content
+        assert placed.headers["content-type"] == again.headers["content-type"] == "application/json"
+        refused = [
+            api.http.post("/v1/calls", content=b'{"phone": "+98912"}', headers=headers)
+            for headers in (first, second)
+        ]
+        assert [r.status_code for r in refused] == [400, 400]
+        assert refused[0].json() == refused[1].json()
+        assert refused[0].json()["code"] == "invalid_phone"
+        assert refused[0].headers["content-type"] == "application/problem+json"
+
+
 def test_national_numbers_are_normalised_and_bad_ones_refused(api: Api, tenant: Tenant) -> None:
     assert api.place(tenant.key, "0912 765 4321")["phone"] == "+989127654321"
     for bad in ("12", "not a phone", "+98912", ""):
