@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 from pydantic import ValidationError
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import failure
-from api.http_params import created
+from api.http_params import created_as
 from api.models import CallCreate, CallOut
 from api.service_layer import calls
 from front_door.context import Context
@@ -74,7 +75,7 @@ class FastCalls:
             answer, replayed = await calls.place(
                 self._context(), key, call.phone, call.reference, idempotency_key
             )
-            response = created(CallOut.model_validate(answer).model_dump(mode="json"), replayed)
+            response: Response = created_as(CallOut, answer, replayed)
         except Exception as exc:
             response = failure("POST", PATH, exc)
         await response(scope, receive, send)

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Header, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from front_door.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
 
@@ -31,5 +32,17 @@ IdempotencyKey = Annotated[
 def created(answer: Any, replayed: bool, status: int = 201) -> JSONResponse:
     """The answer of a create that takes an Idempotency-Key: a replayed one says so
     (`Idempotent-Replayed: true`), the one place that header is written."""
-    headers = {"Idempotent-Replayed": "true"} if replayed else None
-    return JSONResponse(answer, status_code=status, headers=headers)
+    return JSONResponse(answer, status_code=status, headers=_replay_headers(replayed))
+
+
+def created_as(model: type[BaseModel], answer: Any, replayed: bool) -> Response:
+    """`created` through a response model, serialised by it (pydantic's own JSON, as compact
+    as JSONResponse's, without the detour through Python objects)."""
+    body = model.model_validate(answer).model_dump_json().encode()
+    return Response(
+        body, status_code=201, media_type="application/json", headers=_replay_headers(replayed)
+    )
+
+
+def _replay_headers(replayed: bool) -> dict[str, str] | None:
+    return {"Idempotent-Replayed": "true"} if replayed else None

@@ -28,6 +28,9 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The labelled series, found once each (a labels() lookup costs a lock and a hash).
+        self._durations: dict[tuple[str, str], Any] = {}
+        self._answers: dict[tuple[str, str, str], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,8 +43,7 @@ class RequestMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                route = _route(scope)
-                metrics.HTTP_DURATION.labels(route, scope["method"]).observe(
+                self._duration(_route(scope), scope["method"]).observe(
                     time.perf_counter() - started
                 )
             await send(message)
@@ -50,7 +52,20 @@ class RequestMetrics:
             with bind(route=scope["path"]):
                 await self.app(scope, receive, sending)
         finally:
-            metrics.HTTP_REQUESTS.labels(_route(scope), scope["method"], str(status)).inc()
+            self._answered(_route(scope), scope["method"], str(status)).inc()
+
+    def _duration(self, route: str, method: str) -> Any:
+        series = self._durations.get((route, method))
+        if series is None:
+            series = self._durations[route, method] = metrics.HTTP_DURATION.labels(route, method)
+        return series
+
+    def _answered(self, route: str, method: str, status: str) -> Any:
+        series = self._answers.get((route, method, status))
+        if series is None:
+            series = metrics.HTTP_REQUESTS.labels(route, method, status)
+            self._answers[route, method, status] = series
+        return series
 
 
 def _route(scope: Scope) -> str:

@@ -218,7 +218,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field("127.0.0.1", alias="FLASHCALL_TRUSTED_PROXIES")
     # text for people (make run), json for log collectors (compose).
     log_format: Literal["text", "json"] = Field("text", alias="FLASHCALL_LOG_FORMAT")
-    access_log: bool = Field(True, alias="FLASHCALL_ACCESS_LOG")
+    access_log: bool = Field(False, alias="FLASHCALL_ACCESS_LOG")
 
     @field_validator("number_pool")
     @classmethod

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -162,10 +163,10 @@ def encode(event: Event) -> bytes:
     """Encode an event made by `new_event` in the oldest version of its type that holds it
     (see the module's note)."""
     event_type = event["event_type"]
-    for name, value in event.items():
-        texts = value if isinstance(value, list) else [value]
-        if any(isinstance(t, str) and forbidden_character(t) is not None for t in texts):
-            raise UnstorableEvent(f"{event_type}.{name} holds a control character")
+    if forbidden_character("".join(_texts(event.values()))) is not None:  # one scan of all
+        for name, value in event.items():
+            if forbidden_character("".join(_texts([value]))) is not None:
+                raise UnstorableEvent(f"{event_type}.{name} holds a control character")
     catalog = _catalog()
     fingerprint, schema = catalog.current_fingerprint[event_type], catalog.readers[event_type]
     for version in catalog.older[event_type]:
@@ -177,6 +178,16 @@ def encode(event: Event) -> bytes:
     out.write(fingerprint)
     schemaless_writer(out, schema, event)
     return out.getvalue()
+
+
+def _texts(values: Iterable[Any]) -> Iterator[str]:
+    """The strings among `values` and in their lists (the forbidden characters are single
+    characters: the strings can be scanned as one)."""
+    for value in values:
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, list):
+            yield from (t for t in value if isinstance(t, str))
 
 
 def decode(data: bytes) -> Event:
