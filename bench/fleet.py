@@ -244,13 +244,18 @@ async def _answered(
     load: Load | None = None,
 ) -> int:
     """The status of a request sent until it is answered (no answer, 502 and 503 are sent
-    again, for up to a minute); its JSON goes into `body` (the balancer's own 502 is HTML)."""
+    again, for up to a minute); its JSON goes into `body` (the balancer's own 502 is HTML).
+    Between tries it waits as a careful client does: what a 503's Retry-After asks, else a
+    little longer each time (with jitter), so that an overloaded platform is not asked more
+    often the slower it answers."""
     deadline = time.monotonic() + 60
-    status = 0
+    status, pause = 0, 0.2
     while time.monotonic() < deadline:
+        retry_after = None
         try:
             async with send(url, json=json, headers=auth) as response:
                 status = response.status
+                retry_after = response.headers.get("Retry-After")
                 if body is not None and "json" in response.content_type:
                     body.update(await response.json(content_type=None))
         except (TimeoutError, aiohttp.ClientError):
@@ -259,7 +264,9 @@ async def _answered(
             break
         if load is not None:
             load.resent += 1
-        await asyncio.sleep(0.2)
+        wait = float(retry_after) if retry_after and retry_after.isdigit() else pause
+        await asyncio.sleep(wait * random.uniform(0.5, 1.0) + pause / 2)
+        pause = min(pause * 2, 2.0)
     return status
 
 

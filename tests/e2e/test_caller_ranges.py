@@ -84,6 +84,36 @@ def settled(database_url: str, ids: list[str]) -> dict[str, tuple[str, str, str 
     return {}
 
 
+def timeline(database_url: str, failed: list[str], rightel: list[str]) -> str:
+    """When the failed calls were requested and dialled, when each range had dialled the
+    ten Rightel calls it is judged on, against when the quarantine began (seconds from the
+    first failed call's request): where the failures before it came from."""
+    [(first, last_requested, last_dialled)] = chaos._query(
+        database_url,
+        "SELECT min(created_at), max(created_at), max(dialed_at) FROM calls"
+        " WHERE id = ANY(%s::uuid[])",
+        (failed,),
+    )
+    since = chaos._query(database_url, "SELECT min(since) FROM caller_range_quarantines", ())
+    if first is None:
+        return "none failed"
+
+    def at(moment: Any) -> str:
+        return f"+{(moment - first).total_seconds():.2f} s" if moment is not None else "never"
+
+    tenth = chaos._query(
+        database_url,
+        "SELECT left(caller_number, 9), (array_agg(dialed_at ORDER BY dialed_at))[10] FROM calls"
+        " WHERE id = ANY(%s::uuid[]) AND dialed_at IS NOT NULL GROUP BY 1 ORDER BY 1",
+        (rightel,),
+    )
+    return (
+        f"the last requested {at(last_requested)}, dialled {at(last_dialled)};"
+        f" the tenth dial of {', '.join(f'{r} {at(t)}' for r, t in tenth)};"
+        f" quarantined {at(since[0][0])}"
+    )
+
+
 # The SIP carrier's settings: sipp rings for a second; room for the load's pace.
 SIP = {
     "FLASHCALL_CARRIER": "sip",
@@ -172,7 +202,10 @@ def run(
             what="every call to settle",
         )
         failed = [c for c in rightel if calls[c][0] == "failed"]
-        line = f"{len(failed)} of 300 Rightel calls failed"
+        line = (
+            f"{len(failed)} of 300 Rightel calls failed;"
+            f" {timeline(stage.database_url, failed, rightel)}"
+        )
         print(line)
         assert len(failed) <= 20, line
         assert all(calls[c][1].startswith(BLOCKED) for c in failed), line
