@@ -94,3 +94,11 @@ def platform(bootstrap: str, database_url: str) -> Iterator[Platform]:
         yield plat
     finally:
         plat.stop_all()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the session's platform run last, the others in their usual order before them.
+    Once started, the platform's idle consumers keep the session's broker busy (Tansu answers
+    a fetch only when its wait is over: at the tests' 10 ms, most of a core), and every test
+    after it, on a platform of its own or none, would run on what is left of the machine."""
+    items.sort(key=lambda item: "platform" in getattr(item, "fixturenames", ()))
