@@ -6,7 +6,8 @@ hop, an SMS step against a flash call, the whole pipeline with one and with two 
 role); latency at 1,000 calls/s appended to the broker; the API over HTTP against
 a bare endpoint (its ratio, whether the processors keep up, latency at 100 calls/s); reports
 over ten million calls; the idle platform's CPU; pumping detection simulated over a day; what
-drawing a caller number from ranges costs, and the ranges' health rule simulated over a day.
+drawing a caller number from ranges costs, and the ranges' health rule simulated over a day;
+where the API's CPU goes on a single POST /v1/calls (py-spy).
 docs/benchmarks.md explains each figure.
 """
 
@@ -22,6 +23,7 @@ import httpx
 
 from bench import pipeline
 from bench.api_load import api_figures, new_tenant
+from bench.api_profile import profile
 from bench.capacity import PerCall, capacity
 from bench.fraud import fraud_figures
 from bench.load import median
@@ -44,6 +46,7 @@ SECTIONS = (
     "idle",
     "fraud",
     "ranges",
+    "profile",
 )
 
 
@@ -121,6 +124,8 @@ def main() -> None:
         print("caller ranges (docs/ranges.md):", flush=True)
         for line in ranges_figures(args.rounds):
             print(f"  {line}", flush=True)
+    if "profile" in only:
+        call_profile(args)
     if "idle" in only:
         idle = [pipeline.idle_cpu() for _ in range(args.rounds)]
         totals = [sum(i.values()) for i in idle]
@@ -133,6 +138,26 @@ def main() -> None:
             + ")",
             flush=True,
         )
+
+
+def call_profile(args: argparse.Namespace) -> None:
+    """Where the API's CPU goes on POST /v1/calls (bench/api_profile.py)."""
+    print("where the API's CPU goes on POST /v1/calls (py-spy, 32 clients, one key):", flush=True)
+    runs = [profile(args.seconds) for _ in range(args.rounds)]
+    done = [r for r in runs if r is not None]
+    if not done:
+        print("  py-spy is not installed (make setup installs the dev tools)", flush=True)
+        return
+    print(
+        f"  {median([r.cpu_us for r in done]):.0f} µs of CPU per accepted call, every thread"
+        f" ({median([r.main_us for r in done]):.0f} µs the event loop's), at"
+        f" {median([r.rate for r in done]):.0f} calls/s   (each round: "
+        + ", ".join(f"{r.cpu_us:.0f}" for r in done)
+        + ")",
+        flush=True,
+    )
+    for part in done[0].parts:
+        print(f"    {part:<64} {median([r.parts[part] for r in done]):6.0f} µs", flush=True)
 
 
 def sip(args: argparse.Namespace) -> None:

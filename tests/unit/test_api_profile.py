@@ -1,0 +1,41 @@
+"""The profile's charging of samples to parts of the call path (bench/api_profile.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.api_profile import charged, part_of
+
+PLACE = "place_call (front_door/single_call.py:70)"
+ENCODE = "encode (schemas/codec.py:170)"
+APPEND = "EventProducer.append (producers/event_producer.py:117)"
+
+
+def test_a_sample_is_charged_to_the_deepest_part_it_was_in() -> None:
+    # Avro inside the append: Avro's, not the append's.
+    assert part_of(["Runner.run (asyncio/runners.py:118)", PLACE, APPEND, ENCODE]) == "Avro"
+    assert (
+        part_of(["Runner.run (asyncio/runners.py:118)", PLACE, APPEND])
+        == "the append and its acknowledgement"
+    )
+    assert part_of(["Runner.run (asyncio/runners.py:118)", "send (uvicorn/x.py:1)"]) == (
+        "the HTTP server and the event loop (uvicorn, Starlette's middleware, asyncio)"
+    )
+
+
+def test_shares_are_counted_from_py_spys_raw_lines(tmp_path: Path) -> None:
+    raw = tmp_path / "samples.txt"
+    raw.write_text(
+        f"Runner.run (a.py:1);{PLACE};{APPEND};{ENCODE} 3\n"
+        f"Runner.run (a.py:1);{PLACE};{APPEND} 1\n"
+        "Runner.run (a.py:1) 4\n",
+        encoding="utf-8",
+    )
+    shares = charged(str(raw))
+    assert shares["Avro"] == 3 / 8
+    assert shares["the append and its acknowledgement"] == 1 / 8
+    assert (
+        shares["the HTTP server and the event loop (uvicorn, Starlette's middleware, asyncio)"]
+        == 4 / 8
+    )
+    assert shares["the limits' round trip (PostgreSQL)"] == 0
