@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uvicorn
 
-from api.app import create_app
+from api.app import served
 from core.logs import uvicorn_log_config
 from core.settings import get_settings
 
@@ -12,7 +12,7 @@ from core.settings import get_settings
 def main() -> None:
     settings = get_settings()
     uvicorn.run(
-        create_app(settings),
+        served(settings),
         host=settings.http_host,
         port=settings.http_port,
         log_level="info",

@@ -7,8 +7,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.types import ASGIApp
 
-from api import api_docs, errors, fast_calls, observability, openapi, panel
+from api import api_docs, errors, observability, openapi, panel
+from api.fast_calls import FastCalls
+from api.observability import RequestMetrics
 from api.query_check import known_query_only
 from api.routers import (
     accounts,
@@ -103,7 +106,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, dependencies=[] if module is compat else strict)
     app.include_router(accounts.own, dependencies=strict)
     panel.install(app, settings)
-    fast_calls.install(app)  # inside the request metrics
     observability.install(app)
 
     return app
+
+
+def served(settings: Settings | None = None) -> ASGIApp:
+    """The API as uvicorn serves it: the request metrics around every request, in front of the
+    application an ordinary POST /v1/calls answered without FastAPI's machinery
+    (api/fast_calls.py), the application for everything else. Outside FastAPI's own middleware,
+    which an ordinary call never needs (its failures are answered where they happen)."""
+    app = create_app(settings)
+    return RequestMetrics(FastCalls(app, app))

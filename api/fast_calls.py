@@ -49,7 +49,7 @@ MATCHED = Matched(PATH)
 
 
 class FastCalls:
-    """ASGI middleware in front of the router (inside the request metrics)."""
+    """In front of the FastAPI application (inside the request metrics: api/app.py)."""
 
     def __init__(self, app: ASGIApp, api: FastAPI) -> None:
         self.app = app
@@ -65,7 +65,11 @@ class FastCalls:
             await self.app(scope, receive, send)
             return
         messages, body = await _read(receive)
-        taken = None if body is None else self._ordinary(scope, body)
+        try:
+            taken = None if body is None else self._ordinary(scope, body)
+        except Exception as exc:  # what the route would answer 500 too, as it would
+            await failure("POST", PATH, exc)(scope, receive, send)
+            return
         if taken is None:
             await self.app(scope, _replaying(messages, receive), send)
             return
@@ -147,7 +151,3 @@ def _replaying(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replay
-
-
-def install(app: FastAPI) -> None:
-    app.add_middleware(FastCalls, api=app)

@@ -109,8 +109,6 @@ async def readiness(ctx: Context) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    app.add_middleware(RequestMetrics)
-
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         """200 while the process lives."""

@@ -22,9 +22,12 @@ from bench.api_load import new_tenant
 from bench.load import closed_loop
 from bench.pipeline import cpu_seconds, platform, stage
 
-# The parts of the call path, each by a frame that belongs to it; a sample is charged to the
-# deepest frame it holds that names one (a sample in none: the event loop and the HTTP server).
+# The parts of the call path, each by frames that belong to it; a sample is charged to the
+# deepest frame it holds that names one (Avro inside the append is Avro's).
+SERVER = "the HTTP server and the event loop (uvicorn, asyncio)"
 PARTS = (
+    (SERVER, ("uvicorn/", "asyncio/", "uvloop")),
+    ("Starlette and FastAPI (routing, dependencies, middleware)", ("fastapi/", "starlette/")),
     ("authentication and the request's body", ("FastCalls._ordinary",)),
     ("the phone number (parsing, destination rule)", ("parse_phone", "check_destination")),
     ("the limits' round trip (PostgreSQL)", ("SharedLimits.",)),
@@ -38,7 +41,7 @@ PARTS = (
     ("the request metrics", ("RequestMetrics.",)),
     ("the directory feed", ("EventFeed.",)),
 )
-SERVER = "the HTTP server and the event loop (uvicorn, Starlette's middleware, asyncio)"
+OTHER = "anything else"
 
 
 @dataclass
@@ -95,7 +98,7 @@ def charged(path: str) -> dict[str, float]:
             stack, _, n = line.rstrip().rpartition(" ")
             counts[part_of(stack.split(";"))] += int(n)
     total = sum(counts.values()) or 1
-    return {p: counts[p] / total for p in [name for name, _ in PARTS] + [SERVER]}
+    return {p: counts[p] / total for p in [*(name for name, _ in PARTS), OTHER]}
 
 
 def part_of(frames: list[str]) -> str:
@@ -103,7 +106,7 @@ def part_of(frames: list[str]) -> str:
         for name, marks in PARTS:
             if any(mark in frame for mark in marks):
                 return name
-    return SERVER
+    return OTHER
 
 
 def _main_thread_cpu(pid: int) -> float:

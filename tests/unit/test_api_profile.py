@@ -18,8 +18,16 @@ def test_a_sample_is_charged_to_the_deepest_part_it_was_in() -> None:
         part_of(["Runner.run (asyncio/runners.py:118)", PLACE, APPEND])
         == "the append and its acknowledgement"
     )
-    assert part_of(["Runner.run (asyncio/runners.py:118)", "send (uvicorn/x.py:1)"]) == (
-        "the HTTP server and the event loop (uvicorn, Starlette's middleware, asyncio)"
+    server = "the HTTP server and the event loop (uvicorn, asyncio)"
+    assert part_of(["Runner.run (asyncio/runners.py:118)", "send (uvicorn/x.py:1)"]) == server
+    # uvicorn's send under the metrics' wrapper of it is the server's.
+    metrics = "RequestMetrics.__call__.<locals>.sending (api/observability.py:44)"
+    assert part_of(["Runner.run (asyncio/runners.py:118)", metrics, "send (uvicorn/x.py:1)"]) == (
+        server
+    )
+    assert part_of([metrics, "observe (prometheus_client/metrics.py:9)"]) == "the request metrics"
+    assert part_of(["solve_dependencies (fastapi/dependencies/utils.py:5)"]) == (
+        "Starlette and FastAPI (routing, dependencies, middleware)"
     )
 
 
@@ -28,14 +36,11 @@ def test_shares_are_counted_from_py_spys_raw_lines(tmp_path: Path) -> None:
     raw.write_text(
         f"Runner.run (a.py:1);{PLACE};{APPEND};{ENCODE} 3\n"
         f"Runner.run (a.py:1);{PLACE};{APPEND} 1\n"
-        "Runner.run (a.py:1) 4\n",
+        "Runner.run (asyncio/runners.py:1) 4\n",
         encoding="utf-8",
     )
     shares = charged(str(raw))
     assert shares["Avro"] == 3 / 8
     assert shares["the append and its acknowledgement"] == 1 / 8
-    assert (
-        shares["the HTTP server and the event loop (uvicorn, Starlette's middleware, asyncio)"]
-        == 4 / 8
-    )
+    assert shares["the HTTP server and the event loop (uvicorn, asyncio)"] == 4 / 8
     assert shares["the limits' round trip (PostgreSQL)"] == 0
