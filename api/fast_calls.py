@@ -67,7 +67,7 @@ class FastCalls:
         messages, body = await _read(receive)
         try:
             taken = None if body is None else self._ordinary(scope, body)
-        except Exception as exc:  # what the route would answer 500 too, as it would
+        except Exception as exc:  # a fault of this path itself: 500, as the application answers
             await failure("POST", PATH, exc)(scope, receive, send)
             return
         if taken is None:
@@ -115,7 +115,7 @@ class FastCalls:
             return None  # perhaps issued a moment ago through another replica: the route looks
         try:
             call = CallCreate.model_validate(json.loads(body))
-        except (ValueError, ValidationError):  # the route says what is wrong with it
+        except (ValueError, ValidationError, RecursionError):  # the route says what is wrong
             return None
         return key, call, idempotency_key
 

@@ -6,6 +6,11 @@ import logging
 import threading
 from typing import Any
 
+import httpx
+from fastapi import APIRouter, FastAPI
+
+from api.observability import RequestMetrics
+from core import metrics
 from core.logs import JsonFormatter, TextFormatter, bind
 from processors import health
 
@@ -95,3 +100,30 @@ def test_retries_back_off_to_hours() -> None:
 
     first, later = retry_delay(1, 5.0).total_seconds(), retry_delay(6, 5.0).total_seconds()
     assert 4 <= first <= 6 and later >= 8 * 3600
+
+
+def test_the_request_metrics_in_front_of_the_application_label_answers_by_route() -> None:
+    """api/app.py serves the request metrics outside FastAPI: the route the router matched
+    still names each answer's series (a path with ids would explode the labels)."""
+    app = FastAPI()
+    router = APIRouter(prefix="/v1/widgets")
+
+    @router.get("/{widget_id}")
+    async def widget(widget_id: str) -> dict[str, str]:
+        return {"id": widget_id}
+
+    app.include_router(router)
+
+    def answered(route: str, status: str) -> float:
+        return metrics.HTTP_REQUESTS.labels(route, "GET", status)._value.get()
+
+    before = answered("/v1/widgets/{widget_id}", "200"), answered("unmatched", "404")
+
+    async def ask() -> list[int]:
+        transport = httpx.ASGITransport(app=RequestMetrics(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+            return [(await client.get(path)).status_code for path in ("/v1/widgets/a-1", "/no")]
+
+    assert asyncio.run(ask()) == [200, 404]
+    after = answered("/v1/widgets/{widget_id}", "200"), answered("unmatched", "404")
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
