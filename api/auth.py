@@ -41,11 +41,17 @@ Ctx = Annotated[Context, Depends(get_context)]
 
 
 def bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         raise ApiError("unauthorized", "send Authorization: Bearer <token>")
-    return token.strip()
+    return token
+
+
+def bearer_token(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header (None: not one)."""
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def _is_operator(ctx: Context, token: str) -> bool:

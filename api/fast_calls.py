@@ -13,7 +13,6 @@ on to the route, its body replayed, and is answered exactly as before.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from fastapi import FastAPI
@@ -21,19 +20,19 @@ from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import bearer_token
 from api.errors import failure
 from api.http_params import created_as
 from api.models import CallCreate, CallOut
 from api.service_layer import calls
 from front_door.context import Context
 from front_door.directory import KeyView
-from front_door.idempotency import KEY_PATTERN, MAX_KEY_LENGTH
+from front_door.idempotency import valid_key
 from front_door.secrets import hash_secret
 
 PATH = "/v1/calls"
 # A call's body is a phone number and a reference: a bigger one is not ordinary.
 MAX_BODY = 4096
-IDEMPOTENCY_KEY = re.compile(KEY_PATTERN)
 JSON_TYPES = frozenset({b"application/json", b"application/json; charset=utf-8"})
 
 
@@ -102,13 +101,10 @@ class FastCalls:
                 idempotency_key = value.decode("latin-1")
         if token is None or content_type is None or content_type.lower() not in JSON_TYPES:
             return None
-        if idempotency_key is not None and not (
-            len(idempotency_key) <= MAX_KEY_LENGTH and IDEMPOTENCY_KEY.fullmatch(idempotency_key)
-        ):
+        if idempotency_key is not None and not valid_key(idempotency_key):
             return None
-        scheme, _, secret = token.decode("latin-1").partition(" ")
-        secret = secret.strip()
-        if scheme.lower() != "bearer" or not secret:
+        secret = bearer_token(token.decode("latin-1"))
+        if secret is None:
             return None
         key = self._context().directory.key_for_secret(hash_secret(secret))
         if key is None or key.revoked_at is not None:

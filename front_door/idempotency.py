@@ -32,10 +32,15 @@ def jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=to_jsonable_python))
 
 
+def valid_key(key: str) -> bool:
+    """Whether `key` is one an Idempotency-Key may be (as `IdempotencyKey` checks it)."""
+    # fullmatch: with re.match, "$" also matches before a trailing newline.
+    return len(key) <= MAX_KEY_LENGTH and re.fullmatch(KEY_PATTERN, key) is not None
+
+
 def check_key(key: str) -> None:
     """For keys that do not come through `IdempotencyKey` (the panel's forms)."""
-    # fullmatch: with re.match, "$" also matches before a trailing newline.
-    if not re.fullmatch(KEY_PATTERN, key) or len(key) > MAX_KEY_LENGTH:
+    if not valid_key(key):
         raise invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
 
 
