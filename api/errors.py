@@ -74,9 +74,11 @@ def failure(method: str, path: str, exc: Exception) -> JSONResponse:
     """The problem+json answer to any exception, as the handlers below give it outside the
     panel (api/fast_calls.py answers its own with this)."""
     error = error_of(method, path, exc)
-    if error is None:
-        return problem(500, "internal_error", "an internal error occurred; it has been logged")
-    return api_error(error)
+    return internal_error() if error is None else api_error(error)
+
+
+def internal_error() -> JSONResponse:
+    return problem(500, "internal_error", "an internal error occurred; it has been logged")
 
 
 def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
@@ -110,9 +112,7 @@ def install(app: FastAPI, html: tuple[str, HtmlErrors] | None = None) -> None:
         """PostgreSQL or the broker failed (503 while it is away), an event the edge should
         have refused (422), anything else (500)."""
         error = error_of(request.method, request.url.path, exc)
-        if error is None:
-            return problem(500, "internal_error", "an internal error occurred; it has been logged")
-        return await _api_error(request, error)
+        return internal_error() if error is None else await _api_error(request, error)
 
     for kind in (psycopg.Error, PoolTimeout, KafkaException, UnstorableEvent, Exception):
         app.add_exception_handler(kind, _other)
