@@ -29,6 +29,13 @@ def bind(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def bind_task(**fields: Any) -> None:
+    """Lines logged by the rest of the current task carry these fields: for a task that lives
+    for one piece of work (a task runs in a copy of its creator's context, so the fields leave
+    with it). Cheaper than `bind` where thousands of such tasks run a second."""
+    _context.set({**(_context.get() or {}), **fields})
+
+
 def context_of(record: logging.LogRecord) -> dict[str, Any]:
     found = dict(_context.get() or {})
     for name in CONTEXT_FIELDS:

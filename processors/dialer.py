@@ -19,7 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
 from core.faults import is_transient
-from core.logs import bind
+from core.logs import bind, bind_task
 from processors import dial_records
 from processors.carriers import Carrier, DialResult
 from processors.sms import SmsCarrier
@@ -76,27 +76,31 @@ class Dialer:
             task.add_done_callback(self._tasks.discard)
 
     async def _dial(self, command: Event) -> None:
-        """Ask the carrier; the slot is free again as soon as it answered (the outcome is
-        recorded with the others that are waiting, by one writer). Lines logged meanwhile (the
-        carrier's too) carry the call and its service."""
-        with bind(call_id=command["call_id"], service_id=command["service_id"]):
-            await self._dial_bound(command)
-
-    async def _dial_bound(self, command: Event) -> None:
-        dial = asyncio.ensure_future(self._place(command))
+        """Ask the carrier (a task of its own: lines logged meanwhile, the carrier's too, carry
+        the call and its service); the slot is free again as soon as it answered (the outcome
+        is recorded with the others that are waiting, by one writer). A dial still going on
+        after `notice_after` seconds is told by a DialStarted (a timer, not a second task per
+        dial: most dials end sooner)."""
+        bind_task(call_id=command["call_id"], service_id=command["service_id"])
+        notice = asyncio.get_running_loop().call_later(
+            self._notice_after, self._notice_started, command
+        )
         try:
-            done, _ = await asyncio.wait({dial}, timeout=self._notice_after)
-            if not done:
-                await self._tell_started(command)
-            result = await dial
+            result: DialResult | None = await self._place(command)
         except Exception:
             log.exception("carrier failed on call %s", command["call_id"])
             result = None
         finally:
+            notice.cancel()
             self._slots.release()
         self._outcome(command, result)
         if result is not None and result.answered is not None:
             await self._record_if_answered(command, result.answered)
+
+    def _notice_started(self, command: Event) -> None:
+        task = asyncio.create_task(self._tell_started(command))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _place(self, command: Event) -> DialResult:
         """Ring the phone (PlaceCall) or send the SMS (SendSms)."""

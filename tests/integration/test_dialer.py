@@ -4,6 +4,7 @@ only a dial that lasts is told by a DialStarted."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
+from core.logs import context_of
 from launch.broker import broker
 from processors import dial_records
 from processors.carriers import DialResult
@@ -169,3 +171,64 @@ async def test_an_outcome_that_can_never_be_recorded_holds_no_other_back(
     assert outcomes[good["call_id"]]["event_type"] == "CallDelivered"
     assert outcomes[bad["call_id"]]["event_type"] == "CallFailed"
     assert outcomes[bad["call_id"]]["reason"] == "carrier_error"
+
+
+class TalkativeCarrier:
+    """Logs a line as it rings each phone, then fails the dial of one of them."""
+
+    def __init__(self, failing: str) -> None:
+        self.failing = failing
+
+    async def dial(
+        self, call_id: uuid.UUID, phone: str, caller_number: str, trunk: str | None = None
+    ) -> DialResult:
+        logging.getLogger("tests.carrier").warning("ringing %s", phone)
+        await asyncio.sleep(0)  # the other dial runs meanwhile: no field may cross over
+        if phone == self.failing:
+            raise ConnectionError("the trunk hung up")
+        return DialResult(at=datetime.now(UTC), failure=None)
+
+
+class Lines(logging.Handler):
+    """Each line with the call and service its context held as it was logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen: set[tuple[str, Any, Any]] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = context_of(record)
+        self.seen.add((record.getMessage(), found.get("call_id"), found.get("service_id")))
+
+
+async def test_lines_logged_while_dialling_carry_their_call(
+    pool: AsyncConnectionPool, own_bootstrap: str
+) -> None:
+    """The carrier's lines and the dialer's own carry the call and service they belong to,
+    each dial its own, and nothing of them is left on the lines logged after."""
+    ensure_topics(own_bootstrap, 2)
+    producer = EventProducer(own_bootstrap)
+    dialer = Dialer(
+        pool, Publisher(pool, producer), TalkativeCarrier("+989120000022"), concurrency=4
+    )
+    service_id = uuid.uuid4()
+    fine, failing = place_call(service_id, "+989120000021"), place_call(service_id, "+989120000022")
+    lines = Lines()
+    logging.getLogger().addHandler(lines)
+    try:
+        async with pool.connection() as conn, conn.transaction():
+            await dialer.handle(conn, [fine, failing], Outbox())
+        await dialer.start_claimed()
+        await dialer.drain()
+        logging.getLogger("tests.carrier").warning("after the dials")
+    finally:
+        logging.getLogger().removeHandler(lines)
+        producer.close()
+    assert ("ringing +989120000021", fine["call_id"], service_id) in lines.seen
+    assert ("ringing +989120000022", failing["call_id"], service_id) in lines.seen
+    assert (
+        f"carrier failed on call {failing['call_id']}",
+        failing["call_id"],
+        service_id,
+    ) in lines.seen
+    assert ("after the dials", None, None) in lines.seen
