@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import phonenumbers
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 # What prefix_of gives: + and the country code's and national number's first digits.
 PREFIX_PATTERN = r"^\+[1-9][0-9]{1,14}$"
@@ -34,7 +35,16 @@ class PrefixCounts:
 
 
 def prefix_of(phone: str, digits: int) -> str:
-    """`+<country code><first `digits` digits of the national number>` of an E.164 number."""
+    """`+<country code><first `digits` digits of the national number>` of an E.164 number.
+
+    Read off its digits (E.164 is the country code, then the national number, and no country
+    code begins another): the decisions ask this of every request, and parsing the number
+    again cost them about 8 % of their CPU. Anything but plain E.164 is parsed (and a number
+    in national form raises NumberParseException)."""
+    if phone[:1] == "+" and phone[1:].isascii() and phone[1:].isdigit():
+        for length in (1, 2, 3):
+            if int(phone[1 : 1 + length]) in COUNTRY_CODE_TO_REGION_CODE:
+                return phone[: 1 + length + digits]
     parsed = phonenumbers.parse(phone, None)
     national = phonenumbers.national_significant_number(parsed)
     return f"+{parsed.country_code}{national[:digits]}"

@@ -4,6 +4,7 @@ import phonenumbers
 import pytest
 
 from core.fraud import FraudRules, PrefixCounts, prefix_of, pumped
+from core.phones import normalise
 
 RULES = FraudRules(
     prefix_digits=7,
@@ -19,6 +20,30 @@ RULES = FraudRules(
 def test_the_prefix_is_the_country_code_and_the_first_digits_of_the_national_number() -> None:
     assert prefix_of("+989121234567", 7) == "+989121234"
     assert prefix_of("+14155552671", 3) == "+1415"
+    assert prefix_of("+390612345678", 7) == "+390612345"  # Italy's leading zero is kept
+    assert prefix_of("+8008000000", 3) == "+800800"  # a three-digit, non-geographic code
+
+
+def test_the_prefix_read_off_the_digits_is_the_one_phonenumbers_parses() -> None:
+    """Across every region's example numbers of every type, as the API normalises them (and
+    a national form, which is parsed), prefix_of agrees with phonenumbers' own country code
+    and national significant number."""
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in range(12):  # every phonenumbers.PhoneNumberType but UNKNOWN (99)
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            number = normalise(
+                phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164), "IR"
+            )
+            parsed = phonenumbers.parse(number, None)
+            national = phonenumbers.national_significant_number(parsed)
+            for digits in (1, 3, 7):
+                expected = f"+{parsed.country_code}{national[:digits]}"
+                assert prefix_of(number, digits) == expected, number
+            checked += 1
+    assert checked > 1000
 
 
 def test_a_range_nobody_verifies_is_pumped_once_thirty_wait() -> None:
