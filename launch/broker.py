@@ -89,5 +89,18 @@ def started_broker(
     try:
         yield address, proc
     finally:
-        proc.terminate()
+        stop_tansu(proc)
+
+
+# Tansu on SIGTERM waits up to 5 s for connected clients to leave; it keeps nothing (memory
+# only), so after a moment it is killed rather than waited for.
+STOP_SECONDS = 0.5
+
+
+def stop_tansu(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
         proc.wait(timeout=10)
