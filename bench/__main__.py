@@ -7,7 +7,7 @@ role); latency at 1,000 calls/s appended to the broker; the API over HTTP agains
 a bare endpoint (its ratio, whether the processors keep up, latency at 100 calls/s); reports
 over ten million calls; the idle platform's CPU; pumping detection simulated over a day; what
 drawing a caller number from ranges costs, and the ranges' health rule simulated over a day;
-where the API's CPU goes on a single POST /v1/calls (py-spy).
+where the API's CPU goes on a single POST /v1/calls, and each stage's (py-spy).
 docs/benchmarks.md explains each figure.
 """
 
@@ -31,6 +31,8 @@ from bench.ranges import ranges_figures
 from bench.reports import bulk_load, measure
 from bench.sip import sip_figures
 from bench.sms_gateway import kannel_figures
+from bench.stage_profile import STAGES
+from bench.stage_profile import profile as stage_profile
 from bench.streaming import streaming_figures
 from launch.orphans import die_with_parent
 
@@ -47,6 +49,7 @@ SECTIONS = (
     "fraud",
     "ranges",
     "profile",
+    "stage-profile",
 )
 
 
@@ -126,6 +129,8 @@ def main() -> None:
             print(f"  {line}", flush=True)
     if "profile" in only:
         call_profile(args)
+    if "stage-profile" in only:
+        stages_profile(args)
     if "idle" in only:
         idle = [pipeline.idle_cpu() for _ in range(args.rounds)]
         totals = [sum(i.values()) for i in idle]
@@ -158,6 +163,26 @@ def call_profile(args: argparse.Namespace) -> None:
     )
     for part in done[0].parts:
         print(f"    {part:<64} {median([r.parts[part] for r in done]):6.0f} µs", flush=True)
+
+
+def stages_profile(args: argparse.Namespace) -> None:
+    """Where each stage's CPU goes (bench/stage_profile.py), --events records a run."""
+    for stage in STAGES:
+        runs = [stage_profile(stage, args.events) for _ in range(args.rounds)]
+        done = [r for r in runs if r is not None]
+        if not done:
+            print("  py-spy is not installed (make setup installs the dev tools)", flush=True)
+            return
+        print(
+            f"  {stage}: {median([r.rate for r in done]):.0f} events/s,"
+            f" {median([r.cpu_us for r in done]):.0f} µs of CPU per event, every thread"
+            f" ({median([r.main_us for r in done]):.0f} µs the event loop's)   (each round: "
+            + ", ".join(f"{r.cpu_us:.0f}" for r in done)
+            + ")",
+            flush=True,
+        )
+        for part in done[0].parts:
+            print(f"    {part:<64} {median([r.parts[part] for r in done]):6.0f} µs", flush=True)
 
 
 def sip(args: argparse.Namespace) -> None:

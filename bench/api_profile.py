@@ -7,20 +7,14 @@ GIL, each charged to the deepest part of the call path it was in."""
 from __future__ import annotations
 
 import asyncio
-import collections
-import glob
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
 
 import httpx
 
 from bench.api_load import new_tenant
 from bench.load import closed_loop
-from bench.pipeline import cpu_seconds, platform, stage
+from bench.pipeline import platform, stage
+from bench.samples import sampled, spy
 
 # The parts of the call path, each by frames that belong to it; a sample is charged to the
 # deepest frame it holds that names one (Avro inside the append is Avro's).
@@ -41,7 +35,6 @@ PARTS = (
     ("the request metrics", ("RequestMetrics.",)),
     ("the directory feed", ("EventFeed.",)),
 )
-OTHER = "anything else"
 
 
 @dataclass
@@ -54,8 +47,8 @@ class Profile:
 
 def profile(seconds: float = 10.0) -> Profile | None:
     """None when py-spy is not installed (it is a dev dependency)."""
-    spy = shutil.which("py-spy") or os.path.join(os.path.dirname(sys.executable), "py-spy")
-    if not os.path.exists(spy):
+    py_spy = spy()
+    if py_spy is None:
         return None
     with stage() as s:
         plat = platform(s)
@@ -70,49 +63,15 @@ def profile(seconds: float = 10.0) -> Profile | None:
                 return {"Authorization": f"Bearer {key}"}
 
             asyncio.run(closed_loop(url, auth, 32, 3))  # warm-up
-            with tempfile.TemporaryDirectory() as tmp:
-                samples = os.path.join(tmp, "samples.txt")
-                cpu_before, main_before = cpu_seconds(api.pid), _main_thread_cpu(api.pid)
-                record = ["record", "-p", str(api.pid), "-r", "200", "-d", str(int(seconds))]
-                recorder = subprocess.Popen(
-                    [spy, *record, "-f", "raw", "-o", samples, "--gil", "--nonblocking"],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+            with sampled(py_spy, api.pid, PARTS) as found:
                 done = asyncio.run(closed_loop(url, auth, 32, seconds))
-                recorder.wait()
-                calls = max(done.ok, 1)
-                cpu = (cpu_seconds(api.pid) - cpu_before) / calls * 1e6
-                main = (_main_thread_cpu(api.pid) - main_before) / calls * 1e6
-                shares = charged(samples)
-            return Profile(cpu, main, done.rate, {p: share * main for p, share in shares.items()})
+            calls = max(done.ok, 1)
+            main = found.main / calls * 1e6
+            return Profile(
+                found.cpu / calls * 1e6,
+                main,
+                done.rate,
+                {p: share * main for p, share in found.shares.items()},
+            )
         finally:
             plat.stop_all()
-
-
-def charged(path: str) -> dict[str, float]:
-    """Each part's share of the samples in py-spy's raw (collapsed) output."""
-    counts: collections.Counter[str] = collections.Counter()
-    with open(path, encoding="utf-8") as lines:
-        for line in lines:
-            stack, _, n = line.rstrip().rpartition(" ")
-            counts[part_of(stack.split(";"))] += int(n)
-    total = sum(counts.values()) or 1
-    return {p: counts[p] / total for p in [*(name for name, _ in PARTS), OTHER]}
-
-
-def part_of(frames: list[str]) -> str:
-    for frame in reversed(frames):
-        for name, marks in PARTS:
-            if any(mark in frame for mark in marks):
-                return name
-    return OTHER
-
-
-def _main_thread_cpu(pid: int) -> float:
-    """CPU seconds of the process's first thread (the event loop's)."""
-    for task in glob.glob(f"/proc/{pid}/task/{pid}/stat"):
-        with open(task, encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0

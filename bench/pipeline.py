@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import io
 import os
+import subprocess
 import threading
 import time
 import uuid
@@ -50,6 +51,14 @@ ENV = {
     # every call here; it never blocks.
     "FLASHCALL_FRAUD_MIN_UNVERIFIED": str(10**9),
 }
+
+
+# Around a stage's measured window, given its worker (bench/stage_profile.py samples it there).
+Observe = Callable[[subprocess.Popen[bytes]], contextlib.AbstractContextManager[Any]]
+
+
+def _observed(observe: Observe | None, worker: subprocess.Popen[bytes]) -> Any:
+    return observe(worker) if observe is not None else contextlib.nullcontext()
 
 
 @dataclass
@@ -223,39 +232,47 @@ def lean_hop(records: int) -> float:
 
 # ------------------------------------------------------------------------------- the stages
 def decisions_stage(
-    calls: int, services_: int = 1, one_account: bool = False, workers: int = 1
+    calls: int,
+    services_: int = 1,
+    one_account: bool = False,
+    workers: int = 1,
+    observe: Observe | None = None,
 ) -> float:
-    """Decisions per second: requests appended, decided by workers with only this role."""
+    """Decisions per second: requests appended, decided by workers with only this role
+    (`observe` sees the first)."""
     with stage() as s:
         plat = platform(s)
         try:
-            for i in range(workers):
-                plat.start_worker(f"decisions-{i}", roles="decisions")
+            started_workers = [
+                plat.start_worker(f"decisions-{i}", roles="decisions") for i in range(workers)
+            ]
             sids = services(s.bootstrap, s.database_url, services_, one_account)
             wait_count(s.database_url, "SELECT count(*) FROM proc_services", services_)
             events = requests(sids, calls)
-            started = time.monotonic()
-            append(s.bootstrap, events)
-            wait_count(s.database_url, "SELECT count(*) FROM proc_calls", calls)
-            return calls / (time.monotonic() - started)
+            with _observed(observe, started_workers[0]):
+                started = time.monotonic()
+                append(s.bootstrap, events)
+                wait_count(s.database_url, "SELECT count(*) FROM proc_calls", calls)
+                return calls / (time.monotonic() - started)
         finally:
             plat.stop_all()
 
 
-def dialer_stage(calls: int, sms: bool = False) -> float:
+def dialer_stage(calls: int, sms: bool = False, observe: Observe | None = None) -> float:
     """Dials (or, with `sms`, messages of the simulated SMS centre) per second: commands
     appended, carried out by a worker with only this role."""
     with stage() as s:
         plat = platform(s)
         try:
-            plat.start_worker("dialer", roles="dialer")
+            worker = plat.start_worker("dialer", roles="dialer")
             commands = [command(e, sms) for e in requests([uuid.uuid4()], calls)]
-            started = time.monotonic()
-            append(s.bootstrap, commands)
-            wait_count(
-                s.database_url, "SELECT count(*) FROM dials WHERE outcome IS NOT NULL", calls
-            )
-            return calls / (time.monotonic() - started)
+            with _observed(observe, worker):
+                started = time.monotonic()
+                append(s.bootstrap, commands)
+                wait_count(
+                    s.database_url, "SELECT count(*) FROM dials WHERE outcome IS NOT NULL", calls
+                )
+                return calls / (time.monotonic() - started)
         finally:
             plat.stop_all()
 
@@ -276,13 +293,13 @@ def command(request: Event, sms: bool) -> Event:
     )
 
 
-def projection_stage(calls: int) -> float:
+def projection_stage(calls: int, observe: Observe | None = None) -> float:
     """Projected events per second: each call's request, delivery and charge appended,
     projected by a worker with only this role."""
     with stage() as s:
         plat = platform(s)
         try:
-            plat.start_worker("projections", roles="projections")
+            worker = plat.start_worker("projections", roles="projections")
             events: list[Event] = []
             now = datetime.now(UTC)
             for i, request in enumerate(requests([uuid.uuid4()], calls, now)):
@@ -301,10 +318,11 @@ def projection_stage(calls: int) -> float:
                         **ids,
                     ),
                 ]
-            started = time.monotonic()
-            append(s.bootstrap, events)
-            wait_count(s.database_url, "SELECT count(*) FROM calls WHERE cost > 0", calls)
-            return len(events) / (time.monotonic() - started)
+            with _observed(observe, worker):
+                started = time.monotonic()
+                append(s.bootstrap, events)
+                wait_count(s.database_url, "SELECT count(*) FROM calls WHERE cost > 0", calls)
+                return len(events) / (time.monotonic() - started)
         finally:
             plat.stop_all()
 
