@@ -5,11 +5,13 @@ from __future__ import annotations
 import uvicorn
 
 from api.app import served
+from core.collector import pace_collector
 from core.logs import uvicorn_log_config
 from core.settings import get_settings
 
 
 def main() -> None:
+    pace_collector()
     settings = get_settings()
     uvicorn.run(
         served(settings),

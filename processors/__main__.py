@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 
+from core.collector import pace_collector
 from core.settings import get_settings
 from processors.faust_app import build_app
 
 
 def main() -> None:
+    pace_collector()
     settings = get_settings()
     if settings.log_format == "json" and "--quiet" not in sys.argv:
         # faust's banner is a table on stdout: no place in a stream of JSON lines.
