@@ -67,7 +67,8 @@ def charged(path: str, parts: Parts) -> dict[str, float]:
     with open(path, encoding="utf-8") as lines:
         for line in lines:
             stack, _, n = line.rstrip().rpartition(" ")
-            counts[part_of(stack.split(";"), parts)] += int(n)
+            if n.isdigit():  # (py-spy stopped by SIGINT may end on an empty line)
+                counts[part_of(stack.split(";"), parts)] += int(n)
     total = sum(counts.values()) or 1
     return {p: counts[p] / total for p in [*(name for name, _ in parts), OTHER]}
 

@@ -43,7 +43,7 @@ def test_shares_are_counted_from_py_spys_raw_lines(tmp_path: Path) -> None:
     raw.write_text(
         f"Runner.run (a.py:1);{PLACE};{APPEND};{ENCODE} 3\n"
         f"Runner.run (a.py:1);{PLACE};{APPEND} 1\n"
-        "Runner.run (asyncio/runners.py:1) 4\n",
+        "Runner.run (asyncio/runners.py:1) 4\n\n",
         encoding="utf-8",
     )
     shares = charged(str(raw), PARTS)
