@@ -145,44 +145,42 @@ def main() -> None:
         )
 
 
+NO_PY_SPY = "  py-spy is not installed (make setup installs the dev tools)"
+
+
 def call_profile(args: argparse.Namespace) -> None:
     """Where the API's CPU goes on POST /v1/calls (bench/api_profile.py)."""
     print("where the API's CPU goes on POST /v1/calls (py-spy, 32 clients, one key):", flush=True)
-    runs = [profile(args.seconds) for _ in range(args.rounds)]
-    done = [r for r in runs if r is not None]
+    done = [r for r in (profile(args.seconds) for _ in range(args.rounds)) if r is not None]
     if not done:
-        print("  py-spy is not installed (make setup installs the dev tools)", flush=True)
+        print(NO_PY_SPY, flush=True)
         return
+    show_profiled(f"at {median([r.rate for r in done]):.0f} calls/s:", "call", done)
+
+
+def stages_profile(args: argparse.Namespace) -> None:
+    """Where each stage's CPU goes (bench/stage_profile.py), --events records a run."""
+    print("where each stage's CPU goes (py-spy, each stage alone):", flush=True)
+    for stage in STAGES:
+        runs = (stage_profile(stage, args.events) for _ in range(args.rounds))
+        done = [r for r in runs if r is not None]
+        if not done:
+            print(NO_PY_SPY, flush=True)
+            return
+        show_profiled(f"{stage}, {median([r.rate for r in done]):.0f} events/s:", "event", done)
+
+
+def show_profiled(head: str, unit: str, done: Sequence[Any]) -> None:
+    """A profile's medians: the CPU per `unit`, then each part's."""
     print(
-        f"  {median([r.cpu_us for r in done]):.0f} µs of CPU per accepted call, every thread"
-        f" ({median([r.main_us for r in done]):.0f} µs the event loop's), at"
-        f" {median([r.rate for r in done]):.0f} calls/s   (each round: "
+        f"  {head} {median([r.cpu_us for r in done]):.0f} µs of CPU per {unit}, every thread"
+        f" ({median([r.main_us for r in done]):.0f} µs the event loop's)   (each round: "
         + ", ".join(f"{r.cpu_us:.0f}" for r in done)
         + ")",
         flush=True,
     )
     for part in done[0].parts:
         print(f"    {part:<64} {median([r.parts[part] for r in done]):6.0f} µs", flush=True)
-
-
-def stages_profile(args: argparse.Namespace) -> None:
-    """Where each stage's CPU goes (bench/stage_profile.py), --events records a run."""
-    for stage in STAGES:
-        runs = [stage_profile(stage, args.events) for _ in range(args.rounds)]
-        done = [r for r in runs if r is not None]
-        if not done:
-            print("  py-spy is not installed (make setup installs the dev tools)", flush=True)
-            return
-        print(
-            f"  {stage}: {median([r.rate for r in done]):.0f} events/s,"
-            f" {median([r.cpu_us for r in done]):.0f} µs of CPU per event, every thread"
-            f" ({median([r.main_us for r in done]):.0f} µs the event loop's)   (each round: "
-            + ", ".join(f"{r.cpu_us:.0f}" for r in done)
-            + ")",
-            flush=True,
-        )
-        for part in done[0].parts:
-            print(f"    {part:<64} {median([r.parts[part] for r in done]):6.0f} µs", flush=True)
 
 
 def sip(args: argparse.Namespace) -> None:
