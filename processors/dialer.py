@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -71,9 +73,7 @@ class Dialer:
         claimed, self._claimed = self._claimed, []
         for command in claimed:
             await self._slots.acquire()
-            task = asyncio.create_task(self._dial(command))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._start(self._dial(command))
 
     async def _dial(self, command: Event) -> None:
         """Ask the carrier (a task of its own: lines logged meanwhile, the carrier's too, carry
@@ -98,7 +98,11 @@ class Dialer:
             await self._record_if_answered(command, result.answered)
 
     def _notice_started(self, command: Event) -> None:
-        task = asyncio.create_task(self._tell_started(command))
+        self._start(self._tell_started(command))
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` as a task of its own, kept until it ends (`drain` waits for it)."""
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
