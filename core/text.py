@@ -32,6 +32,8 @@ class UnstorableText(ValueError):
 
 def forbidden_character(value: str) -> str | None:
     """The first character of `value` no event may carry, if any."""
+    if value.isascii() and value.isprintable():  # U+0020..U+007E: none is forbidden, and
+        return None  # most texts are (ids, phones); the search costs several times more
     match = FORBIDDEN.search(value)
     return match.group() if match else None
 

@@ -8,12 +8,16 @@ added, and the builds before it, which do not know that version, keep reading ev
 writer schema, found by its fingerprint among every released version (schemas/registry.py),
 and resolved into the current schema (Avro schema resolution: fields added with defaults
 filled in, removed fields dropped, promoted types widened): a record any released build wrote
-is readable by every later build. A decoded event says which version wrote it
+is readable by every later build. A version that holds its record in the current schema's terms
+(the only change since: fields added with plain defaults) is read with its own schema and the
+defaults set, which is what resolution gives at about half its cost; the logical types are
+converted by schemas/logical.py. A decoded event says which version wrote it
 (`schema_version`, from the fingerprint). docs/events.md shows how to read records elsewhere.
 """
 
 from __future__ import annotations
 
+import copy
 import io
 import uuid
 from collections.abc import Iterable, Iterator
@@ -26,6 +30,7 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 
 from core.text import forbidden_character
+from schemas.logical import Plan, plan_of
 from schemas.registry import PACKAGE_DIR, fingerprint_of, registry
 
 MAGIC = b"\xc3\x01"
@@ -56,6 +61,11 @@ class Writer:
     version: int | None  # None: the current schema, not released yet (development)
     schema: Any  # parsed
     current: bool
+    plan: Plan | None = None  # its logical types' conversion (schemas/logical.py)
+    # Read with its own schema and these of the current schema's fields added, its record is
+    # what resolving it into the current schema gives; None: resolve it (fields removed or
+    # changed since, or an added default that is not a plain value).
+    added: tuple[tuple[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,16 +103,22 @@ def _catalog() -> Catalog:
     readers, writers, current = {}, {}, {}
     for event_type, text in reg.current_text().items():
         readers[event_type] = parse_schema(text)
+    texts = reg.current_text()
     for event_type, versions in reg.released().items():
         for v in versions:
-            writers[v.fingerprint] = Writer(event_type, v.number, parse_schema(v.text), False)
+            parsed = parse_schema(v.text)
+            added = _added_since(v.text, texts[event_type]) if event_type in texts else None
+            writers[v.fingerprint] = Writer(
+                event_type, v.number, parsed, False, plan_of(parsed), _plain_defaults(added)
+            )
     older: dict[str, list[OlderVersion]] = {}
-    for event_type, text in reg.current_text().items():
+    for event_type, text in texts.items():
         fp = fingerprint_of(text)
         current[event_type] = fp
         known = writers.get(fp)
+        parsed = readers[event_type]
         writers[fp] = Writer(
-            event_type, known.version if known else None, readers[event_type], True
+            event_type, known.version if known else None, parsed, True, plan_of(parsed), ()
         )
         older[event_type] = [
             OlderVersion(v.fingerprint, writers[v.fingerprint].schema, added)
@@ -126,6 +142,19 @@ def _added_since(old: dict[str, Any], new: dict[str, Any]) -> tuple[tuple[str, A
     if any("default" not in f for f in added):
         return None
     return tuple((f["name"], f["default"]) for f in added)
+
+
+def _plain_defaults(
+    added: tuple[tuple[str, Any], ...] | None,
+) -> tuple[tuple[str, Any], ...] | None:
+    """`added` when each default is null, a boolean, a number, a text or an empty list: what
+    schema resolution fills in as it is."""
+    if added is None or any(type(d) not in PLAIN and d not in (None, []) for _, d in added):
+        return None
+    return added
+
+
+PLAIN = frozenset({bool, int, float, str})
 
 
 def _shape(schema: Any) -> Any:
@@ -176,7 +205,11 @@ def encode(event: Event) -> bytes:
     out = io.BytesIO()
     out.write(MAGIC)
     out.write(fingerprint)
-    schemaless_writer(out, schema, event)
+    plan = catalog.writers[fingerprint].plan
+    if plan is None:
+        schemaless_writer(out, schema, event)
+    else:
+        schemaless_writer(out, plan.plain, plan.write(event))
     return out.getvalue()
 
 
@@ -207,13 +240,22 @@ def decode(data: bytes) -> Event:
             fingerprint,
         )
     try:
-        # The current schema reads its own records directly; older ones are resolved into it.
-        record = schemaless_reader(
-            io.BytesIO(data[10:]), writer.schema, None if writer.current else reader
-        )
+        record = _read(io.BytesIO(data[10:]), writer, reader)
     except Exception as exc:  # fastavro raises what the truncated or garbled body provokes
         raise Undecodable(f"a {writer.event_type} record that does not decode: {exc!r}") from exc
     assert isinstance(record, dict)
     record["event_type"] = writer.event_type
     record["schema_version"] = writer.version
     return record
+
+
+def _read(body: io.BytesIO, writer: Writer, reader: Any) -> Any:
+    """The record in the current schema: read with its writer's (a version that holds it only
+    lacks defaults, filled in here) or resolved into the current one."""
+    if writer.plan is None or writer.added is None:
+        return schemaless_reader(body, writer.schema, None if writer.current else reader)
+    record = schemaless_reader(body, writer.plan.plain, None)
+    assert isinstance(record, dict)
+    for name, default in writer.added:
+        record[name] = copy.copy(default)
+    return writer.plan.read(record)
