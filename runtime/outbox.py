@@ -45,8 +45,10 @@ class Outbox:
         self.records = [to_record(e) for e in self.events] + self.raw
         row = await (
             await conn.execute(
+                # Binary: the values as text would be hex-escaped, ~3.5× the cost of the
+                # statement for a batch of 500 events.
                 'INSERT INTO outbox_batches (topics, keys, "values", event_types, headers)'
-                " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                " VALUES (%b, %b, %b, %b, %b) RETURNING id",
                 (
                     [r.topic for r in self.records],
                     [r.key for r in self.records],
