@@ -101,9 +101,9 @@ def use_schemas(root: Path | None) -> None:
 def _catalog() -> Catalog:
     reg = registry(_root)
     readers, writers, current = {}, {}, {}
-    for event_type, text in reg.current_text().items():
-        readers[event_type] = parse_schema(text)
     texts = reg.current_text()
+    for event_type, text in texts.items():
+        readers[event_type] = parse_schema(text)
     for event_type, versions in reg.released().items():
         for v in versions:
             parsed = parse_schema(v.text)
