@@ -24,7 +24,8 @@ IdempotencyKey = Annotated[
         max_length=MAX_KEY_LENGTH,
         pattern=KEY_PATTERN,
         description="Repeat a create with the same key and body within 24 h to get the first"
-        " answer again instead of a second resource.",
+        " answer again instead of a second resource. While the first request with the key is"
+        " still being made, another is answered 409 `idempotency_key_in_use` (Retry-After).",
     ),
 ]
 

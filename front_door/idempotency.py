@@ -1,14 +1,23 @@
-"""Idempotency-Key for management POSTs: the first response is kept 24 h and replayed.
+"""Idempotency-Key for POSTs that create: the first answer is kept 24 h and replayed.
 
-Calls do not come through here: their id is derived from the key, so the call path writes
-nothing to the database (see service_layer/calls.py).
+A key is claimed before anything is made (one statement), so two requests with one key never
+both make it, whatever replica each reaches: while the first is being made, a second with the
+same body is answered 409 `idempotency_key_in_use` (Retry-After: 1; asked again, it gets the
+kept answer), one with another body 422, as Stripe does. A request that fails gives its claim
+up (nothing was made; the key is free for a retry); the claim of a process that died while
+making is taken over after CLAIM_STALE_SECONDS.
+
+Calls also derive their id from the key (service_layer/calls.py), so a key names one call even
+after its answer is no longer kept.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -18,7 +27,12 @@ from front_door import queries
 from front_door.context import Context
 from front_door.problems import ApiError, invalid
 
+log = logging.getLogger(__name__)
+
 IDEMPOTENCY_HOURS = 24
+# Longer than any create takes (an append waits at most 10 s for the broker): a claim this old
+# belongs to a process that died while making, and the key is claimed again.
+CLAIM_STALE_SECONDS = 30.0
 
 
 MAX_KEY_LENGTH = 255
@@ -44,8 +58,25 @@ def check_key(key: str) -> None:
         raise invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
 
 
+async def _release(ctx: Context, scope: str, key: str, claimed: datetime) -> None:
+    """Give the claim up; if PostgreSQL cannot be told now, the claim lapses after
+    CLAIM_STALE_SECONDS (the request's own error is what its client hears)."""
+    try:
+        await queries.release_key(ctx.pool, scope, key, claimed)
+    except Exception as exc:
+        log.warning("Idempotency-Key claim in %s left to lapse: %r", scope, exc)
+
+
 def reused_with_another_body() -> ApiError:
     return invalid("Idempotency-Key was used with another body")
+
+
+def in_use() -> ApiError:
+    return ApiError(
+        "idempotency_key_in_use",
+        "another request with this Idempotency-Key is being made; ask again for its answer",
+        {"Retry-After": "1"},
+    )
 
 
 def body_hash(body: Any) -> str:
@@ -68,11 +99,20 @@ async def remembered(
         return jsonable(await make()), False
     check_key(key)
     digest = body_hash(body)
-    row = await queries.remembered_answer(ctx.pool, scope, key, IDEMPOTENCY_HOURS)
-    if row is not None:
-        if row[0] != digest:
+    claimed = await queries.claim_key(
+        ctx.pool, scope, key, digest, IDEMPOTENCY_HOURS, CLAIM_STALE_SECONDS
+    )
+    if claimed is None:
+        kept = await queries.kept_answer(ctx.pool, scope, key)
+        if kept is not None and kept.body_hash != digest:
             raise reused_with_another_body()
-        return row[2], True
-    response = jsonable(await make())
-    await queries.remember_answer(ctx.pool, scope, key, digest, status, response, IDEMPOTENCY_HOURS)
+        if kept is None or kept.status == queries.CLAIMED:
+            raise in_use()
+        return kept.response, True
+    try:
+        response = jsonable(await make())
+    except BaseException:
+        await _release(ctx, scope, key, claimed)
+        raise
+    await queries.keep_answer(ctx.pool, scope, key, claimed, status, response)
     return response, False

@@ -30,6 +30,7 @@ TITLES: dict[str, str] = {
     "unavailable": "Temporarily unavailable",
     "no_caller_range": "No caller range serves this number",
     "range_overlaps": "Range overlaps another",
+    "idempotency_key_in_use": "Idempotency-Key in use",
     "internal_error": "Internal error",
 }
 
@@ -50,6 +51,7 @@ STATUS: dict[str, int] = {
     "test_number_limit_reached": 409,
     "no_next_channel": 409,
     "range_overlaps": 409,
+    "idempotency_key_in_use": 409,
     "invalid_request": 422,
     "unsupported_media_type": 415,
     "rate_limited": 429,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -378,38 +379,79 @@ async def handset_ring(pool: AsyncConnectionPool, call_id: uuid.UUID) -> dict[st
     )
 
 
-async def remembered_answer(
-    pool: AsyncConnectionPool, scope: str, key: str, hours: int
-) -> tuple[str, int, Any] | None:
-    """The answer kept for an Idempotency-Key in `scope` within `hours`: (body hash, status,
-    response)."""
+@dataclass(frozen=True)
+class KeptAnswer:
+    body_hash: str
+    status: int  # CLAIMED: no answer yet, the claim of a request still making it
+    response: Any
+
+
+# The status of an Idempotency-Key claimed and not answered yet (migration 023).
+CLAIMED = 0
+
+
+async def claim_key(
+    pool: AsyncConnectionPool, scope: str, key: str, digest: str, hours: int, stale: float
+) -> datetime | None:
+    """Claim an Idempotency-Key in `scope` for a request with body hash `digest`: when it was
+    claimed, or None if it holds an answer of the last `hours` or a claim younger than
+    `stale` seconds (another request's)."""
     async with pool.connection() as conn:
         row = await (
             await conn.execute(
-                "SELECT body_hash, status, response FROM idempotency_keys WHERE scope = %s"
-                " AND key = %s AND created_at > now() - make_interval(hours => %s)",
-                (scope, key, hours),
+                "INSERT INTO idempotency_keys AS k"
+                " (scope, key, body_hash, status, response, created_at, claimed_at)"
+                " VALUES (%s, %s, %s, %s, 'null', '-infinity', clock_timestamp())"
+                " ON CONFLICT (scope, key) DO UPDATE SET body_hash = EXCLUDED.body_hash,"
+                " status = EXCLUDED.status, response = EXCLUDED.response,"
+                " created_at = EXCLUDED.created_at, claimed_at = EXCLUDED.claimed_at"
+                " WHERE (k.status <> %s AND k.created_at <= now() - make_interval(hours => %s))"
+                " OR (k.status = %s AND k.claimed_at <= now() - make_interval(secs => %s))"
+                " RETURNING claimed_at",
+                (scope, key, digest, CLAIMED, CLAIMED, hours, CLAIMED, stale),
             )
         ).fetchone()
-    return (str(row[0]), int(row[1]), row[2]) if row is not None else None
+    return row[0] if row is not None else None
 
 
-async def remember_answer(
+async def kept_answer(pool: AsyncConnectionPool, scope: str, key: str) -> KeptAnswer | None:
+    """What an Idempotency-Key that could not be claimed holds: an answer or another's claim
+    (None: the claim was released since)."""
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "SELECT body_hash, status, response FROM idempotency_keys"
+                " WHERE scope = %s AND key = %s",
+                (scope, key),
+            )
+        ).fetchone()
+    return KeptAnswer(str(row[0]), int(row[1]), row[2]) if row is not None else None
+
+
+async def keep_answer(
     pool: AsyncConnectionPool,
     scope: str,
     key: str,
-    digest: str,
+    claimed_at: datetime,
     status: int,
     response: Any,
-    hours: int,
 ) -> None:
-    """Keep an answer for its Idempotency-Key (replacing one older than `hours`)."""
+    """The answer to the request that claimed the key at `claimed_at`, kept from now."""
     async with pool.connection() as conn:
         await conn.execute(
-            "INSERT INTO idempotency_keys (scope, key, body_hash, status, response)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, key) DO UPDATE SET"
-            " body_hash = EXCLUDED.body_hash, status = EXCLUDED.status,"
-            " response = EXCLUDED.response, created_at = now()"
-            " WHERE idempotency_keys.created_at <= now() - make_interval(hours => %s)",
-            (scope, key, digest, status, Jsonb(response), hours),
+            "UPDATE idempotency_keys SET status = %s, response = %s, created_at = now()"
+            " WHERE scope = %s AND key = %s AND status = %s AND claimed_at = %s",
+            (status, Jsonb(response), scope, key, CLAIMED, claimed_at),
+        )
+
+
+async def release_key(
+    pool: AsyncConnectionPool, scope: str, key: str, claimed_at: datetime
+) -> None:
+    """Give up a claim whose request made nothing (it failed): the key is free again."""
+    async with pool.connection() as conn:
+        await conn.execute(
+            "DELETE FROM idempotency_keys"
+            " WHERE scope = %s AND key = %s AND status = %s AND claimed_at = %s",
+            (scope, key, CLAIMED, claimed_at),
         )

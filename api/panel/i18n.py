@@ -54,6 +54,10 @@ PROBLEMS: dict[str, tuple[str, str]] = {
         "این بازه با بازه‌ی دیگری شماره‌ی مشترک دارد.",
         "This range shares numbers with another range.",
     ),
+    "idempotency_key_in_use": (
+        "همین درخواست هم‌اکنون در حال انجام است؛ لحظه‌ای بعد دوباره بفرستید.",
+        "The same request is being made right now; send it again in a moment.",
+    ),
     "invalid_request": ("درخواست نامعتبر است.", "The request is not valid."),
     "invalid_time_range": ("بازه‌ی زمانی نامعتبر است.", "The time range is not valid."),
     "unsupported_media_type": ("نوع محتوا پشتیبانی نمی‌شود.", "Unsupported content type."),

@@ -29,7 +29,7 @@ own = APIRouter(prefix="/v1/account", tags=["account"])
     "",
     status_code=201,
     response_model=AccountCreated,
-    responses=problems("unauthorized", "forbidden", "invalid_request"),
+    responses=problems("unauthorized", "forbidden", "invalid_request", "idempotency_key_in_use"),
 )
 async def create_account(
     body: AccountCreate,

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/calls", tags=["access key"])
     "",
     status_code=201,
     response_model=CallOut,
-    responses=problems(*PLACING_PROBLEMS),
+    responses=problems(*PLACING_PROBLEMS, "idempotency_key_in_use"),
 )
 async def create_call(
     body: CallCreate,

@@ -22,7 +22,9 @@ router = APIRouter(tags=["credit"])
     "/v1/services/{service_id}/topups",
     status_code=201,
     response_model=TopUpOut,
-    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+    responses=problems(
+        "unauthorized", "forbidden", "not_found", "invalid_request", "idempotency_key_in_use"
+    ),
 )
 async def top_up(
     service_id: uuid.UUID,

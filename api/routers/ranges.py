@@ -22,7 +22,9 @@ router = APIRouter(prefix="/v1/operator/ranges", tags=["operator"])
     "",
     status_code=201,
     response_model=RangeOut,
-    responses=problems("unauthorized", "forbidden", "invalid_request", "range_overlaps"),
+    responses=problems(
+        "unauthorized", "forbidden", "invalid_request", "range_overlaps", "idempotency_key_in_use"
+    ),
 )
 async def add_range(
     body: RangeCreate, ctx: Ctx, _: Operator, idempotency_key: IdempotencyKey = None

@@ -32,7 +32,7 @@ router = APIRouter(prefix="/v1/services", tags=["account"])
     "",
     status_code=201,
     response_model=ServiceOut,
-    responses=problems("unauthorized", "forbidden", "invalid_request"),
+    responses=problems("unauthorized", "forbidden", "invalid_request", "idempotency_key_in_use"),
 )
 async def create_service(
     body: ServiceCreate,
@@ -78,7 +78,9 @@ async def patch_service(
     "/{service_id}/keys",
     status_code=201,
     response_model=KeyCreated,
-    responses=problems("unauthorized", "forbidden", "not_found", "invalid_request"),
+    responses=problems(
+        "unauthorized", "forbidden", "not_found", "invalid_request", "idempotency_key_in_use"
+    ),
 )
 async def create_key(
     service_id: uuid.UUID,
@@ -124,6 +126,7 @@ async def revoke_key(
         "invalid_phone",
         "invalid_request",
         "test_number_limit_reached",
+        "idempotency_key_in_use",
     ),
 )
 async def add_test_number(

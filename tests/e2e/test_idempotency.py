@@ -1,0 +1,141 @@
+"""One Idempotency-Key makes one thing, even when its requests race through two replicas: the
+key is claimed before anything is made, and a request that finds it claimed is answered 409
+`idempotency_key_in_use` (same body) or 422 (another body), never made a second time."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
+from tests.support.waiting import wait_for
+
+RACERS = 8
+
+
+def race(apis: list[Api], send: Callable[[httpx.Client, int], httpx.Response]) -> list[Any]:
+    """`send` from RACERS threads at once, each with its own connection, alternately through
+    each replica; the answers in thread order."""
+    barrier = threading.Barrier(RACERS)
+    answers: list[Any] = [None] * RACERS
+
+    def run(i: int) -> None:
+        with httpx.Client(base_url=str(apis[i % len(apis)].http.base_url), timeout=30) as c:
+            barrier.wait()
+            answers[i] = send(c, i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(RACERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers
+
+
+def in_use_or(answer: httpx.Response, status: int, code: str | None = None) -> bool:
+    """Whether the answer is the key in use (and says when to ask again), else `status`."""
+    if answer.status_code == 409:
+        assert_problem(answer, 409, "idempotency_key_in_use")
+        assert answer.headers["Retry-After"] == "1"
+        return True
+    if code is not None:
+        assert_problem(answer, status, code)
+    else:
+        assert answer.status_code == status, (answer.status_code, answer.text)
+    return False
+
+
+def services_named(api: Api, token: str, name: str) -> list[dict[str, Any]]:
+    page = api.ok(api.http.get("/v1/services", headers=bearer(token)))
+    return [s for s in page["items"] if s["name"] == name]
+
+
+def test_racing_requests_with_one_key_and_body_create_one_service(
+    api: Api, second_api: Api
+) -> None:
+    account = api.new_account()
+    body = {"name": "raced", "code_length": 5, "code_ttl_minutes": 10}
+    headers = {**bearer(account["token"]), "Idempotency-Key": str(uuid.uuid4())}
+    answers = race(
+        [api, second_api], lambda c, _: c.post("/v1/services", json=body, headers=headers)
+    )
+    made = [a.json() for a in answers if not in_use_or(a, 201)]
+    assert made and {m["id"] for m in made} == {made[0]["id"]}, made
+    # Asked again once the race is over, every replica answers the one service made.
+    for replica in (api, second_api):
+        again = replica.http.post("/v1/services", json=body, headers=headers)
+        assert again.status_code == 201 and again.json() == made[0], again.text
+    assert [s["id"] for s in services_named(api, account["token"], "raced")] == [made[0]["id"]]
+
+
+def test_racing_top_ups_with_one_key_and_other_bodies_credit_once(
+    api: Api, second_api: Api, tenant: Tenant
+) -> None:
+    path = f"/v1/services/{tenant.service_id}/topups"
+    headers = {**api.admin, "Idempotency-Key": str(uuid.uuid4())}
+    amounts = [1000 * (i + 1) for i in range(RACERS)]
+    answers = race(
+        [api, second_api],
+        lambda c, i: c.post(
+            path, json={"amount": amounts[i], "reference": f"wire {i}"}, headers=headers
+        ),
+    )
+    made = [i for i, a in enumerate(answers) if a.status_code == 201]
+    assert len(made) == 1, [(a.status_code, a.text) for a in answers]
+    for i, answer in enumerate(answers):
+        if i != made[0]:
+            assert answer.status_code in (409, 422), answer.text
+            in_use_or(answer, 422, "invalid_request")
+    credited = amounts[made[0]]
+
+    def balance() -> int | None:
+        path = f"/v1/services/{tenant.service_id}"
+        svc = api.ok(api.http.get(path, headers=bearer(tenant.token)))
+        return svc["balance"] if svc["balance"] == credited else None
+
+    wait_for(balance, what=f"the balance to be {credited}")
+    ledger = api.ok(
+        api.http.get(f"/v1/services/{tenant.service_id}/ledger", headers=bearer(tenant.token))
+    )
+    assert [(e["type"], e["amount"]) for e in ledger["items"]] == [("topup", credited)]
+
+
+def test_a_call_refused_frees_its_key_for_the_retry(api: Api, tenant: Tenant) -> None:
+    """A refused call made nothing: once the service has credit, the same key places it."""
+    api.ok(
+        api.http.patch(
+            f"/v1/services/{tenant.service_id}", json={"credit_limit": 0}, headers=api.admin
+        )
+    )
+
+    def answer(idempotency_key: str, phone: str) -> httpx.Response:
+        headers = {**bearer(tenant.key), "Idempotency-Key": idempotency_key}
+        return api.http.post("/v1/calls", json={"phone": phone}, headers=headers)
+
+    wait_for(
+        lambda: answer(str(uuid.uuid4()), random_phone()).status_code == 402,
+        what="the service's zero limit to refuse calls",
+    )
+    key, phone = str(uuid.uuid4()), random_phone()
+    assert_problem(answer(key, phone), 402, "credit_limit_reached")
+    api.ok(
+        api.http.post(
+            f"/v1/services/{tenant.service_id}/topups",
+            json={"amount": 10_000, "reference": "credit"},
+            headers=api.admin,
+        ),
+        201,
+    )
+
+    def placed_once() -> httpx.Response | None:
+        response = answer(key, phone)
+        return response if response.status_code == 201 else None
+
+    placed = wait_for(placed_once, what="the topped-up service to place the call")
+    again = answer(key, phone)
+    assert again.status_code == 201 and again.json()["id"] == placed.json()["id"], again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
