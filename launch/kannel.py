@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -36,7 +37,25 @@ log-file = "{tmp}/bearerbox.log"
 log-level = 1
 store-type = file
 store-location = "{tmp}/kannel.store"
-dlr-storage = internal
+dlr-storage = sqlite3
+
+group = sqlite3-connection
+id = dlr
+database = "{tmp}/dlr.sqlite3"
+max-connections = 1
+
+group = dlr-db
+id = dlr
+table = dlr
+field-smsc = smsc
+field-timestamp = ts
+field-destination = destination
+field-source = source
+field-service = service
+field-url = url
+field-mask = mask
+field-status = status
+field-boxc-id = boxc
 
 group = smsc
 smsc = fake
@@ -60,6 +79,14 @@ password = {password}
 max-messages = 4
 concatenation = true
 """
+
+
+# Where bearerbox keeps what it needs to report a delivery (the message's dlr-url) until the
+# SMSC's report comes: kept in memory (`internal`), it is lost with a restart, and a message
+# sent from the store afterwards reports to no one (its step then ends `expired`).
+DLR_TABLE = """\
+CREATE TABLE dlr (smsc TEXT, ts TEXT, destination TEXT, source TEXT, service TEXT, url TEXT,
+mask INTEGER, status INTEGER, boxc TEXT)"""
 
 
 @dataclass(frozen=True)
@@ -205,6 +232,9 @@ def gateway(tmp: Path) -> Iterator[Gateway]:
             password=PASSWORD,
         )
     )
+    with contextlib.closing(sqlite3.connect(tmp / "dlr.sqlite3")) as db:
+        db.execute(DLR_TABLE)
+        db.commit()
     try:
         for name in ("bearerbox", "smsbox", "fakesmsc"):
             gw.start(name)
