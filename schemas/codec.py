@@ -59,23 +59,17 @@ class UnstorableEvent(ValueError):
 class Writer:
     event_type: str
     version: int | None  # None: the current schema, not released yet (development)
-    schema: Any  # parsed
-    current: bool
-    plan: Plan | None = None  # its logical types' conversion (schemas/logical.py)
-    # Read with its own schema and these of the current schema's fields added, its record is
-    # what resolving it into the current schema gives; None: resolve it (fields removed or
-    # changed since, or an added default that is not a plain value).
-    added: tuple[tuple[str, Any], ...] | None = None
-
-
-@dataclass(frozen=True)
-class OlderVersion:
-    """A released version an event may be written in: when every field added since holds
-    its default."""
-
     fingerprint: bytes
     schema: Any  # parsed
-    added: tuple[tuple[str, Any], ...]  # (field, default) of the current schema, not in it
+    current: bool
+    plan: Plan | None  # its logical types' conversion (schemas/logical.py)
+    # The current schema's fields added since this version, with their defaults, when the
+    # version can say whatever the current one says with them at their defaults (an event
+    # may then be written in it); None: fields were removed or changed since. () if current.
+    added: tuple[tuple[str, Any], ...] | None
+    # Its records read with its own schema and `added` set are what resolving them into the
+    # current schema gives (the defaults are plain values): read so, at about half the cost.
+    direct: bool
 
 
 @dataclass(frozen=True)
@@ -83,7 +77,7 @@ class Catalog:
     readers: dict[str, Any]  # event type -> parsed current schema
     writers: dict[bytes, Writer]  # fingerprint -> writer schema
     current_fingerprint: dict[str, bytes]
-    older: dict[str, list[OlderVersion]]  # event type -> its older versions, oldest first
+    older: dict[str, list[Writer]]  # event type -> the older versions it may be written in
 
 
 _root = PACKAGE_DIR
@@ -100,32 +94,46 @@ def use_schemas(root: Path | None) -> None:
 @cache
 def _catalog() -> Catalog:
     reg = registry(_root)
-    readers, writers, current = {}, {}, {}
     texts = reg.current_text()
-    for event_type, text in texts.items():
-        readers[event_type] = parse_schema(text)
+    readers = {event_type: parse_schema(text) for event_type, text in texts.items()}
+    writers: dict[bytes, Writer] = {}
     for event_type, versions in reg.released().items():
         for v in versions:
-            parsed = parse_schema(v.text)
             added = _added_since(v.text, texts[event_type]) if event_type in texts else None
-            writers[v.fingerprint] = Writer(
-                event_type, v.number, parsed, False, plan_of(parsed), _plain_defaults(added)
+            writers[v.fingerprint] = _writer(
+                event_type, v.number, v.fingerprint, v.text, added, current=False
             )
-    older: dict[str, list[OlderVersion]] = {}
+    current, older = {}, {}
     for event_type, text in texts.items():
-        fp = fingerprint_of(text)
-        current[event_type] = fp
+        fp = current[event_type] = fingerprint_of(text)
         known = writers.get(fp)
-        parsed = readers[event_type]
-        writers[fp] = Writer(
-            event_type, known.version if known else None, parsed, True, plan_of(parsed), ()
-        )
+        version = known.version if known else None
+        writers[fp] = _writer(event_type, version, fp, text, (), current=True)
         older[event_type] = [
-            OlderVersion(v.fingerprint, writers[v.fingerprint].schema, added)
+            writers[v.fingerprint]
             for v in reg.released().get(event_type, [])
-            if v.fingerprint != fp and (added := _added_since(v.text, text)) is not None
+            if v.fingerprint != fp and writers[v.fingerprint].added is not None
         ]
     return Catalog(readers, writers, current, older)
+
+
+def _writer(
+    event_type: str,
+    version: int | None,
+    fingerprint: bytes,
+    text: dict[str, Any],
+    added: tuple[tuple[str, Any], ...] | None,
+    current: bool,
+) -> Writer:
+    parsed = parse_schema(text)
+    plan = plan_of(parsed)
+    # Null, a boolean, a number, a text or an empty list: what resolution fills in as it is.
+    plain = added is not None and all(type(d) in PLAIN or d in (None, []) for _, d in added)
+    direct = plan is not None and plain
+    return Writer(event_type, version, fingerprint, parsed, current, plan, added, direct)
+
+
+PLAIN = frozenset({bool, int, float, str})
 
 
 def _added_since(old: dict[str, Any], new: dict[str, Any]) -> tuple[tuple[str, Any], ...] | None:
@@ -142,19 +150,6 @@ def _added_since(old: dict[str, Any], new: dict[str, Any]) -> tuple[tuple[str, A
     if any("default" not in f for f in added):
         return None
     return tuple((f["name"], f["default"]) for f in added)
-
-
-def _plain_defaults(
-    added: tuple[tuple[str, Any], ...] | None,
-) -> tuple[tuple[str, Any], ...] | None:
-    """`added` when each default is null, a boolean, a number, a text or an empty list: what
-    schema resolution fills in as it is."""
-    if added is None or any(type(d) not in PLAIN and d not in (None, []) for _, d in added):
-        return None
-    return added
-
-
-PLAIN = frozenset({bool, int, float, str})
 
 
 def _shape(schema: Any) -> Any:
@@ -197,19 +192,18 @@ def encode(event: Event) -> bytes:
             if forbidden_character("".join(_texts([value]))) is not None:
                 raise UnstorableEvent(f"{event_type}.{name} holds a control character")
     catalog = _catalog()
-    fingerprint, schema = catalog.current_fingerprint[event_type], catalog.readers[event_type]
+    writer = catalog.writers[catalog.current_fingerprint[event_type]]
     for version in catalog.older[event_type]:
-        if all(event.get(name, default) == default for name, default in version.added):
-            fingerprint, schema = version.fingerprint, version.schema
+        if all(event.get(name, default) == default for name, default in version.added or ()):
+            writer = version
             break
     out = io.BytesIO()
     out.write(MAGIC)
-    out.write(fingerprint)
-    plan = catalog.writers[fingerprint].plan
-    if plan is None:
-        schemaless_writer(out, schema, event)
+    out.write(writer.fingerprint)
+    if writer.plan is None:
+        schemaless_writer(out, writer.schema, event)
     else:
-        schemaless_writer(out, plan.plain, plan.write(event))
+        schemaless_writer(out, writer.plan.plain, writer.plan.write(event))
     return out.getvalue()
 
 
@@ -252,7 +246,7 @@ def decode(data: bytes) -> Event:
 def _read(body: io.BytesIO, writer: Writer, reader: Any) -> Any:
     """The record in the current schema: read with its writer's (a version that holds it only
     lacks defaults, filled in here) or resolved into the current one."""
-    if writer.plan is None or writer.added is None:
+    if not writer.direct or writer.plan is None or writer.added is None:
         return schemaless_reader(body, writer.schema, None if writer.current else reader)
     record = schemaless_reader(body, writer.plan.plain, None)
     assert isinstance(record, dict)
