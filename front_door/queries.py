@@ -396,36 +396,31 @@ async def claim_key(
     """Claim an Idempotency-Key in `scope` for a request with body hash `digest`: when it was
     claimed, or None if it holds an answer of the last `hours` or a claim younger than
     `stale` seconds (another request's)."""
-    async with pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                "INSERT INTO idempotency_keys AS k"
-                " (scope, key, body_hash, status, response, created_at, claimed_at)"
-                " VALUES (%s, %s, %s, %s, 'null', '-infinity', clock_timestamp())"
-                " ON CONFLICT (scope, key) DO UPDATE SET body_hash = EXCLUDED.body_hash,"
-                " status = EXCLUDED.status, response = EXCLUDED.response,"
-                " created_at = EXCLUDED.created_at, claimed_at = EXCLUDED.claimed_at"
-                " WHERE (k.status <> %s AND k.created_at <= now() - make_interval(hours => %s))"
-                " OR (k.status = %s AND k.claimed_at <= now() - make_interval(secs => %s))"
-                " RETURNING claimed_at",
-                (scope, key, digest, CLAIMED, CLAIMED, hours, CLAIMED, stale),
-            )
-        ).fetchone()
-    return row[0] if row is not None else None
+    row = await fetch_one(
+        pool,
+        "INSERT INTO idempotency_keys AS k"
+        " (scope, key, body_hash, status, response, created_at, claimed_at)"
+        " VALUES (%s, %s, %s, %s, 'null', '-infinity', clock_timestamp())"
+        " ON CONFLICT (scope, key) DO UPDATE SET body_hash = EXCLUDED.body_hash,"
+        " status = EXCLUDED.status, response = EXCLUDED.response,"
+        " created_at = EXCLUDED.created_at, claimed_at = EXCLUDED.claimed_at"
+        " WHERE (k.status <> %s AND k.created_at <= now() - make_interval(hours => %s))"
+        " OR (k.status = %s AND k.claimed_at <= now() - make_interval(secs => %s))"
+        " RETURNING claimed_at",
+        (scope, key, digest, CLAIMED, CLAIMED, hours, CLAIMED, stale),
+    )
+    return row["claimed_at"] if row is not None else None
 
 
 async def kept_answer(pool: AsyncConnectionPool, scope: str, key: str) -> KeptAnswer | None:
     """What an Idempotency-Key that could not be claimed holds: an answer or another's claim
     (None: the claim was released since)."""
-    async with pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                "SELECT body_hash, status, response FROM idempotency_keys"
-                " WHERE scope = %s AND key = %s",
-                (scope, key),
-            )
-        ).fetchone()
-    return KeptAnswer(str(row[0]), int(row[1]), row[2]) if row is not None else None
+    row = await fetch_one(
+        pool,
+        "SELECT body_hash, status, response FROM idempotency_keys WHERE scope = %s AND key = %s",
+        (scope, key),
+    )
+    return KeptAnswer(**row) if row is not None else None
 
 
 async def keep_answer(
