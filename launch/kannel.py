@@ -41,7 +41,7 @@ dlr-storage = sqlite3
 
 group = sqlite3-connection
 id = dlr
-database = "{tmp}/dlr.sqlite3"
+database = "{tmp}/{dlr_database}"
 max-connections = 1
 
 group = dlr-db
@@ -84,6 +84,7 @@ concatenation = true
 # Where bearerbox keeps what it needs to report a delivery (the message's dlr-url) until the
 # SMSC's report comes: kept in memory (`internal`), it is lost with a restart, and a message
 # sent from the store afterwards reports to no one (its step then ends `expired`).
+DLR_DATABASE = "dlr.sqlite3"
 DLR_TABLE = """\
 CREATE TABLE dlr (smsc TEXT, ts TEXT, destination TEXT, source TEXT, service TEXT, url TEXT,
 mask INTEGER, status INTEGER, boxc TEXT)"""
@@ -228,11 +229,12 @@ def gateway(tmp: Path) -> Iterator[Gateway]:
             smsc_port=gw.smsc_port,
             sendsms_port=gw.sendsms_port,
             tmp=tmp,
+            dlr_database=DLR_DATABASE,
             username=USERNAME,
             password=PASSWORD,
         )
     )
-    with contextlib.closing(sqlite3.connect(tmp / "dlr.sqlite3")) as db:
+    with contextlib.closing(sqlite3.connect(tmp / DLR_DATABASE)) as db:
         db.execute(DLR_TABLE)
         db.commit()
     try:
