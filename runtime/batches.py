@@ -145,8 +145,9 @@ async def apply_records(
         return result
     outbox = Outbox()
     reader = consumer.read if isinstance(consumer, ReadsRecords) else None
-    # Pipeline mode: statements whose results are not read go out without a round trip each.
-    async with pool.connection() as conn, conn.transaction(), conn.pipeline():
+    # Pipeline mode: statements whose results are not read go out without a round trip each,
+    # and the last of them with the commit.
+    async with pool.connection() as conn, conn.pipeline(), conn.transaction():
         next_offsets = await _lock_offsets(conn, name, records)
         fresh: list[tuple[Consumed, Event]] = []
         for record in records:
@@ -168,7 +169,7 @@ async def apply_records(
         await _store_offsets(conn, name, next_offsets)
         await outbox.write(conn)
     result.emitted = outbox.events
-    if outbox.row is not None:
+    if await outbox.settle() is not None:
         assert publisher is not None, f"{name} emitted events but has no publisher"
         await publisher.publish(outbox)
     return result
