@@ -83,29 +83,37 @@ class ServiceBook:
         account_ids: frozenset[Any] = frozenset(),
     ) -> None:
         """Lock and load these services (those not loaded yet) and their accounts, with
-        `account_ids` besides; unknown services raise unless `missing_ok`."""
+        `account_ids` besides; unknown services raise unless `missing_ok`. Both locks go out
+        together and are answered in one round trip (the accounts' statement first)."""
         wanted = sorted(service_ids - set(self.services))
-        owners = set(account_ids)
-        if wanted:
-            rows = await (
-                await conn.execute(
-                    "SELECT account_id FROM proc_services WHERE id = ANY(%b)", (wanted,)
-                )
-            ).fetchall()
-            owners.update(row[0] for row in rows)
-        await self.lock_accounts(conn, owners)
-        if not wanted:
-            return
-        rows = await (
+        accounts = await self._ask_accounts(conn, set(account_ids), wanted)
+        services = (
             await conn.execute(
                 f"SELECT {SERVICE_COLUMNS} FROM proc_services WHERE id = ANY(%b)"
                 " ORDER BY id FOR UPDATE",
                 (wanted,),
             )
-        ).fetchall()
-        for sid, status, balance, reserved, limit, price, cut_off, low, seq, owner in rows:
-            # A service created after the lookup above belongs to an account locked by its
-            # creation (processors/decisions/).
+            if wanted
+            else None
+        )
+        if accounts is not None:
+            self._load_accounts(await accounts.fetchall())
+        if services is None:
+            return
+        for (
+            sid,
+            status,
+            balance,
+            reserved,
+            limit,
+            price,
+            cut_off,
+            low,
+            seq,
+            owner,
+        ) in await services.fetchall():
+            # A service created after its account's lock was taken belongs to an account locked
+            # by its creation (processors/decisions/).
             account = self.accounts.get(owner) or await self._lock_late(conn, owner)
             self.services[sid] = ServiceState(
                 sid,
@@ -124,33 +132,42 @@ class ServiceBook:
     async def lock_accounts(self, conn: psycopg.AsyncConnection, account_ids: set[Any]) -> None:
         """Lock and load these accounts, in id order; one not known yet is added (its services
         or its creation may be applied first: they come from different topics)."""
-        wanted = sorted(set(account_ids) - set(self.accounts))
-        if not wanted:
-            return
-        rows = await self._select_accounts(conn, wanted)
-        missing = sorted(set(wanted) - {row[0] for row in rows})
-        if missing:
+        accounts = await self._ask_accounts(conn, account_ids, [])
+        if accounts is not None:
+            self._load_accounts(await accounts.fetchall())
+
+    async def _ask_accounts(
+        self, conn: psycopg.AsyncConnection, account_ids: set[Any], service_ids: list[Any]
+    ) -> psycopg.AsyncCursor[Any] | None:
+        """Send the lock of these accounts and of the services' owners (those not loaded
+        yet), the named accounts created first if missing; its rows are read later (None:
+        nothing to lock)."""
+        named = sorted(account_ids - set(self.accounts))
+        if not named and not service_ids:
+            return None
+        if named:
+            # Before any row is locked, in id order: an insert waits for another worker's
+            # uncommitted insert of the same account, never while holding a lock.
             await conn.execute(
                 "INSERT INTO proc_accounts (id) SELECT unnest(%b::uuid[]) ORDER BY 1"
                 " ON CONFLICT (id) DO NOTHING",
-                (missing,),
+                (named,),
             )
-            rows += await self._select_accounts(conn, missing)
+        return await conn.execute(
+            f"SELECT {ACCOUNT_COLUMNS} FROM proc_accounts WHERE id = ANY(%b::uuid[]"
+            " || ARRAY(SELECT account_id FROM proc_services WHERE id = ANY(%b::uuid[])))"
+            " ORDER BY id FOR UPDATE",
+            (named, service_ids),
+        )
+
+    def _load_accounts(self, rows: list[Any]) -> None:
         for aid, total_limit, balance, reserved, price, cut_off, low, seq in rows:
+            if aid in self.accounts:  # locked earlier in the batch, maybe changed since
+                continue
             limit = self.default_total_limit if total_limit is None else total_limit
             self.accounts[aid] = AccountState(
                 aid, Credit(balance, reserved, limit), price, cut_off, low, seq, total_limit
             )
-
-    @staticmethod
-    async def _select_accounts(conn: psycopg.AsyncConnection, ids: list[Any]) -> list[Any]:
-        return await (
-            await conn.execute(
-                f"SELECT {ACCOUNT_COLUMNS} FROM proc_accounts WHERE id = ANY(%b)"
-                " ORDER BY id FOR UPDATE",
-                (ids,),
-            )
-        ).fetchall()
 
     async def _lock_late(self, conn: psycopg.AsyncConnection, account_id: Any) -> AccountState:
         await self.lock_accounts(conn, {account_id})
