@@ -35,47 +35,56 @@ class FraudBook:
     rules: FraudRules
     prefixes: dict[Key, PrefixState] = field(default_factory=dict)
 
-    async def load(self, conn: psycopg.AsyncConnection, keys: set[Key], at: datetime) -> None:
-        """Each prefix's state and its counts in the window ending at `at` (the batch's first
-        request: a window a little longer for the later ones errs on the side of counting)."""
+    async def ask(
+        self, conn: psycopg.AsyncConnection, keys: set[Key], at: datetime
+    ) -> psycopg.AsyncCursor[Any] | None:
+        """Send the query of each prefix's state and its counts in the window ending at `at`
+        (the batch's first request: a window a little longer for the later ones errs on the
+        side of counting), from when it is counted (after a lifted block); `read` takes the
+        answer. None: nothing to ask."""
         wanted = sorted(keys - set(self.prefixes))
         if not wanted:
-            return
-        services, prefixes = [k[0] for k in wanted], [k[1] for k in wanted]
-        for sid, prefix, until, allowed, since in await (
-            await conn.execute(
-                "SELECT f.service_id, f.prefix, f.blocked_until, f.allowed, f.counted_since"
-                " FROM proc_fraud_prefixes f JOIN unnest(%b::uuid[], %b::text[]) AS w(s, p)"
-                "   ON f.service_id = w.s AND f.prefix = w.p",
-                (services, prefixes),
-            )
-        ).fetchall():
-            self.prefixes[(sid, prefix)] = PrefixState(until, allowed, since)
-        for key in wanted:
-            self.prefixes.setdefault(key, PrefixState())
+            return None
         window = at - timedelta(seconds=self.rules.window_seconds)
-        history = at - timedelta(seconds=self.rules.baseline_seconds)
-        for sid, prefix, requests, verified, earlier in await (
-            await conn.execute(
-                "SELECT c.service_id, c.prefix,"
-                " count(*) FILTER (WHERE c.requested_at > w.since),"
-                " count(*) FILTER (WHERE c.requested_at > w.since AND c.status = %s),"
-                " count(*) FILTER (WHERE c.requested_at <= w.since)"
-                " FROM proc_calls c JOIN unnest(%b::uuid[], %b::text[], %b::timestamptz[])"
-                "   AS w(s, p, since) ON c.service_id = w.s AND c.prefix = w.p"
-                " WHERE c.requested_at > %s AND c.status <> %s GROUP BY 1, 2",
-                (
-                    CallStatus.VERIFIED,
-                    services,
-                    prefixes,
-                    [max(window, self.prefixes[k].counted_since or window) for k in wanted],
-                    history,
-                    CallStatus.REJECTED,
-                ),
+        return await conn.execute(
+            "SELECT w.s, w.p, f.blocked_until, f.allowed, f.counted_since,"
+            " count(c.id) FILTER (WHERE c.requested_at > greatest(%s, f.counted_since)),"
+            " count(c.id) FILTER (WHERE c.requested_at > greatest(%s, f.counted_since)"
+            "   AND c.status = %s),"
+            " count(c.id) FILTER (WHERE c.requested_at <= greatest(%s, f.counted_since))"
+            " FROM unnest(%b::uuid[], %b::text[]) AS w(s, p)"
+            " LEFT JOIN proc_fraud_prefixes f ON f.service_id = w.s AND f.prefix = w.p"
+            " LEFT JOIN proc_calls c ON c.service_id = w.s AND c.prefix = w.p"
+            "   AND c.requested_at > %s AND c.status <> %s"
+            " GROUP BY w.s, w.p, f.blocked_until, f.allowed, f.counted_since",
+            (
+                window,
+                window,
+                CallStatus.VERIFIED,
+                window,
+                [k[0] for k in wanted],
+                [k[1] for k in wanted],
+                at - timedelta(seconds=self.rules.baseline_seconds),
+                CallStatus.REJECTED,
+            ),
+        )
+
+    async def read(self, asked: psycopg.AsyncCursor[Any] | None) -> None:
+        if asked is None:
+            return
+        for (
+            sid,
+            prefix,
+            until,
+            allowed,
+            since,
+            requests,
+            verified,
+            earlier,
+        ) in await asked.fetchall():
+            self.prefixes[(sid, prefix)] = PrefixState(
+                until, bool(allowed), since, requests, verified, earlier
             )
-        ).fetchall():
-            state = self.prefixes[(sid, prefix)]
-            state.requests, state.verified, state.earlier = requests, verified, earlier
 
     def blocked(self, key: Key, request: Event, out: Outbox) -> bool:
         """Whether a request to this prefix is refused: blocked already, or found pumped now

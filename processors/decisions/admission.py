@@ -38,17 +38,24 @@ async def admit(
     book: ServiceBook,
 ) -> None:
     """Decide a run of CallRequested: record each call, then send its dial command or its
-    rejection."""
-    fresh = await _fresh(conn, requests)
+    rejection. What the rules need is asked at once, answered in one round trip; a request
+    decided before (an idempotent retry) is then left out."""
+    digits = rules.fraud.prefix_digits
+    prefixes = {e["call_id"]: (e["service_id"], prefix_of(e["phone"], digits)) for e in requests}
+    fraud = FraudBook(rules.fraud)
+    known = await conn.execute(
+        "SELECT id FROM proc_calls WHERE id = ANY(%b)", ([e["call_id"] for e in requests],)
+    )
+    parents = await _ask_parents(conn, requests)
+    window = await _ask_window(conn, requests)
+    prefix_counts = await fraud.ask(conn, set(prefixes.values()), requests[0]["occurred_at"])
+    fresh = _fresh(requests, await known.fetchall())
     if not fresh:
         return
     await book.lock(conn, {e["service_id"] for e in fresh})
-    roots = await _chain_roots(conn, fresh)
-    digits = rules.fraud.prefix_digits
-    prefixes = {e["call_id"]: (e["service_id"], prefix_of(e["phone"], digits)) for e in fresh}
-    fraud = FraudBook(rules.fraud)
-    await fraud.load(conn, set(prefixes.values()), fresh[0]["occurred_at"])
-    decided = _judge(admission, fresh, await _phone_window(conn, fresh), prefixes, fraud, out, book)
+    roots = _chain_roots(fresh, await parents.fetchall() if parents else [])
+    await fraud.read(prefix_counts)
+    decided = _judge(admission, fresh, _window(await window.fetchall()), prefixes, fraud, out, book)
     await fraud.save(conn)
     # A call to a test number is delivered as it is admitted: its code is valid from now.
     expiries = {
@@ -125,13 +132,8 @@ def _status(e: Event, reason: RejectReason | None) -> str:
     return CallStatus.DELIVERED if e.get("test") else ADMITTED
 
 
-async def _fresh(conn: psycopg.AsyncConnection, requests: list[Event]) -> list[Event]:
-    """The requests not decided yet: a request made again (an idempotent retry) is a no-op."""
-    known = await (
-        await conn.execute(
-            "SELECT id FROM proc_calls WHERE id = ANY(%b)", ([e["call_id"] for e in requests],)
-        )
-    ).fetchall()
+def _fresh(requests: list[Event], known: list[Any]) -> list[Event]:
+    """The requests not decided yet (`known`: the rows of those that were), each once."""
     seen = {row[0] for row in known}
     fresh = []
     for e in requests:
@@ -230,40 +232,45 @@ async def _record(
     )
 
 
-async def _chain_roots(conn: psycopg.AsyncConnection, requests: list[Event]) -> dict[Any, Any]:
-    """The first call of each request's retry chain (itself for a first call)."""
+async def _ask_parents(
+    conn: psycopg.AsyncConnection, requests: list[Event]
+) -> psycopg.AsyncCursor[Any] | None:
+    """Send the query of the retried calls' chains (None: no retry among the requests)."""
     parents = [e["retry_of"] for e in requests if e["retry_of"] is not None]
-    rows = (
-        await (
-            await conn.execute(
-                "SELECT id, chain_root FROM proc_calls WHERE id = ANY(%b)", (parents,)
-            )
-        ).fetchall()
-        if parents
-        else []
+    if not parents:
+        return None
+    return await conn.execute(
+        "SELECT id, chain_root FROM proc_calls WHERE id = ANY(%b)", (parents,)
     )
-    roots: dict[Any, Any] = dict(rows)
+
+
+def _chain_roots(requests: list[Event], parents: list[Any]) -> dict[Any, Any]:
+    """The first call of each request's retry chain (itself for a first call); `parents`:
+    the retried calls' rows (id, chain root)."""
+    roots: dict[Any, Any] = dict(parents)
     for e in requests:
         parent = e["retry_of"]
         roots[e["call_id"]] = e["call_id"] if parent is None else roots.get(parent, parent)
     return roots
 
 
-async def _phone_window(
+async def _ask_window(
     conn: psycopg.AsyncConnection, requests: list[Event]
-) -> dict[tuple[Any, str], list[datetime]]:
-    """When each requested (service, phone) was last called, within the hour before."""
+) -> psycopg.AsyncCursor[Any]:
+    """Send the query of when each requested (service, phone) was last called, within the
+    hour before."""
     since = min(e["occurred_at"] for e in requests) - timedelta(seconds=PHONE_WINDOW_SECONDS)
     pairs = sorted({(e["service_id"], e["phone"]) for e in requests})
-    rows = await (
-        await conn.execute(
-            "SELECT c.service_id, c.phone, c.requested_at FROM proc_calls c"
-            " JOIN unnest(%b::uuid[], %b::text[]) AS w(service_id, phone)"
-            "   ON c.service_id = w.service_id AND c.phone = w.phone"
-            " WHERE c.requested_at > %s AND c.status <> %s AND NOT c.test",
-            ([s for s, _ in pairs], [p for _, p in pairs], since, CallStatus.REJECTED),
-        )
-    ).fetchall()
+    return await conn.execute(
+        "SELECT c.service_id, c.phone, c.requested_at FROM proc_calls c"
+        " JOIN unnest(%b::uuid[], %b::text[]) AS w(service_id, phone)"
+        "   ON c.service_id = w.service_id AND c.phone = w.phone"
+        " WHERE c.requested_at > %s AND c.status <> %s AND NOT c.test",
+        ([s for s, _ in pairs], [p for _, p in pairs], since, CallStatus.REJECTED),
+    )
+
+
+def _window(rows: list[Any]) -> dict[tuple[Any, str], list[datetime]]:
     window: dict[tuple[Any, str], list[datetime]] = {}
     for service_id, phone, at in rows:
         window.setdefault((service_id, phone), []).append(at)
