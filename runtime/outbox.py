@@ -92,24 +92,47 @@ class Publisher:
         records = [r for o in outboxes if o.row is not None for r in o.records]
         try:
             await self.producer.append_records(records)
-            async with self.pool.connection() as conn:
-                await conn.execute("DELETE FROM outbox_batches WHERE id = ANY(%b)", (rows,))
+            await self._forget(rows)
         except Exception as exc:
             if not is_transient(exc):
                 raise
             log.warning("outbox: %d events wait for the broker or database: %r", len(records), exc)
+
+    async def _forget(self, rows: list[int]) -> None:
+        """Delete published rows (here at once)."""
+        await self._delete(rows)
+
+    async def _delete(self, rows: list[int]) -> None:
+        # The delete and its commit in one round trip.
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            await conn.execute("DELETE FROM outbox_batches WHERE id = ANY(%b)", (rows,))
 
 
 class BackgroundPublisher(Publisher):
     """Publishes committed outboxes in commit order off the consumers' path: a consumer goes
     on with its next batch while the broker acknowledges the last one's events (outboxes that
     wait together go out together). At most `waiting` outboxes wait; more holds the caller
-    (backpressure)."""
+    (backpressure).
 
-    def __init__(self, pool: AsyncConnectionPool, producer: EventProducer, waiting: int = 64):
+    Published rows are deleted together, `forget_after` seconds after the first of them: one
+    transaction for many outboxes (one per outbox cost a worker as much as its batches at a
+    low pace). A row published and not deleted when its worker dies is published again by
+    `publish_leftovers` (consumers take a copy as a copy: the module's docstring), which waits
+    far longer than `forget_after` first."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        producer: EventProducer,
+        waiting: int = 64,
+        forget_after: float = 0.2,
+    ):
         super().__init__(pool, producer)
         self._queue: asyncio.Queue[Outbox] = asyncio.Queue(waiting)
         self._task: asyncio.Task[None] | None = None
+        self._forget_after = forget_after
+        self._published: list[int] = []
+        self._forgetting: asyncio.Task[None] | None = None
 
     async def publish(self, outbox: Outbox) -> None:
         if await outbox.settle() is None:
@@ -128,14 +151,36 @@ class BackgroundPublisher(Publisher):
             except Exception:  # a bug: the rows stay, and leftovers publish them later
                 log.exception("outbox: could not publish %d batches", len(outboxes))
 
+    async def _forget(self, rows: list[int]) -> None:
+        self._published += rows
+        if self._forgetting is None or self._forgetting.done():
+            self._forgetting = asyncio.create_task(self._forget_soon(), name="outbox-forget")
+
+    async def _forget_soon(self) -> None:
+        await asyncio.sleep(self._forget_after)
+        rows, self._published = self._published, []
+        try:
+            await self._delete(rows)
+        except asyncio.CancelledError:  # closing: close() deletes them
+            self._published = rows + self._published
+            raise
+        except Exception as exc:  # the rows stay; leftovers publish them again
+            log.warning("outbox: %d published rows stay: %r", len(rows), exc)
+
     async def close(self) -> None:
-        """Publish what waits, then stop."""
+        """Publish what waits, delete what was published, then stop."""
         if self._task is not None:
             self._task.cancel()
         outboxes = []
         while not self._queue.empty():
             outboxes.append(self._queue.get_nowait())
         await self._publish(outboxes)
+        if self._forgetting is not None:
+            self._forgetting.cancel()
+            await asyncio.gather(self._forgetting, return_exceptions=True)
+        rows, self._published = self._published, []
+        if rows:
+            await self._delete(rows)
 
 
 def _records(
