@@ -902,3 +902,33 @@ async def test_a_pumped_prefix_is_blocked_in_the_processor(
     assert (suspected["service_id"], suspected["prefix"]) == (tenant.service_id, prefix)
     elsewhere = tenant.request(phone(), T0 + timedelta(minutes=1))
     assert of_type(await apply(pool, decisions, [elsewhere]), "PlaceCall")
+
+
+async def test_a_prefix_is_counted_from_earlier_batches_and_again_from_its_lift(
+    pool: AsyncConnectionPool, decisions: Decisions
+) -> None:
+    """The counts a batch judges by are read from what earlier batches recorded; once the block
+    is lifted, the prefix is counted from the lift on (the calls before it count no more)."""
+    tenant = Tenant(credit_limit=10**9)
+    await apply(pool, decisions, tenant.opening())
+    prefix = f"+98912{random.randrange(10**4):04d}"
+    calls = [
+        tenant.request(f"{prefix}{i:03d}", T0 + timedelta(seconds=i))
+        for i in range(RULES.fraud.min_unverified)
+    ]
+    assert len(of_type(await apply(pool, decisions, calls), "PlaceCall")) == len(calls)
+    late = tenant.request(f"{prefix}900", T0 + timedelta(minutes=1))
+    emitted = await apply(pool, decisions, [late])
+    assert [e["reason"] for e in of_type(emitted, "CallRejected")] == [RejectReason.FRAUD_SUSPECTED]
+    assert [e["prefix"] for e in of_type(emitted, "FraudSuspected")] == [prefix]
+    lifted = new_event(
+        "FraudBlockLifted",
+        occurred_at=T0 + timedelta(minutes=2),
+        service_id=tenant.service_id,
+        account_id=tenant.account_id,
+        prefix=prefix,
+    )
+    await apply(pool, decisions, [lifted])
+    after = tenant.request(f"{prefix}901", T0 + timedelta(minutes=3))
+    emitted = await apply(pool, decisions, [after])
+    assert len(of_type(emitted, "PlaceCall")) == 1 and not of_type(emitted, "CallRejected")
