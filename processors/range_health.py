@@ -99,7 +99,8 @@ async def judge_counted(
     COUNTED.clear()
     out = Outbox()
     try:
-        async with pool.connection() as conn, conn.transaction():
+        # Pipeline mode: the lock and the two reads in one round trip, the rest with the commit.
+        async with pool.connection() as conn, conn.pipeline(), conn.transaction():
             await judge(conn, pairs, out, rules)
             await out.write(conn)
     except BaseException:
@@ -115,8 +116,10 @@ async def judge(
     now = datetime.now(UTC)
     mine = await _locked(conn, pairs)
     networks = {n for _, n in mine}
-    states = await _states(conn, networks)
-    buckets = await _window(conn, networks, now - timedelta(seconds=rules.window_seconds))
+    states_asked = await _ask_states(conn, networks)
+    window_asked = await _ask_window(conn, networks, now - timedelta(seconds=rules.window_seconds))
+    states = _states(await states_asked.fetchall())
+    buckets = _buckets(await window_asked.fetchall())
     for pair in mine:
         state = states.get(pair, State(None))
         current = state.quarantine
@@ -145,14 +148,17 @@ class State:
     counted_from: datetime | None = None  # released then: its own outcomes count from there
 
 
-async def _states(conn: psycopg.AsyncConnection, networks: set[str]) -> dict[Pair, State]:
-    rows = await (
-        await conn.execute(
-            "SELECT range_id, network, since, until, strikes, counted_from FROM proc_range_states"
-            " WHERE network = ANY(%b)",
-            (sorted(networks),),
-        )
-    ).fetchall()
+async def _ask_states(
+    conn: psycopg.AsyncConnection, networks: set[str]
+) -> psycopg.AsyncCursor[Any]:
+    return await conn.execute(
+        "SELECT range_id, network, since, until, strikes, counted_from FROM proc_range_states"
+        " WHERE network = ANY(%b)",
+        (sorted(networks),),
+    )
+
+
+def _states(rows: list[Any]) -> dict[Pair, State]:
     return {
         (r, n): State(Quarantine(since, until, strikes) if until else None, counted_from)
         for r, n, since, until, strikes, counted_from in rows
@@ -162,15 +168,18 @@ async def _states(conn: psycopg.AsyncConnection, networks: set[str]) -> dict[Pai
 Buckets = dict[str, list[tuple[uuid.UUID, datetime, int, int]]]  # network -> rows
 
 
-async def _window(conn: psycopg.AsyncConnection, networks: set[str], start: datetime) -> Buckets:
-    rows = await (
-        await conn.execute(
-            "SELECT network, range_id, bucket, sum(dialled), sum(delivered)"
-            " FROM proc_range_outcomes WHERE network = ANY(%b) AND bucket >= %s"
-            " GROUP BY network, range_id, bucket",
-            (sorted(networks), bucket_of(start)),
-        )
-    ).fetchall()
+async def _ask_window(
+    conn: psycopg.AsyncConnection, networks: set[str], start: datetime
+) -> psycopg.AsyncCursor[Any]:
+    return await conn.execute(
+        "SELECT network, range_id, bucket, sum(dialled), sum(delivered)"
+        " FROM proc_range_outcomes WHERE network = ANY(%b) AND bucket >= %s"
+        " GROUP BY network, range_id, bucket",
+        (sorted(networks), bucket_of(start)),
+    )
+
+
+def _buckets(rows: list[Any]) -> Buckets:
     buckets: Buckets = defaultdict(list)
     for network, range_id, bucket, dialled, delivered in rows:
         buckets[network].append((range_id, bucket, int(dialled), int(delivered)))
