@@ -119,7 +119,7 @@ class Runtime:
             )
             carrier: Carrier
             if self.settings.carrier == "sip":
-                carrier = self._sip = sip_carrier(self.settings)
+                carrier = self._sip = sip_carrier(self.settings, self._carrier_pool)
             else:
                 carrier = SimCarrier(
                     self._carrier_pool,
@@ -143,7 +143,7 @@ class Runtime:
 
     def _sms_carrier(self) -> SmsCarrier:
         if self.settings.sms_carrier == "kannel":
-            self.kannel = KannelSms(kannel_config(self.settings))
+            self.kannel = KannelSms(kannel_config(self.settings), self._carrier_pool)
             return self.kannel
         assert self._carrier_pool is not None
         return SimSmsCentre(
@@ -214,7 +214,7 @@ def check_positions(settings: Settings, consumer: str) -> None:
         raise SystemExit(f"stopping: {error}")
 
 
-def sip_carrier(settings: Settings) -> SipCarrier:
+def sip_carrier(settings: Settings, pool: AsyncConnectionPool | None = None) -> SipCarrier:
     return SipCarrier(
         parse_trunks(settings.sip_trunks),
         ring_seconds=settings.sip_ring_seconds,
@@ -226,6 +226,7 @@ def sip_carrier(settings: Settings) -> SipCarrier:
         options_interval=settings.sip_options_interval_seconds,
         tls=ssl.create_default_context(cafile=settings.sip_tls_ca_file),
         locator=Locator(dns_server(settings.sip_dns_server)),
+        pool=pool,
     )
 
 

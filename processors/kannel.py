@@ -6,8 +6,9 @@ parameters in X-Kannel headers), and its fate comes back as a delivery report
 - Text: the GSM 7-bit alphabet when it fits, else UCS-2 (`coding=2`; the body is UTF-8 and
   says so in its Content-Type); Persian is UCS-2. Kannel splits a long text into the parts
   core/sms_encoding.py counts (its sendsms-user needs `max-messages` of at least 4).
-- Pace: at most FLASHCALL_KANNEL_CPS submissions a second from each dialer worker, queued in
-  arrival order (the SIP carrier's pacer).
+- Pace: at most FLASHCALL_KANNEL_CPS submissions a second from the platform, every dialer
+  worker's together, queued in the order they come (the SIP carrier's pacing, shared through
+  PostgreSQL: processors/sip/pacing.py).
 - Transient failures (Kannel unreachable, 5xx, "queued for later" is a success) are retried with
   backoff for FLASHCALL_KANNEL_SEND_TIMEOUT_SECONDS; a refusal (4xx) fails the step at once. A
   request sent and never answered (Kannel went down with it) may have been taken: it is sent
@@ -33,6 +34,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
 from core.call_rules import FailReason
@@ -40,7 +42,7 @@ from core.settings import KANNEL_CONFIRM_SECONDS
 from core.sms_encoding import CODING_UCS2, encoded
 from processors.carriers import DialResult
 from processors.dial_records import claim_id
-from processors.sip.pacing import Pacer
+from processors.sip.pacing import pacing
 from schemas.codec import Event
 
 log = logging.getLogger(__name__)
@@ -81,9 +83,10 @@ class KannelConfig:
 
 
 class KannelSms:
-    def __init__(self, config: KannelConfig) -> None:
+    def __init__(self, config: KannelConfig, pool: AsyncConnectionPool | None = None) -> None:
+        """`pool`: where the gateway's pacing is shared with the other dialer workers."""
         self._config = config
-        self._pacer = Pacer(config.cps)
+        self._pacer = pacing(pool, f"kannel:{config.sendsms_url}", config.cps)
         self._waiting: dict[str, asyncio.Future[DialResult]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._late: LateOutcome | None = None

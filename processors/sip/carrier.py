@@ -14,13 +14,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from psycopg_pool import AsyncConnectionPool
+
 from core import metrics
 from core.call_rules import FailReason
 from core.trunks import TrunkAddress
 from processors.carriers import DialResult
 from processors.sip.endpoint import Endpoint
 from processors.sip.locate import Locator, Target
-from processors.sip.pacing import Pacer
+from processors.sip.pacing import Pacing, pacing
 from processors.sip.uac import FlashCall, Outcome, Ping, Timers
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,7 @@ COOLDOWN_SECONDS = 30.0
 @dataclass
 class Trunk:
     address: TrunkAddress
-    pacer: Pacer
+    pacer: Pacing
     slots: asyncio.Semaphore
     # One endpoint per target the trunk was located at (an IP trunk has one), made on demand.
     endpoints: dict[Target, Endpoint] = field(default_factory=dict)
@@ -80,11 +82,17 @@ class SipCarrier:
         options_interval: float = 0.0,
         tls: ssl.SSLContext | None = None,
         locator: Locator | None = None,
+        pool: AsyncConnectionPool | None = None,
     ) -> None:
+        """`pool`: where the trunks' pacing is shared with the other dialer workers (without
+        one, this carrier paces its own calls)."""
         if not trunks:
             raise ValueError("FLASHCALL_SIP_TRUNKS names no trunk")
         self.timers = Timers(t1, ring_seconds, hangup_seconds)
-        self.trunks = [Trunk(t, Pacer(cps), asyncio.Semaphore(max_concurrent)) for t in trunks]
+        self.trunks = [
+            Trunk(t, pacing(pool, f"sip:{t}", cps), asyncio.Semaphore(max_concurrent))
+            for t in trunks
+        ]
         self._t1 = t1
         self._public = public
         self._tls = tls

@@ -104,12 +104,12 @@ def test_each_process_is_replaced_while_calls_flow(previous_release: Path, tmp_p
                 plat.stop(previous)
                 if i == 0:
                     assert migrations(st.database_url)[-6:] == [
-                        "018_webhook_order",
                         "019_proc_services_ttl",
                         "020_test_numbers",
                         "021_workflows",
                         "022_caller_ranges",
                         "023_idempotency_claims",
+                        "024_carrier_pace",
                     ]
             for i, name in enumerate(["api-1", "api-2"]):
                 before = len(load.accepted)

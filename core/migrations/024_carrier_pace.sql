@@ -1,0 +1,8 @@
+-- Carriers' pacing (processors/sip/pacing.py): when the next call (or message) of each SIP
+-- trunk and of the SMS gateway may start, one schedule for every dialer worker, so that the
+-- platform as a whole keeps a trunk's calls per second (FLASHCALL_SIP_CPS) and the gateway's
+-- (FLASHCALL_KANNEL_CPS), however many workers dial.
+CREATE TABLE IF NOT EXISTS carrier_pace (
+    pacer text PRIMARY KEY,
+    next_at timestamptz NOT NULL
+);
