@@ -240,7 +240,8 @@ class Settings(BaseSettings):
             if not trunks:
                 raise ValueError("FLASHCALL_CARRIER=sip needs FLASHCALL_SIP_TRUNKS")
             # A dial waits for its trunk's CPS, then may wait Timer B and ring: it must not be
-            # taken for abandoned (and failed) meanwhile.
+            # taken for abandoned (and failed) meanwhile. The CPS is the platform's: with several
+            # dialer workers the queue is theirs together (docs/telephony.md).
             longest = (
                 self.dial_concurrency / (self.sip_cps * len(trunks))
                 + 64 * self.sip_t1_ms / 1000 * 2
@@ -249,7 +250,7 @@ class Settings(BaseSettings):
             if self.dial_abandon_seconds <= longest:
                 raise ValueError(
                     f"FLASHCALL_DIAL_ABANDON_SECONDS must exceed {longest:.0f} s with these SIP"
-                    " limits (a queued dial would be failed as abandoned)"
+                    " limits and one dialer worker (a queued dial would be failed as abandoned)"
                 )
         if self.sms_carrier == "kannel":
             if not self.kannel_sendsms_url:
