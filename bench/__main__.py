@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,38 +57,11 @@ def rounds_of(n: int, measure_: Callable[[], float]) -> list[float]:
     return [measure_() for _ in range(n)]
 
 
-def show(label: str, values: Sequence[float], unit: str) -> None:
+def show(label: str, values: Sequence[float], unit: str, baseline: float | None = None) -> None:
+    mid = median(list(values))
+    ratio = f"  {mid / baseline:5.2f}× the hop" if baseline else ""
     each = ", ".join(f"{v:.0f}" for v in values)
-    print(f"  {label:<44} {median(list(values)):8.0f} {unit}   (each round: {each})", flush=True)
-
-
-@dataclass
-class AgainstHop:
-    """A stage's rounds, each right after a round of the lean hop: this shared machine runs
-    at two speeds some 1.6× apart for seconds to minutes at a time (docs/benchmarks.md), so a
-    stage is compared with the hop of its own moment, and the ratio is the median of the
-    rounds' ratios."""
-
-    hops: list[float] = field(default_factory=list)
-
-    def rounds(self, n: int, events: int, stage: Callable[[], float]) -> list[tuple[float, float]]:
-        pairs = []
-        for _ in range(n):
-            hop = pipeline.lean_hop(events)
-            self.hops.append(hop)
-            pairs.append((stage(), hop))
-        return pairs
-
-
-def show_against_hop(label: str, pairs: Sequence[tuple[float, float]]) -> None:
-    rate = median([r for r, _ in pairs])
-    ratio = median([r / h for r, h in pairs])
-    each = ", ".join(f"{r:.0f}/{h:.0f}" for r, h in pairs)
-    print(
-        f"  {label:<44} {rate:8.0f} events/s  {ratio:5.2f}× the hop"
-        f"   (each round, the stage/its hop: {each})",
-        flush=True,
-    )
+    print(f"  {label:<44} {mid:8.0f} {unit}{ratio}   (each round: {each})", flush=True)
 
 
 def main() -> None:
@@ -237,34 +209,38 @@ def kannel(args: argparse.Namespace) -> None:
 
 def processors(args: argparse.Namespace) -> None:
     n, events = args.rounds, args.events
-    hop = AgainstHop()
-    show_against_hop(
-        "decisions, 1 hot service", hop.rounds(n, events, lambda: pipeline.decisions_stage(events))
+    hop = rounds_of(n, lambda: pipeline.lean_hop(events))
+    base = median(hop)
+    show("lean hop (baseline)", hop, "events/s")
+    show(
+        "decisions, 1 hot service",
+        rounds_of(n, lambda: pipeline.decisions_stage(events)),
+        "events/s",
+        base,
     )
     # The account-wide limit's cost (docs/billing.md): every decision about any of one
     # account's services locks the account's row; with two workers they take turns on it.
     for workers in (1, 2):
         for one_account in (False, True):
-            show_against_hop(
+            show(
                 f"decisions, 200 services of {'one account' if one_account else '200 accounts'},"
                 f" {workers} worker(s)",
-                hop.rounds(
+                rounds_of(
                     n,
-                    events,
                     lambda w=workers, o=one_account: pipeline.decisions_stage(events, 200, o, w),
                 ),
+                "events/s",
+                base,
             )
-    dials = hop.rounds(n, events, lambda: pipeline.dialer_stage(events))
-    show_against_hop("dialer", dials)
+    dials = rounds_of(n, lambda: pipeline.dialer_stage(events))
+    show("dialer", dials, "events/s", base)
     # An SMS step against a flash call (docs/workflows.md): the same stage, the same run.
-    messages = hop.rounds(n, events, lambda: pipeline.dialer_stage(events, sms=True))
-    show_against_hop("dialer, SMS steps (simulated SMS centre)", messages)
+    messages = rounds_of(n, lambda: pipeline.dialer_stage(events, sms=True))
+    show("dialer, SMS steps (simulated SMS centre)", messages, "events/s", base)
     print(
-        f"  {'SMS steps against flash calls, dialer':<44}"
-        f" {median([r for r, _ in messages]) / median([r for r, _ in dials]):8.2f}×"
+        f"  {'SMS steps against flash calls, dialer':<44} {median(messages) / median(dials):8.2f}×"
     )
-    show_against_hop("projection", hop.rounds(n, events, lambda: pipeline.projection_stage(events)))
-    show("lean hop (the baselines above)", hop.hops, "events/s")
+    show("projection", rounds_of(n, lambda: pipeline.projection_stage(events)), "events/s", base)
     for workers in (1, 2):
         show(
             f"end to end, {workers} worker(s) per role",
