@@ -1,7 +1,7 @@
 """A hundred verifications at once through the SIP carrier, with sipp as the far end of the
-trunk: each call rings exactly once, within the trunk's calls per second (through one dialer
-worker, and through two together), gets exactly one outcome, and verifies with the code its
-INVITE carried."""
+trunk and two dialer workers in front of it: each call rings exactly once, within the trunk's
+calls per second (the two workers' together), gets exactly one outcome, and verifies with the
+code its INVITE carried."""
 
 from __future__ import annotations
 
@@ -43,15 +43,21 @@ def sip_worker(
 
 @pytest.fixture
 def sip_trunk(platform: Platform, tmp_path: Path) -> Iterator[Uas]:
-    """The platform's workers, with the dialer on the SIP carrier (sipp behind the trunk)."""
+    """The platform's workers with their dialers on the SIP carrier, two of them (the second a
+    dialer only), sipp behind the one trunk; each has the trunk's CPS as its setting: the
+    limit is the trunk's, so theirs together."""
     with uas("ring_cancel", tmp_path) as far:
         for proc in platform.running("worker"):
             platform.stop(proc)
-        sip = sip_worker(platform, "worker-sip", far)
+        workers = [
+            sip_worker(platform, "worker-sip", far),
+            sip_worker(platform, "worker-sip-dialer", far, "dialer"),
+        ]
         try:
             yield far
         finally:
-            platform.stop(sip)
+            for proc in workers:
+                platform.stop(proc)
             platform.start_worker()
 
 
@@ -76,8 +82,12 @@ def test_a_hundred_concurrent_verifications_through_sip(api: Api, sip_trunk: Uas
     dialled = {header(m, "To").split("sip:")[1].split("@")[0]: m for _, m in invites.values()}
     assert set(dialled) == set(phones)
 
-    # Never more than CPS new INVITEs in any second.
-    assert busiest_second(invites) <= CPS
+    # Both workers dialled (each from its own SIP port), and no more than the trunk's CPS
+    # together (each pacing alone, they sent up to 90 in a second). A wake-up late by a few
+    # milliseconds may come that much closer to the other worker's next INVITE: two of slack.
+    sent_from = {header(m, "Via").split()[1].split(";")[0] for _, m in invites.values()}
+    assert len(sent_from) == 2, sent_from
+    assert busiest_second(invites) <= CPS + 2
 
     # The code each user would read off the ring verifies: the INVITE carried the caller number.
     def verify(call: dict[str, str]) -> bool:
@@ -91,44 +101,6 @@ def test_a_hundred_concurrent_verifications_through_sip(api: Api, sip_trunk: Uas
         lambda: all(api.call(tenant.key, c["id"])["status"] == "verified" for c in calls),
         what="every call to be verified",
     )
-
-
-@pytest.fixture
-def two_dialers(platform: Platform, tmp_path: Path) -> Iterator[Uas]:
-    """Two workers dialling through one trunk (the second a dialer only), each with the
-    trunk's CPS as its setting: the limit is the trunk's, so theirs together."""
-    with uas("ring_cancel", tmp_path) as far:
-        for proc in platform.running("worker"):
-            platform.stop(proc)
-        workers = [
-            sip_worker(platform, "worker-sip", far),
-            sip_worker(platform, "worker-sip-dialer", far, "dialer"),
-        ]
-        try:
-            yield far
-        finally:
-            for proc in workers:
-                platform.stop(proc)
-            platform.start_worker()
-
-
-def test_two_dialer_workers_keep_the_trunks_calls_per_second_together(
-    api: Api, two_dialers: Uas
-) -> None:
-    tenant = api.tenant(code_length=5)
-    with ThreadPoolExecutor(20) as pool:
-        calls = list(pool.map(lambda _: api.place(tenant.key, random_phone()), range(CALLS)))
-    for call in calls:
-        api.wait_status(tenant.key, call["id"], {"delivered"}, timeout=60)
-    invites = two_dialers.first_invites()
-    assert len(invites) == CALLS
-    # Both workers dialled (each from its own SIP port)...
-    sent_from = {header(m, "Via").split()[1].split(";")[0] for _, m in invites.values()}
-    assert len(sent_from) == 2, sent_from
-    # ...and no more than the trunk's CPS together (each pacing alone, they would send up to
-    # twice that). A wake-up late by a few milliseconds may come that much closer to the other
-    # worker's next INVITE: two of slack.
-    assert busiest_second(invites) <= CPS + 2
 
 
 @pytest.fixture
