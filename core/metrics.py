@@ -146,6 +146,13 @@ SIP_CPS = Gauge(
     "INVITEs sent per second per trunk over the last second (its CPS in use).",
     ["trunk"],
 )
+PACE_WAIT = Histogram(
+    "flashcall_carrier_pace_wait_seconds",
+    "How long a call (or SMS) waited for its trunk's (or gateway's) calls per second, the"
+    " platform's schedule shared by every dialer worker.",
+    ["pacer"],
+    buckets=SECONDS,
+)
 
 FRAUD_BLOCKS = Counter(
     "flashcall_fraud_blocks_total",

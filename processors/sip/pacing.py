@@ -12,6 +12,7 @@ from typing import Protocol
 
 from psycopg_pool import AsyncConnectionPool
 
+from core import metrics
 from core.faults import is_transient
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,17 @@ class SharedPacer:
         self._gap = 1.0 / rate
         self._last = -float("inf")  # this worker's last start (monotonic)
         self._lock = asyncio.Lock()
+        self._waited = metrics.PACE_WAIT.labels(name)
 
     async def wait(self) -> None:
+        asked = time.monotonic()
         async with self._lock:
             own = max(0.0, self._last + self._gap - time.monotonic())
             delay = await self._reserve(own)
             if delay > 0:
                 await asyncio.sleep(delay)
             self._last = time.monotonic()
+        self._waited.observe(self._last - asked)
 
     async def _reserve(self, own: float) -> float:
         """Seconds until the moment taken: the pacer's next free one, and `own` seconds from

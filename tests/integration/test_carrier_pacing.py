@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool
@@ -18,6 +19,7 @@ from processors.sip.pacing import SharedPacer
 
 RATE = 20.0
 STARTS = 30  # per worker
+WAIT = "flashcall_carrier_pace_wait_seconds"
 
 
 @pytest.fixture
@@ -58,6 +60,12 @@ async def test_two_workers_start_no_more_than_the_trunk_allows_together(
     # Each worker's own starts: at least 1/rate apart (a millisecond for the clocks' reading).
     for own in (mine, theirs):
         assert min(b - a for a, b in itertools.pairwise(own)) >= 1 / RATE - 0.001
+    # What the operators see (flashcall_carrier_pace_wait_seconds): every start's wait, the
+    # last ones near three seconds; all of them together over a minute and a half (0.05 s ×
+    # the 1,770 places ahead of them, summed).
+    labels = {"pacer": trunk}
+    assert REGISTRY.get_sample_value(f"{WAIT}_count", labels) == 2 * STARTS
+    assert (REGISTRY.get_sample_value(f"{WAIT}_sum", labels) or 0) >= 80.0
 
 
 async def test_a_quiet_trunk_starts_at_once_and_each_trunk_is_paced_apart(
