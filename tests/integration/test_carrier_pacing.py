@@ -1,6 +1,7 @@
 """A carrier's calls per second are the platform's, against the real database: two workers
 pacing one trunk start no more calls a second than the trunk allows, together (each pacing
-alone, they would start twice as many); a worker's own starts stay 1/rate apart."""
+alone, they would start twice as many); a worker's own starts stay 1/rate apart; a connection
+PostgreSQL ends is waited out."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
@@ -78,3 +80,25 @@ async def test_a_quiet_trunk_starts_at_once_and_each_trunk_is_paced_apart(
         SharedPacer(pool, one, 1.0).wait(), SharedPacer(second_pool, other, 1.0).wait()
     )
     assert time.monotonic() - asked < 0.5  # a second's pace would hold the second one 1 s
+
+
+async def test_a_start_waits_out_a_connection_postgresql_ended(
+    quiet_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A transient failure (here the pacer's connection ended by PostgreSQL) is waited out:
+    the start is scheduled once the database answers again, never made unscheduled."""
+    pool = async_pool(quiet_database_url, max_size=1)
+    await pool.open()
+    try:
+        pacer = SharedPacer(pool, f"sip:c-{uuid.uuid4().hex[:8]}", 100.0)
+        await pacer.wait()
+        async with pool.connection() as conn:
+            pid = conn.info.backend_pid
+        async with await psycopg.AsyncConnection.connect(quiet_database_url) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await asyncio.wait_for(pacer.wait(), 20)
+        assert "waiting for PostgreSQL" in caplog.text
+        async with pool.connection() as conn:
+            assert conn.info.backend_pid != pid
+    finally:
+        await pool.close()
