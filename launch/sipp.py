@@ -54,10 +54,14 @@ class Uas:
     def first_invites(self) -> dict[str, tuple[datetime, str]]:
         """Per Call-ID, when its first INVITE arrived and the message (retransmissions and
         authenticated re-INVITEs are not new calls)."""
+        return self.first_received("INVITE")
+
+    def first_received(self, method: str) -> dict[str, tuple[datetime, str]]:
+        """Per Call-ID, when its first request of `method` arrived and the message."""
         text = self.messages.read_text(errors="replace") if self.messages.exists() else ""
         first: dict[str, tuple[datetime, str]] = {}
         for stamp, block in re.findall(r"-{20,} (\S+ \S+)\n(.*?)(?=\n-{20,} |\Z)", text, re.S):
-            if "message received" not in block or "\n\nINVITE sip:" not in block:
+            if "message received" not in block or f"\n\n{method} sip:" not in block:
                 continue
             message = block.split("\n\n", 1)[1]
             first.setdefault(header(message, "Call-ID"), (datetime.fromisoformat(stamp), message))

@@ -23,6 +23,7 @@ from processors.carriers import DialResult
 from processors.sip.endpoint import Endpoint
 from processors.sip.locate import Locator, Target
 from processors.sip.pacing import Pacing, pacing
+from processors.sip.slots import SharedSlots, Slots, slots
 from processors.sip.uac import FlashCall, Outcome, Ping, Timers
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ COOLDOWN_SECONDS = 30.0
 class Trunk:
     address: TrunkAddress
     pacer: Pacing
-    slots: asyncio.Semaphore
+    slots: Slots
     # One endpoint per target the trunk was located at (an IP trunk has one), made on demand.
     endpoints: dict[Target, Endpoint] = field(default_factory=dict)
     target_down: dict[Target, float] = field(default_factory=dict)  # -> rested until
@@ -84,13 +85,13 @@ class SipCarrier:
         locator: Locator | None = None,
         pool: AsyncConnectionPool | None = None,
     ) -> None:
-        """`pool`: where the trunks' pacing is shared with the other dialer workers (without
-        one, this carrier paces its own calls)."""
+        """`pool`: where the trunks' pacing and dialogs are shared with the other dialer
+        workers (without one, this carrier counts only its own calls)."""
         if not trunks:
             raise ValueError("FLASHCALL_SIP_TRUNKS names no trunk")
         self.timers = Timers(t1, ring_seconds, hangup_seconds)
         self.trunks = [
-            Trunk(t, pacing(pool, f"sip:{t}", cps), asyncio.Semaphore(max_concurrent))
+            Trunk(t, pacing(pool, f"sip:{t}", cps), slots(pool, f"sip:{t}", max_concurrent))
             for t in trunks
         ]
         self._t1 = t1
@@ -245,5 +246,7 @@ class SipCarrier:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         for trunk in self.trunks:
+            if isinstance(trunk.slots, SharedSlots):
+                await trunk.slots.close()
             for endpoint in trunk.endpoints.values():
                 await endpoint.close()

@@ -1,7 +1,7 @@
 """A hundred verifications at once through the SIP carrier, with sipp as the far end of the
 trunk and two dialer workers in front of it: each call rings exactly once, within the trunk's
-calls per second (the two workers' together), gets exactly one outcome, and verifies with the
-code its INVITE carried."""
+calls per second and concurrent dialogs (the two workers' together), gets exactly one outcome,
+and verifies with the code its INVITE carried."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e
 
 CALLS = 100
 CPS = 50
+DIALOGS = 20  # the trunk's concurrent dialogs: with a ring of 1 s, fewer than CPS would fill
 
 
 def sip_worker(
@@ -34,7 +35,7 @@ def sip_worker(
         FLASHCALL_CARRIER="sip",
         FLASHCALL_SIP_TRUNKS=far.trunk,
         FLASHCALL_SIP_CPS=str(CPS),
-        FLASHCALL_SIP_MAX_CONCURRENT=str(CALLS),
+        FLASHCALL_SIP_MAX_CONCURRENT=str(DIALOGS),
         FLASHCALL_SIP_RING_SECONDS="1",
         FLASHCALL_SIP_T1_MS="100",
         FLASHCALL_DIAL_ABANDON_SECONDS="60",
@@ -68,6 +69,20 @@ def busiest_second(invites: dict[str, tuple[datetime, str]]) -> int:
     return max(sum(1 for t in times[i:] if t - start < window) for i, start in enumerate(times))
 
 
+def most_at_once(
+    starts: dict[str, tuple[datetime, str]], ends: dict[str, tuple[datetime, str]]
+) -> int:
+    """The most dialogs up at one moment (an end before a start at the same moment)."""
+    moments = sorted(
+        [(at, 1) for at, _ in starts.values()] + [(at, -1) for at, _ in ends.values()],
+    )
+    up = most = 0
+    for _, change in moments:
+        up += change
+        most = max(most, up)
+    return most
+
+
 def test_a_hundred_concurrent_verifications_through_sip(api: Api, sip_trunk: Uas) -> None:
     tenant = api.tenant(code_length=5)
     phones = [random_phone() for _ in range(CALLS)]
@@ -88,6 +103,16 @@ def test_a_hundred_concurrent_verifications_through_sip(api: Api, sip_trunk: Uas
     sent_from = {header(m, "Via").split()[1].split(";")[0] for _, m in invites.values()}
     assert len(sent_from) == 2, sent_from
     assert busiest_second(invites) <= CPS + 2
+
+    # Nor more dialogs at once than the trunk's limit, together: each is up from its INVITE to
+    # its CANCEL (the slot is freed after that), as sipp saw them.
+    def all_cancelled() -> dict[str, tuple[datetime, str]] | None:
+        cancels = sip_trunk.first_received("CANCEL")
+        return cancels if len(cancels) == CALLS else None
+
+    cancels = wait_for(all_cancelled, what="every dialog's CANCEL")
+    assert set(cancels) == set(invites)
+    assert most_at_once(invites, cancels) == DIALOGS
 
     # The code each user would read off the ring verifies: the INVITE carried the caller number.
     def verify(call: dict[str, str]) -> bool:
