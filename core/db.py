@@ -82,11 +82,13 @@ def async_pool(
     max_size: int = 10,
     checked: bool = False,
     wait_seconds: float = 30.0,
+    autocommit: bool = False,
 ) -> AsyncConnectionPool:
     """An (unopened) async pool; the caller opens and closes it. `checked` pools test each
     connection as it is handed out (a round trip), so that the first requests after a
     PostgreSQL restart do not fail on connections the restart closed; `wait_seconds` bounds
-    the wait for a connection (PoolTimeout after it)."""
+    the wait for a connection (PoolTimeout after it); `autocommit` connections run each
+    statement as its own transaction (no BEGIN and COMMIT round trips around it)."""
     return AsyncConnectionPool(
         database_url,
         min_size=min_size,
@@ -94,6 +96,7 @@ def async_pool(
         open=False,
         check=AsyncConnectionPool.check_connection if checked else None,
         timeout=wait_seconds,
+        kwargs={"autocommit": True} if autocommit else None,
     )
 
 

@@ -108,8 +108,9 @@ class Runtime:
             url = self.settings.require_database_url()
             pool = async_pool(url, max_size=self.settings.db_pool_size)
             # The simulated carrier stands for a telephone network: its own connections, so
-            # hundreds of ringing handsets never queue the agents' transactions.
-            self._carrier_pool = async_pool(url, max_size=4)
+            # hundreds of ringing handsets never queue the agents' transactions. The carriers'
+            # shared limits use them too; every use is one statement (autocommit).
+            self._carrier_pool = async_pool(url, max_size=4, autocommit=True)
             await pool.open()
             await self._carrier_pool.open()
             self._producer = EventProducer(

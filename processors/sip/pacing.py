@@ -74,8 +74,8 @@ class SharedPacer:
         backoff = 0.05
         while True:
             try:
-                # The statement and its commit in one round trip.
-                async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+                # One statement: on the workers' autocommit pool, one round trip.
+                async with self._pool.connection() as conn:
                     taken = await conn.execute(
                         "INSERT INTO carrier_pace AS p (pacer, next_at)"
                         " VALUES (%(name)s, clock_timestamp() + make_interval(secs => %(own)s)"
@@ -86,7 +86,7 @@ class SharedPacer:
                         " RETURNING extract(epoch FROM p.next_at - clock_timestamp())::float8",
                         {"name": self._name, "own": own, "gap": self._gap},
                     )
-                row = await taken.fetchone()
+                    row = await taken.fetchone()
                 assert row is not None
                 return float(row[0]) - self._gap
             except Exception as exc:

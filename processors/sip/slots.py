@@ -3,11 +3,12 @@ carrier's limit, so every dialer worker's dialogs on the trunk count against it 
 
 Each worker keeps, in a row of carrier_dialogs of its own (per trunk), how many dialogs it
 holds, and renews it every HEARTBEAT_SECONDS; a dialog starts once the live rows' total is
-below the limit, checked and counted under an advisory lock of the trunk, so two workers never
-both take the last one. A worker that dies stops renewing: its dialogs stop counting after
-LEASE_SECONDS. A release is written at once (others may be waiting); one that fails is
-corrected by the next renewal, which writes the count the worker really holds. Alone (tests of
-a carrier by itself), a worker counts its own (an asyncio.Semaphore).
+below the limit, checked and counted under an advisory lock of the trunk (carrier_take_dialog,
+migration 024), so two workers never both take the last one. A worker that dies stops
+renewing: its dialogs stop counting after LEASE_SECONDS. A release is written at once (others
+may be waiting); one that fails is corrected by the next renewal, which writes the count the
+worker really holds. Alone (tests of a carrier by itself), a worker counts its own (an
+asyncio.Semaphore).
 """
 
 from __future__ import annotations
@@ -84,29 +85,15 @@ class SharedSlots:
             return False
 
     async def _taken(self) -> bool:
-        async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended('dialogs:' || %s, 0))",
-                (self._name,),
-            )
+        # One statement (carrier_take_dialog, migration 024): one round trip on the workers'
+        # autocommit pool.
+        async with self._pool.connection() as conn:
             taken = await conn.execute(
-                "INSERT INTO carrier_dialogs AS d (pacer, holder, held, seen_at)"
-                " SELECT %(name)s, %(holder)s, %(held)s + 1, clock_timestamp()"
-                " WHERE (SELECT coalesce(sum(held), 0) FROM carrier_dialogs"
-                "   WHERE pacer = %(name)s AND holder <> %(holder)s"
-                "   AND seen_at > clock_timestamp() - make_interval(secs => %(lease)s))"
-                "   + %(held)s < %(limit)s"
-                " ON CONFLICT (pacer, holder) DO UPDATE"
-                " SET held = EXCLUDED.held, seen_at = EXCLUDED.seen_at RETURNING held",
-                {
-                    "name": self._name,
-                    "holder": self._holder,
-                    "held": self._held,
-                    "lease": LEASE_SECONDS,
-                    "limit": self._limit,
-                },
+                "SELECT carrier_take_dialog(%s, %s, %s, %s, %s)",
+                (self._name, self._holder, self._held, LEASE_SECONDS, self._limit),
             )
-        return await taken.fetchone() is not None
+            row = await taken.fetchone()
+        return bool(row and row[0])
 
     def _write_soon(self) -> None:
         """Write this worker's count now (one write at a time; a change meanwhile writes again)."""
@@ -125,12 +112,7 @@ class SharedSlots:
 
     async def _write(self) -> None:
         """Write the count this worker holds now."""
-        async with (
-            self._writing,
-            self._pool.connection() as conn,
-            conn.pipeline(),
-            conn.transaction(),
-        ):
+        async with self._writing, self._pool.connection() as conn:
             await conn.execute(
                 "INSERT INTO carrier_dialogs (pacer, holder, held, seen_at)"
                 " VALUES (%s, %s, %s, clock_timestamp()) ON CONFLICT (pacer, holder)"
