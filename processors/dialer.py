@@ -198,8 +198,7 @@ class Dialer:
 
     async def _write_outcomes(self, outcomes: list[Event]) -> Outbox:
         outbox = Outbox()
-        # Pipeline mode: the outbox's row goes out with the commit, in one round trip.
-        async with self._pool.connection() as conn, conn.pipeline(), conn.transaction():
+        async with self._pool.connection() as conn, conn.transaction():
             await dial_records.write_outcomes(conn, outcomes, outbox)
             await outbox.write(conn)
         return outbox

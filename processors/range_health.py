@@ -99,8 +99,8 @@ async def judge_counted(
     COUNTED.clear()
     out = Outbox()
     try:
-        # Pipeline mode: the lock and the two reads in one round trip, the rest with the commit.
-        async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+        # Pipeline mode: the lock and the two reads in one round trip, the writes in another.
+        async with pool.connection() as conn, conn.transaction(), conn.pipeline():
             await judge(conn, pairs, out, rules)
             await out.write(conn)
     except BaseException:

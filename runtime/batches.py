@@ -146,8 +146,10 @@ async def apply_records(
     outbox = Outbox()
     reader = consumer.read if isinstance(consumer, ReadsRecords) else None
     # Pipeline mode: statements whose results are not read go out without a round trip each,
-    # and the last of them with the commit.
-    async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+    # the last of them (the outbox row among them) in the pipeline's last round trip. The
+    # commit goes after it on its own: within the pipeline it cost psycopg's client more CPU
+    # than the round trip it saves (docs/benchmarks-history.md).
+    async with pool.connection() as conn, conn.transaction(), conn.pipeline():
         next_offsets = await _lock_offsets(conn, name, records)
         fresh: list[tuple[Consumed, Event]] = []
         for record in records:

@@ -42,8 +42,8 @@ class Outbox:
 
     async def write(self, conn: psycopg.AsyncConnection) -> None:
         """Insert the collected events in the caller's transaction (one row); `settle` reads
-        its id once the transaction is over (in pipeline mode, the insert's answer comes with
-        the commit's, in one round trip)."""
+        its id once the transaction is over (in pipeline mode, the insert's answer comes in
+        the pipeline's last round trip, with the other writes')."""
         if not self.events and not self.raw:
             return
         self.records = [to_record(e) for e in self.events] + self.raw
@@ -103,8 +103,7 @@ class Publisher:
         await self._delete(rows)
 
     async def _delete(self, rows: list[int]) -> None:
-        # The delete and its commit in one round trip.
-        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+        async with self.pool.connection() as conn:  # committed as the pool takes it back
             await conn.execute("DELETE FROM outbox_batches WHERE id = ANY(%b)", (rows,))
 
 

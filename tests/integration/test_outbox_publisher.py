@@ -1,5 +1,5 @@
 """The outbox against the real database and broker: a row written in pipeline mode is known
-once its transaction commits (its id comes with the commit's answer), and the workers'
+once its transaction commits (its id read after it), and the workers'
 background publisher deletes published rows together, a moment after publishing them."""
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ async def producer(bootstrap: str) -> AsyncIterator[EventProducer]:
 
 
 async def committed(pool: AsyncConnectionPool, topic: str, values: list[bytes]) -> Outbox:
-    """An outbox of these records, written and committed in pipeline mode."""
+    """An outbox of these records, written in pipeline mode (as runtime/batches.py writes
+    them) and committed."""
     out = Outbox()
     for value in values:
         out.emit_record(Record(topic, b"k", value, "Test", ()))
-    async with pool.connection() as conn, conn.pipeline(), conn.transaction():
+    async with pool.connection() as conn, conn.transaction(), conn.pipeline():
         await out.write(conn)
     return out
 
