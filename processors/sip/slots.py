@@ -133,6 +133,7 @@ class SharedSlots:
                 return
 
     async def close(self) -> None:
+        """Stop renewing and say this worker holds nothing (its dialogs are over by now)."""
         for task in (self._renewing, self._written):
             if task is not None:
                 task.cancel()
