@@ -16,3 +16,12 @@ async def pool(quiet_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     await p.open()
     yield p
     await p.close()
+
+
+@pytest.fixture
+async def second_pool(quiet_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    """Another worker's connections to the same database."""
+    p = async_pool(quiet_database_url, max_size=4)
+    await p.open()
+    yield p
+    await p.close()

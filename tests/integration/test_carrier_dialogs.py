@@ -7,25 +7,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from core.db import async_pool
 from processors.sip import slots as slots_module
 from processors.sip.slots import SharedSlots
 
 LIMIT = 5
-
-
-@pytest.fixture
-async def second_pool(quiet_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    """Another worker's connections."""
-    p = async_pool(quiet_database_url, max_size=4)
-    await p.open()
-    yield p
-    await p.close()
 
 
 class Dialogs:

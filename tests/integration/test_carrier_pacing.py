@@ -9,7 +9,6 @@ import asyncio
 import itertools
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
@@ -22,15 +21,6 @@ from processors.sip.pacing import SharedPacer
 RATE = 20.0
 STARTS = 30  # per worker
 WAIT = "flashcall_carrier_pace_wait_seconds"
-
-
-@pytest.fixture
-async def second_pool(quiet_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    """Another worker's connections."""
-    p = async_pool(quiet_database_url, max_size=4)
-    await p.open()
-    yield p
-    await p.close()
 
 
 async def starts(pacer: SharedPacer, count: int) -> list[float]:
