@@ -1,4 +1,4 @@
-"""What the integration tests share: a small pool on a database no platform runs on."""
+"""What the integration tests share: small pools on a database no platform runs on."""
 
 from __future__ import annotations
 
@@ -12,16 +12,12 @@ from core.db import async_pool
 
 @pytest.fixture
 async def pool(quiet_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = async_pool(quiet_database_url, max_size=4)
-    await p.open()
-    yield p
-    await p.close()
+    async with async_pool(quiet_database_url, max_size=4) as p:  # opened, closed after
+        yield p
 
 
 @pytest.fixture
 async def second_pool(quiet_database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     """Another worker's connections to the same database."""
-    p = async_pool(quiet_database_url, max_size=4)
-    await p.open()
-    yield p
-    await p.close()
+    async with async_pool(quiet_database_url, max_size=4) as p:
+        yield p
