@@ -47,17 +47,6 @@ def balance(api: Api, account: Account) -> dict[str, Any]:
     return api.ok(api.http.get("/v1/balance", headers=bearer(account.token)))  # type: ignore[no-any-return]
 
 
-def top_up(api: Api, service_id: str, amount: int) -> None:
-    api.ok(
-        api.http.post(
-            f"/v1/services/{service_id}/topups",
-            json={"amount": amount, "reference": "invoice"},
-            headers=api.admin,
-        ),
-        201,
-    )
-
-
 def burst(api: Api, keys: list[str], count: int) -> list[tuple[str, httpx.Response]]:
     """`count` calls at once, spread over the keys in turn: (key, response) each."""
 
@@ -178,7 +167,7 @@ def test_sixty_calls_over_five_services_with_room_for_seven_admit_seven(
         assert decisions_state(database_url, account) == state
 
         # A top-up of any one service that brings the total back restores all of them.
-        top_up(api, account.services[0], 3 * PRICE)
+        api.top_up(account.services[0], 3 * PRICE, "invoice")
         call = wait_for(
             lambda: (
                 (

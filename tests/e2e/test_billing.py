@@ -35,17 +35,6 @@ def set_limit(api: Api, tenant: Tenant, limit: int) -> None:
     )
 
 
-def top_up(api: Api, tenant: Tenant, amount: int, reference: str, **headers: str) -> Any:
-    return api.ok(
-        api.http.post(
-            f"/v1/services/{tenant.service_id}/topups",
-            json={"amount": amount, "reference": reference},
-            headers={**api.admin, **headers},
-        ),
-        201,
-    )
-
-
 def test_only_delivered_calls_are_charged_once(api: Api, tenant: Tenant) -> None:
     delivered = api.place(tenant.key, random_phone())
     busy = api.place(tenant.key, random_phone("1111"))
@@ -119,7 +108,7 @@ def test_a_top_up_lets_calls_through_within_a_second(api: Api, tenant: Tenant) -
         ),
         what="a zero limit to cut the service off",
     )
-    done = top_up(api, tenant, 2 * PRICE, "invoice 17")
+    done = api.top_up(tenant.service_id, 2 * PRICE, "invoice 17")
     assert done["amount"] == 2 * PRICE and done["balance"] == 2 * PRICE
     assert done["reference"] == "invoice 17" and done["service_id"] == tenant.service_id
 
@@ -139,8 +128,8 @@ def test_a_top_up_lets_calls_through_within_a_second(api: Api, tenant: Tenant) -
 
 def test_top_up_idempotency(api: Api, tenant: Tenant) -> None:
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    first = top_up(api, tenant, 5000, "wire 1", **key)
-    assert top_up(api, tenant, 5000, "wire 1", **key) == first
+    first = api.top_up(tenant.service_id, 5000, "wire 1", **key)
+    assert api.top_up(tenant.service_id, 5000, "wire 1", **key) == first
     assert_problem(
         api.http.post(
             f"/v1/services/{tenant.service_id}/topups",

@@ -122,14 +122,7 @@ def test_a_call_refused_frees_its_key_for_the_retry(api: Api, tenant: Tenant) ->
     )
     key, phone = str(uuid.uuid4()), random_phone()
     assert_problem(answer(key, phone), 402, "credit_limit_reached")
-    api.ok(
-        api.http.post(
-            f"/v1/services/{tenant.service_id}/topups",
-            json={"amount": 10_000, "reference": "credit"},
-            headers=api.admin,
-        ),
-        201,
-    )
+    api.top_up(tenant.service_id, 10_000, "credit")
 
     def placed_once() -> httpx.Response | None:
         response = answer(key, phone)

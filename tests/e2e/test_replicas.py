@@ -113,14 +113,7 @@ def test_a_balance_read_after_a_top_up_shows_it_on_every_replica(
     total = 0
     for i in range(30):
         writer, reader = (api, second_api) if i % 2 else (second_api, api)
-        answer = writer.ok(
-            writer.http.post(
-                f"/v1/services/{tenant.service_id}/topups",
-                json={"amount": 1000, "reference": f"invoice {i}"},
-                headers=writer.admin,
-            ),
-            201,
-        )
+        answer = writer.top_up(tenant.service_id, 1000, f"invoice {i}")
         total += 1000
         assert answer["balance"] == total
         balance = reader.ok(reader.http.get("/v1/balance", headers=bearer(tenant.token)))
@@ -159,14 +152,7 @@ def test_a_top_up_that_lifts_a_cut_off_lets_calls_through_every_replica_at_once(
             ),
             what="the cut-off to reach the second replica",
         )
-        api.ok(
-            api.http.post(
-                f"/v1/services/{service['id']}/topups",
-                json={"amount": 1000, "reference": "back to zero"},
-                headers=api.admin,
-            ),
-            201,
-        )
+        api.top_up(service["id"], 1000, "back to zero")
         assert (
             second_api.ok(second_api.http.get("/v1/balance", headers=bearer(account["token"])))[
                 "status"

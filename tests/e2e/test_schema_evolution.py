@@ -129,14 +129,7 @@ def history(stage: Stage) -> History:
                 headers=bearer(tenant.token),
             )
         )
-        api.ok(
-            api.http.post(
-                f"/v1/services/{tenant.service_id}/topups",
-                json={"amount": 5000, "reference": "invoice 1"},
-                headers=api.admin,
-            ),
-            201,
-        )
+        api.top_up(tenant.service_id, 5000, "invoice 1")
         token = api.ok(api.http.post("/v1/account/token", headers=bearer(tenant.token)), 201)[
             "token"
         ]

@@ -72,6 +72,17 @@ class Api:
         key = self.new_key(account["token"], svc["id"])
         return Tenant(account["id"], account["token"], svc["id"], key["id"], key["key"])
 
+    def top_up(self, service_id: str, amount: int, reference: str, **headers: str) -> Any:
+        """An operator's top-up of the service's credit (201), and its answer."""
+        return self.ok(
+            self.http.post(
+                f"/v1/services/{service_id}/topups",
+                json={"amount": amount, "reference": reference},
+                headers={**self.admin, **headers},
+            ),
+            201,
+        )
+
     def place(self, key: str, phone: str, status: int = 201, **headers: str) -> Any:
         return self.ok(
             self.http.post("/v1/calls", json={"phone": phone}, headers={**bearer(key), **headers}),
