@@ -49,6 +49,7 @@ class SharedSlots:
         self._written: asyncio.Task[None] | None = None
         self._dirty = False
         self._renewing: asyncio.Task[None] | None = None
+        self._away = False  # PostgreSQL did not answer the last look
 
     async def acquire(self) -> None:
         """Return once a dialog may start (it counts until `release`)."""
@@ -74,15 +75,22 @@ class SharedSlots:
         """Count one more dialog for this worker if the live total is below the limit."""
         try:
             async with self._writing:
-                if not await self._taken():
-                    return False
-                self._held += 1
-                return True
+                taken = await self._taken()
+                if taken:
+                    self._held += 1
         except Exception as exc:
             if not is_transient(exc):
                 raise
-            log.warning("trunk %s: waiting for PostgreSQL to count dialogs: %r", self._name, exc)
+            if not self._away:  # once an outage, not at every look (ten a second)
+                log.warning(
+                    "trunk %s: waiting for PostgreSQL to count dialogs: %r", self._name, exc
+                )
+            self._away = True
             return False
+        if self._away:
+            log.info("trunk %s: PostgreSQL counts dialogs again", self._name)
+            self._away = False
+        return taken
 
     async def _taken(self) -> bool:
         # One statement (carrier_take_dialog, migration 024): one round trip on the workers'

@@ -1,6 +1,7 @@
 """A trunk's concurrent dialogs are the platform's, against the real database: two workers on
 one trunk never hold more dialogs together than its limit (each counting alone, they would
-hold twice as many), and a worker that dies stops counting once its lease runs out."""
+hold twice as many), a worker that dies stops counting once its lease runs out, and a
+connection PostgreSQL ends is waited out."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import asyncio
 import time
 import uuid
 
+import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from core.db import async_pool
 from processors.sip import slots as slots_module
 from processors.sip.slots import SharedSlots
 
@@ -73,3 +76,29 @@ async def test_a_dead_workers_dialogs_stop_counting_after_its_lease(
     assert 0.5 <= waited < 10, waited  # the lease (1 s) from its last renewal, not sooner
     alive.release()
     await alive.close()
+
+
+async def test_a_dialog_waits_out_a_connection_postgresql_ended(
+    quiet_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A transient failure is waited out, and said: the dialog is
+    counted once the database answers again, never started uncounted."""
+    async with async_pool(quiet_database_url, max_size=1) as pool:
+        slots = SharedSlots(pool, f"sip:trunk-{uuid.uuid4().hex[:8]}", LIMIT)
+        await slots.acquire()
+        async with pool.connection() as conn:
+            pid = conn.info.backend_pid
+        async with await psycopg.AsyncConnection.connect(quiet_database_url) as admin:
+            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await asyncio.wait_for(slots.acquire(), 20)
+        assert caplog.text.count("waiting for PostgreSQL to count dialogs") == 1
+        async with pool.connection() as conn:
+            held = await (
+                await conn.execute(
+                    "SELECT held FROM carrier_dialogs WHERE pacer = %s", (slots._name,)
+                )
+            ).fetchone()
+        assert held == (2,)
+        slots.release()
+        slots.release()
+        await slots.close()
