@@ -50,7 +50,7 @@ CONSUMER = "webhooks"
 CHANNEL = "flashcall_webhooks"
 CLAIM = 50
 LEASE = timedelta(seconds=120)  # a claimed delivery a dead sender held is tried again after
-IDLE_WAIT = 5.0  # seconds between looks when nothing is due and nothing was notified
+IDLE_WAIT = 5.0  # seconds between looks at most (nothing due sooner, nothing notified)
 CALL_FIELDS = (
     "service_id", "key_id", "phone", "status", "failure_reason", "attempt", "retry_of",
     "code_length", "caller_prefix", "expires_at", "created_at", "dialed_at", "verified_at", "cost",
@@ -297,19 +297,22 @@ class WebhookSender:
             listening = asyncio.create_task(self._listen())
             try:
                 while True:
+                    # Cleared before the look: a notice that comes during it wakes the next one.
+                    self.wake.clear()
+                    idle = IDLE_WAIT
                     try:
                         claimed = await self._claim()
                         if claimed:
                             await asyncio.gather(*(self._deliver(session, d) for d in claimed))
                             continue
+                        idle = await self._until_due()
                     except Exception as exc:
                         # PostgreSQL away, a pool exhausted, a bug: the claimed rows come due
                         # again after their lease; the sender goes on.
                         log.warning("webhooks: sending failed, trying again: %r", exc)
                         await asyncio.sleep(1.0)
-                    self.wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), IDLE_WAIT)
+                        await asyncio.wait_for(self.wake.wait(), idle)
             finally:
                 listening.cancel()
 
@@ -326,6 +329,20 @@ class WebhookSender:
             except psycopg.Error as exc:
                 log.warning("webhooks: listening again after %r", exc)
                 await asyncio.sleep(1.0)
+
+    async def _until_due(self) -> float:
+        """Seconds until the next pending delivery comes due (a retry, or a lease a dead
+        sender held), IDLE_WAIT at most: a retry goes out at its moment, not at a later look.
+        Deliveries due now but waiting behind an earlier one of their call are not counted:
+        that one's own moment is."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT extract(epoch FROM min(next_attempt_at) - now())::float8"
+                " FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at > now()"
+            )
+            row = await cur.fetchone()
+        seconds = row[0] if row is not None else None
+        return IDLE_WAIT if seconds is None else min(float(seconds), IDLE_WAIT)
 
     async def _claim(self) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:

@@ -32,7 +32,7 @@ TEST_ENV = {
     "FLASHCALL_READ_GRACE_MS": "1000",  # Tansu's ListOffsets (launch/broker.py)
     # The tests' webhook receivers listen on loopback; retries seconds apart, not minutes.
     "FLASHCALL_WEBHOOK_ALLOW_PRIVATE": "true",
-    "FLASHCALL_WEBHOOK_RETRY_BASE_SECONDS": "0.2",
+    "FLASHCALL_WEBHOOK_RETRY_BASE_SECONDS": "0.05",
 }
 
 

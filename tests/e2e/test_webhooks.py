@@ -44,7 +44,7 @@ def test_call_events_are_signed_retried_and_logged(
     api.wait_status(tenant.key, call["id"], {"delivered"})
     assert api.verify(tenant.key, call["id"], api.code_for(phone, 5))["verified"]
 
-    # Retries come 0.2 s, then about 12 s after the first attempt (the suite's base is 0.2 s).
+    # Retries come 0.05 s, then about 3 s after the first attempt (the suite's base is 0.05 s).
     delivered = wait_for(lambda: receiver.of("call.delivered")[2:] or None, timeout=60)
     attempts = receiver.of("call.delivered")
     assert len(attempts) == 3  # two 500s, then 204; one webhook-id for all three

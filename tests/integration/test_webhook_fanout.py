@@ -1,9 +1,12 @@
 """Webhooks per change of a call, not per published record (processors/webhooks.py): however
 the call's records were batched, coalesced or replayed, each change it went through is one
-delivery per endpoint, and they go out in the order the call went through them."""
+delivery per endpoint, and they go out in the order the call went through them; a retry goes
+out when it comes due."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,15 +14,21 @@ from typing import Any
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
+from core.webhooks import new_secret
+from processors import webhooks
 from processors.webhooks import SenderRules, WebhookFanout, WebhookSender
 from runtime.outbox import Outbox
+from tests.support.waiting import until
+from tests.support.webhooks import Receiver
 
 pytestmark = pytest.mark.integration
 
 EVENTS = ["call.delivered", "call.verified", "call.expired", "call.failed"]
 
 
-async def endpoint(pool: AsyncConnectionPool) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+async def endpoint(
+    pool: AsyncConnectionPool, url: str = "http://127.0.0.1:9/hooks"
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     """An account with a service and an endpoint subscribed to EVENTS."""
     account, service, endpoint_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     now = datetime.now(UTC)
@@ -32,8 +41,8 @@ async def endpoint(pool: AsyncConnectionPool) -> tuple[uuid.UUID, uuid.UUID, uui
         )
         await conn.execute(
             "INSERT INTO webhook_endpoints (id, account_id, url, events, status, secret)"
-            " VALUES (%s, %s, 'http://127.0.0.1:9/hooks', %s, 'enabled', 'whsec_x')",
-            (endpoint_id, account, EVENTS),
+            " VALUES (%s, %s, %s, %s, 'enabled', %s)",
+            (endpoint_id, account, url, EVENTS, new_secret()),
         )
     return account, service, endpoint_id
 
@@ -131,3 +140,43 @@ async def test_a_calls_later_webhook_waits_until_the_earlier_one_is_done(
             (endpoint_id,),
         )
     assert await claimable() == ["call.verified"]
+
+
+async def test_a_retry_goes_out_when_it_comes_due_not_at_the_next_idle_look(
+    pool: AsyncConnectionPool, quiet_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing else wakes this sender: before, it looked again only after its idle wait.
+    monkeypatch.setattr(webhooks, "IDLE_WAIT", 60.0)
+    receiver = Receiver(failures=1)
+    account, service, endpoint_id = await endpoint(pool, receiver.url)
+    await apply(
+        pool, WebhookFanout(lambda: None), [reported(account, service, uuid.uuid4(), "delivered")]
+    )
+    # The first retry comes 0.8–1.2 × the base after the first attempt.
+    rules = SenderRules(True, 1.0, timedelta(hours=1), timedelta(hours=72), 5.0)
+    sender = WebhookSender(pool, quiet_database_url, rules)
+    sending = asyncio.create_task(sender.run())
+    try:
+        await until(lambda: len(receiver.of("call.delivered")) == 2, within=20.0, what="the retry")
+        deadline = asyncio.get_running_loop().time() + 10.0
+        while True:  # the 204 recorded
+            async with pool.connection() as conn:
+                row = await (
+                    await conn.execute(
+                        "SELECT status, attempts, delivered_at - created_at"
+                        " FROM webhook_deliveries WHERE endpoint_id = %s",
+                        (endpoint_id,),
+                    )
+                ).fetchone()
+            if row is None or row[0] != "pending" or asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        receiver.close()
+    (first_headers, _), (second_headers, _) = receiver.of("call.delivered")
+    assert first_headers["webhook-id"] == second_headers["webhook-id"]
+    assert row is not None and (row[0], row[1]) == ("delivered", 2)
+    assert row[2] >= timedelta(seconds=0.8)  # not sooner than its moment
