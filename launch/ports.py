@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import time
+from pathlib import Path
+
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Ports chosen from below the kernel's ephemeral range (32768–60999 by default). A port the
+# kernel picks for bind(0) is one it may give any outgoing connection (a Kafka or PostgreSQL
+# client's) before the process it was chosen for binds it: a worker's metrics port once was
+# (EADDRINUSE, the bench's platform down).
+LOWEST = 10000
+_given: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def free_port() -> int:
-    with socket.socket() as s:
+    """A TCP port nothing on this host holds now, outside the ephemeral range, and not given
+    before by this process (its children bind theirs later)."""
+    high = _ephemeral_low() - 1
+    for _ in range(200 if high > LOWEST else 0):
+        port = random.randint(LOWEST, high)
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    with socket.socket() as s:  # an ephemeral range starting too low: the kernel's choice
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
