@@ -8,12 +8,13 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from psycopg_pool import AsyncConnectionPool
 
 from core.call_rules import FailReason
-from core.faults import is_transient
+from core.faults import until_back
 from core.networks import network_of
 
 # Outcomes of the simulated carrier by the dialled number's last four digits (api-v1.md).
@@ -74,25 +75,19 @@ class HandsetWrites:
     async def _write_all(self) -> None:
         while self._rows:
             rows, self._rows = self._rows, []
-            delay = 0.05
-            while True:
-                try:
-                    async with self._pool.connection() as conn:
-                        await conn.execute(
-                            self._insert,
-                            [list(column) for column in zip(*(r for r, _ in rows), strict=True)],
-                        )
-                    break
-                except Exception as exc:
-                    if not is_transient(exc):
-                        for _, shown in rows:
-                            shown.set_exception(exc)
-                        break
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
+            try:
+                columns = [list(column) for column in zip(*(r for r, _ in rows), strict=True)]
+                await until_back(partial(self._insert_rows, columns), cap=2.0)
+            except Exception as exc:
+                for _, shown in rows:
+                    shown.set_exception(exc)
             for _, shown in rows:
                 if not shown.done():
                     shown.set_result(None)
+
+    async def _insert_rows(self, columns: list[list[Any]]) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(self._insert, columns)
 
 
 class SimCarrier:

@@ -20,7 +20,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
-from core.faults import is_transient
+from core.faults import until_back
 from core.logs import bind, bind_task
 from processors import dial_records
 from processors.carriers import Carrier, DialResult
@@ -138,17 +138,12 @@ class Dialer:
         metrics.CALLS_ANSWERED.inc()
         outbox = Outbox()
         outbox.emit(dial_records.answered_event(command))
-        delay = 0.05
-        while True:
-            try:
-                async with self._pool.connection() as conn, conn.transaction():
-                    await outbox.write(conn)
-                break
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def write() -> None:
+            async with self._pool.connection() as conn, conn.transaction():
+                await outbox.write(conn)
+
+        await until_back(write)
         await self._publisher.publish(outbox)
 
     async def _tell_started(self, command: Event) -> None:
@@ -174,17 +169,17 @@ class Dialer:
         can never be recorded holds no other back: that one is logged with its call and
         counted (flashcall_dial_outcomes_unrecorded_total), and fail_abandoned ends its claim
         as carrier_error."""
-        delay = 0.05
-        while True:
-            try:
-                return [await self._write_outcomes(outcomes)]
-            except Exception as exc:
-                if not is_transient(exc):
-                    refused = exc
-                    break
-                log.warning("dialer: waiting to record %d outcomes: %r", len(outcomes), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        try:
+            return [
+                await until_back(
+                    lambda: self._write_outcomes(outcomes),
+                    lambda exc: log.warning(
+                        "dialer: waiting to record %d outcomes: %r", len(outcomes), exc
+                    ),
+                )
+            ]
+        except Exception as exc:
+            refused = exc
         if len(outcomes) > 1:
             return [o for outcome in outcomes for o in await self._recorded([outcome])]
         metrics.DIAL_OUTCOMES_UNRECORDED.inc()

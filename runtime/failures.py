@@ -32,7 +32,7 @@ from enum import StrEnum
 from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
-from core.faults import is_transient
+from core.faults import is_transient, until_back
 from core.positions import Position, PositionPastEnd, past_end
 from runtime.batches import (
     BatchResult,
@@ -273,16 +273,12 @@ class Runner:
             )
 
     async def _park(self, record: Consumed, reason: str) -> bool:
-        delay = BACKOFF_START
-        while True:
-            try:
-                return await park_record(self.pool, self.publisher, self.name, record, reason)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("%s: waiting to park %s: %r", self.name, record.where, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, BACKOFF_CAP)
+        return await until_back(
+            lambda: park_record(self.pool, self.publisher, self.name, record, reason),
+            lambda exc: log.warning("%s: waiting to park %s: %r", self.name, record.where, exc),
+            BACKOFF_START,
+            BACKOFF_CAP,
+        )
 
     async def _check_behind(self, result: BatchResult) -> None:
         """Records below the stored offset were skipped: fine for a replay or two workers
