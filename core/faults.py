@@ -16,9 +16,9 @@ from psycopg_pool import PoolTimeout
 # resources (53), operator intervention such as a shutdown or a cancelled query (57), system
 # errors (58), internal errors (XX). Lock timeouts (55P03) too.
 TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58", "XX"})
+TRANSIENT_STATES = frozenset({"55P03"})
 
 T = TypeVar("T")
-TRANSIENT_STATES = frozenset({"55P03"})
 
 
 def is_transient(exc: BaseException) -> bool:
