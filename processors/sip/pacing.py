@@ -13,7 +13,7 @@ from typing import Protocol
 from psycopg_pool import AsyncConnectionPool
 
 from core import metrics
-from core.faults import is_transient
+from core.faults import until_back
 
 log = logging.getLogger(__name__)
 
@@ -70,31 +70,30 @@ class SharedPacer:
 
     async def _reserve(self, own: float) -> float:
         """Seconds until the moment taken: the pacer's next free one, and `own` seconds from
-        now at the soonest (by the database's clock, so that workers agree)."""
-        backoff = 0.05
-        while True:
-            try:
-                # One statement: on the workers' autocommit pool, one round trip.
-                async with self._pool.connection() as conn:
-                    taken = await conn.execute(
-                        "INSERT INTO carrier_pace AS p (pacer, next_at)"
-                        " VALUES (%(name)s, clock_timestamp() + make_interval(secs => %(own)s)"
-                        "   + make_interval(secs => %(gap)s))"
-                        " ON CONFLICT (pacer) DO UPDATE SET next_at = greatest(p.next_at,"
-                        "   clock_timestamp() + make_interval(secs => %(own)s))"
-                        "   + make_interval(secs => %(gap)s)"
-                        " RETURNING extract(epoch FROM p.next_at - clock_timestamp())::float8",
-                        {"name": self._name, "own": own, "gap": self._gap},
-                    )
-                    row = await taken.fetchone()
-                assert row is not None
-                return float(row[0]) - self._gap
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("pacing %s: waiting for PostgreSQL: %r", self._name, exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+        now at the soonest (by the database's clock, so that workers agree); while PostgreSQL
+        is away, once it is back."""
+        return await until_back(
+            lambda: self._take(own),
+            lambda exc: log.warning("pacing %s: waiting for PostgreSQL: %r", self._name, exc),
+            cap=2.0,
+        )
+
+    async def _take(self, own: float) -> float:
+        # One statement: on the workers' autocommit pool, one round trip.
+        async with self._pool.connection() as conn:
+            taken = await conn.execute(
+                "INSERT INTO carrier_pace AS p (pacer, next_at)"
+                " VALUES (%(name)s, clock_timestamp() + make_interval(secs => %(own)s)"
+                "   + make_interval(secs => %(gap)s))"
+                " ON CONFLICT (pacer) DO UPDATE SET next_at = greatest(p.next_at,"
+                "   clock_timestamp() + make_interval(secs => %(own)s))"
+                "   + make_interval(secs => %(gap)s)"
+                " RETURNING extract(epoch FROM p.next_at - clock_timestamp())::float8",
+                {"name": self._name, "own": own, "gap": self._gap},
+            )
+            row = await taken.fetchone()
+        assert row is not None
+        return float(row[0]) - self._gap
 
 
 def pacing(pool: AsyncConnectionPool | None, name: str, rate: float) -> Pacing:
