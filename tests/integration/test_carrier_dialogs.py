@@ -9,13 +9,13 @@ import asyncio
 import time
 import uuid
 
-import psycopg
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool
 from processors.sip import slots as slots_module
 from processors.sip.slots import SharedSlots
+from tests.support.postgres import end_connection
 
 LIMIT = 5
 
@@ -86,10 +86,7 @@ async def test_a_dialog_waits_out_a_connection_postgresql_ended(
     async with async_pool(quiet_database_url, max_size=1) as pool:
         slots = SharedSlots(pool, f"sip:trunk-{uuid.uuid4().hex[:8]}", LIMIT)
         await slots.acquire()
-        async with pool.connection() as conn:
-            pid = conn.info.backend_pid
-        async with await psycopg.AsyncConnection.connect(quiet_database_url) as admin:
-            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await end_connection(pool, quiet_database_url)
         await asyncio.wait_for(slots.acquire(), 20)
         assert caplog.text.count("waiting for PostgreSQL to count dialogs") == 1
         async with pool.connection() as conn:

@@ -10,13 +10,13 @@ import itertools
 import time
 import uuid
 
-import psycopg
 import pytest
 from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
 from core.db import async_pool
 from processors.sip.pacing import SharedPacer
+from tests.support.postgres import end_connection
 
 RATE = 20.0
 STARTS = 30  # per worker
@@ -78,18 +78,11 @@ async def test_a_start_waits_out_a_connection_postgresql_ended(
 ) -> None:
     """A transient failure (here the pacer's connection ended by PostgreSQL) is waited out:
     the start is scheduled once the database answers again, never made unscheduled."""
-    pool = async_pool(quiet_database_url, max_size=1)
-    await pool.open()
-    try:
+    async with async_pool(quiet_database_url, max_size=1) as pool:
         pacer = SharedPacer(pool, f"sip:c-{uuid.uuid4().hex[:8]}", 100.0)
         await pacer.wait()
-        async with pool.connection() as conn:
-            pid = conn.info.backend_pid
-        async with await psycopg.AsyncConnection.connect(quiet_database_url) as admin:
-            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        pid = await end_connection(pool, quiet_database_url)
         await asyncio.wait_for(pacer.wait(), 20)
         assert "waiting for PostgreSQL" in caplog.text
         async with pool.connection() as conn:
             assert conn.info.backend_pid != pid
-    finally:
-        await pool.close()

@@ -14,6 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from core.db import async_pool
 from front_door.shared_limits import Connections, SharedLimits
 from tests.support.limits import AwayPool
+from tests.support.postgres import end_connection
 
 pytestmark = pytest.mark.integration
 
@@ -184,10 +185,7 @@ async def test_the_limits_own_connection_is_made_again_after_postgresql_ends_it(
     try:
         limits = replica(connections)
         assert (await limits.take_calls(uuid.uuid4(), uuid.uuid4(), calls(1))).granted == 1
-        async with connections.connection() as conn:
-            pid = conn.info.backend_pid
-        async with await psycopg.AsyncConnection.connect(quiet_database_url) as admin:
-            await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        pid = await end_connection(connections, quiet_database_url)
         with pytest.raises(psycopg.OperationalError):  # the ended one fails once...
             async with connections.connection() as conn:
                 await conn.execute("SELECT 1")
