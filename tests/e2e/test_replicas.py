@@ -7,6 +7,7 @@ import asyncio
 import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -69,14 +70,13 @@ def test_an_account_token_rotated_through_one_replica_changes_at_once_on_another
 def test_a_keys_rate_is_one_rate_across_replicas(second_api: Api, third_api: Api) -> None:
     tenant = second_api.tenant()
 
-    async def burst() -> list[int]:
+    async def burst() -> list[httpx.Response]:
         async with (
             httpx.AsyncClient(base_url=str(second_api.http.base_url), timeout=30) as a,
             httpx.AsyncClient(base_url=str(third_api.http.base_url), timeout=30) as b,
         ):
-            # Both connections open first, so that the burst is no longer than a second.
             await asyncio.gather(a.get("/healthz"), b.get("/healthz"))
-            responses = await asyncio.gather(
+            return await asyncio.gather(
                 *(
                     (a if i % 2 else b).post(
                         "/v1/calls",
@@ -86,12 +86,18 @@ def test_a_keys_rate_is_one_rate_across_replicas(second_api: Api, third_api: Api
                     for i in range(8 * SECOND_API_KEY_RATE)
                 )
             )
-            return [r.status_code for r in responses]
 
-    codes = asyncio.run(burst())
+    responses = asyncio.run(burst())
+    codes = [r.status_code for r in responses]
     assert set(codes) == {201, 429}, codes
-    # One rate for both replicas (two per-replica rates would admit twice as many).
-    assert codes.count(201) <= SECOND_API_KEY_RATE * 1.1 + 1, codes
+    # Each call carries the moment the key's rate let it through. On a busy machine the burst
+    # may last longer than a second and the rate rightly admits more; within any one second it
+    # is one rate for both replicas (two per-replica rates would admit twice as many). The
+    # moment is read before the take waits for the key's lock, hence a little slack.
+    moments = sorted(
+        datetime.fromisoformat(r.json()["created_at"]) for r in responses if r.status_code == 201
+    )
+    assert most_in_a_second(moments) <= SECOND_API_KEY_RATE * 1.1 + 1, moments
 
 
 def test_a_phones_hourly_limit_is_one_limit_across_replicas(
