@@ -136,6 +136,9 @@ class Settings(BaseSettings):
         1.0, alias="FLASHCALL_STEP_TIMER_HORIZON_SECONDS", gt=0
     )
     reply_timeout_seconds: float = Field(10.0, alias="FLASHCALL_REPLY_TIMEOUT_SECONDS", gt=0)
+    # How long a management write waits for the read model and every replica to have it before
+    # answering 503 "accepted, but the read model is behind" (docs/api.md).
+    read_model_wait_seconds: float = Field(10.0, alias="FLASHCALL_READ_MODEL_WAIT_SECONDS", gt=0)
     # Short group timeouts: group joins wait about half of it (see docs/events.md).
     kafka_session_timeout_ms: int = Field(6000, alias="FLASHCALL_KAFKA_SESSION_TIMEOUT_MS")
     # How long a consumer's fetch waits for records: consumers on a call's path (decisions,

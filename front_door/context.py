@@ -15,7 +15,7 @@ from core.settings import Settings
 from front_door import queries
 from front_door.directory import Directory
 from front_door.feed import DIRECTORY_TOPIC_NAMES, EventFeed, Reply
-from front_door.fleet import WAIT_SECONDS, Fleet
+from front_door.fleet import Fleet
 from front_door.problems import ApiError
 from front_door.shared_limits import SharedLimits
 from producers.event_producer import Appended, EventProducer
@@ -92,10 +92,11 @@ class Context:
                 return found
             await asyncio.sleep(0.02)
 
-    async def append_and_wait(self, event: Event, within: float = WAIT_SECONDS) -> Appended:
+    async def append_and_wait(self, event: Event) -> Appended:
         """Append, then wait until the projection has applied it and, for a change of the
         directory, until every replica's directory has (read-your-writes on every replica for
         management endpoints; the call path never waits for the database)."""
+        within = self.settings.read_model_wait_seconds
         appended = await self.append(event)
         end = appended.offset + 1
         if not await self._projected(appended.topic, {appended.partition: end}, within):

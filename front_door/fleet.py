@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 # still waited for (a replica killed with -9 holds writes up at most this long).
 REPORT_SECONDS = 1.0
 LIVE_SECONDS = 5.0
-# How long a write waits for the other replicas before it answers 503 (recorded, not confirmed).
+# How long a replica joining waits to catch up before it serves anyway (a write waits for the
+# other replicas FLASHCALL_READ_MODEL_WAIT_SECONDS).
 WAIT_SECONDS = 10.0
 # Rows of replicas gone for this long are removed (looked for every 60 reports).
 FORGET_SECONDS = 3600.0

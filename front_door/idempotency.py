@@ -4,11 +4,13 @@ A key is claimed before anything is made (one statement), so two requests with o
 both make it, whatever replica each reaches: while the first is being made, a second with the
 same body is answered 409 `idempotency_key_in_use` (Retry-After: 1; asked again, it gets the
 kept answer), one with another body 422, as Stripe does. A request that fails gives its claim
-up (nothing was made; the key is free for a retry); the claim of a process that died while
-making is taken over after CLAIM_STALE_SECONDS.
+up (the key is free for a retry at once); the claim of a process that died while making is
+taken over after CLAIM_STALE_SECONDS.
 
-Calls also derive their id from the key (service_layer/calls.py), so a key names one call even
-after its answer is no longer kept.
+A failure may come after the create's event is durable (the read model behind, the process
+killed). A retry must then answer what was made, not make a second: calls and top-ups derive
+their ids from the key (service_layer/calls.py, credit.py), and the creates that draw ids and
+secrets at random keep what they drew with the claim (`remembered_drawn`, front_door/drawn.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pydantic_core import to_jsonable_python
 
 from front_door import queries
 from front_door.context import Context
+from front_door.drawn import Drawn
 from front_door.problems import ApiError, invalid
 
 log = logging.getLogger(__name__)
@@ -91,28 +94,64 @@ async def remembered(
     key: str | None,
     body: Any,
     make: Callable[[], Awaitable[Any]],
-    status: int = 201,
 ) -> tuple[Any, bool]:
     """What `make` answers (as JSON-ready values), or what it answered the first time this
     (scope, key) was used with the same body; and whether it is that replay."""
+    return await _remember(ctx, scope, key, body, None, lambda _: make())
+
+
+async def remembered_drawn(
+    ctx: Context,
+    scope: str,
+    key: str | None,
+    body: Any,
+    draw_new: Callable[[], Drawn],
+    make: Callable[[Drawn], Awaitable[Any]],
+) -> tuple[Any, bool]:
+    """As `remembered`, for a create that draws ids or a secret (`draw_new`): `make` is given
+    what the key's first request with this body drew, or a new draw."""
+
+    async def made(drawn: Drawn | None) -> Any:
+        assert drawn is not None
+        return await make(drawn)
+
+    return await _remember(ctx, scope, key, body, draw_new, made)
+
+
+async def _remember(
+    ctx: Context,
+    scope: str,
+    key: str | None,
+    body: Any,
+    draw_new: Callable[[], Drawn] | None,
+    make: Callable[[Drawn | None], Awaitable[Any]],
+) -> tuple[Any, bool]:
+    new = draw_new() if draw_new is not None else None
     if key is None:
-        return jsonable(await make()), False
+        return jsonable(await make(new)), False
     check_key(key)
     digest = body_hash(body)
-    claimed = await queries.claim_key(
-        ctx.pool, scope, key, digest, IDEMPOTENCY_HOURS, CLAIM_STALE_SECONDS
+    claim = await queries.claim_key(
+        ctx.pool,
+        scope,
+        key,
+        digest,
+        IDEMPOTENCY_HOURS,
+        CLAIM_STALE_SECONDS,
+        None if new is None else new.to_json(),
     )
-    if claimed is None:
+    if claim is None:
         kept = await queries.kept_answer(ctx.pool, scope, key)
         if kept is not None and kept.body_hash != digest:
             raise reused_with_another_body()
         if kept is None or kept.status == queries.CLAIMED:
             raise in_use()
         return kept.response, True
+    drawn = None if claim.drawn is None else Drawn.from_json(claim.drawn)
     try:
-        response = jsonable(await make())
+        response = jsonable(await make(drawn))
     except BaseException:
-        await _release(ctx, scope, key, claimed)
+        await _release(ctx, scope, key, claim.claimed_at)
         raise
-    await queries.keep_answer(ctx.pool, scope, key, claimed, status, response)
+    await queries.keep_answer(ctx.pool, scope, key, claim.claimed_at, 201, response)
     return response, False

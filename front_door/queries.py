@@ -390,31 +390,57 @@ class KeptAnswer:
 CLAIMED = 0
 
 
+@dataclass(frozen=True)
+class Claim:
+    claimed_at: datetime
+    drawn: Any  # what the create drew (front_door/drawn.py), or None if it draws nothing
+
+
 async def claim_key(
-    pool: AsyncConnectionPool, scope: str, key: str, digest: str, hours: int, stale: float
-) -> datetime | None:
-    """Claim an Idempotency-Key in `scope` for a request with body hash `digest`: when it was
-    claimed, or None if it holds an answer of the last `hours` or a claim younger than
-    `stale` seconds (another request's)."""
+    pool: AsyncConnectionPool,
+    scope: str,
+    key: str,
+    digest: str,
+    hours: int,
+    stale: float,
+    drawn: Any = None,
+) -> Claim | None:
+    """Claim an Idempotency-Key in `scope` for a request with body hash `digest`, or None if
+    it holds an answer of the last `hours` or a claim younger than `stale` seconds (another
+    request's). A released or stale claim of the same body keeps what it drew (migration
+    025); a new claim keeps `drawn`."""
     row = await fetch_one(
         pool,
         "INSERT INTO idempotency_keys AS k"
-        " (scope, key, body_hash, status, response, created_at, claimed_at)"
-        " VALUES (%s, %s, %s, %s, 'null', '-infinity', clock_timestamp())"
+        " (scope, key, body_hash, status, response, created_at, claimed_at, drawn)"
+        " VALUES (%s, %s, %s, %s, 'null', '-infinity', clock_timestamp(), %s)"
         " ON CONFLICT (scope, key) DO UPDATE SET body_hash = EXCLUDED.body_hash,"
         " status = EXCLUDED.status, response = EXCLUDED.response,"
-        " created_at = EXCLUDED.created_at, claimed_at = EXCLUDED.claimed_at"
+        " created_at = EXCLUDED.created_at, claimed_at = EXCLUDED.claimed_at,"
+        " drawn = CASE WHEN k.status = %s AND k.body_hash = EXCLUDED.body_hash"
+        " THEN coalesce(k.drawn, EXCLUDED.drawn) ELSE EXCLUDED.drawn END"
         " WHERE (k.status <> %s AND k.created_at <= now() - make_interval(hours => %s))"
         " OR (k.status = %s AND k.claimed_at <= now() - make_interval(secs => %s))"
-        " RETURNING claimed_at",
-        (scope, key, digest, CLAIMED, CLAIMED, hours, CLAIMED, stale),
+        " RETURNING claimed_at, drawn",
+        (
+            scope,
+            key,
+            digest,
+            CLAIMED,
+            None if drawn is None else Jsonb(drawn),
+            CLAIMED,
+            CLAIMED,
+            hours,
+            CLAIMED,
+            stale,
+        ),
     )
-    return row["claimed_at"] if row is not None else None
+    return Claim(row["claimed_at"], row["drawn"]) if row is not None else None
 
 
 async def kept_answer(pool: AsyncConnectionPool, scope: str, key: str) -> KeptAnswer | None:
     """What an Idempotency-Key that could not be claimed holds: an answer or another's claim
-    (None: the claim was released since)."""
+    (or a claim released since; None: the row expired and was taken since)."""
     row = await fetch_one(
         pool,
         "SELECT body_hash, status, response FROM idempotency_keys WHERE scope = %s AND key = %s",
@@ -443,10 +469,11 @@ async def keep_answer(
 async def release_key(
     pool: AsyncConnectionPool, scope: str, key: str, claimed_at: datetime
 ) -> None:
-    """Give up a claim whose request made nothing (it failed): the key is free again."""
+    """Give up the claim of a request that failed: the key is free again at once, and what it
+    drew is kept for a retry with the same body (the failure may have left its event durable)."""
     async with pool.connection() as conn:
         await conn.execute(
-            "DELETE FROM idempotency_keys"
+            "UPDATE idempotency_keys SET claimed_at = '-infinity'"
             " WHERE scope = %s AND key = %s AND status = %s AND claimed_at = %s",
             (scope, key, CLAIMED, claimed_at),
         )

@@ -14,7 +14,14 @@ def new_account_token() -> str:
     return "fca_" + secrets.token_urlsafe(32)
 
 
-def new_access_key() -> tuple[str, str]:
-    """Returns (key, prefix); the prefix identifies the key in lists without revealing it."""
-    prefix = "fck_" + secrets.token_hex(4)
-    return f"{prefix}_{secrets.token_urlsafe(32)}", prefix
+ACCESS_KEY_PREFIX_LENGTH = len("fck_") + 8
+
+
+def new_access_key() -> str:
+    """A new access key: its prefix (`access_key_prefix`), then the secret part."""
+    return f"fck_{secrets.token_hex(4)}_{secrets.token_urlsafe(32)}"
+
+
+def access_key_prefix(key: str) -> str:
+    """What identifies an access key in lists without revealing it."""
+    return key[:ACCESS_KEY_PREFIX_LENGTH]

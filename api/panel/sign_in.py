@@ -29,7 +29,7 @@ from api.panel.web import (
     safe_next,
     set_cookie,
 )
-from api.service_layer.accounts import opening, rotate_token
+from api.service_layer.accounts import draw_account, opening, rotate_token
 from core import text
 from front_door import queries
 from front_door.problems import not_found
@@ -133,13 +133,14 @@ async def sign_up(visit: Visitor) -> Response:
             values=values,
             error=visit.words.t("error.email_taken"),
         )
-    event, token = opening(visit.ctx, name, account_id=account_id)
+    drawn = draw_account(account_id)
+    event = opening(visit.ctx, name, drawn)
     try:
         await visit.ctx.append_and_wait(event)
     except BaseException:
         await store.release_email(visit.ctx.pool, email)
         raise
-    return await _signed_in(visit, account_id, "account_token.html", new_token=token)
+    return await _signed_in(visit, account_id, "account_token.html", new_token=drawn.secret)
 
 
 @router.get("/sign-in")

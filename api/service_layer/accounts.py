@@ -9,7 +9,8 @@ from api.models import AccountCreate, AccountPatch
 from front_door import queries
 from front_door.context import Context, read_back
 from front_door.directory import AccountView
-from front_door.idempotency import remembered
+from front_door.drawn import Drawn, draw
+from front_door.idempotency import remembered_drawn
 from front_door.problems import not_found
 from front_door.secrets import hash_secret, new_account_token
 from schemas.codec import Event, new_event
@@ -18,28 +19,33 @@ from schemas.codec import Event, new_event
 def opening(
     ctx: Context,
     name: str,
+    drawn: Drawn,
     price_per_call: int | None = None,
     credit_limit: int | None = None,
-    account_id: uuid.UUID | None = None,
     time_zone: str | None = None,
     total_credit_limit: int | None = None,
     price_per_sms: int | None = None,
-) -> tuple[Event, str]:
-    """The event that opens an account (the platform's defaults fill what is not given), and
-    the account's token, which exists only in this answer."""
-    token = new_account_token()
-    event = new_event(
+) -> Event:
+    """The event that opens an account (the platform's defaults fill what is not given), with
+    the id and token `drawn` (`draw_account`; the token exists only in the answer)."""
+    assert drawn.secret is not None
+    return new_event(
         "AccountCreated",
-        account_id=account_id or uuid.uuid4(),
+        **drawn.envelope(),
+        account_id=drawn.id,
         name=name,
-        token_hash=hash_secret(token),
+        token_hash=hash_secret(drawn.secret),
         price_per_call=_default(price_per_call, ctx.settings.price_per_call),
         price_per_sms=_default(price_per_sms, ctx.settings.price_per_sms),
         credit_limit=_default(credit_limit, ctx.settings.default_credit_limit),
         total_credit_limit=_default(total_credit_limit, ctx.settings.default_total_credit_limit),
         time_zone=time_zone,
     )
-    return event, token
+
+
+def draw_account(account_id: uuid.UUID | None = None) -> Drawn:
+    """A new account's id and token."""
+    return draw(secret=new_account_token(), new_id=account_id)
 
 
 def shown(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
@@ -58,10 +64,11 @@ def shown(ctx: Context, row: dict[str, Any]) -> dict[str, Any]:
 async def create(
     ctx: Context, body: AccountCreate, idempotency_key: str | None
 ) -> tuple[dict[str, Any], bool]:
-    async def make() -> dict[str, Any]:
-        event, token = opening(
+    async def make(drawn: Drawn) -> dict[str, Any]:
+        event = opening(
             ctx,
             body.name,
+            drawn,
             body.price_per_call,
             body.credit_limit,
             time_zone=body.time_zone,
@@ -69,10 +76,10 @@ async def create(
             price_per_sms=body.price_per_sms,
         )
         await ctx.append_and_wait(event)
-        row = read_back(await queries.account(ctx.pool, event["account_id"]))
-        return {**shown(ctx, row), "token": token}
+        row = read_back(await queries.account(ctx.pool, drawn.id))
+        return {**shown(ctx, row), "token": drawn.secret}
 
-    return await remembered(ctx, "accounts", idempotency_key, body, make)
+    return await remembered_drawn(ctx, "accounts", idempotency_key, body, draw_account, make)
 
 
 async def get(ctx: Context, account_id: uuid.UUID) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from psycopg.rows import dict_row
 from core.caller_ranges import RangeStatus, bucket_of
 from core.number_pool import overlaps, parse_range
 from front_door.context import Context
-from front_door.idempotency import remembered
+from front_door.drawn import Drawn, draw
+from front_door.idempotency import remembered_drawn
 from front_door.problems import ApiError, not_found
 from front_door.queries import fetch_page
 from schemas.codec import new_event
@@ -46,12 +47,14 @@ async def add(
 ) -> tuple[dict[str, Any], bool]:
     body = {"pattern": pattern, "trunk": trunk, "destinations": destinations}
 
-    async def make() -> dict[str, Any]:
+    async def make(drawn: Drawn) -> dict[str, Any]:
         new = parse_range(pattern)
         async with ctx.pool.connection() as conn:
             await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (ADD_LOCK,))
             try:
                 for r in ctx.directory.ranges.values():
+                    if r.id == drawn.id:  # this key's, added by an earlier try
+                        continue
                     if r.pattern == pattern or overlaps(r.number_range, new):
                         raise ApiError(
                             "range_overlaps",
@@ -59,7 +62,8 @@ async def add(
                         )
                 event = new_event(
                     "RangeAdded",
-                    range_id=uuid.uuid4(),
+                    **drawn.envelope(),
+                    range_id=drawn.id,
                     pattern=pattern,
                     trunk=trunk,
                     destinations=destinations,
@@ -70,9 +74,9 @@ async def add(
                 await conn.execute(
                     "SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (ADD_LOCK,)
                 )
-        return await get(ctx, event["range_id"])
+        return await get(ctx, drawn.id)
 
-    return await remembered(ctx, "ranges", key, body, make)
+    return await remembered_drawn(ctx, "ranges", key, body, draw, make)
 
 
 async def set_status(ctx: Context, range_id: uuid.UUID, status: str) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from core.workflow import as_records, workflow_of
 from front_door import queries
 from front_door.context import Context, read_back
 from front_door.directory import AccountView
-from front_door.idempotency import remembered
+from front_door.drawn import Drawn, draw
+from front_door.idempotency import remembered_drawn
 from front_door.problems import ApiError, invalid, not_found
-from front_door.secrets import hash_secret, new_access_key
+from front_door.secrets import access_key_prefix, hash_secret, new_access_key
 from schemas.codec import new_event
 
 
@@ -59,10 +60,11 @@ async def create(
     is that replay."""
     check_code_length(ctx, body.code_length)
 
-    async def make() -> dict[str, Any]:
+    async def make(drawn: Drawn) -> dict[str, Any]:
         event = new_event(
             "ServiceCreated",
-            service_id=uuid.uuid4(),
+            **drawn.envelope(),
+            service_id=drawn.id,
             account_id=account.id,
             name=body.name,
             code_length=body.code_length,
@@ -75,10 +77,10 @@ async def create(
             sms_template=body.sms_template,
         )
         await ctx.append_and_wait(event)
-        row = read_back(await queries.service(ctx.pool, event["service_id"]))
+        row = read_back(await queries.service(ctx.pool, drawn.id))
         return ServiceOut.model_validate(row).model_dump()
 
-    return await remembered(ctx, f"services:{account.id}", idempotency_key, body, make)
+    return await remembered_drawn(ctx, f"services:{account.id}", idempotency_key, body, draw, make)
 
 
 async def listing(
@@ -131,28 +133,37 @@ async def issue_key(
     """A new access key (its secret only in this answer)."""
     await owned(ctx, account, service_id)
 
-    async def make() -> dict[str, Any]:
-        secret, prefix = new_access_key()
+    async def make(drawn: Drawn) -> dict[str, Any]:
+        assert drawn.secret is not None
+        prefix = access_key_prefix(drawn.secret)
         event = new_event(
             "AccessKeyIssued",
-            key_id=uuid.uuid4(),
+            **drawn.envelope(),
+            key_id=drawn.id,
             service_id=service_id,
             account_id=account.id,
             label=body.label,
             prefix=prefix,
-            key_hash=hash_secret(secret),
+            key_hash=hash_secret(drawn.secret),
         )
         await ctx.append_and_wait(event)
         return {
-            "id": event["key_id"],
+            "id": drawn.id,
             "service_id": service_id,
             "label": body.label,
-            "key": secret,
+            "key": drawn.secret,
             "prefix": prefix,
-            "created_at": event["occurred_at"],
+            "created_at": drawn.occurred_at,
         }
 
-    return await remembered(ctx, f"keys:{service_id}", idempotency_key, body, make)
+    return await remembered_drawn(
+        ctx,
+        f"keys:{service_id}",
+        idempotency_key,
+        body,
+        lambda: draw(secret=new_access_key()),
+        make,
+    )
 
 
 async def keys(

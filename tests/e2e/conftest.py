@@ -25,10 +25,12 @@ def tenant(api: Api) -> Tenant:
 SECOND_API_KEY_RATE = 10
 
 
-def extra_api(platform: Platform, name: str) -> Iterator[Api]:
-    """Another API instance on the same platform, with a low per-key call rate."""
+def extra_api(platform: Platform, name: str, **env: str) -> Iterator[Api]:
+    """Another API instance on the same platform, with a low per-key call rate (and `env`)."""
     port = free_port()
-    proc = platform.start_api(name, port, FLASHCALL_KEY_CALLS_PER_SECOND=str(SECOND_API_KEY_RATE))
+    proc = platform.start_api(
+        name, port, FLASHCALL_KEY_CALLS_PER_SECOND=str(SECOND_API_KEY_RATE), **env
+    )
     client = Api(f"http://127.0.0.1:{port}")
     yield client
     client.close()

@@ -1,16 +1,24 @@
 """One Idempotency-Key makes one thing, even when its requests race through two replicas: the
 key is claimed before anything is made, and a request that finds it claimed is answered 409
-`idempotency_key_in_use` (same body) or 422 (another body), never made a second time."""
+`idempotency_key_in_use` (same body) or 422 (another body), never made a second time; and
+when the first request's event was stored but it was answered 503 (the read model behind),
+its retry answers what was made, not a second one."""
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import psycopg
+import pytest
 
+from launch.platform import Platform
+from tests.e2e.conftest import extra_api
 from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
 from tests.support.waiting import wait_for
 
@@ -131,4 +139,110 @@ def test_a_call_refused_frees_its_key_for_the_retry(api: Api, tenant: Tenant) ->
     placed = wait_for(placed_once, what="the topped-up service to place the call")
     again = answer(key, phone)
     assert again.status_code == 201 and again.json()["id"] == placed.json()["id"], again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.fixture(scope="module")
+def impatient_api(platform: Platform) -> Iterator[Api]:
+    """A replica that waits 1 s (not 10) for the read model before answering 503."""
+    yield from extra_api(platform, "api-impatient", FLASHCALL_READ_MODEL_WAIT_SECONDS="1")
+
+
+@contextlib.contextmanager
+def projection_held(database_url: str, table: str) -> Iterator[None]:
+    """The projection cannot write `table` while this holds (reads go on)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        yield
+        conn.rollback()
+
+
+def count(database_url: str, query: str, value: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(query, (value,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# What each create that draws its id (and a secret) at random sends, the table its projection
+# writes, and how many rows of its name there are.
+CREATES = {
+    "account": ("accounts", "SELECT count(*) FROM accounts WHERE name = %s"),
+    "service": ("services", "SELECT count(*) FROM services WHERE name = %s"),
+    "access key": ("access_keys", "SELECT count(*) FROM access_keys WHERE label = %s"),
+    "caller range": ("caller_ranges", "SELECT count(*) FROM caller_ranges WHERE pattern = %s"),
+}
+
+
+@pytest.mark.parametrize("create", list(CREATES))
+def test_a_create_answered_503_after_it_was_stored_is_answered_by_its_retry_not_made_again(
+    impatient_api: Api, second_api: Api, database_url: str, create: str
+) -> None:
+    tenant = second_api.tenant()
+    unique = uuid.uuid4().hex[:12]
+    path, body, auth = {
+        "account": ("/v1/accounts", {"name": unique}, second_api.admin),
+        "service": (
+            "/v1/services",
+            {"name": unique, "code_length": 5, "code_ttl_minutes": 10},
+            bearer(tenant.token),
+        ),
+        "access key": (
+            f"/v1/services/{tenant.service_id}/keys",
+            {"label": unique},
+            bearer(tenant.token),
+        ),
+        # Rightel's only, in numbers no other range holds; paused at the end.
+        "caller range": (
+            "/v1/operator/ranges",
+            {"pattern": f"+98218{random.randrange(10**4):04d}xxxxx", "destinations": ["Rightel"]},
+            second_api.admin,
+        ),
+    }[create]
+    name = body.get("name") or body.get("label") or body["pattern"]
+    table, rows = CREATES[create]
+    headers = {**auth, "Idempotency-Key": str(uuid.uuid4())}
+
+    with projection_held(database_url, table):
+        first = impatient_api.http.post(path, json=body, headers=headers)
+        assert_problem(first, 503, "unavailable")
+        assert "read model is behind" in first.json()["detail"], first.text
+    # Stored all the same: the projection applies it once the table is free.
+    wait_for(lambda: count(database_url, rows, name) == 1, what=f"the {create} projected")
+
+    retry = second_api.http.post(path, json=body, headers=headers)
+    assert retry.status_code == 201, retry.text
+    made = retry.json()
+    assert count(database_url, rows, name) == 1
+    # The retry answers the one thing made, as the first would have.
+    listed = {
+        "account": lambda: impatient_api.http.get(
+            f"/v1/accounts/{made['id']}", headers=impatient_api.admin
+        ),
+        "service": lambda: impatient_api.http.get(
+            f"/v1/services/{made['id']}", headers=bearer(tenant.token)
+        ),
+        "access key": lambda: impatient_api.http.get(
+            f"/v1/services/{tenant.service_id}/keys", headers=bearer(tenant.token)
+        ),
+        "caller range": lambda: impatient_api.http.get(
+            "/v1/operator/ranges", headers=impatient_api.admin
+        ),
+    }[create]()
+    assert listed.status_code == 200 and made["id"] in listed.text, listed.text
+    if create == "account":  # its token, shown only in the answer, is the stored one
+        balance = impatient_api.http.get("/v1/balance", headers=bearer(made["token"]))
+        assert balance.status_code == 200, balance.text
+    if create == "access key":
+        call = impatient_api.http.post(
+            "/v1/calls", json={"phone": random_phone()}, headers=bearer(made["key"])
+        )
+        assert call.status_code == 201, call.text
+    if create == "caller range":
+        paused = second_api.http.patch(
+            f"/v1/operator/ranges/{made['id']}", json={"status": "paused"}, headers=auth
+        )
+        assert paused.status_code == 200, paused.text
+    again = impatient_api.http.post(path, json=body, headers=headers)
+    assert again.status_code == 201 and again.json() == made, again.text
     assert again.headers["Idempotent-Replayed"] == "true"
