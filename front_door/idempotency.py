@@ -33,8 +33,10 @@ from front_door.problems import ApiError, invalid
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HOURS = 24
-# Longer than any create takes (an append waits at most 10 s for the broker): a claim this old
-# belongs to a process that died while making, and the key is claimed again.
+# Longer than a create takes but for its waits (an append waits at most 10 s for the broker,
+# then FLASHCALL_READ_MODEL_WAIT_SECONDS twice at most): a claim this old most likely belongs to
+# a process that died while making, and the key is claimed again. Should the first still be
+# waiting, the retry makes the same event again (what the first drew is kept with the claim).
 CLAIM_STALE_SECONDS = 30.0
 
 
