@@ -93,11 +93,17 @@ class Context:
             await asyncio.sleep(0.02)
 
     async def append_and_wait(self, event: Event) -> Appended:
-        """Append, then wait until the projection has applied it and, for a change of the
-        directory, until every replica's directory has (read-your-writes on every replica for
-        management endpoints; the call path never waits for the database)."""
-        within = self.settings.read_model_wait_seconds
+        """Append, then `wait_applied` (read-your-writes on every replica for management
+        endpoints; the call path never waits for the database)."""
         appended = await self.append(event)
+        await self.wait_applied(appended)
+        return appended
+
+    async def wait_applied(self, appended: Appended) -> None:
+        """Wait until the projection has applied an appended event and, for a change of the
+        directory, until every replica's directory has; 503 `behind` if not within
+        FLASHCALL_READ_MODEL_WAIT_SECONDS (the event stays stored and will be applied)."""
+        within = self.settings.read_model_wait_seconds
         end = appended.offset + 1
         if not await self._projected(appended.topic, {appended.partition: end}, within):
             raise behind()
@@ -105,7 +111,6 @@ class Context:
             appended.topic, appended.partition, end, within
         ):
             raise behind()
-        return appended
 
     async def _projected(
         self, topic: str, ends: dict[int, int], within: float = READ_YOUR_WRITES_SECONDS

@@ -136,10 +136,13 @@ async def sign_up(visit: Visitor) -> Response:
     drawn = draw_account(account_id)
     event = opening(visit.ctx, name, drawn)
     try:
-        await visit.ctx.append_and_wait(event)
+        appended = await visit.ctx.append(event)
     except BaseException:
         await store.release_email(visit.ctx.pool, email)
         raise
+    # Stored: the email is the account's from now on, even if the read model is behind (503):
+    # signing up again is refused as taken, and signing in reaches this account.
+    await visit.ctx.wait_applied(appended)
     return await _signed_in(visit, account_id, "account_token.html", new_token=drawn.secret)
 
 

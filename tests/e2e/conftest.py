@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from launch.platform import Platform
@@ -46,3 +48,18 @@ def second_api(platform: Platform) -> Iterator[Api]:
 def third_api(platform: Platform) -> Iterator[Api]:
     """With the second, two replicas of one platform: one rate for both."""
     yield from extra_api(platform, "api-3")
+
+
+@pytest.fixture(scope="module")
+def impatient_api(platform: Platform) -> Iterator[Api]:
+    """A replica that waits 1 s (not 10) for the read model before answering 503."""
+    yield from extra_api(platform, "api-impatient", FLASHCALL_READ_MODEL_WAIT_SECONDS="1")
+
+
+@contextlib.contextmanager
+def projection_held(database_url: str, table: str) -> Iterator[None]:
+    """The projection cannot write `table` while this holds (reads go on)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute(f"LOCK TABLE {table} IN SHARE MODE")
+        yield
+        conn.rollback()

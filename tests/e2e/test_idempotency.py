@@ -6,19 +6,17 @@ its retry answers what was made, not a second one."""
 
 from __future__ import annotations
 
-import contextlib
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from launch.platform import Platform
-from tests.e2e.conftest import extra_api
+from tests.e2e.conftest import projection_held
 from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
 from tests.support.waiting import wait_for
 
@@ -140,21 +138,6 @@ def test_a_call_refused_frees_its_key_for_the_retry(api: Api, tenant: Tenant) ->
     again = answer(key, phone)
     assert again.status_code == 201 and again.json()["id"] == placed.json()["id"], again.text
     assert again.headers["Idempotent-Replayed"] == "true"
-
-
-@pytest.fixture(scope="module")
-def impatient_api(platform: Platform) -> Iterator[Api]:
-    """A replica that waits 1 s (not 10) for the read model before answering 503."""
-    yield from extra_api(platform, "api-impatient", FLASHCALL_READ_MODEL_WAIT_SECONDS="1")
-
-
-@contextlib.contextmanager
-def projection_held(database_url: str, table: str) -> Iterator[None]:
-    """The projection cannot write `table` while this holds (reads go on)."""
-    with psycopg.connect(database_url) as conn:
-        conn.execute(f"LOCK TABLE {table} IN SHARE MODE")
-        yield
-        conn.rollback()
 
 
 def count(database_url: str, query: str, value: str) -> int:

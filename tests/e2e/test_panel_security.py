@@ -1,5 +1,6 @@
 """The panel's sign-in machinery over plain HTTP: CSRF, cookie flags, argon2id, attempt limits,
-sign-out, closed sign-up, no open redirect; and the account token's rotation."""
+sign-out, closed sign-up, no open redirect, a sign-up stored while the read model is behind;
+and the account token's rotation."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from launch.platform import Platform
 from launch.ports import free_port
+from tests.e2e.conftest import projection_held
 from tests.support.client import Api, bearer
 from tests.support.panel_browser import PASSWORD, Browser
 from tests.support.waiting import wait_for
@@ -143,3 +145,40 @@ def test_a_double_submitted_form_acts_once(browser: Browser, api: Api) -> None:
     assert first.headers["location"] == second.headers["location"]
     services = api.ok(api.http.get("/v1/services", headers=bearer(token.group(1))))
     assert len(services["items"]) == 1
+
+
+def test_a_sign_up_answered_503_after_it_was_stored_keeps_its_email(
+    impatient_api: Api, database_url: str
+) -> None:
+    """The account's event was stored, then the read model was late: the email stays the
+    account's, so signing up again is refused as taken, not a second account opened, and
+    signing in reaches the account."""
+    email = new_email()
+    browser = Browser(str(impatient_api.http.base_url))
+    try:
+        with projection_held(database_url, "accounts"):
+            first = browser.sign_up(email)
+            assert first.status_code == 503, first.text
+
+        def account() -> str | None:
+            with psycopg.connect(database_url) as conn:
+                row = conn.execute(
+                    "SELECT a.id::text FROM panel_users u JOIN accounts a ON a.id = u.account_id"
+                    " WHERE u.email = %s",
+                    (email,),
+                ).fetchone()
+            return row[0] if row else None
+
+        account_id = wait_for(account, what="the account projected")
+        browser.cookies.clear()
+        assert browser.sign_up(email).status_code == 409
+        assert browser.sign_in(email).status_code == 303
+        balance = browser.request("GET", "/panel/account")
+        assert balance.status_code == 200, balance.text
+    finally:
+        browser.close()
+    with psycopg.connect(database_url) as conn:
+        owners = conn.execute(
+            "SELECT account_id::text FROM panel_users WHERE email = %s", (email,)
+        ).fetchall()
+    assert owners == [(account_id,)]
