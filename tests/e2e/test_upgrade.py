@@ -103,13 +103,14 @@ def test_each_process_is_replaced_while_calls_flow(previous_release: Path, tmp_p
                 plat.start_worker(f"new-worker-{short}", roles, code=new)
                 plat.stop(previous)
                 if i == 0:
-                    assert migrations(st.database_url)[-6:] == [
+                    assert migrations(st.database_url)[-7:] == [
                         "019_proc_services_ttl",
                         "020_test_numbers",
                         "021_workflows",
                         "022_caller_ranges",
                         "023_idempotency_claims",
                         "024_carrier_pace",
+                        "025_idempotency_drawn",
                     ]
             for i, name in enumerate(["api-1", "api-2"]):
                 before = len(load.accepted)
