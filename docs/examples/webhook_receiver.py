@@ -2,10 +2,12 @@
 Standard Webhooks signature with the endpoint's secret, prints the event's type and data, and
 answers 204 (anything else is retried by the platform).
 
-    python docs/examples/webhook_receiver.py PORT SECRET [--count N]
+    python docs/examples/webhook_receiver.py PORT SECRET [--count N] [--until TYPE]
 
-With `--count N` it exits after N verified events. `make run` allows webhooks to loopback
-addresses (FLASHCALL_WEBHOOK_ALLOW_PRIVATE); production refuses them (docs/webhooks.md).
+With `--count N` it exits after N verified events, with `--until TYPE` after the first of that
+type (others may come first: a call placed before the endpoint was added can be delivered
+after). `make run` allows webhooks to loopback addresses (FLASHCALL_WEBHOOK_ALLOW_PRIVATE);
+production refuses them (docs/webhooks.md).
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ def main() -> int:
     parser.add_argument("port", type=int)
     parser.add_argument("secret")
     parser.add_argument("--count", type=int, default=0, help="exit after this many events")
+    parser.add_argument("--until", help="exit after the first event of this type")
     args = parser.parse_args()
     verifier = Webhook(args.secret)
     received = 0
+    done = False
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
-            nonlocal received
+            nonlocal received, done
             body = self.rfile.read(int(self.headers.get("content-length", 0)))
             try:
                 event = verifier.verify(body, dict(self.headers))
@@ -39,6 +43,7 @@ def main() -> int:
                 return
             print(event["type"], json.dumps(event["data"]), flush=True)
             received += 1
+            done = 0 < args.count <= received or event["type"] == args.until
             self.send_response(204)
             self.end_headers()
 
@@ -46,7 +51,7 @@ def main() -> int:
             pass  # the events are the output
 
     server = HTTPServer(("127.0.0.1", args.port), Receiver)
-    while not args.count or received < args.count:
+    while not done:
         server.handle_request()
     return 0
 
