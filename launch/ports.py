@@ -16,6 +16,13 @@ LOWEST = 10000
 _given: set[int] = set()
 
 
+def reserve(port: int) -> None:
+    """A port this process was told its children will use (`make run`'s API port, chosen by
+    whoever started it): never given by `free_port`. Unreserved, one launcher gave it to a
+    worker's metrics, whose /healthz then answered for the API that could not bind it."""
+    _given.add(port)
+
+
 def _ephemeral_low() -> int:
     try:
         return int(EPHEMERAL_RANGE.read_text().split()[0])

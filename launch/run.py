@@ -29,6 +29,7 @@ from launch import run_env
 from launch.broker import embedded_settings, started_broker
 from launch.orphans import die_with_parent
 from launch.platform import ROOT, Platform, parse_replicas
+from launch.ports import reserve
 from launch.postgres import database
 from processors.consumers import SUBSCRIPTIONS
 from producers.topic_admin import ensure_topics
@@ -49,6 +50,7 @@ def _raise_stop(signum: int, _: FrameType | None) -> None:
 def main() -> int:
     die_with_parent()  # stop with `make` when it is stopped
     settings = get_settings()
+    reserve(settings.http_port)  # before the broker, the database and the workers take theirs
     try:
         replicas = parse_replicas(settings.replicas)
     except ValueError as exc:

@@ -28,3 +28,13 @@ def test_a_range_starting_too_low_leaves_the_choice_to_the_kernel(
     monkeypatch.setattr(ports, "EPHEMERAL_RANGE", fake)
     real_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     assert ports.free_port() >= real_low  # the kernel's own range, not 10000–1023
+
+
+def test_a_reserved_port_is_never_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    reserved, *others = (p for p in range(low - 1, low - 200, -1) if p not in ports._given)
+    choices = iter([reserved, reserved, *others])
+    monkeypatch.setattr(ports.random, "randint", lambda *_: next(choices))
+    ports.reserve(reserved)
+    given = ports.free_port()
+    assert given != reserved and given in others
