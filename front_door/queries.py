@@ -440,7 +440,8 @@ async def claim_key(
 
 async def kept_answer(pool: AsyncConnectionPool, scope: str, key: str) -> KeptAnswer | None:
     """What an Idempotency-Key that could not be claimed holds: an answer or another's claim
-    (or a claim released since; None: the row expired and was taken since)."""
+    (or one released since; None if a replica older than migration 025 released it since:
+    those delete the row)."""
     row = await fetch_one(
         pool,
         "SELECT body_hash, status, response FROM idempotency_keys WHERE scope = %s AND key = %s",
