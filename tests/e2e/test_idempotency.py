@@ -147,8 +147,8 @@ def count(database_url: str, query: str, value: str) -> int:
     return int(row[0])
 
 
-# What each create that draws its id (and a secret) at random sends, the table its projection
-# writes, and how many rows of its name there are.
+# Each create that draws its id (and a secret) at random: the table its projection writes, and
+# how many rows of that table bear the test's unique name.
 CREATES = {
     "account": ("accounts", "SELECT count(*) FROM accounts WHERE name = %s"),
     "service": ("services", "SELECT count(*) FROM services WHERE name = %s"),
