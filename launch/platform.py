@@ -18,7 +18,7 @@ from pathlib import Path
 
 from launch.balancer import Balancer
 from launch.orphans import die_with_parent
-from launch.ports import free_port, reserve
+from launch.ports import free_port
 from launch.supervisor import Supervisor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,9 +78,6 @@ class Platform:
     balancer: Balancer | None = None
     # How each child was started, by name, so the supervisor can start it again.
     _recipes: dict[str, tuple[list[str], dict[str, str], Code]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        reserve(self.http_port)
 
     def environment(self, code: Code | None = None, **extra: str) -> dict[str, str]:
         tree = (code or self.code).tree
