@@ -34,7 +34,8 @@ from core.version import VERSION
 from front_door.context import Context
 from front_door.feed import check_directory_matches_read_models
 from front_door.fleet import close_directory, open_directory
-from front_door.shared_limits import open_limits, sweep_forever
+from front_door.housekeeping import sweep_forever
+from front_door.shared_limits import open_limits
 from producers.event_producer import EventProducer
 from producers.topic_admin import ensure_topics
 from schemas.codec import use_schemas
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limits = await open_limits(settings, fleet)
         app.state.context = Context(settings, pool, producer, directory, fleet.feed, fleet, limits)
         await ranges.seed(app.state.context)
-        sweeping = asyncio.create_task(sweep_forever(limits), name="sweep")
+        sweeping = asyncio.create_task(sweep_forever(app.state.context), name="sweep")
         try:
             yield
         finally:

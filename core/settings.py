@@ -139,6 +139,9 @@ class Settings(BaseSettings):
     # How long a management write waits for the read model and every replica to have it before
     # answering 503 "accepted, but the read model is behind" (docs/api.md).
     read_model_wait_seconds: float = Field(10.0, alias="FLASHCALL_READ_MODEL_WAIT_SECONDS", gt=0)
+    # How often each API replica tidies what has served its time: the limits' counts past
+    # their windows, the Idempotency-Keys past their 24 h (front_door/housekeeping.py).
+    sweep_seconds: float = Field(60.0, alias="FLASHCALL_SWEEP_SECONDS", gt=0)
     # Short group timeouts: group joins wait about half of it (see docs/events.md).
     kafka_session_timeout_ms: int = Field(6000, alias="FLASHCALL_KAFKA_SESSION_TIMEOUT_MS")
     # How long a consumer's fetch waits for records: consumers on a call's path (decisions,

@@ -5,7 +5,8 @@ both make it, whatever replica each reaches: while the first is being made, a se
 same body is answered 409 `idempotency_key_in_use` (Retry-After: 1; asked again, it gets the
 kept answer), one with another body 422, as Stripe does. A request that fails gives its claim
 up (the key is free for a retry at once); the claim of a process that died while making is
-taken over after CLAIM_STALE_SECONDS.
+taken over after CLAIM_STALE_SECONDS. Keys past their 24 h are removed (`forget`, by every
+replica's housekeeping).
 
 A failure may come after the create's event is durable (the read model behind, the process
 killed). A retry must then answer what was made, not make a second: calls and top-ups derive
@@ -23,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from psycopg_pool import AsyncConnectionPool
 from pydantic_core import to_jsonable_python
 
 from front_door import queries
@@ -39,6 +41,9 @@ IDEMPOTENCY_HOURS = 24
 # waiting, the retry makes the same event again (what the first drew is kept with the claim).
 CLAIM_STALE_SECONDS = 30.0
 
+
+# How many keys of each kind one statement of `forget` removes (one short transaction each).
+FORGET_SLICE = 10_000
 
 MAX_KEY_LENGTH = 255
 # Printable ASCII, no spaces at either end (HTTP trims them anyway).
@@ -61,6 +66,17 @@ def check_key(key: str) -> None:
     """For keys that do not come through `IdempotencyKey` (the panel's forms)."""
     if not valid_key(key):
         raise invalid(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")
+
+
+async def forget(pool: AsyncConnectionPool) -> int:
+    """Remove every key past its IDEMPOTENCY_HOURS (its answer would not be replayed, nor
+    what its claim drew kept), a slice at a time; how many."""
+    forgotten = 0
+    while removed := await queries.forget_idempotency_keys(pool, IDEMPOTENCY_HOURS, FORGET_SLICE):
+        forgotten += removed
+    if forgotten:
+        log.info("forgot %d Idempotency-Keys past their %d h", forgotten, IDEMPOTENCY_HOURS)
+    return forgotten
 
 
 async def _release(ctx: Context, scope: str, key: str, claimed: datetime) -> None:

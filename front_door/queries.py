@@ -416,7 +416,7 @@ async def claim_key(
         " VALUES (%s, %s, %s, %s, 'null', '-infinity', clock_timestamp(), %s)"
         " ON CONFLICT (scope, key) DO UPDATE SET body_hash = EXCLUDED.body_hash,"
         " status = EXCLUDED.status, response = EXCLUDED.response,"
-        " created_at = EXCLUDED.created_at, claimed_at = EXCLUDED.claimed_at,"
+        " created_at = EXCLUDED.created_at, claimed_at = EXCLUDED.claimed_at, released_at = NULL,"
         " drawn = CASE WHEN k.status = %s AND k.body_hash = EXCLUDED.body_hash"
         " THEN coalesce(k.drawn, EXCLUDED.drawn) ELSE EXCLUDED.drawn END"
         " WHERE (k.status <> %s AND k.created_at <= now() - make_interval(hours => %s))"
@@ -474,7 +474,33 @@ async def release_key(
     drew is kept for a retry with the same body (the failure may have left its event durable)."""
     async with pool.connection() as conn:
         await conn.execute(
-            "UPDATE idempotency_keys SET claimed_at = '-infinity'"
+            "UPDATE idempotency_keys SET claimed_at = '-infinity', released_at = clock_timestamp()"
             " WHERE scope = %s AND key = %s AND status = %s AND claimed_at = %s",
             (scope, key, CLAIMED, claimed_at),
         )
+
+
+async def forget_idempotency_keys(pool: AsyncConnectionPool, hours: int, limit: int) -> int:
+    """Remove up to `limit` answers kept longer than `hours` and as many claims made or
+    released that long ago (the claim of a request still being made is younger); how many.
+    A claim released by a replica older than migration 026 does not say when: it is dated
+    now, and removed `hours` from now."""
+    # The status as a literal: the indexes of migration 026 are partial on it.
+    claims = f"status = {CLAIMED}"
+    since = "greatest(claimed_at, released_at)"  # of a claim: made, or released
+    async with pool.connection() as conn:
+        await conn.execute(
+            f"UPDATE idempotency_keys SET released_at = clock_timestamp()"
+            f" WHERE {claims} AND {since} = '-infinity'"
+        )
+        # By ctid: a key claimed again meanwhile is a new row version, and is not removed.
+        cur = await conn.execute(
+            "DELETE FROM idempotency_keys WHERE ctid IN ("
+            f"(SELECT ctid FROM idempotency_keys WHERE status <> {CLAIMED}"
+            " AND created_at < now() - make_interval(hours => %s) LIMIT %s)"
+            f" UNION ALL (SELECT ctid FROM idempotency_keys WHERE {claims}"
+            f" AND {since} > '-infinity' AND {since} < now() - make_interval(hours => %s)"
+            " LIMIT %s))",
+            (hours, limit, hours, limit),
+        )
+        return cur.rowcount

@@ -308,16 +308,3 @@ async def open_limits(settings: Settings, fleet: Fleet) -> SharedLimits:
     connections = Connections(settings.require_database_url())
     await connections.open()
     return SharedLimits(connections, settings, fleet)
-
-
-# How often each replica removes the counts that left their windows.
-SWEEP_SECONDS = 60.0
-
-
-async def sweep_forever(limits: SharedLimits) -> None:
-    while True:
-        await asyncio.sleep(SWEEP_SECONDS)
-        try:
-            await limits.sweep()
-        except Exception as exc:  # the next sweep removes them; windows never count them
-            log.warning("limits: could not sweep old counts: %r", exc)

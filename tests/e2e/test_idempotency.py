@@ -9,14 +9,15 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from tests.e2e.conftest import projection_held
+from launch.platform import Platform
+from tests.e2e.conftest import extra_api, projection_held
 from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
 from tests.support.waiting import wait_for
 
@@ -229,3 +230,38 @@ def test_a_create_answered_503_after_it_was_stored_is_answered_by_its_retry_not_
     again = impatient_api.http.post(path, json=body, headers=headers)
     assert again.status_code == 201 and again.json() == made, again.text
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+@pytest.fixture
+def sweeping_api(platform: Platform) -> Iterator[Api]:
+    """A replica that tidies every half second (not every minute)."""
+    yield from extra_api(platform, "api-sweeping", FLASHCALL_SWEEP_SECONDS="0.5")
+
+
+def test_a_key_past_its_day_is_forgotten_and_still_names_the_call_it_placed(
+    api: Api, tenant: Tenant, database_url: str, sweeping_api: Api
+) -> None:
+    old_key, new_key = f"day-old-{uuid.uuid4()}", f"fresh-{uuid.uuid4()}"
+    phone = random_phone()
+    placed = api.place(tenant.key, phone, **{"Idempotency-Key": old_key})
+    api.place(tenant.key, random_phone(), **{"Idempotency-Key": new_key})
+
+    def kept() -> set[str]:
+        with psycopg.connect(database_url) as conn:
+            rows = conn.execute(
+                "SELECT key FROM idempotency_keys WHERE key = ANY(%s)", ([old_key, new_key],)
+            ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    assert kept() == {old_key, new_key}
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "UPDATE idempotency_keys SET created_at = created_at - interval '25 hours'"
+            " WHERE key = %s",
+            (old_key,),
+        )
+    wait_for(lambda: kept() == {new_key}, what="the day-old key to be forgotten")
+
+    # Forgotten, the key still names its call (its id comes from the key): the same call.
+    again = api.place(tenant.key, phone, **{"Idempotency-Key": old_key})
+    assert again["id"] == placed["id"]
