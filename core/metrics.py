@@ -65,6 +65,12 @@ CONSUMER_LAG = Gauge(
     " stored for the consumer.",
     ["consumer", "topic", "partition"],
 )
+CONSUMER_GROUP_MOVES = Counter(
+    "flashcall_consumer_group_moves_total",
+    "Times a consumer found its Kafka consumer group stuck (no partitions for"
+    " FLASHCALL_KAFKA_GROUP_STUCK_SECONDS) and moved to a new one.",
+    ["consumer"],
+)
 CONSUMER_POLL_AGE = Gauge(
     "flashcall_consumer_last_poll_age_seconds",
     "Seconds since the consumer last asked the broker for records (readiness uses it).",

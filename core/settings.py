@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(60.0, alias="FLASHCALL_SWEEP_SECONDS", gt=0)
     # Short group timeouts: group joins wait about half of it (see docs/events.md).
     kafka_session_timeout_ms: int = Field(6000, alias="FLASHCALL_KAFKA_SESSION_TIMEOUT_MS")
+    # A consumer that waits this long for its partitions moves its workers to a new consumer
+    # group (runtime/consumer_groups.py): the embedded broker can leave a group stuck for
+    # good (launch/broker.py sets it). Unset: never (Apache Kafka mends its groups itself).
+    kafka_group_stuck_seconds: float | None = Field(
+        None, alias="FLASHCALL_KAFKA_GROUP_STUCK_SECONDS", gt=0
+    )
     # How long a consumer's fetch waits for records: consumers on a call's path (decisions,
     # dialer, the API's answers), and the others (projection). Apache Kafka answers as soon as
     # a record arrives; the embedded broker only when the wait is over, so launch/broker.py

@@ -52,6 +52,10 @@ EMBEDDED_DEFAULTS = {
     "FLASHCALL_KAFKA_FETCH_WAIT_MS": "100",
     "FLASHCALL_KAFKA_BACKGROUND_FETCH_WAIT_MS": "500",
     "FLASHCALL_TOPIC_PARTITIONS": "2",
+    # Tansu can leave a consumer group without a working leader for good: a consumer that
+    # waits this long for its partitions moves its workers to a new group
+    # (runtime/consumer_groups.py). A join takes a few seconds there.
+    "FLASHCALL_KAFKA_GROUP_STUCK_SECONDS": "30",
     # Tansu answers ListOffsets with too low a high watermark (docs/events.md).
     "FLASHCALL_READ_GRACE_MS": "1000",
 }

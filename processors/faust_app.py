@@ -487,6 +487,7 @@ def build_app(settings: Settings) -> faust.App:
                 fetch_wait_ms=settings.fetch_wait_ms(spec.call_path),
                 session_timeout_ms=settings.kafka_session_timeout_ms,
                 metadata_refresh_ms=settings.ingress_discovery_ms if spec.pattern else None,
+                stuck_seconds=settings.kafka_group_stuck_seconds,
             ),
             Runner(
                 runtime.pool,

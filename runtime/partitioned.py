@@ -8,6 +8,10 @@ whatever was committed, acknowledged or lost elsewhere. Records are applied thro
 Runner (runtime/failures.py). A partition the Runner stops or holds is paused here, other
 partitions go on, and it is offered again from its stopped record when its time comes
 (failures.STOPPED_RETRY_SECONDS for a stop; a moment for a record that waits for another topic).
+
+The group is the consumer's current generation's (runtime/consumer_groups.py): a consumer
+that waits longer than `stuck_seconds` for its partitions moves to the next one, and one
+that finds its consumer moved follows.
 """
 
 from __future__ import annotations
@@ -24,26 +28,34 @@ import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from core import metrics
-from core.faults import is_transient
+from core.faults import is_transient, until_back
 from core.logs import bind
 from core.positions import Position, PositionPastEnd, past_end, stored_positions
+from runtime import consumer_groups
 from runtime.batches import Consumed
 from runtime.failures import Runner, Stopped
 
 log = logging.getLogger(__name__)
+
+# How often a consumer looks which group its consumer is in: while it waits for partitions,
+# and while it holds them (another worker may have moved while this one was given some).
+GROUP_CHECK_WAITING = 2.0
+GROUP_CHECK_HOLDING = 30.0
 
 
 @dataclass(frozen=True)
 class ConsumerConfig:
     bootstrap: str
     database_url: str
-    group: str
+    group: str  # the group of generation 0 (runtime/consumer_groups.py)
     topics: tuple[str, ...]
     batch_size: int
     fetch_wait_ms: int
     session_timeout_ms: int
     # For a pattern subscription: how often librdkafka looks for new matching topics.
     metadata_refresh_ms: int | None = None
+    # Waiting this long for partitions, the consumer moves to a new group (None: never).
+    stuck_seconds: float | None = None
 
 
 @dataclass
@@ -57,13 +69,19 @@ class PartitionedConsumer:
     _held: set[Position] = field(default_factory=set)  # partitions assigned
     _measured: float = 0.0
     last_poll: float = field(default_factory=time.monotonic)
+    _generation: int = 0  # of the group it joins
+    _waiting_since: float | None = None  # for an assignment (None: it has one)
+    _group_checked: float = 0.0
 
     def __post_init__(self) -> None:
+        self._consumer = self._new_consumer()
+
+    def _new_consumer(self) -> Consumer:
         session = self.config.session_timeout_ms
-        self._consumer = Consumer(
+        return Consumer(
             {
                 "bootstrap.servers": self.config.bootstrap,
-                "group.id": self.config.group,
+                "group.id": consumer_groups.group_name(self.config.group, self._generation),
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 # A position the broker does not have is an error here, never a reset.
@@ -96,11 +114,26 @@ class PartitionedConsumer:
 
     async def run(self) -> None:
         """Consume until cancelled."""
+        with bind(consumer=self.name):
+            if self._moves_groups:
+                generation = await until_back(
+                    lambda: consumer_groups.generation(self.runner.pool, self.name)
+                )
+                if generation != self._generation:
+                    await asyncio.to_thread(self._rejoin, generation)
+            self._subscribe()
+            await self._consume()
+
+    @property
+    def _moves_groups(self) -> bool:
+        # A pattern that matches no topic joins no group: its wait says nothing.
+        return self.config.stuck_seconds is not None and not self._by_pattern
+
+    def _subscribe(self) -> None:
+        self._waiting_since = time.monotonic()
         self._consumer.subscribe(
             list(self.config.topics), on_assign=self._on_assign, on_revoke=self._on_revoke
         )
-        with bind(consumer=self.name):
-            await self._consume()
 
     async def _consume(self) -> None:
         if self._by_pattern:
@@ -116,6 +149,7 @@ class PartitionedConsumer:
                 self._pause_stopped()
                 self._offer_again()
                 self._measure()
+                await self._watch_group()
         finally:
             self._closing.set()
             await asyncio.to_thread(self._consumer.close)
@@ -146,17 +180,30 @@ class PartitionedConsumer:
             for where, (offset, _) in past.items():
                 self.runner.stopped[where] = Stopped(offset, reason)
         log.info("%s assigned %d partitions", self.name, len(wanted))
+        self._waiting_since = None
         self.assigned.set()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for p in partitions:
-            self._held.discard((p.topic, p.partition))
-            self.runner.positions.pop((p.topic, p.partition), None)
-            with contextlib.suppress(KeyError):
-                metrics.CONSUMER_LAG.remove(self.name, p.topic, str(p.partition))
-            self.runner.stopped.pop((p.topic, p.partition), None)
-            self._paused.pop((p.topic, p.partition), None)
+        self._waiting_since = time.monotonic()
+        self._give_up({(p.topic, p.partition) for p in partitions})
         consumer.unassign()
+
+    def _give_up(self, partitions: set[Position]) -> None:
+        for where in partitions:
+            self._held.discard(where)
+            self.runner.positions.pop(where, None)
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(self.name, where[0], str(where[1]))
+            self.runner.stopped.pop(where, None)
+            self._paused.pop(where, None)
+
+    def _rejoin(self, generation: int) -> None:
+        """Leave the group (giving up any partitions held) and join `generation`'s."""
+        self._consumer.close()
+        self._give_up(set(self._held))  # if closing did not revoke them
+        self._generation = generation
+        self._consumer = self._new_consumer()
+        self._subscribe()
 
     def _stored(self, wanted: set[Position]) -> dict[Position, int]:
         """The stored offsets, waiting for PostgreSQL while it is away."""
@@ -216,6 +263,44 @@ class PartitionedConsumer:
             if high is not None and stored is not None:
                 lag = max(high - stored, 0)
                 metrics.CONSUMER_LAG.labels(self.name, topic, str(partition)).set(lag)
+
+    async def _watch_group(self) -> None:
+        """Follow the consumer to the group another worker moved it to; move it when this
+        one has waited too long for partitions in its group (runtime/consumer_groups.py)."""
+        now = time.monotonic()
+        waiting = self._waiting_since
+        every = GROUP_CHECK_HOLDING if waiting is None else GROUP_CHECK_WAITING
+        if not self._moves_groups or now - self._group_checked < every:
+            return
+        self._group_checked = now
+        assert self.config.stuck_seconds is not None
+        try:
+            generation = await consumer_groups.generation(self.runner.pool, self.name)
+            if (
+                generation == self._generation
+                and waiting is not None
+                and now - waiting > self.config.stuck_seconds
+            ):
+                generation = await consumer_groups.move_on(
+                    self.runner.pool, self.name, self._generation
+                )
+                metrics.CONSUMER_GROUP_MOVES.labels(self.name).inc()
+                log.error(
+                    "%s has waited %.0f s for its partitions in %s: the group is stuck;"
+                    " the consumer moves to %s",
+                    self.name,
+                    now - waiting,
+                    consumer_groups.group_name(self.config.group, self._generation),
+                    consumer_groups.group_name(self.config.group, generation),
+                )
+        except Exception as exc:  # PostgreSQL away: looked at again at the next check
+            log.warning("%s could not look at its consumer group: %r", self.name, exc)
+            return
+        if generation != self._generation:
+            log.info(
+                "%s joins %s", self.name, consumer_groups.group_name(self.config.group, generation)
+            )
+            await asyncio.to_thread(self._rejoin, generation)
 
     def poll_age(self) -> float:
         """Seconds since this consumer last asked the broker for records."""

@@ -25,9 +25,11 @@ TEST_ENV = {
     "FLASHCALL_SIM_DIAL_MAX_MS": "25",
     "FLASHCALL_TTL_MINUTE_SECONDS": str(TTL_MINUTE),
     "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    # The embedded broker can leave a group stuck for good (runtime/consumer_groups.py).
+    "FLASHCALL_KAFKA_GROUP_STUCK_SECONDS": "15",
     "FLASHCALL_DIAL_ABANDON_SECONDS": "4",
     "FLASHCALL_EXPIRY_INTERVAL_SECONDS": "0.1",
-    # Hops of a few milliseconds keep the suite quick (make run uses 50 on this broker).
+    # Hops of a few milliseconds keep the suite quick (make run uses 100 on this broker).
     "FLASHCALL_KAFKA_FETCH_WAIT_MS": "10",
     "FLASHCALL_READ_GRACE_MS": "1000",  # Tansu's ListOffsets (launch/broker.py)
     # The tests' webhook receivers listen on loopback; retries seconds apart, not minutes.
