@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -25,17 +24,15 @@ import psycopg
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from core.db import migrate
-from launch.broker import started_broker
-from launch.platform import ROOT, Platform
+from launch.platform import Platform
 from launch.ports import free_port
-from producers.topic_admin import ensure_topics
 from schemas import release, topics
 from schemas.registry import PACKAGE_DIR, Registry, fingerprint_of
 from tests.conftest import TEST_ENV
 from tests.support.client import Api, Tenant, bearer, random_phone
 from tests.support.histories import cut_off_and_restore_an_account, pump_lift_and_allow
 from tests.support.read_models import assert_rebuild_matches_live, settled
+from tests.support.stages import own_ground
 from tests.support.topics_replay import end_offsets
 from tests.support.waiting import wait_for
 
@@ -71,19 +68,8 @@ class Stage:
 @pytest.fixture(scope="module")
 def stage() -> Iterator[Stage]:
     """A broker and a database of their own: this module writes records no build can read."""
-    server = os.environ.get("DATABASE_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    name = f"flashcall_evolution_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = psycopg.conninfo.make_conninfo(server, dbname=name)
-    try:
-        with started_broker(None) as (bootstrap, _):
-            migrate(database_url)
-            ensure_topics(bootstrap, 6)
-            yield Stage(bootstrap, database_url, ROOT / "var" / "test-logs" / name)
-    finally:
-        with psycopg.connect(server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with own_ground("flashcall_evolution", 6) as ground:
+        yield Stage(ground.bootstrap, ground.database_url, ground.logs)
 
 
 @pytest.fixture(scope="module")
