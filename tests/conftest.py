@@ -25,6 +25,8 @@ TEST_ENV = {
     "FLASHCALL_SIM_DIAL_MAX_MS": "25",
     "FLASHCALL_TTL_MINUTE_SECONDS": str(TTL_MINUTE),
     "FLASHCALL_KAFKA_SESSION_TIMEOUT_MS": "2000",
+    # Old Idempotency-Keys and limit counts removed every second, not every minute.
+    "FLASHCALL_SWEEP_SECONDS": "1",
     # The embedded broker can leave a group stuck for good (runtime/consumer_groups.py).
     "FLASHCALL_KAFKA_GROUP_STUCK_SECONDS": "15",
     "FLASHCALL_DIAL_ABANDON_SECONDS": "4",

@@ -9,15 +9,14 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from launch.platform import Platform
-from tests.e2e.conftest import extra_api, projection_held
+from tests.e2e.conftest import projection_held
 from tests.support.client import Api, Tenant, assert_problem, bearer, random_phone
 from tests.support.waiting import wait_for
 
@@ -232,14 +231,8 @@ def test_a_create_answered_503_after_it_was_stored_is_answered_by_its_retry_not_
     assert again.headers["Idempotent-Replayed"] == "true"
 
 
-@pytest.fixture
-def sweeping_api(platform: Platform) -> Iterator[Api]:
-    """A replica that tidies every half second (not every minute)."""
-    yield from extra_api(platform, "api-sweeping", FLASHCALL_SWEEP_SECONDS="0.5")
-
-
 def test_a_key_past_its_day_is_forgotten_and_still_names_the_call_it_placed(
-    api: Api, tenant: Tenant, database_url: str, sweeping_api: Api
+    api: Api, tenant: Tenant, database_url: str
 ) -> None:
     old_key, new_key = f"day-old-{uuid.uuid4()}", f"fresh-{uuid.uuid4()}"
     phone = random_phone()
