@@ -37,7 +37,7 @@ from runtime.failures import Runner, Stopped
 
 log = logging.getLogger(__name__)
 
-# How often a consumer looks which group its consumer is in: while it waits for partitions,
+# How often a consumer looks up the group its workers are in: while it waits for partitions,
 # and while it holds them (another worker may have moved while this one was given some).
 GROUP_CHECK_WAITING = 2.0
 GROUP_CHECK_HOLDING = 30.0
@@ -198,12 +198,12 @@ class PartitionedConsumer:
             self._paused.pop(where, None)
 
     def _rejoin(self, generation: int) -> None:
-        """Leave the group (giving up any partitions held) and join `generation`'s."""
+        """Leave the group (giving up any partitions held) for a client of `generation`'s,
+        to subscribe."""
         self._consumer.close()
         self._give_up(set(self._held))  # if closing did not revoke them
         self._generation = generation
         self._consumer = self._new_consumer()
-        self._subscribe()
 
     def _stored(self, wanted: set[Position]) -> dict[Position, int]:
         """The stored offsets, waiting for PostgreSQL while it is away."""
@@ -301,6 +301,7 @@ class PartitionedConsumer:
                 "%s joins %s", self.name, consumer_groups.group_name(self.config.group, generation)
             )
             await asyncio.to_thread(self._rejoin, generation)
+            self._subscribe()
 
     def poll_age(self) -> float:
         """Seconds since this consumer last asked the broker for records."""
