@@ -39,6 +39,10 @@ READ_MODELS = (
 )
 
 
+# How long a batch waits to fill: a full one comes at once while records are behind, and the
+# partitions' ends are told by the fetches' answers, so the last batch need not wait long.
+CONSUME_SECONDS = 0.2
+
 # Told (records done, records in all) after every batch.
 Progress = Callable[[int, int], None]
 
@@ -62,12 +66,14 @@ async def rebuild(
         for t in PROJECTED_TOPICS
         for p in metadata.topics[t.name].partitions
     ]
-    consumer.assign(assignment)
-    pending = {(tp.topic, tp.partition) for tp in assignment}
+    # Asked before the assignment: an assigned consumer's fetches are in flight, and each
+    # ask waited behind one (up to fetch.wait.max.ms, 0.45 s a partition on an idle broker).
     total = 0
     for tp in assignment:
         low, high = await asyncio.to_thread(consumer.get_watermark_offsets, tp, 10)
         total += max(high - low, 0)
+    consumer.assign(assignment)
+    pending = {(tp.topic, tp.partition) for tp in assignment}
     done = 0
     projector = Projector(publish_reports=False)
     pool = async_pool(url, max_size=2)
@@ -75,7 +81,7 @@ async def rebuild(
     try:
         while pending:
             batch = []
-            for msg in await asyncio.to_thread(consumer.consume, 1000, 1.0):
+            for msg in await asyncio.to_thread(consumer.consume, 1000, CONSUME_SECONDS):
                 err = msg.error()
                 if err is None:
                     batch.append(Consumed.of(msg))
