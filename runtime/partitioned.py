@@ -11,7 +11,8 @@ partitions go on, and it is offered again from its stopped record when its time 
 
 The group is the consumer's current generation's (runtime/consumer_groups.py): a consumer
 that waits longer than `stuck_seconds` for its partitions moves to the next one, and one
-that finds its consumer moved follows.
+that finds its consumer moved follows. A pattern's consumer (the tenants' ingress) counts its
+wait from when a topic it matches is first seen: while none exists, it has nothing to wait for.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -71,6 +73,7 @@ class PartitionedConsumer:
     last_poll: float = field(default_factory=time.monotonic)
     _generation: int = 0  # of the group it joins
     _waiting_since: float | None = None  # for an assignment (None: it has one)
+    _matched_since: float | None = None  # while waiting: since a topic the pattern matches is seen
     _group_checked: float = 0.0
 
     def __post_init__(self) -> None:
@@ -126,8 +129,7 @@ class PartitionedConsumer:
 
     @property
     def _moves_groups(self) -> bool:
-        # A pattern that matches no topic joins no group: its wait says nothing.
-        return self.config.stuck_seconds is not None and not self._by_pattern
+        return self.config.stuck_seconds is not None
 
     def _subscribe(self) -> None:
         self._waiting_since = time.monotonic()
@@ -180,7 +182,7 @@ class PartitionedConsumer:
             for where, (offset, _) in past.items():
                 self.runner.stopped[where] = Stopped(offset, reason)
         log.info("%s assigned %d partitions", self.name, len(wanted))
-        self._waiting_since = None
+        self._waiting_since = self._matched_since = None
         self.assigned.set()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -279,7 +281,7 @@ class PartitionedConsumer:
             if (
                 generation == self._generation
                 and waiting is not None
-                and now - waiting > self.config.stuck_seconds
+                and now - await self._waiting_from(waiting, now) > self.config.stuck_seconds
             ):
                 generation = await consumer_groups.move_on(
                     self.runner.pool, self.name, self._generation
@@ -302,6 +304,23 @@ class PartitionedConsumer:
             )
             await asyncio.to_thread(self._rejoin, generation)
             self._subscribe()
+
+    async def _waiting_from(self, waiting: float, now: float) -> float:
+        """Since when the consumer has waited for partitions it could have: for a pattern,
+        not before a topic it matches was seen (`now` while none is)."""
+        if not self._by_pattern:
+            return waiting
+        if self._matched_since is None:
+            if not await asyncio.to_thread(self._pattern_matches):
+                return now
+            self._matched_since = now
+        return max(waiting, self._matched_since)
+
+    def _pattern_matches(self) -> bool:
+        """Whether the broker has a topic the subscription's pattern matches."""
+        patterns = [re.compile(t) for t in self.config.topics]
+        names = self._consumer.list_topics(timeout=5).topics
+        return any(p.search(name) for p in patterns for name in names)
 
     def poll_age(self) -> float:
         """Seconds since this consumer last asked the broker for records."""

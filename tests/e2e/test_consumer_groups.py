@@ -1,7 +1,8 @@
 """A consumer group the embedded broker left stuck does not stop the platform: the worker that
 waits for its partitions longer than FLASHCALL_KAFKA_GROUP_STUCK_SECONDS moves its consumer to
 the next generation's group (recorded in PostgreSQL), calls are dialled, and a worker started
-later joins that group, not the stuck one (runtime/consumer_groups.py)."""
+later joins that group, not the stuck one (runtime/consumer_groups.py). The tenants' ingress,
+subscribed by pattern, moves too, once a tenant's topic exists."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from schemas import topics
 from tests.conftest import TEST_ENV
 from tests.support.client import Api, random_phone
 from tests.support.stages import Ground, own_ground
+from tests.support.streams import Results, enable_streams, produce, request_value
 from tests.support.stuck_group import leave_stuck
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +61,50 @@ def test_a_stuck_group_is_left_for_a_new_one_that_every_worker_joins(ground: Gro
         for placed in calls:
             api.wait_status(tenant.key, placed["id"], {"delivered"}, timeout=30)
         assert generations(ground.database_url) == {"dialer": 1}
+    finally:
+        api.close()
+        plat.stop_all()
+
+
+def test_a_stuck_ingress_group_is_left_once_a_tenant_topic_exists(ground: Ground) -> None:
+    """No tenant topic at first: the ingress has nothing to wait for and stays in its group.
+    Once a tenant's topic exists its wait counts, and it moves; the tenant's request is
+    answered."""
+    leave_stuck(ground.bootstrap, "flashcall-ingress", ["flashcall.ingress.none"])
+    plat = Platform(
+        ground.bootstrap,
+        ground.database_url,
+        free_port(),
+        env={
+            **TEST_ENV,
+            "FLASHCALL_KAFKA_GROUP_STUCK_SECONDS": "3",
+            "FLASHCALL_INGRESS_DISCOVERY_MS": "500",
+        },
+        log_dir=ground.logs,
+    )
+    api = Api(plat.url)
+    try:
+        plat.start_worker()
+        plat.start_api()
+        tenant = api.tenant()
+        assert generations(ground.database_url) == {}  # the other consumers got theirs
+        topics = enable_streams(api, tenant)
+        results = Results(ground.bootstrap, topics["results_topic"])
+        try:
+            phone = random_phone()
+            offsets = produce(
+                ground.bootstrap,
+                topics["ingress_topic"],
+                [(request_value(phone, "r-1"), tenant.key)],
+            )
+            answers = wait_for(
+                lambda: results.answering(offsets), timeout=60, what="the request's answer"
+            )
+        finally:
+            results.close()
+        answer = answers[offsets[0]]
+        assert (answer["status"], answer["reference"], answer["phone"]) == ("queued", "r-1", phone)
+        assert generations(ground.database_url) == {"ingress": 1}
     finally:
         api.close()
         plat.stop_all()
