@@ -106,7 +106,18 @@ async def judge_counted(
     except BaseException:
         COUNTED.update(pairs)  # judged next time
         raise
+    _count(out)
     await publisher.publish(out)
+
+
+def _count(out: Outbox) -> None:
+    """The quarantines and releases a committed judgement decided (a judgement whose
+    transaction failed is made again, and counts then)."""
+    for event in out.events:
+        if event["event_type"] == "RangeQuarantined":
+            metrics.RANGE_QUARANTINES.labels(event["network"]).inc()
+        elif event["event_type"] == "RangeReleased":
+            metrics.RANGE_RELEASES.labels(event["network"]).inc()
 
 
 async def judge(
@@ -227,7 +238,6 @@ async def _apply(
                 **tally,
             )
         )
-        metrics.RANGE_RELEASES.labels(network).inc()
         log.info("range %s released for %s: %s", range_id, network, tally)
         return
     assert verdict.until is not None
@@ -256,7 +266,6 @@ async def _apply(
             **tally,
         )
     )
-    metrics.RANGE_QUARANTINES.labels(network).inc()
     log.warning(
         "range %s quarantined for %s until %s (strike %d): %s against %.2f%s",
         range_id,

@@ -6,14 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from psycopg_pool import AsyncConnectionPool
 
 from core.caller_ranges import HealthRules
+from processors import range_health
 from processors.range_health import Dial, count_outcomes, forget_old_outcomes, judge
-from runtime.outbox import Outbox
+from producers.event_producer import EventProducer
+from producers.topic_admin import ensure_topics
+from runtime.outbox import Outbox, Publisher
 
 pytestmark = pytest.mark.integration
 
@@ -128,6 +134,43 @@ async def test_a_blocked_range_is_quarantined_once_then_released_by_its_probes(
             )
         ).fetchone()
     assert row == (None, 0, True)
+
+
+@pytest.fixture
+def publisher(bootstrap: str, pool: AsyncConnectionPool) -> Iterator[Publisher]:
+    ensure_topics(bootstrap, 2)
+    producer = EventProducer(bootstrap, "test-range-health")
+    yield Publisher(pool, producer)
+    producer.close()
+
+
+async def test_a_judgement_made_again_after_its_transaction_failed_counts_once(
+    pool: AsyncConnectionPool, publisher: Publisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    network = f"Net-{uuid.uuid4().hex[:8]}"  # a series of its own
+    healthy, blocked = uuid.uuid4(), uuid.uuid4()
+    range_health.COUNTED.clear()  # (what other tests counted is theirs)
+    await counted(pool, dials(healthy, 20, True, network) + dials(blocked, 12, False, network))
+    write, failures = Outbox.write, [psycopg.OperationalError("the connection was lost")]
+
+    async def failing_once(self: Outbox, conn: psycopg.AsyncConnection) -> None:
+        if failures:
+            raise failures.pop()
+        await write(self, conn)
+
+    monkeypatch.setattr(Outbox, "write", failing_once)
+    with pytest.raises(psycopg.OperationalError):
+        await range_health.judge_counted(pool, publisher, RULES)
+    await range_health.judge_counted(pool, publisher, RULES)  # judged again, and committed
+    series = {"network": network}
+    assert REGISTRY.get_sample_value("flashcall_range_quarantines_total", series) == 1.0
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT range_id, strikes FROM proc_range_states WHERE network = %s", (network,)
+            )
+        ).fetchall()
+    assert rows == [(blocked, 1)]
 
 
 async def test_no_quarantine_when_every_range_fails(pool: AsyncConnectionPool) -> None:
