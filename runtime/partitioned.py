@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 # and while it holds them (another worker may have moved while this one was given some).
 GROUP_CHECK_WAITING = 2.0
 GROUP_CHECK_HOLDING = 30.0
+# How often a pattern's consumer that waits asks the broker for a topic it matches (the ingress
+# with no tenant topic: it joins no group, so it waits for as long as none exists).
+GROUP_CHECK_UNMATCHED = 10.0
 
 
 @dataclass(frozen=True)
@@ -271,17 +274,19 @@ class PartitionedConsumer:
         one has waited too long for partitions in its group (runtime/consumer_groups.py)."""
         now = time.monotonic()
         waiting = self._waiting_since
-        every = GROUP_CHECK_HOLDING if waiting is None else GROUP_CHECK_WAITING
-        if not self._moves_groups or now - self._group_checked < every:
+        if not self._moves_groups or now - self._group_checked < self._check_every(waiting):
             return
         self._group_checked = now
         assert self.config.stuck_seconds is not None
         try:
+            waited = None if waiting is None else now - await self._waiting_from(waiting, now)
+            if self._by_pattern and waiting is not None and self._matched_since is None:
+                return  # no topic to wait for: no group to move from, nor to follow
             generation = await consumer_groups.generation(self.runner.pool, self.name)
             if (
                 generation == self._generation
-                and waiting is not None
-                and now - await self._waiting_from(waiting, now) > self.config.stuck_seconds
+                and waited is not None
+                and waited > self.config.stuck_seconds
             ):
                 generation = await consumer_groups.move_on(
                     self.runner.pool, self.name, self._generation
@@ -291,11 +296,11 @@ class PartitionedConsumer:
                     "%s has waited %.0f s for its partitions in %s: the group is stuck;"
                     " the consumer moves to %s",
                     self.name,
-                    now - waiting,
+                    waited,
                     consumer_groups.group_name(self.config.group, self._generation),
                     consumer_groups.group_name(self.config.group, generation),
                 )
-        except Exception as exc:  # PostgreSQL away: looked at again at the next check
+        except Exception as exc:  # PostgreSQL or the broker away: looked at again next time
             log.warning("%s could not look at its consumer group: %r", self.name, exc)
             return
         if generation != self._generation:
@@ -304,6 +309,13 @@ class PartitionedConsumer:
             )
             await asyncio.to_thread(self._rejoin, generation)
             self._subscribe()
+
+    def _check_every(self, waiting: float | None) -> float:
+        if waiting is None:
+            return GROUP_CHECK_HOLDING
+        if self._by_pattern and self._matched_since is None:
+            return GROUP_CHECK_UNMATCHED
+        return GROUP_CHECK_WAITING
 
     async def _waiting_from(self, waiting: float, now: float) -> float:
         """Since when the consumer has waited for partitions it could have: for a pattern,
