@@ -156,6 +156,14 @@ def call_profile(args: argparse.Namespace) -> None:
         print(NO_PY_SPY, flush=True)
         return
     show_profiled(f"at {median([r.rate for r in done]):.0f} calls/s:", "call", done)
+    bare = median([r.bare_us for r in done])
+    print(
+        f"  a bare FastAPI endpoint, same server and clients: {bare:.0f}"
+        f" µs of CPU per request; a call {median([r.ratio for r in done]):.2f}× it   (each round: "
+        + ", ".join(f"{r.ratio:.2f}" for r in done)
+        + ")",
+        flush=True,
+    )
 
 
 def stages_profile(args: argparse.Namespace) -> None:
