@@ -83,18 +83,27 @@ async def write_outcomes(conn: psycopg.AsyncConnection, outcomes: list[Event], o
             )
 
 
+async def keep_alive(conn: psycopg.AsyncConnection, claims: list[Any]) -> None:
+    """Say that the worker holding these claims (queued or dialling) is alive."""
+    await conn.execute(
+        "UPDATE dials SET alive_at = now() WHERE call_id = ANY(%b::uuid[]) AND outcome IS NULL",
+        (claims,),
+    )
+
+
 async def fail_abandoned(
     conn: psycopg.AsyncConnection, older_than_seconds: float, out: Outbox
 ) -> int:
-    """Calls claimed over `older_than_seconds` ago and still without an outcome (their worker
-    died mid-dial) fail as carrier_error; how many."""
+    """Calls claimed over `older_than_seconds` ago, not kept alive since, and still without an
+    outcome (their worker died mid-dial) fail as carrier_error; how many."""
     rows = await (
         await conn.execute(
             "UPDATE dials SET outcome = 'CallFailed' WHERE outcome IS NULL"
             " AND claimed_at < now() - make_interval(secs => %s)"
+            " AND (alive_at IS NULL OR alive_at < now() - make_interval(secs => %s))"
             " RETURNING COALESCE(step_of, call_id), service_id, claimed_at, step, channel,"
             " fails_call",
-            (older_than_seconds,),
+            (older_than_seconds, older_than_seconds),
         )
     ).fetchall()
     for call_id, service_id, claimed_at, step, channel, fails_call in rows:

@@ -3,7 +3,9 @@ writes, and the rules it writes by, are processors/dial_records.py; this is the 
 (slots, the carrier, retries, publishing).
 
 The claim of a call id is committed with the consumed offset before the carrier is asked, so a
-redelivered command never rings a phone twice. The outcome (CallDelivered or CallFailed) carries
+redelivered command never rings a phone twice. The worker keeps the claims it holds (queued for a
+slot or dialling, until their outcome is recorded) alive, so that only a dead worker's claims are
+failed as abandoned. The outcome (CallDelivered or CallFailed) carries
 when the dial began; a dial still going on after `notice_after` seconds is told by a DialStarted
 as well (best effort: most dials end sooner, and their outcome says all). Dials run
 concurrently up to a bound; the agent waits for a free slot (backpressure).
@@ -53,6 +55,9 @@ class Dialer:
         self._notice_after = notice_after
         self._tasks: set[asyncio.Task[None]] = set()
         self._claimed: list[Event] = []
+        # The claims this worker holds, from their batch's commit until their outcome is
+        # recorded: kept alive (keep_claims_alive) however long they queue for a slot.
+        self._held: set[Any] = set()
         self._outcomes: list[Event] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -71,6 +76,7 @@ class Dialer:
     async def start_claimed(self) -> None:
         """Start the dials claimed by the last committed batch, waiting for free slots."""
         claimed, self._claimed = self._claimed, []
+        self._held.update(_claim_of(command) for command in claimed)
         for command in claimed:
             await self._slots.acquire()
             self._start(self._dial(command))
@@ -160,7 +166,9 @@ class Dialer:
         claims."""
         while self._outcomes:
             outcomes, self._outcomes = self._outcomes, []
-            for outbox in await self._recorded(outcomes):
+            recorded = await self._recorded(outcomes)
+            self._held.difference_update(_claim_of(outcome) for outcome in outcomes)
+            for outbox in recorded:
                 await self._publisher.publish(outbox)
 
     async def _recorded(self, outcomes: list[Event]) -> list[Outbox]:
@@ -198,8 +206,16 @@ class Dialer:
             await outbox.write(conn)
         return outbox
 
+    async def keep_claims_alive(self) -> None:
+        """Say that this worker still holds its claims (nothing to say while it holds none)."""
+        held = list(self._held)
+        if held:
+            async with self._pool.connection() as conn, conn.transaction():
+                await dial_records.keep_alive(conn, held)
+
     async def fail_abandoned(self, older_than_seconds: float) -> int:
-        """Calls claimed by a worker that died mid-dial get an outcome: carrier_error."""
+        """Calls claimed by a worker that died mid-dial (none kept them alive for
+        `older_than_seconds`) get an outcome: carrier_error."""
         outbox = Outbox()
         async with self._pool.connection() as conn, conn.transaction():
             failed = await dial_records.fail_abandoned(conn, older_than_seconds, outbox)
@@ -214,6 +230,11 @@ class Dialer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._writer is not None:
             await asyncio.gather(self._writer, return_exceptions=True)
+
+
+def _claim_of(step: Event) -> Any:
+    """The claim of a command or of its outcome (both name the call and the step)."""
+    return dial_records.claim_id(step["call_id"], step.get("step", 0))
 
 
 def count_outcome(outcome: Event) -> None:

@@ -337,12 +337,17 @@ def dialer_timers(runtime: Runtime, settings: Settings) -> list[tuple[float, Job
     async def fail_abandoned_dials() -> None:
         await runtime.dialer.fail_abandoned(settings.dial_abandon_seconds)
 
+    async def keep_dial_claims_alive() -> None:
+        await runtime.dialer.keep_claims_alive()
+
     async def check_sms_gateway() -> None:
         if runtime.kannel is not None:
             await runtime.kannel.check()
 
     return [
         (min(10.0, settings.dial_abandon_seconds / 2), fail_abandoned_dials),
+        # Several times within the bound: a claim kept alive is never taken for abandoned.
+        (min(10.0, settings.dial_abandon_seconds / 4), keep_dial_claims_alive),
         (KANNEL_HEALTH_SECONDS, check_sms_gateway),
     ]
 

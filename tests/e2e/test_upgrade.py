@@ -104,7 +104,6 @@ def test_each_process_is_replaced_while_calls_flow(previous_release: Path, tmp_p
                 plat.stop(previous)
                 if i == 0:
                     assert migrations(st.database_url)[-9:] == [
-                        "019_proc_services_ttl",
                         "020_test_numbers",
                         "021_workflows",
                         "022_caller_ranges",
@@ -113,6 +112,7 @@ def test_each_process_is_replaced_while_calls_flow(previous_release: Path, tmp_p
                         "025_idempotency_drawn",
                         "026_idempotency_forgotten",
                         "027_consumer_groups",
+                        "028_dial_claims_alive",
                     ]
             for i, name in enumerate(["api-1", "api-2"]):
                 before = len(load.accepted)

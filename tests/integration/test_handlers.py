@@ -779,6 +779,59 @@ async def test_a_ring_recorded_after_its_claim_was_failed_as_abandoned_changes_n
     assert outcome == ("CallFailed",)
 
 
+async def test_claims_a_live_worker_keeps_alive_are_not_failed_however_long_they_queue(
+    pool: AsyncConnectionPool,
+) -> None:
+    """One slot, three claims of one batch: the first rings, two queue behind it. Claimed an
+    hour ago (a long queue), kept alive by their worker: the abandon check fails none. Once
+    their worker stops keeping them alive for longer than the bound, all three fail; once the
+    outcomes are in, the worker holds none of them any more."""
+    published = Published()
+    carrier = HeldCarrier()
+    dialer = Dialer(
+        pool, cast(Publisher, published), cast(Carrier, carrier), concurrency=1, notice_after=60
+    )
+    commands = [place_call() for _ in range(3)]
+    ids = [c["call_id"] for c in commands]
+    await apply(pool, dialer, commands)
+    starting = asyncio.create_task(dialer.start_claimed())  # waits for the slot
+    await asyncio.wait_for(carrier.dialing.wait(), 10)
+
+    async def backdate(column: str) -> None:
+        async with pool.connection() as conn:
+            await conn.execute(
+                f"UPDATE dials SET {column} = now() - interval '1 hour' WHERE call_id = ANY(%s)",
+                (ids,),
+            )
+
+    async def alive_at() -> list[Any]:
+        async with pool.connection() as conn:
+            rows = await (
+                await conn.execute("SELECT alive_at FROM dials WHERE call_id = ANY(%s)", (ids,))
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def mine() -> list[tuple[str, str | None]]:
+        return [(e["event_type"], e.get("reason")) for e in published.events if e["call_id"] in ids]
+
+    await backdate("claimed_at")
+    await dialer.keep_claims_alive()
+    # Other tests' claims may be abandoned too: only this test's calls are looked at.
+    await dialer.fail_abandoned(60)
+    assert mine() == []
+
+    await backdate("alive_at")  # as if their worker had died an hour ago
+    assert await dialer.fail_abandoned(60) >= 3
+    assert mine() == [("CallFailed", "carrier_error")] * 3
+    carrier.ring.set()
+    await starting
+    await dialer.drain()
+    assert mine() == [("CallFailed", "carrier_error")] * 3  # the rings came too late
+    before = await alive_at()
+    await dialer.keep_claims_alive()
+    assert await alive_at() == before
+
+
 async def test_a_dials_outcome_is_recorded_and_published_once(pool: AsyncConnectionPool) -> None:
     published = Published()
     carrier = HeldCarrier()
