@@ -59,9 +59,7 @@ def test_claims_queued_longer_than_the_abandon_bound_are_dialled_once(ground: Gr
         )
         ids = [r["id"] for r in answer["results"]]
         assert len(ids) == CALLS
-        finals = [
-            api.wait_status(tenant.key, i, {"delivered", "failed"}, timeout=60) for i in ids
-        ]
+        finals = [api.wait_status(tenant.key, i, {"delivered", "failed"}, timeout=60) for i in ids]
         assert [(c["status"], c["failure_reason"]) for c in finals] == [("delivered", None)] * CALLS
         with psycopg.connect(ground.database_url) as conn:
             rings = conn.execute(
