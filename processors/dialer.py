@@ -3,12 +3,12 @@ writes, and the rules it writes by, are processors/dial_records.py; this is the 
 (slots, the carrier, retries, publishing).
 
 The claim of a call id is committed with the consumed offset before the carrier is asked, so a
-redelivered command never rings a phone twice. The worker keeps the claims it holds (queued for a
-slot or dialling, until their outcome is recorded) alive, so that only a dead worker's claims are
-failed as abandoned. The outcome (CallDelivered or CallFailed) carries
-when the dial began; a dial still going on after `notice_after` seconds is told by a DialStarted
-as well (best effort: most dials end sooner, and their outcome says all). Dials run
-concurrently up to a bound; the agent waits for a free slot (backpressure).
+redelivered command never rings a phone twice. The worker keeps the claims it holds (queued for
+a slot or dialling, until their outcome is recorded) alive, so that only a dead worker's claims
+are failed as abandoned. The outcome (CallDelivered or CallFailed) carries when the dial began;
+a dial still going on after `notice_after` seconds is told by a DialStarted as well (best
+effort: most dials end sooner, and their outcome says all). Dials run concurrently up to a
+bound; the agent waits for a free slot (backpressure).
 """
 
 from __future__ import annotations

@@ -11,10 +11,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from launch.platform import Platform
-from launch.ports import free_port
 from schemas import topics
-from tests.conftest import TEST_ENV
 from tests.support.client import Api, random_phone
 from tests.support.stages import Ground, own_ground
 from tests.support.streams import Results, enable_streams, produce, request_value
@@ -39,13 +36,7 @@ def generations(database_url: str) -> dict[str, int]:
 
 def test_a_stuck_group_is_left_for_a_new_one_that_every_worker_joins(ground: Ground) -> None:
     leave_stuck(ground.bootstrap, "flashcall-dialer", [topics.DIAL_COMMANDS.name])
-    plat = Platform(
-        ground.bootstrap,
-        ground.database_url,
-        free_port(),
-        env={**TEST_ENV, "FLASHCALL_KAFKA_GROUP_STUCK_SECONDS": "3"},
-        log_dir=ground.logs,
-    )
+    plat = ground.platform(FLASHCALL_KAFKA_GROUP_STUCK_SECONDS="3")
     api = Api(plat.url)
     try:
         # Ready once each of its consumers holds partitions: the dialer's only in a new group.
@@ -71,16 +62,8 @@ def test_a_stuck_ingress_group_is_left_once_a_tenant_topic_exists(ground: Ground
     Once a tenant's topic exists its wait counts, and it moves; the tenant's request is
     answered."""
     leave_stuck(ground.bootstrap, "flashcall-ingress", ["flashcall.ingress.none"])
-    plat = Platform(
-        ground.bootstrap,
-        ground.database_url,
-        free_port(),
-        env={
-            **TEST_ENV,
-            "FLASHCALL_KAFKA_GROUP_STUCK_SECONDS": "3",
-            "FLASHCALL_INGRESS_DISCOVERY_MS": "500",
-        },
-        log_dir=ground.logs,
+    plat = ground.platform(
+        FLASHCALL_KAFKA_GROUP_STUCK_SECONDS="3", FLASHCALL_INGRESS_DISCOVERY_MS="500"
     )
     api = Api(plat.url)
     try:

@@ -10,9 +10,6 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from launch.platform import Platform
-from launch.ports import free_port
-from tests.conftest import TEST_ENV
 from tests.support.client import Api, bearer, random_phone
 from tests.support.stages import Ground, own_ground
 
@@ -29,18 +26,11 @@ def ground() -> Iterator[Ground]:
 
 
 def test_claims_queued_longer_than_the_abandon_bound_are_dialled_once(ground: Ground) -> None:
-    plat = Platform(
-        ground.bootstrap,
-        ground.database_url,
-        free_port(),
-        env={
-            **TEST_ENV,
-            "FLASHCALL_DIAL_CONCURRENCY": "1",
-            "FLASHCALL_SIM_DIAL_MIN_MS": "1000",
-            "FLASHCALL_SIM_DIAL_MAX_MS": "1000",
-            "FLASHCALL_DIAL_ABANDON_SECONDS": "2",
-        },
-        log_dir=ground.logs,
+    plat = ground.platform(
+        FLASHCALL_DIAL_CONCURRENCY="1",
+        FLASHCALL_SIM_DIAL_MIN_MS="1000",
+        FLASHCALL_SIM_DIAL_MAX_MS="1000",
+        FLASHCALL_DIAL_ABANDON_SECONDS="2",
     )
     api = Api(plat.url)
     try:

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from launch.broker import started_broker
-from launch.platform import ROOT
+from launch.platform import ROOT, Platform
+from launch.ports import free_port
 from producers.topic_admin import ensure_topics
-from tests.conftest import own_database
+from tests.conftest import TEST_ENV, own_database
 
 
 @dataclass
@@ -19,6 +20,16 @@ class Ground:
     bootstrap: str
     database_url: str
     logs: Path  # where its platforms' processes write
+
+    def platform(self, **env: str) -> Platform:
+        """A platform on this ground, with the tests' settings and these."""
+        return Platform(
+            self.bootstrap,
+            self.database_url,
+            free_port(),
+            env={**TEST_ENV, **env},
+            log_dir=self.logs,
+        )
 
 
 @contextlib.contextmanager
