@@ -56,7 +56,7 @@ class Dialer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._claimed: list[Event] = []
         # The claims this worker holds, from their batch's commit until their outcome is
-        # recorded: kept alive (keep_claims_alive) however long they queue for a slot.
+        # recorded: kept alive (keep_claims_alive) however long they queue for a slot or ring.
         self._held: set[Any] = set()
         self._outcomes: list[Event] = []
         self._writer: asyncio.Task[None] | None = None
