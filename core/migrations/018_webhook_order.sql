@@ -4,5 +4,5 @@
 -- still pending. Rows made before have neither, and go out as they always did.
 ALTER TABLE webhook_deliveries ADD COLUMN IF NOT EXISTS subject text;
 ALTER TABLE webhook_deliveries ADD COLUMN IF NOT EXISTS seq int NOT NULL DEFAULT 0;
-CREATE INDEX IF NOT EXISTS webhook_deliveries_subject
-    ON webhook_deliveries (endpoint_id, subject, seq) WHERE status = 'pending';
+-- Their index, webhook_deliveries_subject, is built by 029 (concurrently: 0.1.0 never pruned
+-- the table).

@@ -22,9 +22,8 @@ ALTER TABLE proc_calls ADD COLUMN IF NOT EXISTS price_per_sms bigint;
 ALTER TABLE proc_calls ADD COLUMN IF NOT EXISTS code_ttl_seconds double precision;
 -- Calls being dialled when the new workers start: their step is the one in progress.
 UPDATE proc_calls SET step_status = 'started' WHERE status = 'admitted' AND step_status IS NULL;
--- The step timer reads only delivered steps waiting to hand over, in deadline order.
-CREATE INDEX IF NOT EXISTS proc_calls_step_deadline ON proc_calls (step_deadline)
-    WHERE status = 'delivered' AND step_status = 'delivered' AND step_deadline IS NOT NULL;
+-- The step timer reads only delivered steps waiting to hand over, in deadline order: the index,
+-- proc_calls_step_deadline, is built by 029 (concurrently: a row per call ever decided).
 
 -- A dial claim per step. The first step's claim is keyed by the call id, as before workflows
 -- (so workers of 0.2.0 and of this release claim alike); a later step's by an id derived from

@@ -2,9 +2,6 @@
 -- by every API replica once a minute; before this the table only grew. A released claim has
 -- claimed_at -infinity, so it says since when it is released (a replica older than this
 -- migration releases without saying: the sweep dates such a claim when it first sees it). The
--- two indexes find the old answers and the claims without reading the whole table.
+-- two indexes (029 builds them, concurrently: 0.1.0 never pruned the table) find the old
+-- answers and the claims without reading the whole table.
 ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS released_at timestamptz;
-CREATE INDEX IF NOT EXISTS idempotency_keys_answered_at
-    ON idempotency_keys (created_at) WHERE status <> 0;
-CREATE INDEX IF NOT EXISTS idempotency_keys_claims
-    ON idempotency_keys ((greatest(claimed_at, released_at))) WHERE status = 0;

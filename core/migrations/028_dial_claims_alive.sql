@@ -3,7 +3,7 @@
 -- behind its slots or ringing, so a long queue of claims (a batch after an outage, a trunk's
 -- CPS) is dialled, not failed and then rung anyway. A claim of a build without it has no
 -- `alive_at`: it counts from `claimed_at`, as before.
--- The index holds only the claims without an outcome: the abandon check, every 10 s on each
--- dialer, read the whole table (one row per call ever dialled) before it.
+-- An index of the claims without an outcome (dials_undecided, built by 029): the abandon
+-- check, every 10 s on each dialer, read the whole table (one row per call ever dialled)
+-- before it.
 ALTER TABLE dials ADD COLUMN IF NOT EXISTS alive_at timestamptz;
-CREATE INDEX IF NOT EXISTS dials_undecided ON dials (claimed_at) WHERE outcome IS NULL;

@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from core.db import MIGRATIONS, migrate
 from tests.conftest import _server_url
+from tests.support.waiting import wait_for
 
 VERSIONS = sorted(p.stem for p in MIGRATIONS.glob("*.sql"))
+# The first line of a migration run a statement at a time, outside a transaction.
+OUTSIDE = "-- flashcall: outside a transaction"
+# Rows enough for an index build to last a while (about a second here).
+BIG = 2_000_000
 
 
 @pytest.fixture
@@ -53,7 +59,8 @@ def test_a_database_migrated_before_the_version_table_is_recorded_once(
 ) -> None:
     with psycopg.connect(fresh_database, autocommit=True) as conn:
         for path in sorted(MIGRATIONS.glob("*.sql")):  # as every start used to
-            conn.execute(path.read_text().encode())
+            if not path.read_text().startswith(OUTSIDE):  # those came after the table
+                conn.execute(path.read_text().encode())
     assert migrate(fresh_database) == VERSIONS  # idempotent files, run once more
     assert migrate(fresh_database) == []
 
@@ -85,3 +92,110 @@ def test_replay_check_counts_the_rows_that_differ(fresh_database: str) -> None:
     with psycopg.connect(fresh_database, autocommit=True) as conn:
         conn.execute(insert.format("public"), (uuid_.uuid4(), "h2"))
     assert asyncio.run(compare(fresh_database, "copy_of_live"))["accounts"] == 1
+
+
+def _big_table(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE big (id bigserial PRIMARY KEY, v int NOT NULL)")
+        conn.execute("INSERT INTO big (v) SELECT g %% 1000 FROM generate_series(1, %s) g", (BIG,))
+
+
+def _one_migration(tmp_path: Path, text: str) -> Path:
+    """A migrations folder holding only `text`, numbered after every real migration."""
+    folder = tmp_path / "migrations"
+    folder.mkdir()
+    (folder / "900_test.sql").write_text(text)
+    return folder
+
+
+def _building(database_url: str) -> bool:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_progress_create_index WHERE datname = current_database()"
+        ).fetchone()
+        return row is not None and row[0] > 0
+
+
+def _write_while(database_url: str, migrating: Future[list[str]]) -> tuple[int, int, list[str]]:
+    """Insert into `big`, one row a statement, until the migration is over; each insert may
+    wait 200 ms for a lock at most. Returns the inserts done while an index was being built,
+    all the inserts, and the errors."""
+    impatient = psycopg.conninfo.make_conninfo(database_url, options="-c lock_timeout=200")
+    during, done, errors = 0, 0, []
+    with psycopg.connect(impatient, autocommit=True) as conn:
+        while not migrating.done():
+            building = _building(database_url)
+            try:
+                conn.execute("INSERT INTO big (v) VALUES (1)")
+            except psycopg.errors.LockNotAvailable as exc:
+                errors.append(str(exc))
+                continue
+            done += 1
+            if building and _building(database_url):
+                during += 1
+    return during, done, errors
+
+
+def test_an_index_built_outside_a_transaction_lets_writes_go_on(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    migrate(fresh_database)
+    _big_table(fresh_database)
+    folder = _one_migration(
+        tmp_path,
+        f"{OUTSIDE}\n-- a comment\nCREATE INDEX CONCURRENTLY IF NOT EXISTS big_v ON big (v);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS big_v_id\n    ON big (v, id) WHERE v > 500;\n",
+    )
+    with ThreadPoolExecutor(1) as pool:
+        migrating = pool.submit(migrate, fresh_database, folder)
+        wait_for(lambda: _building(fresh_database) or migrating.done(), what="a build")
+        during, done, errors = _write_while(fresh_database, migrating)
+        assert migrating.result() == ["900_test"]
+    assert errors == []  # no insert waited for the build
+    assert during > 0, f"no insert ran while an index was built ({done} in all)"
+    with psycopg.connect(fresh_database) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c"
+            " ON c.oid = i.indexrelid WHERE c.relname LIKE 'big_v%' ORDER BY 1"
+        ).fetchall()
+        versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
+    assert rows == [("big_v", True), ("big_v_id", True)]
+    assert ("900_test",) in versions
+    assert migrate(fresh_database, folder) == []
+
+
+def test_an_index_an_interrupted_build_left_invalid_is_built_again(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    migrate(fresh_database)
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("CREATE TABLE twice (v int)")
+        conn.execute("INSERT INTO twice VALUES (1), (1)")
+        with pytest.raises(psycopg.errors.UniqueViolation):  # leaves twice_v behind, invalid
+            conn.execute("CREATE UNIQUE INDEX CONCURRENTLY twice_v ON twice (v)")
+    folder = _one_migration(
+        tmp_path, f"{OUTSIDE}\nCREATE INDEX CONCURRENTLY IF NOT EXISTS twice_v ON twice (v);\n"
+    )
+    assert migrate(fresh_database, folder) == ["900_test"]
+    with psycopg.connect(fresh_database) as conn:
+        row = conn.execute(
+            "SELECT i.indisvalid, i.indisunique FROM pg_index i"
+            " WHERE i.indexrelid = 'twice_v'::regclass"
+        ).fetchone()
+    assert row == (True, False)
+
+
+def test_processes_waiting_to_migrate_hold_no_build_up(fresh_database: str, tmp_path: Path) -> None:
+    """While one process builds an index concurrently, others starting wait for the migration
+    lock without holding a snapshot the build would wait for (which would be a deadlock)."""
+    migrate(fresh_database)
+    _big_table(fresh_database)
+    folder = _one_migration(
+        tmp_path, f"{OUTSIDE}\nCREATE INDEX CONCURRENTLY IF NOT EXISTS big_v ON big (v);\n"
+    )
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(migrate, fresh_database, folder)
+        wait_for(lambda: _building(fresh_database) or first.done(), what="a build")
+        others = [pool.submit(migrate, fresh_database, folder) for _ in range(3)]
+        applied = [first.result(), *(other.result() for other in others)]
+    assert applied == [["900_test"], [], [], []]
