@@ -3,6 +3,8 @@ takes no lock on the platform's tables."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +20,7 @@ from tests.support.waiting import wait_for
 VERSIONS = sorted(p.stem for p in MIGRATIONS.glob("*.sql"))
 # The first line of a migration run a statement at a time, outside a transaction.
 OUTSIDE = "-- flashcall: outside a transaction"
+ROOT = Path(__file__).resolve().parents[2]
 # Rows enough for an index build to last a while (about a second here).
 BIG = 2_000_000
 
@@ -199,3 +202,43 @@ def test_processes_waiting_to_migrate_hold_no_build_up(fresh_database: str, tmp_
         others = [pool.submit(migrate, fresh_database, folder) for _ in range(3)]
         applied = [first.result(), *(other.result() for other in others)]
     assert applied == [["900_test"], [], [], []]
+
+
+def test_a_process_killed_while_it_builds_an_index_leaves_the_next_to_finish(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    migrate(fresh_database)
+    _big_table(fresh_database)
+    folder = _one_migration(
+        tmp_path,
+        f"{OUTSIDE}\nCREATE INDEX CONCURRENTLY IF NOT EXISTS big_v ON big (v);\n"
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS big_id_v ON big (id, v);\n",
+    )
+    starting = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, pathlib; from core.db import migrate;"
+            " migrate(sys.argv[1], pathlib.Path(sys.argv[2]))",
+            fresh_database,
+            str(folder),
+        ],
+        cwd=ROOT,
+    )
+    try:
+        wait_for(lambda: _building(fresh_database) or starting.poll() is not None, what="a build")
+        assert starting.poll() is None, "the first process ended before it could be killed"
+    finally:
+        starting.kill()  # SIGKILL, mid-build
+        starting.wait()
+    assert migrate(fresh_database, folder) == ["900_test"]
+    with psycopg.connect(fresh_database) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c"
+            " ON c.oid = i.indexrelid WHERE c.relname IN ('big_v', 'big_id_v') ORDER BY 1"
+        ).fetchall()
+        recorded = conn.execute(
+            "SELECT count(*) FROM schema_migrations WHERE version = '900_test'"
+        ).fetchone()
+    assert rows == [("big_id_v", True), ("big_v", True)]
+    assert recorded == (1,)
