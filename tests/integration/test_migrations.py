@@ -1,5 +1,6 @@
 """Versioned migrations: applied once, one process at a time, and a start with nothing to apply
-takes no lock on the platform's tables."""
+takes no lock on the platform's tables; an index built outside a transaction (concurrently)
+holds no write up, and a build that failed or was killed is finished by the next start."""
 
 from __future__ import annotations
 
