@@ -3,7 +3,7 @@
 -- per Idempotency-Key), built concurrently (core/db.py: OUTSIDE_A_TRANSACTION): writes to
 -- those tables go on during the build, where a plain CREATE INDEX held the decisions', the
 -- dialer's, the projection's and the API's writes for as long as it took (measured with 2
--- million rows: 0.12 to 0.51 s a table; docs/operations.md).
+-- million rows: 0.12 to 0.51 s a table; CHANGELOG.md, 0.2.0; docs/operations.md, Migrations).
 
 -- The step timer's delivered steps waiting to hand over, in deadline order (021).
 CREATE INDEX CONCURRENTLY IF NOT EXISTS proc_calls_step_deadline ON proc_calls (step_deadline)
